@@ -1,0 +1,1 @@
+"""GraphQL API server for AI marketing images and their refinements."""

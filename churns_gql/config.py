@@ -1,0 +1,95 @@
+"""One Settings object read from CHURNS_* environment variables; the defaults run locally."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+ProviderName = Literal["openai", "local"]
+
+
+def _env(name: str, default: str) -> str:
+    value = os.environ.get(name)
+    return value if value not in (None, "") else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every setting of the server and worker; `from_env()` builds it."""
+
+    database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/churns"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    data_dir: Path = Path("data")
+    provider: str = "auto"
+    openai_api_key: str | None = None
+    openai_base_url: str | None = None
+    openai_image_model: str = "gpt-image-1"
+    max_upload_mb: int = 25
+    max_pixels: int = 40_000_000
+    host: str = "127.0.0.1"
+    port: int = 8000
+    refinement_timeout_s: int = 1800
+    generation_timeout_s: int = 3600
+    web_dir: Path = Path("web/dist")
+    configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        """Settings from the environment, each unset variable taking its default."""
+        d = cls()
+        return cls(
+            database_url=_env("CHURNS_DATABASE_URL", d.database_url),
+            redis_url=_env("CHURNS_REDIS_URL", d.redis_url),
+            data_dir=Path(_env("CHURNS_DATA_DIR", str(d.data_dir))),
+            provider=_env("CHURNS_PROVIDER", d.provider).lower(),
+            openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
+            openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
+            openai_image_model=_env("CHURNS_OPENAI_IMAGE_MODEL", d.openai_image_model),
+            max_upload_mb=int(_env("CHURNS_MAX_UPLOAD_MB", str(d.max_upload_mb))),
+            max_pixels=int(_env("CHURNS_MAX_PIXELS", str(d.max_pixels))),
+            host=_env("CHURNS_HOST", d.host),
+            port=int(_env("CHURNS_PORT", str(d.port))),
+            refinement_timeout_s=int(_env("CHURNS_REFINEMENT_TIMEOUT_S", str(d.refinement_timeout_s))),
+            generation_timeout_s=int(_env("CHURNS_GENERATION_TIMEOUT_S", str(d.generation_timeout_s))),
+            web_dir=Path(_env("CHURNS_WEB_DIR", str(d.web_dir))),
+            configs_dir=Path(_env("CHURNS_CONFIGS_DIR", str(d.configs_dir))),
+        )
+
+    @property
+    def provider_name(self) -> ProviderName:
+        """The provider in use: `auto` means openai when an API key is set, else local."""
+        if self.provider in ("openai", "local"):
+            return self.provider  # type: ignore[return-value]
+        if self.provider != "auto":
+            raise ValueError(f"CHURNS_PROVIDER must be auto, openai or local, not {self.provider!r}")
+        return "openai" if self.openai_api_key else "local"
+
+    @property
+    def max_upload_bytes(self) -> int:
+        """The upload size limit in bytes."""
+        return self.max_upload_mb * 1024 * 1024
+
+    @property
+    def sync_database_url(self) -> str:
+        """The database URL for libpq-style tools (asyncpg's own DSN form)."""
+        return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
+
+
+ENV_VARS = {
+    "CHURNS_DATABASE_URL", "CHURNS_REDIS_URL", "CHURNS_DATA_DIR", "CHURNS_PROVIDER", "OPENAI_API_KEY",
+    "OPENAI_BASE_URL", "CHURNS_OPENAI_IMAGE_MODEL", "CHURNS_MAX_UPLOAD_MB", "CHURNS_MAX_PIXELS", "CHURNS_HOST",
+    "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
+    "CHURNS_CONFIGS_DIR",
+}
+"""Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
+
+assert len(ENV_VARS) == len(fields(Settings)), "ENV_VARS and Settings fields drifted apart"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings.from_env()

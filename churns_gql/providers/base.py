@@ -1,0 +1,101 @@
+"""What an image provider offers the pipeline: edit requests, results, usage and errors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, Literal, Protocol
+
+from PIL import Image
+
+from churns_gql.concepts import Concept
+
+RefinementKind = Literal["PROMPT", "SUBJECT", "TEXT"]
+ErrorKind = Literal["rate_limit", "content_policy", "auth", "timeout", "bad_request", "unavailable"]
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle in fractions (0..1) of an image's width and height, origin top-left."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image."""
+        left = max(0, min(width, round(self.x * width)))
+        top = max(0, min(height, round(self.y * height)))
+        right = max(left, min(width, round((self.x + self.width) * width)))
+        bottom = max(top, min(height, round((self.y + self.height) * height)))
+        return left, top, right, bottom
+
+
+@dataclass
+class Usage:
+    """Tokens one provider call consumed, as the provider reported them."""
+
+    model: str
+    text_input_tokens: int = 0
+    image_input_tokens: int = 0
+    image_output_tokens: int = 0
+    text_output_tokens: int = 0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(
+            model=self.model,
+            text_input_tokens=self.text_input_tokens + other.text_input_tokens,
+            image_input_tokens=self.image_input_tokens + other.image_input_tokens,
+            image_output_tokens=self.image_output_tokens + other.image_output_tokens,
+            text_output_tokens=self.text_output_tokens + other.text_output_tokens,
+        )
+
+
+PartialCallback = Callable[[Image.Image, int], Awaitable[None]]
+
+
+@dataclass
+class EditRequest:
+    """One refinement edit: the base image and everything the user asked for."""
+
+    kind: RefinementKind
+    image: Image.Image
+    prompt: str | None = None
+    instructions: str | None = None
+    rects: list[Rect] = field(default_factory=list)
+    creativity: int = 2
+    reference: Image.Image | None = None
+    # What the run meant this image to show, from its pipeline_metadata.json.
+    concept: Concept = field(default_factory=lambda: Concept())
+    # Called with each partial image the provider streams, and its index from 0.
+    on_partial: PartialCallback | None = None
+
+
+@dataclass
+class EditResult:
+    """The edited image at the base image's exact size, what it cost and what was done."""
+
+    image: Image.Image
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    # Human-readable account of what the provider did, e.g. "warmer, brighter; ignored: sparkly".
+    notes: str = ""
+
+
+class ProviderError(Exception):
+    """A provider call failed in a way the user can act on; `message` is safe to show."""
+
+    def __init__(self, kind: ErrorKind, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+
+class ImageEditor(Protocol):
+    """Edits an image for a refinement."""
+
+    name: str
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        """Apply the request and return the result at the base image's size."""
+        ...
