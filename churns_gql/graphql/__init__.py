@@ -1,1 +1,1 @@
-"""churns_gql."""
+"""The GraphQL layer: translates between the schema and the services."""

@@ -1,0 +1,23 @@
+# The API and the worker share one image; docker-compose.yml picks the command.
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
+    CHURNS_DATA_DIR=/data CHURNS_HOST=0.0.0.0 CHURNS_PORT=8000
+
+WORKDIR /app
+# fonts-dejavu-core gives the offline provider a scalable font for text repair.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+    && rm -rf /var/lib/apt/lists/*
+
+COPY pyproject.toml README.md ./
+COPY churns_gql ./churns_gql
+RUN pip install --no-cache-dir .
+
+COPY alembic.ini ./
+COPY migrations ./migrations
+COPY configs ./configs
+
+ENV CHURNS_CONFIGS_DIR=/app/configs CHURNS_WEB_DIR=/app/web/dist
+VOLUME ["/data"]
+EXPOSE 8000
+CMD ["sh", "-c", "churns-gql migrate && churns-gql serve"]

@@ -1,0 +1,181 @@
+"""The churns-gql command: serve, worker, dev (both together), migrate, check and export-schema."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from churns_gql.config import Settings, get_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _say(message: str) -> None:
+    print(message, flush=True)
+
+
+async def _check_postgres(settings: Settings) -> str | None:
+    import asyncpg
+
+    dsn = settings.sync_database_url
+    base, _, name = dsn.rpartition("/")
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(f"{base}/postgres"), timeout=5)
+    except Exception as exc:  # noqa: BLE001 - every failure is reported the same way, by URL
+        return f"{exc.__class__.__name__}: {exc}"
+    try:
+        # Creating the database here makes the first run on a fresh machine need no manual step.
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+            _say(f"created database {name}")
+    finally:
+        await conn.close()
+    return None
+
+
+async def _check_redis(settings: Settings) -> str | None:
+    from redis.asyncio import Redis
+
+    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=5)
+    except Exception as exc:  # noqa: BLE001
+        return f"{exc.__class__.__name__}: {exc}"
+    finally:
+        await redis.aclose()
+    return None
+
+
+def check_services(settings: Settings) -> bool:
+    """Reach Postgres (creating the database if missing) and Redis; explain exactly what failed."""
+
+    async def both() -> tuple[str | None, str | None]:
+        return await _check_postgres(settings), await _check_redis(settings)
+
+    pg_error, redis_error = asyncio.run(both())
+    if pg_error:
+        _say(f"Postgres is not reachable at {settings.database_url}\n  ({pg_error})\n"
+             "  Start it (e.g. `pg_ctlcluster 15 main start` or your system's service manager),\n"
+             "  set CHURNS_DATABASE_URL to a server that runs, or use `docker compose up`.")
+    if redis_error:
+        _say(f"Redis is not reachable at {settings.redis_url}\n  ({redis_error})\n"
+             "  Start it (e.g. `redis-server --daemonize yes`), set CHURNS_REDIS_URL, or use `docker compose up`.")
+    return not (pg_error or redis_error)
+
+
+def migrate(database_url: str | None = None, revision: str = "head") -> None:
+    """Bring the database schema to `revision` with Alembic."""
+    from alembic import command
+    from alembic.config import Config
+
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["configure_logger"] = False
+    if database_url:
+        config.attributes["database_url"] = database_url
+    command.upgrade(config, revision)
+
+
+def export_schema() -> str:
+    """The served schema as SDL, exactly as schema.graphql holds it."""
+    from churns_gql.graphql.schema import schema
+
+    return schema.as_str() + "\n"
+
+
+def serve(settings: Settings) -> None:
+    """Run the API under uvicorn."""
+    import uvicorn
+
+    from churns_gql.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+                ws_per_message_deflate=False)
+
+
+def worker(settings: Settings) -> None:
+    """Run the arq worker until stopped."""
+    from arq import run_worker
+
+    from churns_gql.jobs import WorkerSettings
+
+    run_worker(WorkerSettings)  # type: ignore[arg-type]
+
+
+def dev(settings: Settings) -> int:
+    """Check services, migrate, then run the API and a worker together until Ctrl-C stops both."""
+    if not check_services(settings):
+        return 2
+    migrate(settings.database_url)
+    provider = settings.provider_name
+    _say(f"provider: {provider}" + ("" if provider == "openai" else " (offline: set OPENAI_API_KEY to use OpenAI)"))
+    exe = [sys.executable, "-m", "churns_gql.cli"]
+    children = [subprocess.Popen([*exe, "serve"]), subprocess.Popen([*exe, "worker"])]
+    base = f"http://{settings.host}:{settings.port}"
+    _say(f"\n  web client  {base}/\n  GraphiQL    {base}/graphql\n  files       {base}/files/runs/...\n"
+         "  Ctrl-C stops the API and the worker.\n")
+    stopping = False
+
+    def stop(*_: object) -> None:
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGTERM, stop)
+    try:
+        while not stopping and all(c.poll() is None for c in children):
+            time.sleep(0.3)
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGINT)
+        for child in children:
+            try:
+                child.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                child.kill()
+    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGINT, None)]
+    return 1 if failed and not stopping else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the churns-gql command."""
+    parser = argparse.ArgumentParser(prog="churns-gql", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    sub.add_parser("serve", help="run the API (uvicorn)")
+    sub.add_parser("worker", help="run the arq worker")
+    sub.add_parser("dev", help="check services, migrate, run API and worker together")
+    sub.add_parser("migrate", help="create the database if missing and apply migrations")
+    sub.add_parser("check", help="check that Postgres and Redis answer")
+    sub.add_parser("export-schema", help="print the served GraphQL schema (SDL)")
+    args = parser.parse_args(argv)
+    settings = get_settings()
+    if args.command == "export-schema":
+        sys.stdout.write(export_schema())
+        return 0
+    if args.command == "serve":
+        serve(settings)
+        return 0
+    if args.command == "worker":
+        worker(settings)
+        return 0
+    if args.command == "dev":
+        return dev(settings)
+    if args.command == "check":
+        return 0 if check_services(settings) else 2
+    if args.command == "migrate":
+        if not check_services(settings):
+            return 2
+        migrate(settings.database_url)
+        _say("database is at the latest migration")
+        return 0
+    return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,55 @@
+"""The per-request GraphQL context: shared app services plus fresh DataLoaders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from churns_gql.config import Settings
+from churns_gql.graphql.loaders import Loaders, make_loaders
+from churns_gql.storage import RunStorage
+
+
+@dataclass
+class AppServices:
+    """What every request shares: settings, the database, run storage, the job queue and the event hub."""
+
+    settings: Settings
+    db: async_sessionmaker[AsyncSession]
+    storage: RunStorage
+    queue: Any = None
+    hub: Any = None
+
+
+@dataclass
+class Context:
+    """Context of one HTTP request or one websocket connection."""
+
+    services: AppServices
+    request: Any = None
+    response: Any = None
+    connection_params: dict[str, Any] | None = None
+    loaders: Loaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.loaders = make_loaders(self.services.db)
+
+    def fresh_loaders(self) -> Loaders:
+        """New loaders, for each event of a subscription: a websocket context outlives any one event."""
+        return make_loaders(self.services.db)
+
+    @property
+    def settings(self) -> Settings:
+        """The app's settings."""
+        return self.services.settings
+
+    @property
+    def storage(self) -> RunStorage:
+        """The app's run storage."""
+        return self.services.storage
+
+
+Info = strawberry.Info[Context, None]

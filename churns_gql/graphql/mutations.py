@@ -1,0 +1,132 @@
+"""Mutation root: translates inputs to service calls and service problems to userErrors."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import strawberry
+from strawberry.file_uploads import Upload
+from strawberry.scalars import JSON
+
+from churns_gql.graphql.context import Info
+from churns_gql.graphql.types import (
+    CancelRefinementPayload,
+    CancelRunPayload,
+    RefineImagePayload,
+    RefinementType,
+    Run,
+    RunPayload,
+    UserError,
+    UserErrorCode,
+)
+from churns_gql.services import runs as run_service
+from churns_gql.services.errors import UserInputError
+
+
+@strawberry.input(description="A rectangle in fractions of the parent image (0..1, origin top-left).")
+class MaskRectInput:
+    """A mask rectangle as input."""
+
+    x: float = strawberry.field(description="Left edge, fraction of the width.")
+    y: float = strawberry.field(description="Top edge, fraction of the height.")
+    width: float = strawberry.field(description="Width, fraction of the image width.")
+    height: float = strawberry.field(description="Height, fraction of the image height.")
+
+
+@strawberry.input(description="What to refine and how.")
+class RefineImageInput:
+    """Input of refineImage."""
+
+    parent_id: strawberry.ID = strawberry.field(description="Global id of the Image or Refinement to refine.")
+    type: RefinementType = strawberry.field(description="SUBJECT, TEXT or PROMPT.")
+    prompt: Optional[str] = strawberry.field(default=None, description="PROMPT: what to change (required for PROMPT).")
+    instructions: Optional[str] = strawberry.field(
+        default=None,
+        description="SUBJECT and TEXT: what to repair (required for TEXT; SUBJECT needs instructions or referenceImage).",
+    )
+    mask: Optional[list[MaskRectInput]] = strawberry.field(
+        default=None, description="PROMPT: restrict the edit to these rectangles; absent = the whole image."
+    )
+    creativity_level: Optional[int] = strawberry.field(
+        default=2, description="1 = minimal change .. 3 = free reinterpretation."
+    )
+    reference_image: Optional[Upload] = strawberry.field(
+        default=None, description="SUBJECT (optional): the subject as it should look. PNG, JPEG or WebP."
+    )
+
+
+@strawberry.input(description="What a new run should generate.")
+class CreateRunInput:
+    """Input of createRun."""
+
+    prompt: str = strawberry.field(description="What to make.")
+    platform: Optional[str] = strawberry.field(default=None, description="Target platform, from configs/platforms.yml.")
+    num_images: Optional[int] = strawberry.field(default=1, description="How many images, 1..4.")
+    language: Optional[str] = strawberry.field(default="en", description="Language of the promotional text.")
+    reference_image: Optional[Upload] = strawberry.field(
+        default=None, description="Optional product or subject photo the generation starts from."
+    )
+
+
+@strawberry.input(description="Existing images to make a run from.")
+class ImportRunInput:
+    """Input of importRun."""
+
+    images: list[Upload] = strawberry.field(
+        description="Existing images to refine, PNG, JPEG or WebP; stored as originals/image_N.png."
+    )
+    prompt: Optional[str] = strawberry.field(default=None, description="What the images were made for.")
+    metadata: Optional[JSON] = strawberry.field(default=None, description="Stored as the run's pipeline_metadata.json.")
+
+
+def _errors(exc: UserInputError) -> list[UserError]:
+    return [UserError.from_problem(p) for p in exc.problems]
+
+
+def _not_built(what: str) -> list[UserError]:
+    return [UserError(field=None, message=f"{what} is not available on this server yet",
+                      code=UserErrorCode.UNAVAILABLE)]
+
+
+@strawberry.type(description="Change things: create, import, refine, cancel.")
+class Mutation:
+    """The mutation root."""
+
+    @strawberry.mutation(description="Start the generation pipeline; returns at once with the run QUEUED.")
+    async def create_run(self, info: Info, input: CreateRunInput) -> RunPayload:
+        """Queue a generation run."""
+        return RunPayload(run=None, user_errors=_not_built("generation"))
+
+    @strawberry.mutation(description="Make a COMPLETED run from existing images, ready to refine.")
+    async def import_run(self, info: Info, input: ImportRunInput) -> RunPayload:
+        """Store uploaded images as a finished run; nothing is written when any input is wrong."""
+        services = info.context.services
+        run = None
+        try:
+            async with services.db() as session:
+                run = await run_service.import_run(
+                    session, services.storage, services.settings, input.images, input.prompt, input.metadata
+                )
+                await session.commit()
+        except UserInputError as exc:
+            return RunPayload(run=None, user_errors=_errors(exc))
+        except BaseException:
+            if run is not None:
+                await services.storage.remove_run_dir(run.id)
+            raise
+        return RunPayload(run=Run.from_row(run), user_errors=[])
+
+    @strawberry.mutation(description="Queue a refinement of an image or of a refinement; returns at once with it QUEUED.")
+    async def refine_image(self, info: Info, input: RefineImageInput) -> RefineImagePayload:
+        """Queue a refinement."""
+        return RefineImagePayload(refinement=None, user_errors=_not_built("refinement"))
+
+    @strawberry.mutation(description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error.")
+    async def cancel_refinement(self, info: Info, id: strawberry.ID) -> CancelRefinementPayload:
+        """Cancel a refinement."""
+        return CancelRefinementPayload(refinement=None, user_errors=_not_built("cancelling"))
+
+    @strawberry.mutation(description="Cancel a QUEUED or RUNNING run's generation (its refinements are not touched).")
+    async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
+        """Cancel a run's generation."""
+        return CancelRunPayload(run=None, user_errors=_not_built("cancelling"))

@@ -1,0 +1,97 @@
+"""Query root: node refetch, runs and refinements."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Optional
+
+import strawberry
+
+from churns_gql.graphql.context import Info
+from churns_gql.graphql.errors import PublicError
+from churns_gql.graphql.ids import decode_id, decode_id_of
+from churns_gql.graphql.types import (
+    Image,
+    JobStatus,
+    Node,
+    Refinement,
+    Run,
+    RunConnection,
+    RunEdge,
+    decode_cursor,
+    encode_cursor,
+    page_info,
+)
+from churns_gql.services import runs as run_service
+
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+
+
+def page_args(first: Optional[int], after: Optional[str]) -> tuple[int, tuple[datetime, uuid.UUID] | None]:
+    """Validated page size and keyset position; bad values are a PublicError."""
+    limit = DEFAULT_PAGE if first is None else first
+    if not 0 <= limit <= MAX_PAGE:
+        raise PublicError(f"first must be between 0 and {MAX_PAGE}")
+    position = None
+    if after is not None:
+        position = decode_cursor(after)
+        if position is None:
+            raise PublicError("after is not a cursor this API returned")
+    return limit, position
+
+
+async def load_node(info: Info, global_id: str) -> Optional[Node]:
+    """The object a global id names, or None."""
+    decoded = decode_id(global_id)
+    if decoded is None:
+        return None
+    type_name, raw_id = decoded
+    loaders = info.context.loaders
+    if type_name == "Run":
+        row = await loaders.run_by_id.load(raw_id)
+        return Run.from_row(row) if row else None
+    if type_name == "Image":
+        row = await loaders.image_by_id.load(raw_id)
+        return Image.from_row(row, info) if row else None
+    if type_name == "Refinement":
+        row = await loaders.refinement_by_id.load(raw_id)
+        return Refinement.from_row(row, info) if row else None
+    return None
+
+
+@strawberry.type(description="Read the runs, their images and their refinements.")
+class Query:
+    """The query root."""
+
+    @strawberry.field(description="Refetch any object by its global id.")
+    async def node(self, info: Info, id: strawberry.ID) -> Optional[Node]:
+        """Any object by global id."""
+        return await load_node(info, id)
+
+    @strawberry.field(description="A run by global id.")
+    async def run(self, info: Info, id: strawberry.ID) -> Optional[Run]:
+        """One run."""
+        raw_id = decode_id_of(id, "Run")
+        row = await info.context.loaders.run_by_id.load(raw_id) if raw_id else None
+        return Run.from_row(row) if row else None
+
+    @strawberry.field(description="Runs, newest first.")
+    async def runs(
+        self, info: Info, first: Optional[int] = None, after: Optional[str] = None,
+        status: Optional[JobStatus] = None,
+    ) -> RunConnection:
+        """A page of runs."""
+        limit, position = page_args(first, after)
+        async with info.context.services.db() as session:
+            page = await run_service.list_runs(session, first=limit, after=position, status=status)
+        edges = [RunEdge(cursor=encode_cursor(r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
+        return RunConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
+
+    @strawberry.field(description="A refinement by global id.")
+    async def refinement(self, info: Info, id: strawberry.ID) -> Optional[Refinement]:
+        """One refinement."""
+        raw_id = decode_id_of(id, "Refinement")
+        row = await info.context.loaders.refinement_by_id.load(raw_id) if raw_id else None
+        return Refinement.from_row(row, info) if row else None

@@ -1,0 +1,415 @@
+"""The schema's object types: Node, ImageVersion, Image, Refinement, Run, events, connections, errors."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import enum
+import json
+import uuid
+from datetime import datetime
+from typing import Optional
+
+import strawberry
+from strawberry.scalars import JSON
+
+from churns_gql import events as event_service
+from churns_gql import models
+from churns_gql.graphql.context import Info
+from churns_gql.graphql.ids import encode_id
+from churns_gql.services.errors import Problem
+from churns_gql.storage import METADATA_FILE
+
+JobStatus = strawberry.enum(models.JobStatus, description="Life cycle of a run's generation or of a refinement.")
+StageStatus = strawberry.enum(models.StageStatus, description="Life cycle of one pipeline stage.")
+RefinementType = strawberry.enum(models.RefinementType, description="What a refinement repairs or changes.")
+
+
+@strawberry.enum(description="Why a mutation's input was refused.")
+class UserErrorCode(enum.Enum):
+    """Codes of expected, user-correctable problems."""
+
+    INVALID = "INVALID"
+    NOT_FOUND = "NOT_FOUND"
+    NOT_READY = "NOT_READY"
+    TOO_LARGE = "TOO_LARGE"
+    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
+    CONFLICT = "CONFLICT"
+    UNAVAILABLE = "UNAVAILABLE"
+
+
+@strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
+class UserError:
+    """One coded problem, tied to an input field when it can be."""
+
+    field: Optional[list[str]] = strawberry.field(
+        description='Path to the input field at fault, e.g. ["input", "mask", "0", "width"]; null when not tied to one.'
+    )
+    message: str = strawberry.field(description="What is wrong, in words a user can act on.")
+    code: UserErrorCode = strawberry.field(description="The kind of problem.")
+
+    @classmethod
+    def from_problem(cls, problem: Problem) -> UserError:
+        """The GraphQL form of a service Problem."""
+        return cls(field=list(problem.field) if problem.field else None, message=problem.message,
+                   code=UserErrorCode[problem.code])
+
+
+@strawberry.type(description="A rectangle in fractions of the parent image's width and height (0..1, origin top-left).")
+class MaskRect:
+    """A mask rectangle."""
+
+    x: float = strawberry.field(description="Left edge, fraction of the width.")
+    y: float = strawberry.field(description="Top edge, fraction of the height.")
+    width: float = strawberry.field(description="Width, fraction of the image width.")
+    height: float = strawberry.field(description="Height, fraction of the image height.")
+
+
+@strawberry.type(description="One stage of a job: status, timing and cost.")
+class StageRun:
+    """A stage as its events tell it."""
+
+    name: str = strawberry.field(description="Stage name, as in configs/stage_order.yml.")
+    status: StageStatus = strawberry.field(description="Latest status of the stage.")
+    started_at: Optional[datetime] = strawberry.field(description="When the stage started.")
+    completed_at: Optional[datetime] = strawberry.field(description="When the stage finished.")
+    duration_ms: Optional[int] = strawberry.field(description="Milliseconds the stage took.")
+    cost_usd: Optional[float] = strawberry.field(description="What the stage cost, in USD.")
+    message: Optional[str] = strawberry.field(description="The stage's last message.")
+
+    @classmethod
+    def from_summary(cls, s: event_service.StageSummary) -> StageRun:
+        """The GraphQL form of a stage summary."""
+        return cls(name=s.name, status=s.status, started_at=s.started_at, completed_at=s.completed_at,
+                   duration_ms=s.duration_ms, cost_usd=s.cost_usd, message=s.message)
+
+
+@strawberry.type(description="One progress event of a job.")
+class ProgressEvent:
+    """A stage event as clients see it."""
+
+    seq: int = strawberry.field(description="Increases by one for every event of the same job, starting at 1.")
+    job_id: strawberry.ID = strawberry.field(description="Global id of the Run or Refinement the event belongs to.")
+    stage: str = strawberry.field(description="Stage name, or 'job' for job-level events.")
+    status: StageStatus = strawberry.field(description="Status the stage reached.")
+    progress: float = strawberry.field(description="Progress of the whole job, 0..1.")
+    message: Optional[str] = strawberry.field(description="What happened, for people.")
+    cost_usd: Optional[float] = strawberry.field(description="Cost incurred by this step, in USD.")
+    preview_url: Optional[str] = strawberry.field(
+        description="URL of a partial or preview image, when the provider streams one."
+    )
+    at: datetime = strawberry.field(description="When the event was recorded.")
+    terminal: bool = strawberry.field(
+        description="True on the job's last event (the job COMPLETED, FAILED or CANCELLED)."
+    )
+
+    @classmethod
+    def from_row(cls, row: models.StageEvent, storage_url: Optional[str]) -> ProgressEvent:
+        """The GraphQL form of a stored event; the job id is a Run's when the job is the run itself."""
+        type_name = "Run" if row.job_id == row.run_id else "Refinement"
+        return cls(seq=row.seq, job_id=encode_id(type_name, row.job_id), stage=row.stage, status=row.status,
+                   progress=row.progress, message=row.message, cost_usd=row.cost_usd, preview_url=storage_url,
+                   at=row.created_at, terminal=row.terminal)
+
+
+def event_from_row(info: Info, row: models.StageEvent) -> ProgressEvent:
+    """A ProgressEvent with its preview URL resolved through storage."""
+    return ProgressEvent.from_row(row, info.context.storage.url(row.run_id, row.preview_path))
+
+
+@strawberry.interface(description="Relay object identification: every object with an id can be refetched with Query.node.")
+class Node:
+    """An object with a global id."""
+
+    id: strawberry.ID = strawberry.field(description="Global id, usable with Query.node.")
+
+
+@strawberry.interface(
+    description="Any image that can be refined: an original output of a run (Image, version 1) "
+    "or the result of a refinement (Refinement, parent's version + 1: shown as v2, v3...)."
+)
+class ImageVersion(Node):
+    """An image in a run's version tree."""
+
+    version: int = strawberry.field(description="1 for an original, parent's version + 1 for a refinement.")
+    generation_index: int = strawberry.field(
+        description="Index (0-based) of the original this version descends from."
+    )
+    url: Optional[str] = strawberry.field(description="URL of the PNG; null while a refinement has not completed.")
+    width: Optional[int] = strawberry.field(description="Width in pixels.")
+    height: Optional[int] = strawberry.field(description="Height in pixels.")
+    run_id: strawberry.Private[uuid.UUID]
+
+    @strawberry.field(description="The run this image belongs to.")
+    async def run(self, info: Info) -> Run:
+        """The owning run."""
+        row = await info.context.loaders.run_by_id.load(self.run_id)
+        return Run.from_row(row)
+
+    @strawberry.field(description="Refinements made from this image, oldest first (recursive: each child has children).")
+    async def children(self, info: Info) -> list[Refinement]:
+        """Direct refinements of this image."""
+        raise NotImplementedError  # each implementation loads its own children
+
+
+@strawberry.type(description="An original image of a run (version 1).")
+class Image(ImageVersion):
+    """An original."""
+
+    path: str = strawberry.field(description="Path inside the run folder, e.g. originals/image_0.png")
+    raw_id: strawberry.Private[uuid.UUID]
+
+    @classmethod
+    def from_row(cls, row: models.Image, info: Info) -> Image:
+        """The GraphQL form of an original image row."""
+        return cls(id=encode_id("Image", row.id), raw_id=row.id, run_id=row.run_id, version=1,
+                   generation_index=row.generation_index, url=info.context.storage.url(row.run_id, row.path),
+                   width=row.width, height=row.height, path=row.path)
+
+    @strawberry.field(description="Refinements made from this image, oldest first (recursive: each child has children).")
+    async def children(self, info: Info) -> list[Refinement]:
+        """Direct refinements of this original."""
+        rows = await info.context.loaders.children_by_image.load(self.raw_id)
+        return [Refinement.from_row(r, info) for r in rows]
+
+
+@strawberry.type(description="The result of refining an Image or another Refinement.")
+class Refinement(ImageVersion):
+    """A refinement job and its image."""
+
+    type: RefinementType = strawberry.field(description="What the refinement repairs or changes.")
+    status: JobStatus = strawberry.field(description="Where the job is in its life cycle.")
+    prompt: Optional[str] = strawberry.field(description="PROMPT: what to change.")
+    instructions: Optional[str] = strawberry.field(description="SUBJECT and TEXT: what to repair.")
+    mask: Optional[list[MaskRect]] = strawberry.field(description="Rectangles the edit was limited to.")
+    creativity_level: int = strawberry.field(description="1 = minimal change .. 3 = free reinterpretation.")
+    reference_image_url: Optional[str] = strawberry.field(description="URL of the uploaded reference image.")
+    summary: Optional[str] = strawberry.field(description="Brief description for display, e.g. 'Add sunset lighting'.")
+    cost_usd: Optional[float] = strawberry.field(description="What the refinement cost, in USD.")
+    error_message: Optional[str] = strawberry.field(description="Why the refinement failed, when it did.")
+    created_at: datetime = strawberry.field(description="When the refinement was requested.")
+    started_at: Optional[datetime] = strawberry.field(description="When a worker started it.")
+    completed_at: Optional[datetime] = strawberry.field(description="When it reached a final status.")
+    raw: strawberry.Private[models.Refinement]
+
+    @classmethod
+    def from_row(cls, row: models.Refinement, info: Info) -> Refinement:
+        """The GraphQL form of a refinement row."""
+        storage = info.context.storage
+        done = row.status == models.JobStatus.COMPLETED
+        return cls(
+            id=encode_id("Refinement", row.id), run_id=row.run_id, raw=row, version=row.version,
+            generation_index=row.generation_index, url=storage.url(row.run_id, row.image_path) if done else None,
+            width=row.width, height=row.height, type=row.type, status=row.status, prompt=row.prompt,
+            instructions=row.instructions, mask=[MaskRect(**m) for m in row.mask] if row.mask else None,
+            creativity_level=row.creativity_level,
+            reference_image_url=storage.url(row.run_id, row.reference_image_path), summary=row.summary,
+            cost_usd=row.cost_usd, error_message=row.error_message, created_at=row.created_at,
+            started_at=row.started_at, completed_at=row.completed_at,
+        )
+
+    @strawberry.field(description="Refinements made from this image, oldest first (recursive: each child has children).")
+    async def children(self, info: Info) -> list[Refinement]:
+        """Direct refinements of this refinement."""
+        rows = await info.context.loaders.children_by_refinement.load(self.raw.id)
+        return [Refinement.from_row(r, info) for r in rows]
+
+    @strawberry.field(description="The image this refinement was made from: an Image or another Refinement.")
+    async def parent(self, info: Info) -> ImageVersion:
+        """The parent version."""
+        loaders = info.context.loaders
+        if self.raw.parent_refinement_id is not None:
+            return Refinement.from_row(await loaders.refinement_by_id.load(self.raw.parent_refinement_id), info)
+        return Image.from_row(await loaders.image_by_id.load(self.raw.parent_image_id), info)
+
+    @strawberry.field(description="The lineage from the original down to the parent, original first.")
+    async def ancestors(self, info: Info) -> list[ImageVersion]:
+        """Original first, then each refinement down to the parent."""
+        loaders = info.context.loaders
+        root_id, chain = await loaders.lineage_by_refinement.load(self.raw.id)
+        root = await loaders.image_by_id.load(root_id)
+        return [Image.from_row(root, info), *(Refinement.from_row(r, info) for r in chain)]
+
+    @strawberry.field(description="The refinement's stages: status, timing and cost.")
+    async def stages(self, info: Info) -> list[StageRun]:
+        """Stage summaries from the recorded events."""
+        rows = await info.context.loaders.events_by_job.load(self.raw.id)
+        return [StageRun.from_summary(s) for s in event_service.summarize_stages(rows)]
+
+    @strawberry.field(description="Progress events recorded so far, in order; `after` skips those with seq <= after.")
+    async def events(self, info: Info, after: Optional[int] = None) -> list[ProgressEvent]:
+        """Recorded events after a seq."""
+        rows = await info.context.loaders.events_by_job.load(self.raw.id)
+        return [event_from_row(info, r) for r in rows if after is None or r.seq > after]
+
+
+@strawberry.type(description="Pagination state of a connection.")
+class PageInfo:
+    """Relay page info."""
+
+    has_next_page: bool = strawberry.field(description="More items follow this page.")
+    has_previous_page: bool = strawberry.field(description="Items precede this page.")
+    start_cursor: Optional[str] = strawberry.field(description="Cursor of the first item.")
+    end_cursor: Optional[str] = strawberry.field(description="Cursor of the last item; pass as `after`.")
+
+
+@strawberry.type(description="A refinement in a connection.")
+class RefinementEdge:
+    """Edge of RefinementConnection."""
+
+    cursor: str = strawberry.field(description="Opaque position of this item.")
+    node: Refinement = strawberry.field(description="The refinement.")
+
+
+@strawberry.type(description="A page of refinements.")
+class RefinementConnection:
+    """Paginated refinements."""
+
+    edges: list[RefinementEdge] = strawberry.field(description="The page's items.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+    total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
+
+
+@strawberry.type(description="A run in a connection.")
+class RunEdge:
+    """Edge of RunConnection."""
+
+    cursor: str = strawberry.field(description="Opaque position of this item.")
+    node: Run = strawberry.field(description="The run.")
+
+
+@strawberry.type(description="A page of runs.")
+class RunConnection:
+    """Paginated runs."""
+
+    edges: list[RunEdge] = strawberry.field(description="The page's items.")
+    page_info: PageInfo = strawberry.field(description="Pagination state.")
+    total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
+
+
+def encode_cursor(created_at: datetime, raw_id: uuid.UUID) -> str:
+    """An opaque keyset cursor."""
+    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{raw_id}".encode()).decode()
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
+    """The (created_at, id) of a cursor, or None when it is not one."""
+    try:
+        created, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
+        return datetime.fromisoformat(created), uuid.UUID(raw)
+    except ValueError:
+        return None
+
+
+@strawberry.type(description="A generation run and its images.")
+class Run(Node):
+    """A run."""
+
+    status: JobStatus = strawberry.field(description="Status of the run's generation.")
+    prompt: Optional[str] = strawberry.field(description="What the run was asked to make.")
+    platform: Optional[str] = strawberry.field(description="Target platform, e.g. Instagram Post.")
+    created_at: datetime = strawberry.field(description="When the run was created.")
+    completed_at: Optional[datetime] = strawberry.field(description="When the generation finished.")
+    error_message: Optional[str] = strawberry.field(description="Why the generation failed, when it did.")
+    generation_cost_usd: float = strawberry.field(description="What generating the originals cost, in USD.")
+    raw: strawberry.Private[models.Run]
+
+    @classmethod
+    def from_row(cls, row: models.Run) -> Run:
+        """The GraphQL form of a run row."""
+        return cls(id=encode_id("Run", row.id), raw=row, status=row.status, prompt=row.prompt,
+                   platform=row.platform, created_at=row.created_at, completed_at=row.completed_at,
+                   error_message=row.error_message, generation_cost_usd=row.generation_cost_usd or 0.0)
+
+    @strawberry.field(description="The run's original images, by generationIndex.")
+    async def images(self, info: Info) -> list[Image]:
+        """Originals of the run."""
+        rows = await info.context.loaders.images_by_run.load(self.raw.id)
+        return [Image.from_row(r, info) for r in rows]
+
+    @strawberry.field(description="Every refinement of the run, flat, oldest first.")
+    async def refinements(
+        self,
+        info: Info,
+        first: Optional[int] = None,
+        after: Optional[str] = None,
+        type: Optional[RefinementType] = None,
+        status: Optional[JobStatus] = None,
+    ) -> RefinementConnection:
+        """A page of the run's refinements."""
+        from churns_gql.graphql.queries import page_args
+        from churns_gql.services import refinements as service
+
+        limit, position = page_args(first, after)
+        async with info.context.services.db() as session:
+            page = await service.list_run_refinements(
+                session, self.raw.id, first=limit, after=position, type=type, status=status
+            )
+        edges = [RefinementEdge(cursor=encode_cursor(r.created_at, r.id), node=Refinement.from_row(r, info))
+                 for r in page.rows]
+        return RefinementConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
+
+    @strawberry.field(description="What the run's refinements cost, in USD.")
+    async def refinement_cost_usd(self, info: Info) -> float:
+        """Sum of refinement costs."""
+        return round(await info.context.loaders.refinement_cost_by_run.load(self.raw.id), 6)
+
+    @strawberry.field(description="Generation plus refinements, in USD.")
+    async def total_cost_usd(self, info: Info) -> float:
+        """Everything the run cost."""
+        refinements = await info.context.loaders.refinement_cost_by_run.load(self.raw.id)
+        return round((self.raw.generation_cost_usd or 0.0) + refinements, 6)
+
+    @strawberry.field(description="pipeline_metadata.json of the run.")
+    async def metadata(self, info: Info) -> Optional[JSON]:
+        """The run's metadata file, or null when it has none."""
+        path = info.context.storage.path(self.raw.id, METADATA_FILE)
+        try:
+            return json.loads(await asyncio.to_thread(path.read_text))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    @strawberry.field(description="The generation's stages: status, timing and cost.")
+    async def stages(self, info: Info) -> list[StageRun]:
+        """Stage summaries from the run's own events."""
+        rows = await info.context.loaders.events_by_job.load(self.raw.id)
+        return [StageRun.from_summary(s) for s in event_service.summarize_stages(rows)]
+
+
+def page_info(edges: list[RefinementEdge] | list[RunEdge], has_next: bool, after: Optional[str]) -> PageInfo:
+    """PageInfo for a forward page."""
+    return PageInfo(has_next_page=has_next, has_previous_page=after is not None,
+                    start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None)
+
+
+@strawberry.type(description="Result of createRun and importRun.")
+class RunPayload:
+    """The run, or why there is none."""
+
+    run: Optional[Run] = strawberry.field(description="The run, when the input was accepted.")
+    user_errors: list[UserError] = strawberry.field(description="Problems with the input; empty on success.")
+
+
+@strawberry.type(description="Result of refineImage.")
+class RefineImagePayload:
+    """The queued refinement, or why there is none."""
+
+    refinement: Optional[Refinement] = strawberry.field(description="The refinement, when accepted.")
+    user_errors: list[UserError] = strawberry.field(description="Problems with the input; empty on success.")
+
+
+@strawberry.type(description="Result of cancelRefinement.")
+class CancelRefinementPayload:
+    """The cancelled refinement, or why it was not cancelled."""
+
+    refinement: Optional[Refinement] = strawberry.field(description="The refinement after the request.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
+
+
+@strawberry.type(description="Result of cancelRun.")
+class CancelRunPayload:
+    """The cancelled run, or why it was not cancelled."""
+
+    run: Optional[Run] = strawberry.field(description="The run after the request.")
+    user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
+

@@ -1,0 +1,113 @@
+"""Uploaded images: read within the size limit, sniff the real format, check pixels before decoding."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import warnings
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats accepted, keyed by the magic bytes that start the file.
+_ALLOWED = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
+_CHUNK = 1024 * 1024
+
+
+class ImageRejected(Exception):
+    """An upload that is not an acceptable image; `code` is a UserErrorCode name."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class Readable(Protocol):
+    """An async file-like upload (Starlette's UploadFile)."""
+
+    async def read(self, size: int = -1) -> bytes:
+        """Read up to `size` bytes."""
+        ...
+
+
+@dataclass
+class DecodedImage:
+    """A validated image: RGB or RGBA pixels and their PNG encoding."""
+
+    image: Image.Image
+    png: bytes
+
+    @property
+    def width(self) -> int:
+        """Width in pixels."""
+        return self.image.width
+
+    @property
+    def height(self) -> int:
+        """Height in pixels."""
+        return self.image.height
+
+
+def sniff_format(head: bytes) -> str | None:
+    """The image format its first bytes declare (PNG, JPEG or WEBP), or None."""
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "PNG"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "JPEG"
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "WEBP"
+    return None
+
+
+async def read_limited(upload: Readable, max_bytes: int) -> bytes:
+    """Read an upload, refusing (TOO_LARGE) as soon as it passes `max_bytes`, without reading the rest."""
+    buffer = bytearray()
+    while True:
+        chunk = await upload.read(_CHUNK)
+        if not chunk:
+            return bytes(buffer)
+        buffer += chunk
+        if len(buffer) > max_bytes:
+            raise ImageRejected("TOO_LARGE", f"the file is larger than {max_bytes // (1024 * 1024)} MB")
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+    """Validate and decode image bytes into RGB(A) pixels plus a PNG; raises ImageRejected."""
+    fmt = sniff_format(data[:16])
+    if fmt is None:
+        raise ImageRejected("UNSUPPORTED_FORMAT", "not a PNG, JPEG or WebP image")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=[_ALLOWED[fmt]])
+            # The header gives the size before any pixel is decoded, so a bomb is refused cheaply.
+            width, height = image.size
+            if width * height > max_pixels:
+                raise ImageRejected(
+                    "TOO_LARGE", f"{width}×{height} is {width * height:,} pixels; the limit is {max_pixels:,}"
+                )
+            if width < 1 or height < 1:
+                raise ImageRejected("INVALID", "the image has no pixels")
+            image.load()
+    except ImageRejected:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageRejected("TOO_LARGE", f"the image has more than {max_pixels:,} pixels") from None
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
+        raise ImageRejected("INVALID", f"the {fmt} file is damaged or truncated ({exc.__class__.__name__})") from None
+    image = ImageOps.exif_transpose(image)
+    has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
+    image = image.convert("RGBA" if has_alpha else "RGB")
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return DecodedImage(image=image, png=out.getvalue())
+
+
+async def validate_upload(upload: Any, *, max_bytes: int, max_pixels: int) -> DecodedImage:
+    """Read and decode an uploaded image off the event loop; raises ImageRejected."""
+    data = await read_limited(upload, max_bytes)
+    if not data:
+        raise ImageRejected("INVALID", "the file is empty")
+    return await asyncio.to_thread(decode_image, data, max_pixels=max_pixels)

@@ -1,0 +1,165 @@
+"""Runs and their original images: importing, listing and batched lookups."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Sequence
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from churns_gql.config import Settings
+from churns_gql.images import ImageRejected, validate_upload
+from churns_gql.models import Image, JobStatus, Refinement, Run
+from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.storage import METADATA_FILE, RunStorage, original_path
+
+MAX_IMPORT_IMAGES = 16
+MAX_TEXT = 4000
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated list."""
+
+    rows: list[Any]
+    has_next: bool
+    total: int
+
+
+def _utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+def check_text(value: str | None, *field: str, required: bool = False, label: str | None = None) -> list[Problem]:
+    """Problems with a free-text input: missing when required, or over MAX_TEXT characters."""
+    name = label or field[-1]
+    if value is None or not value.strip():
+        return [Problem(field, f"{name} is required", "INVALID")] if required else []
+    if len(value) > MAX_TEXT:
+        return [Problem(field, f"{name} is {len(value):,} characters; the limit is {MAX_TEXT:,}", "INVALID")]
+    return []
+
+
+async def import_run(
+    session: AsyncSession,
+    storage: RunStorage,
+    settings: Settings,
+    uploads: Sequence[Any],
+    prompt: str | None,
+    metadata: Any,
+) -> Run:
+    """Validate every upload, write the run folder in one step and add a COMPLETED run with its images.
+
+    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
+    the folder with `storage.remove_run_dir(run.id)`.
+    """
+    problems: list[Problem] = []
+    if not 1 <= len(uploads) <= MAX_IMPORT_IMAGES:
+        problems.append(
+            Problem(("input", "images"), f"give 1 to {MAX_IMPORT_IMAGES} images, not {len(uploads)}", "INVALID")
+        )
+    if metadata is not None and not isinstance(metadata, dict):
+        problems.append(Problem(("input", "metadata"), "metadata must be a JSON object", "INVALID"))
+    problems += check_text(prompt, "input", "prompt")
+    if problems:
+        raise UserInputError(problems)
+
+    decoded = []
+    for index, upload in enumerate(uploads):
+        try:
+            decoded.append(
+                await validate_upload(upload, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+            )
+        except ImageRejected as exc:
+            problems.append(Problem(("input", "images", str(index)), f"image {index}: {exc.message}", exc.code))
+    if problems:
+        raise UserInputError(problems)
+
+    run_id = uuid.uuid4()
+    files = {original_path(i): d.png for i, d in enumerate(decoded)}
+    files[METADATA_FILE] = _json_bytes(metadata or {})
+    await storage.create_run_dir(run_id, files)
+    now = _utcnow()
+    run = Run(
+        id=run_id,
+        status=JobStatus.COMPLETED,
+        prompt=prompt,
+        inputs={"source": "import", "num_images": len(decoded)},
+        created_at=now,
+        started_at=now,
+        completed_at=now,
+        generation_cost_usd=0.0,
+    )
+    session.add(run)
+    # No ORM relationships, so the unit of work cannot order the inserts: the run goes first.
+    await session.flush()
+    session.add_all(
+        Image(run_id=run_id, generation_index=i, path=original_path(i), width=d.width, height=d.height)
+        for i, d in enumerate(decoded)
+    )
+    await session.flush()
+    return run
+
+
+def _json_bytes(value: Any) -> bytes:
+    return json.dumps(value, indent=2, ensure_ascii=False).encode()
+
+
+# -- batched lookups (DataLoader batch functions call these) ------------------------------------
+
+
+async def runs_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
+    """Runs keyed by id."""
+    rows = (await session.scalars(select(Run).where(Run.id.in_(ids)))).all()
+    return {r.id: r for r in rows}
+
+
+async def images_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Image]:
+    """Original images keyed by id."""
+    rows = (await session.scalars(select(Image).where(Image.id.in_(ids)))).all()
+    return {r.id: r for r in rows}
+
+
+async def images_by_run_ids(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Image]]:
+    """Each run's originals by generation index."""
+    rows = (
+        await session.scalars(
+            select(Image).where(Image.run_id.in_(run_ids)).order_by(Image.run_id, Image.generation_index)
+        )
+    ).all()
+    out: dict[uuid.UUID, list[Image]] = {i: [] for i in run_ids}
+    for row in rows:
+        out[row.run_id].append(row)
+    return out
+
+
+async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:
+    """Sum of refinement costs per run."""
+    rows = await session.execute(
+        select(Refinement.run_id, func.coalesce(func.sum(Refinement.cost_usd), 0.0))
+        .where(Refinement.run_id.in_(run_ids))
+        .group_by(Refinement.run_id)
+    )
+    costs = {run_id: 0.0 for run_id in run_ids}
+    costs.update({run_id: float(total) for run_id, total in rows})
+    return costs
+
+
+async def list_runs(
+    session: AsyncSession, *, first: int, after: tuple[datetime, uuid.UUID] | None, status: JobStatus | None
+) -> Page:
+    """Runs newest first, keyset-paginated by (created_at, id)."""
+    base = select(Run)
+    if status is not None:
+        base = base.where(Run.status == status)
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    query = base
+    if after is not None:
+        created, run_id = after
+        query = query.where(or_(Run.created_at < created, and_(Run.created_at == created, Run.id < run_id)))
+    rows = (await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(first + 1))).all()
+    return Page(rows=list(rows[:first]), has_next=len(rows) > first, total=int(total or 0))

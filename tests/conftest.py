@@ -1,0 +1,214 @@
+"""Shared fixtures: a migrated test database, a clean Redis db, an isolated data dir and a typed client."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import threading
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, AsyncIterator, Iterator
+
+import asyncpg
+import httpx
+import pytest
+from alembic import command
+from alembic.config import Config
+from PIL import Image as PILImage
+from sqlalchemy import event, text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from churns_gql.app import create_app
+from churns_gql.config import Settings
+from churns_gql.db import make_engine, make_sessionmaker
+from churns_gql.graphql.context import AppServices
+from churns_gql.storage import RunStorage
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_DATABASE_URL = os.environ.get(
+    "CHURNS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/churns_test"
+)
+TEST_REDIS_URL = os.environ.get("CHURNS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+TABLES = ("stage_events", "refinements", "images", "runs")
+
+
+def alembic_config(database_url: str) -> Config:
+    """An Alembic config for the repo's migrations aimed at `database_url`."""
+    config = Config(str(ROOT / "alembic.ini"))
+    config.attributes["database_url"] = database_url
+    config.attributes["configure_logger"] = False
+    return config
+
+
+async def recreate_database(database_url: str) -> None:
+    """Drop and create a database, so each test session starts from nothing."""
+    dsn = database_url.replace("postgresql+asyncpg://", "postgresql://")
+    base, _, name = dsn.rpartition("/")
+    conn = await asyncpg.connect(f"{base}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+def run_in_thread(fn: Any, *args: Any) -> None:
+    """Run a function that calls asyncio.run (Alembic's env.py) away from the test loop."""
+    errors: list[BaseException] = []
+
+    def target() -> None:
+        try:
+            fn(*args)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+    if errors:
+        raise errors[0]
+
+
+@pytest.fixture(scope="session")
+async def engine() -> AsyncIterator[AsyncEngine]:
+    """The test database, recreated and migrated to head by Alembic once per session."""
+    await recreate_database(TEST_DATABASE_URL)
+    await asyncio.to_thread(run_in_thread, command.upgrade, alembic_config(TEST_DATABASE_URL), "head")
+    eng = make_engine(TEST_DATABASE_URL, pool_size=20)
+    yield eng
+    await eng.dispose()
+
+
+@pytest.fixture
+async def clean_db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
+    """The test database, emptied after the test."""
+    yield engine
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {', '.join(TABLES)} RESTART IDENTITY CASCADE"))
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Settings for one test: its own data dir, the test database and Redis db, the local provider."""
+    return replace(
+        Settings(),
+        database_url=TEST_DATABASE_URL,
+        redis_url=TEST_REDIS_URL,
+        data_dir=tmp_path / "data",
+        provider="local",
+        web_dir=tmp_path / "no-web",
+    )
+
+
+@pytest.fixture
+def services(settings: Settings, clean_db: AsyncEngine) -> AppServices:
+    """App services over the shared test engine."""
+    return AppServices(settings=settings, db=make_sessionmaker(clean_db), storage=RunStorage(settings.data_dir))
+
+
+@dataclass
+class GraphQLClient:
+    """A typed client for the app under test: JSON queries and multipart uploads."""
+
+    http: httpx.AsyncClient
+
+    async def execute(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """POST a JSON GraphQL request; returns the whole response body."""
+        response = await self.http.post("/graphql", json={"query": query, "variables": variables or {}})
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Execute and return `data`, failing the test on any GraphQL error."""
+        body = await self.execute(query, variables)
+        assert not body.get("errors"), body["errors"]
+        return body["data"]
+
+    async def upload(
+        self,
+        query: str,
+        variables: dict[str, Any],
+        files: dict[str, tuple[str, bytes, str]],
+        *,
+        preflight: bool = True,
+    ) -> httpx.Response:
+        """A GraphQL multipart request; `files` maps a variable path such as 'input.images.0' to a file."""
+        file_map = {str(i): [f"variables.{path}"] for i, path in enumerate(files)}
+        parts = {str(i): spec for i, spec in enumerate(files.values())}
+        headers = {"Apollo-Require-Preflight": "true"} if preflight else {}
+        return await self.http.post(
+            "/graphql",
+            data={"operations": json.dumps({"query": query, "variables": variables}), "map": json.dumps(file_map)},
+            files=parts,
+            headers=headers,
+        )
+
+
+@pytest.fixture
+async def client(services: AppServices) -> AsyncIterator[GraphQLClient]:
+    """A client speaking to the app in-process."""
+    app = create_app(services=services)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
+        yield GraphQLClient(http)
+
+
+class QueryCounter:
+    """Counts SQL statements sent through an engine while active."""
+
+    def __init__(self) -> None:
+        self.statements: list[str] = []
+
+    def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        self.statements.append(statement)
+
+    @property
+    def count(self) -> int:
+        """Statements seen so far."""
+        return len(self.statements)
+
+
+@pytest.fixture
+def count_queries(clean_db: AsyncEngine) -> Iterator[QueryCounter]:
+    """A QueryCounter attached to the test engine for the test's duration."""
+    counter = QueryCounter()
+    event.listen(clean_db.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(clean_db.sync_engine, "before_cursor_execute", counter)
+
+
+def png_bytes(width: int = 64, height: int = 48, color: tuple[int, ...] = (200, 40, 40), mode: str = "RGB") -> bytes:
+    """A real PNG of one colour."""
+    out = io.BytesIO()
+    PILImage.new(mode, (width, height), color).save(out, format="PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes(width: int = 64, height: int = 48, color: tuple[int, int, int] = (20, 120, 220)) -> bytes:
+    """A real JPEG of one colour."""
+    out = io.BytesIO()
+    PILImage.new("RGB", (width, height), color).save(out, format="JPEG")
+    return out.getvalue()
+
+
+IMPORT_RUN = """
+mutation Import($input: ImportRunInput!) {
+  importRun(input: $input) {
+    run { id status prompt metadata images { id version generationIndex url width height path children { id } } }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+async def import_images(client: GraphQLClient, images: list[bytes], **extra: Any) -> dict[str, Any]:
+    """Import PNG/JPEG bytes as a run; returns the importRun payload."""
+    variables = {"input": {"images": [None] * len(images), **extra}}
+    files = {f"input.images.{i}": (f"image_{i}.png", data, "image/png") for i, data in enumerate(images)}
+    response = await client.upload(IMPORT_RUN, variables, files)
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert not body.get("errors"), body["errors"]
+    return body["data"]["importRun"]

@@ -1,0 +1,57 @@
+"""docker-compose.yml and the Dockerfile line up with the settings (no Docker engine runs here)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from churns_gql.config import ENV_VARS
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _compose() -> dict:
+    return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+
+
+def test_compose_has_the_four_services():
+    services = _compose()["services"]
+    assert set(services) == {"db", "redis", "api", "worker"}
+    assert services["db"]["image"].startswith("postgres:16")
+    assert services["redis"]["image"].startswith("redis:7")
+    assert services["api"]["build"] == "." and services["worker"]["build"] == "."
+
+
+def test_api_and_worker_env_names_real_settings_and_reach_the_other_services():
+    services = _compose()["services"]
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        assert set(env) <= ENV_VARS, set(env) - ENV_VARS
+        assert "@db:5432/" in env["CHURNS_DATABASE_URL"] and env["CHURNS_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert env["CHURNS_REDIS_URL"].startswith("redis://redis:6379/")
+        # The password in the URL is the one the db service is given.
+        assert f":{services['db']['environment']['POSTGRES_PASSWORD']}@" in env["CHURNS_DATABASE_URL"]
+        assert env["CHURNS_DATABASE_URL"].endswith("/" + services["db"]["environment"]["POSTGRES_DB"])
+        assert "rundata:" + env["CHURNS_DATA_DIR"] in services[name]["volumes"]
+
+
+def test_api_publishes_its_port_and_migrates_on_start():
+    api = _compose()["services"]["api"]
+    port = api["environment"]["CHURNS_PORT"]
+    assert f"{port}:{port}" in api["ports"]
+    assert api["environment"]["CHURNS_HOST"] == "0.0.0.0"
+    assert "churns-gql migrate" in " ".join(api["command"])
+    assert _compose()["services"]["worker"]["command"] == ["churns-gql", "worker"]
+    assert set(_compose()["volumes"]) == {"pgdata", "rundata"}
+
+
+def test_dockerfile_copies_what_the_app_reads_at_run_time():
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    for needed in ("COPY churns_gql", "COPY migrations", "COPY alembic.ini", "COPY configs", "EXPOSE 8000"):
+        assert needed in dockerfile
+    for line in dockerfile.splitlines():
+        if line.startswith("ENV"):
+            for word in line.split():
+                if "=" in word:
+                    assert word.split("=")[0] in ENV_VARS | {"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
