@@ -23,6 +23,7 @@ from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import schema
+from churns_gql.jobs import JobQueue
 from churns_gql.storage import RunStorage
 
 log = logging.getLogger("churns_gql.app")
@@ -72,7 +73,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     state: dict[str, Any] = {}
     if services is None:
         engine = make_engine(settings.database_url)
-        services = AppServices(settings=settings, db=make_sessionmaker(engine), storage=storage)
+        services = AppServices(settings=settings, db=make_sessionmaker(engine), storage=storage,
+                               queue=JobQueue(settings.redis_url))
         state["engine"] = engine
     graphql_app = GraphQLApp(services)
 
@@ -82,6 +84,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             yield
         finally:
             if "engine" in state:
+                await services.queue.close()
                 await state["engine"].dispose()
 
     async def healthz(request: Request) -> Response:

@@ -17,6 +17,7 @@ import pytest
 from alembic import command
 from alembic.config import Config
 from PIL import Image as PILImage
+from redis.asyncio import Redis
 from sqlalchemy import event, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -24,6 +25,7 @@ from churns_gql.app import create_app
 from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices
+from churns_gql.jobs import JobQueue
 from churns_gql.storage import RunStorage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,9 +105,15 @@ def settings(tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-def services(settings: Settings, clean_db: AsyncEngine) -> AppServices:
-    """App services over the shared test engine."""
-    return AppServices(settings=settings, db=make_sessionmaker(clean_db), storage=RunStorage(settings.data_dir))
+async def services(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[AppServices]:
+    """App services over the shared test engine, with a job queue on the test Redis db (emptied first)."""
+    redis = Redis.from_url(TEST_REDIS_URL)
+    await redis.flushdb()
+    await redis.aclose()
+    queue = JobQueue(settings.redis_url)
+    yield AppServices(settings=settings, db=make_sessionmaker(clean_db), storage=RunStorage(settings.data_dir),
+                      queue=queue)
+    await queue.close()
 
 
 @dataclass
@@ -212,3 +220,42 @@ async def import_images(client: GraphQLClient, images: list[bytes], **extra: Any
     body = response.json()
     assert not body.get("errors"), body["errors"]
     return body["data"]["importRun"]
+
+
+@pytest.fixture
+def worker_services(services: AppServices) -> Any:
+    """Worker-side services sharing the test database, data dir and Redis db, with the offline provider."""
+    from churns_gql.pipeline.context import WorkerServices
+    from churns_gql.providers.local import LocalImageEditor
+
+    return WorkerServices(settings=services.settings, db=services.db, storage=services.storage,
+                          editor=LocalImageEditor())
+
+
+async def run_worker(worker_services: Any, **overrides: Any) -> int:
+    """Run a burst worker until the queue is empty; returns how many jobs completed."""
+    from churns_gql.jobs import make_worker
+
+    worker = make_worker(worker_services, burst=True, poll_delay=0, **overrides)
+    try:
+        await worker.async_run()
+        return worker.jobs_complete
+    finally:
+        await worker.close()
+
+
+REFINE = """
+mutation Refine($input: RefineImageInput!) {
+  refineImage(input: $input) {
+    refinement { id status version generationIndex type summary url width height costUsd
+                 parent { id version } mask { x y width height } creativityLevel referenceImageUrl }
+    userErrors { field message code }
+  }
+}
+"""
+
+
+async def refine(client: GraphQLClient, parent_id: str, type: str = "PROMPT", **fields: Any) -> dict[str, Any]:
+    """Call refineImage (JSON, no upload) and return its payload."""
+    payload = (await client.data(REFINE, {"input": {"parentId": parent_id, "type": type, **fields}}))["refineImage"]
+    return payload

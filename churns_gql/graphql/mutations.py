@@ -8,17 +8,24 @@ import strawberry
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
+from churns_gql import models
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.ids import decode_id, decode_id_of
 from churns_gql.graphql.types import (
     CancelRefinementPayload,
     CancelRunPayload,
     RefineImagePayload,
+    Refinement,
     RefinementType,
     Run,
     RunPayload,
     UserError,
     UserErrorCode,
 )
+from churns_gql.jobs import QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
+from churns_gql.models import JobStatus
+from churns_gql.services import lifecycle
+from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 from churns_gql.services.errors import UserInputError
 
@@ -118,13 +125,54 @@ class Mutation:
 
     @strawberry.mutation(description="Queue a refinement of an image or of a refinement; returns at once with it QUEUED.")
     async def refine_image(self, info: Info, input: RefineImageInput) -> RefineImagePayload:
-        """Queue a refinement."""
-        return RefineImagePayload(refinement=None, user_errors=_not_built("refinement"))
+        """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
+        services = info.context.services
+        decoded = decode_id(input.parent_id)
+        request = refinement_service.RefineRequest(
+            parent_type=decoded[0] if decoded else None, parent_id=decoded[1] if decoded else None,
+            type=input.type, prompt=input.prompt, instructions=input.instructions,
+            mask=[{"x": r.x, "y": r.y, "width": r.width, "height": r.height} for r in input.mask]
+            if input.mask is not None else None,
+            creativity_level=input.creativity_level, reference_upload=input.reference_image,
+        )
+        reference = row = None
+        try:
+            async with services.db() as session:
+                row, reference = await refinement_service.create_refinement(
+                    session, services.storage, services.settings, request
+                )
+                await session.commit()
+        except UserInputError as exc:
+            return RefineImagePayload(refinement=None, user_errors=_errors(exc))
+        except BaseException:
+            if row is not None and reference is not None:
+                await services.storage.delete(row.run_id, reference)
+            raise
+        try:
+            await services.queue.enqueue(REFINE_JOB, row.id)
+        except QueueUnavailable:
+            await lifecycle.fail_unstarted(services.db, models.Refinement, row.id, QUEUE_UNAVAILABLE)
+            failed = await info.context.fresh_loaders().refinement_by_id.load(row.id)
+            return RefineImagePayload(
+                refinement=Refinement.from_row(failed, info),
+                user_errors=[UserError(field=None, message=QUEUE_UNAVAILABLE, code=UserErrorCode.UNAVAILABLE)],
+            )
+        return RefineImagePayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error.")
     async def cancel_refinement(self, info: Info, id: strawberry.ID) -> CancelRefinementPayload:
-        """Cancel a refinement."""
-        return CancelRefinementPayload(refinement=None, user_errors=_not_built("cancelling"))
+        """Cancel at once; a running job is also told to stop, and checks between stages."""
+        services = info.context.services
+        raw_id = decode_id_of(id, "Refinement")
+        try:
+            if raw_id is None:
+                raise UserInputError.one("NOT_FOUND", "no refinement with that id", "id")
+            row, previous = await lifecycle.cancel_job(services.db, models.Refinement, raw_id, "refinement")
+        except UserInputError as exc:
+            return CancelRefinementPayload(refinement=None, user_errors=_errors(exc))
+        if previous == JobStatus.RUNNING:
+            await services.queue.abort(raw_id)
+        return CancelRefinementPayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING run's generation (its refinements are not touched).")
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:

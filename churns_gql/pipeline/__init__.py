@@ -1,1 +1,1 @@
-"""churns_gql."""
+"""The staged pipeline: modes and stage lists from configs/stage_order.yml."""

@@ -1,1 +1,17 @@
-"""churns_gql."""
+"""Image providers: the real one (OpenAI) and the offline one (Pillow), chosen by settings."""
+
+from __future__ import annotations
+
+from churns_gql.config import Settings
+from churns_gql.providers.base import ImageEditor
+
+
+def make_editor(settings: Settings) -> ImageEditor:
+    """The image editor CHURNS_PROVIDER selects (auto: OpenAI with a key, else offline)."""
+    if settings.provider_name == "openai":
+        from churns_gql.providers.openai import OpenAIImageEditor
+
+        return OpenAIImageEditor.from_settings(settings)
+    from churns_gql.providers.local import LocalImageEditor
+
+    return LocalImageEditor()

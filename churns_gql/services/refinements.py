@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections import defaultdict
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churns_gql.models import JobStatus, Refinement, RefinementType
-from churns_gql.services.runs import Page
+from churns_gql.config import Settings
+from churns_gql.images import ImageRejected, validate_upload
+from churns_gql.models import Image, JobStatus, Refinement, RefinementType
+from churns_gql.services import lifecycle
+from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.runs import Page, check_text
+from churns_gql.storage import IndexEntry, RunStorage, reference_path
 
 
 async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Refinement]:
@@ -114,3 +121,163 @@ async def list_run_refinements(
         await session.scalars(query.order_by(Refinement.created_at, Refinement.id).limit(first + 1))
     ).all()
     return Page(rows=list(rows[:first]), has_next=len(rows) > first, total=int(total or 0))
+
+
+# -- summaries and refinements.json ---------------------------------------------------------------
+
+_LABELS = {RefinementType.PROMPT: "Prompt", RefinementType.TEXT: "Text", RefinementType.SUBJECT: "Subject"}
+_SUMMARY_TEXT = 60
+
+
+def _short(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _SUMMARY_TEXT else text[: _SUMMARY_TEXT - 1].rstrip() + "…"
+
+
+def summarize(refinement: Refinement, notes: str = "") -> str:
+    """A short display line, e.g. "Prompt: add sunset lighting (1 region)"."""
+    what = refinement.prompt if refinement.type == RefinementType.PROMPT else refinement.instructions
+    label = _LABELS[refinement.type]
+    summary = f"{label}: {_short(what)}" if what else f"{label}: from the reference image"
+    if refinement.type == RefinementType.SUBJECT and refinement.reference_image_path and what:
+        summary += " (with reference)"
+    if refinement.mask:
+        count = len(refinement.mask)
+        summary += f" ({count} region{'s' if count != 1 else ''})"
+    # The offline provider names the words it could not act on; the user should see them.
+    ignored = next((p.strip() for p in notes.split(";") if p.strip().startswith("ignored:")), None)
+    return f"{summary}; {ignored}" if ignored else summary
+
+
+async def record_in_index(db: Any, storage: RunStorage, refinement_id: uuid.UUID) -> None:
+    """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id)."""
+    async with db() as session:
+        refinement = await session.get(Refinement, refinement_id)
+        if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
+            return
+        if refinement.parent_image_id is not None:
+            parent = await session.get(Image, refinement.parent_image_id)
+            parent_id, parent_path = str(parent.id), parent.path
+        else:
+            parent_ref = await session.get(Refinement, refinement.parent_refinement_id)
+            parent_id, parent_path = str(parent_ref.id), parent_ref.image_path or ""
+    entry = IndexEntry(
+        job_id=str(refinement.id), parent_image_id=parent_id, parent_image_path=parent_path,
+        image_path=refinement.image_path, type=refinement.type.value.lower(), summary=refinement.summary,
+        cost=float(refinement.cost_usd or 0.0),
+        created_at=refinement.created_at.isoformat(),
+    )
+    await storage.record_refinement(refinement.run_id, entry)
+
+
+# -- requesting a refinement ----------------------------------------------------------------------
+
+MAX_RECTS = 16
+
+
+@dataclass
+class RefineRequest:
+    """What refineImage asks for, already decoded from GraphQL."""
+
+    parent_type: str | None
+    parent_id: uuid.UUID | None
+    type: RefinementType
+    prompt: str | None = None
+    instructions: str | None = None
+    mask: list[dict[str, float]] | None = None
+    creativity_level: int | None = 2
+    reference_upload: Any = None
+
+
+def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
+    if mask is None:
+        return []
+    if len(mask) > MAX_RECTS:
+        return [Problem(("input", "mask"), f"at most {MAX_RECTS} rectangles, not {len(mask)}", "INVALID")]
+    problems = []
+    for i, rect in enumerate(mask):
+        for key in ("x", "y", "width", "height"):
+            value = rect[key]
+            if not math.isfinite(value) or not 0.0 <= value <= 1.0:
+                problems.append(Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be within 0..1", "INVALID"))
+        if any(p.field and len(p.field) > 2 and p.field[2] == str(i) for p in problems):
+            continue
+        for key in ("width", "height"):
+            if rect[key] <= 0:
+                problems.append(Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be above 0", "INVALID"))
+        if rect["x"] + rect["width"] > 1.0 + 1e-9:
+            problems.append(Problem(("input", "mask", str(i), "width"), f"rectangle {i} runs past the right edge", "INVALID"))
+        if rect["y"] + rect["height"] > 1.0 + 1e-9:
+            problems.append(Problem(("input", "mask", str(i), "height"), f"rectangle {i} runs past the bottom edge", "INVALID"))
+    return problems
+
+
+def _check_request(req: RefineRequest) -> list[Problem]:
+    problems: list[Problem] = []
+    problems += check_text(req.prompt, "input", "prompt", required=req.type == RefinementType.PROMPT,
+                           label="prompt (what to change)")
+    problems += check_text(req.instructions, "input", "instructions", required=req.type == RefinementType.TEXT,
+                           label="instructions (what text to fix)")
+    if req.type == RefinementType.SUBJECT and not (req.instructions and req.instructions.strip()) and req.reference_upload is None:
+        problems.append(Problem(("input", "instructions"), "subject repair needs instructions or a reference image", "INVALID"))
+    if req.reference_upload is not None and req.type != RefinementType.SUBJECT:
+        problems.append(Problem(("input", "referenceImage"), "a reference image is only used by SUBJECT refinements", "INVALID"))
+    if req.creativity_level is None or not 1 <= req.creativity_level <= 3:
+        problems.append(Problem(("input", "creativityLevel"), "creativityLevel must be 1, 2 or 3", "INVALID"))
+    problems += _check_rects(req.mask)
+    return problems
+
+
+async def create_refinement(
+    session: AsyncSession, storage: RunStorage, settings: Settings, req: RefineRequest
+) -> tuple[Refinement, str | None]:
+    """Validate, save the reference, and add a QUEUED refinement with its first event.
+
+    Returns the row and the reference file's path (the caller removes it if the commit fails).
+    Raises UserInputError, having written nothing, when the input is wrong.
+    """
+    problems = _check_request(req)
+    if problems:
+        raise UserInputError(problems)
+    parent_image = parent_ref = None
+    if req.parent_type == "Image" and req.parent_id:
+        parent_image = await session.get(Image, req.parent_id)
+    elif req.parent_type == "Refinement" and req.parent_id:
+        parent_ref = await session.get(Refinement, req.parent_id)
+    if parent_image is None and parent_ref is None:
+        raise UserInputError.one("NOT_FOUND", "no Image or Refinement with that parentId", "input", "parentId")
+    if parent_ref is not None and parent_ref.status != JobStatus.COMPLETED:
+        raise UserInputError.one(
+            "NOT_READY", f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
+            "input", "parentId",
+        )
+    reference_png = None
+    if req.reference_upload is not None:
+        try:
+            decoded = await validate_upload(req.reference_upload, max_bytes=settings.max_upload_bytes,
+                                            max_pixels=settings.max_pixels)
+        except ImageRejected as exc:
+            raise UserInputError.one(exc.code, f"reference image: {exc.message}", "input", "referenceImage") from None
+        reference_png = decoded.png
+
+    ref_id = uuid.uuid4()
+    if parent_image is not None:
+        run_id, version, generation_index = parent_image.run_id, 2, parent_image.generation_index
+    else:
+        assert parent_ref is not None
+        run_id, version, generation_index = parent_ref.run_id, parent_ref.version + 1, parent_ref.generation_index
+    row = Refinement(
+        id=ref_id, run_id=run_id, parent_image_id=parent_image.id if parent_image else None,
+        parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
+        version=version, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt, instructions=req.instructions,
+        mask=req.mask, creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
+    )
+    reference_rel = None
+    if reference_png is not None:
+        reference_rel = reference_path(ref_id)
+        await storage.write_bytes(run_id, reference_rel, reference_png)
+        row.reference_image_path = reference_rel
+    session.add(row)
+    await session.flush()
+    await lifecycle.publish_queued(session, row)
+    return row, reference_rel

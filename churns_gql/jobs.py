@@ -1,0 +1,192 @@
+"""arq: the job queue the API enqueues on, the worker's settings, and the job functions."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import time
+import uuid
+from typing import Any
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
+from arq.worker import Worker, func
+from redis.exceptions import RedisError
+
+from churns_gql.config import Settings, get_settings
+from churns_gql.db import make_engine, make_sessionmaker
+from churns_gql.models import JobStatus, Refinement, Run
+from churns_gql.pipeline.context import JobCancelled, PipelineContext, StageFailed, WorkerServices
+from churns_gql.pipeline.executor import PipelineExecutor
+from churns_gql.providers import make_editor
+from churns_gql.services import lifecycle
+from churns_gql.services.refinements import record_in_index
+from churns_gql.storage import RunStorage
+
+log = logging.getLogger("churns_gql.jobs")
+
+REFINE_JOB = "run_refinement"
+QUEUE_UNAVAILABLE = "the job queue (Redis) did not accept the job; try again once it is back"
+
+
+class QueueUnavailable(Exception):
+    """Redis could not be reached to enqueue or abort a job."""
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's connection settings for a Redis URL, failing fast instead of retrying for seconds."""
+    return dataclasses.replace(RedisSettings.from_dsn(url), conn_timeout=2, conn_retries=1, conn_retry_delay=0)
+
+
+class JobQueue:
+    """The API's handle on arq: connects on first use, so the API starts even while Redis is down."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self._pool: ArqRedis | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> ArqRedis:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await create_pool(redis_settings(self.redis_url))
+            return self._pool
+
+    async def enqueue(self, function: str, job_id: uuid.UUID) -> None:
+        """Enqueue `function(job_id)` under the job's own id; an id already queued counts as done."""
+        try:
+            pool = await self._get_pool()
+            await asyncio.wait_for(pool.enqueue_job(function, str(job_id), _job_id=str(job_id)), timeout=5)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            await self._reset()
+            raise QueueUnavailable(str(exc)) from exc
+
+    async def abort(self, job_id: uuid.UUID) -> None:
+        """Ask the worker running `job_id` to cancel it (best effort: the worker also checks the row)."""
+        try:
+            pool = await self._get_pool()
+            await asyncio.wait_for(pool.zadd(abort_jobs_ss, {str(job_id): timestamp_ms()}), timeout=5)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.warning("could not ask the worker to abort %s: %s", job_id, exc)
+            await self._reset()
+
+    async def _reset(self) -> None:
+        async with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await pool.aclose()
+            except (RedisError, OSError):
+                pass
+
+    async def close(self) -> None:
+        """Close the Redis connection."""
+        await self._reset()
+
+
+# -- the worker side ------------------------------------------------------------------------------
+
+
+async def _cleanup(ctx: PipelineContext) -> None:
+    for relative in ctx.cleanup_paths:
+        await ctx.services.storage.delete(ctx.run.id, relative)
+
+
+async def run_refinement(worker_ctx: dict[str, Any], refinement_id: str) -> str:
+    """The refinement job: run the refinement pipeline once; safe to run again (arq may)."""
+    services: WorkerServices = worker_ctx["services"]
+    job_id = uuid.UUID(refinement_id)
+    row = await lifecycle.start_job(services.db, Refinement, job_id)
+    if row is None:
+        return "missing"
+    if row.status.is_terminal:
+        if row.status == JobStatus.COMPLETED:
+            # The index write may have been lost with a previous worker; recording is idempotent.
+            await record_in_index(services.db, services.storage, job_id)
+        return row.status.value
+    async with services.db() as session:
+        run = await session.get(Run, row.run_id)
+    assert isinstance(row, Refinement) and run is not None
+    ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
+    executor = PipelineExecutor("refinement", services.settings.configs_dir / "stage_order.yml")
+    started = time.monotonic()
+    try:
+        await executor.run(ctx)
+        return JobStatus.COMPLETED.value
+    except StageFailed as failure:
+        await executor.fail(ctx, failure)
+        await _cleanup(ctx)
+        return JobStatus.FAILED.value
+    except JobCancelled:
+        await _cleanup(ctx)
+        return JobStatus.CANCELLED.value
+    except asyncio.CancelledError:
+        # arq cancels the task on abort (a user cancel), on timeout and on shutdown (then it retries).
+        timeout = services.settings.refinement_timeout_s
+        if time.monotonic() - started >= timeout - 1:
+            minutes = max(1, round(timeout / 60))
+            await asyncio.shield(executor.fail(ctx, StageFailed(ctx.current_stage or "job",
+                                                                f"timed out after {minutes} min")))
+        status = await asyncio.shield(_status(services, job_id))
+        if status is not None and status != JobStatus.RUNNING and status != JobStatus.COMPLETED:
+            await asyncio.shield(_cleanup(ctx))
+        raise
+
+
+async def _status(services: WorkerServices, job_id: uuid.UUID) -> JobStatus | None:
+    async with services.db() as session:
+        row = await session.get(Refinement, job_id)
+        return row.status if row else None
+
+
+def worker_services(settings: Settings) -> WorkerServices:
+    """Services for a worker process: its own engine, storage and the configured provider."""
+    engine = make_engine(settings.database_url)
+    return WorkerServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir),
+                          editor=make_editor(settings))
+
+
+def functions(settings: Settings) -> list[Any]:
+    """The job functions with their time budgets."""
+    return [func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3)]
+
+
+def make_worker(services: WorkerServices, **overrides: Any) -> Worker:
+    """A worker over existing services; tests pass burst=True, poll_delay=0."""
+    options: dict[str, Any] = {
+        "functions": functions(services.settings),
+        "redis_settings": redis_settings(services.settings.redis_url),
+        "ctx": {"services": services},
+        "allow_abort_jobs": True,
+        "max_jobs": 4,
+        "keep_result": 3600,
+        "handle_signals": False,
+    }
+    options.update(overrides)
+    return Worker(**options)
+
+
+async def _startup(ctx: dict[str, Any]) -> None:
+    ctx["services"] = worker_services(get_settings())
+    log.info("worker started with the %s provider", ctx["services"].editor.name)
+
+
+async def _shutdown(ctx: dict[str, Any]) -> None:
+    services: WorkerServices | None = ctx.get("services")
+    if services is not None:
+        await services.db.kw["bind"].dispose()
+
+
+class WorkerSettings:
+    """Settings `churns-gql worker` runs arq with."""
+
+    functions = functions(get_settings())
+    # The long-running worker keeps arq's patient reconnects; only the API fails fast.
+    redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
+    on_startup = _startup
+    on_shutdown = _shutdown
+    allow_abort_jobs = True
+    max_jobs = 4

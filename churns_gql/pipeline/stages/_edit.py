@@ -1,0 +1,49 @@
+"""The shared body of the three edit stages: one provider call, with previews and cancellation checks."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+
+from PIL import Image
+
+from churns_gql.models import StageStatus
+from churns_gql.pipeline.context import PipelineContext
+from churns_gql.providers.base import EditRequest, Rect, RefinementKind
+from churns_gql.storage import preview_path
+
+
+def _png(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, format="PNG")
+    return out.getvalue()
+
+
+async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
+    """Ask the provider for the edit and keep its result in the context."""
+    refinement = ctx.refinement
+    assert refinement is not None and ctx.base_image is not None
+
+    async def on_partial(image: Image.Image, index: int) -> None:
+        relative = preview_path(ctx.job_id, index)
+        await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(_png, image))
+        await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
+
+    request = EditRequest(
+        kind=kind,
+        image=ctx.base_image,
+        prompt=refinement.prompt,
+        instructions=refinement.instructions,
+        rects=[Rect(**r) for r in (refinement.mask or [])],
+        creativity=refinement.creativity_level,
+        reference=ctx.reference,
+        concept=ctx.concept,
+        on_partial=on_partial,
+    )
+    # Provider calls cost money and time: check before spending, and after in case a cancel came in.
+    await ctx.check_cancelled()
+    result = await ctx.services.editor.edit(request)
+    await ctx.check_cancelled()
+    ctx.result = result
+    ctx.stage_cost = result.cost_usd
+    return f"{ctx.services.editor.name}: {result.notes}" if result.notes else ctx.services.editor.name

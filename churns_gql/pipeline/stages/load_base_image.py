@@ -1,0 +1,59 @@
+"""load_base_image: the parent image, the optional reference and the run's concept for this image."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+from PIL import Image
+
+from churns_gql.concepts import concept_from_metadata
+from churns_gql.models import Image as ImageRow
+from churns_gql.models import Refinement
+from churns_gql.pipeline.context import PipelineContext, StageFailed
+from churns_gql.storage import METADATA_FILE
+
+
+def _open(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        image.load()
+        return image.copy()
+
+
+def _read_metadata(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text())
+    except (FileNotFoundError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+async def run(ctx: PipelineContext) -> str:
+    """Load what the edit needs into the context."""
+    refinement = ctx.refinement
+    assert refinement is not None
+    storage = ctx.services.storage
+    async with ctx.services.db() as session:
+        if refinement.parent_image_id is not None:
+            parent = await session.get(ImageRow, refinement.parent_image_id)
+            ctx.parent_path, ctx.parent_key, ctx.parent_id = parent.path, parent.generation_index, parent.id
+        else:
+            parent_ref = await session.get(Refinement, refinement.parent_refinement_id)
+            ctx.parent_path, ctx.parent_key, ctx.parent_id = parent_ref.image_path, parent_ref.id, parent_ref.id
+    if not ctx.parent_path:
+        raise StageFailed("load_base_image", "the parent image has no file; refine a completed image")
+    try:
+        ctx.base_image = await asyncio.to_thread(_open, storage.path(ctx.run.id, ctx.parent_path))
+    except (FileNotFoundError, OSError):
+        raise StageFailed("load_base_image", f"the parent image file {ctx.parent_path} is missing or unreadable") from None
+    message = f"loaded {ctx.parent_path} ({ctx.base_image.width}×{ctx.base_image.height})"
+    if refinement.reference_image_path:
+        try:
+            ctx.reference = await asyncio.to_thread(_open, storage.path(ctx.run.id, refinement.reference_image_path))
+        except (FileNotFoundError, OSError):
+            raise StageFailed("load_base_image", "the uploaded reference image is missing; upload it again") from None
+        message += f" and the reference ({ctx.reference.width}×{ctx.reference.height})"
+    metadata = await asyncio.to_thread(_read_metadata, storage.path(ctx.run.id, METADATA_FILE))
+    ctx.concept = concept_from_metadata(metadata, refinement.generation_index)
+    return message

@@ -1,0 +1,11 @@
+"""subject_repair: put the real subject back, from the reference or the instructions."""
+
+from __future__ import annotations
+
+from churns_gql.pipeline.context import PipelineContext
+from churns_gql.pipeline.stages._edit import edit
+
+
+async def run(ctx: PipelineContext) -> str:
+    """Run the SUBJECT edit through the configured provider."""
+    return await edit(ctx, "SUBJECT")
