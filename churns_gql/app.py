@@ -21,6 +21,7 @@ from strawberry.asgi import GraphQL
 
 from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
+from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import schema
 from churns_gql.jobs import JobQueue
@@ -80,9 +81,16 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        owns_hub = services.hub is None
+        if owns_hub:
+            services.hub = EventHub(settings.sync_database_url, services.db)
+            await services.hub.start()
         try:
             yield
         finally:
+            if owns_hub:
+                await services.hub.stop()
+                services.hub = None
             if "engine" in state:
                 await services.queue.close()
                 await state["engine"].dispose()

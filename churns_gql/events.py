@@ -2,17 +2,23 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
+import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Sequence
+from typing import Any, AsyncIterator, Sequence
 
+import asyncpg
 from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.models import StageEvent, StageStatus
+
+log = logging.getLogger("churns_gql.events")
 
 CHANNEL = "churns_events"
 """The Postgres NOTIFY channel every stage event is announced on."""
@@ -110,3 +116,222 @@ def summarize_stages(stage_events: Sequence[StageEvent]) -> list[StageSummary]:
             costs[event.stage] += event.cost_usd
             summary.cost_usd = round(costs[event.stage], 6)
     return list(stages.values())
+
+
+# -- the API side: one LISTEN connection per process, fanned out to subscribers -------------------
+
+
+class _Resync:
+    """Marker put in a subscriber's queue when events may have been missed: re-read from the table."""
+
+
+RESYNC = _Resync()
+_QUEUE_LIMIT = 1000
+
+
+class Subscriber:
+    """One subscription's inbox of stage events (or RESYNC)."""
+
+    def __init__(self, job_id: uuid.UUID | None = None, run_id: uuid.UUID | None = None) -> None:
+        self.job_id = job_id
+        self.run_id = run_id
+        self.queue: asyncio.Queue[StageEvent | _Resync] = asyncio.Queue(_QUEUE_LIMIT)
+
+    def push(self, item: StageEvent | _Resync) -> None:
+        """Deliver without blocking; a subscriber too slow to keep up is told to resync instead."""
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(RESYNC)
+
+    async def get(self) -> StageEvent | _Resync:
+        """The next event or RESYNC."""
+        return await self.queue.get()
+
+
+class EventHub:
+    """Holds ONE dedicated LISTEN connection, fetches each notified event once, and fans it out.
+
+    When the connection drops it reconnects with backoff and tells every subscriber to resync
+    from stage_events, so nobody sees a gap; subscribers skip seqs they have already seen.
+    """
+
+    def __init__(self, dsn: str, db: async_sessionmaker[AsyncSession], *, max_backoff_s: float = 5.0) -> None:
+        self.dsn = dsn
+        self.db = db
+        self.max_backoff_s = max_backoff_s
+        self.connected = asyncio.Event()
+        self._jobs: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        self._runs: dict[uuid.UUID, set[Subscriber]] = defaultdict(set)
+        self._pending: list[int] = []
+        self._flush_task: asyncio.Task[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self.reconnects = 0
+
+    # subscribers
+
+    def subscribe(self, *, job_id: uuid.UUID | None = None, run_id: uuid.UUID | None = None) -> Subscriber:
+        """Start receiving the events of a job, or of every job of a run."""
+        sub = Subscriber(job_id=job_id, run_id=run_id)
+        if job_id is not None:
+            self._jobs[job_id].add(sub)
+        if run_id is not None:
+            self._runs[run_id].add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscriber) -> None:
+        """Stop delivering to `sub`."""
+        for key, table in ((sub.job_id, self._jobs), (sub.run_id, self._runs)):
+            if key is not None and key in table:
+                table[key].discard(sub)
+                if not table[key]:
+                    del table[key]
+
+    @property
+    def subscriber_count(self) -> int:
+        """How many subscriptions are open."""
+        return sum(len(s) for s in self._jobs.values()) + sum(len(s) for s in self._runs.values())
+
+    def _everyone(self) -> list[Subscriber]:
+        return [s for subs in (*self._jobs.values(), *self._runs.values()) for s in subs]
+
+    # the connection
+
+    async def start(self) -> None:
+        """Connect in the background; returns at once even if Postgres is not there yet."""
+        self._task = asyncio.create_task(self._supervise(), name="event-hub")
+
+    async def stop(self) -> None:
+        """Close the LISTEN connection and stop reconnecting."""
+        self._closing = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self._flush_task is not None:
+            self._flush_task.cancel()
+
+    async def _supervise(self) -> None:
+        backoff = 0.1
+        while not self._closing:
+            conn = None
+            try:
+                conn = await asyncio.wait_for(asyncpg.connect(self.dsn), timeout=10)
+                lost = asyncio.Event()
+                conn.add_termination_listener(lambda _c: lost.set())
+                await conn.add_listener(CHANNEL, self._on_notify)
+                self.connected.set()
+                backoff = 0.1
+                # Anything published while we were not listening is in the table: resync everyone.
+                for sub in self._everyone():
+                    sub.push(RESYNC)
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), timeout=5)
+                    except asyncio.TimeoutError:
+                        # A half-open TCP connection can look alive; a query proves it is.
+                        await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+                log.warning("event listener connection lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff)
+            finally:
+                self.connected.clear()
+                if conn is not None and not conn.is_closed():
+                    conn.terminate()
+            if self._closing:
+                return
+            self.reconnects += 1
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, self.max_backoff_s)
+
+    def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        try:
+            event_id = int(json.loads(payload)["id"])
+        except (ValueError, KeyError, TypeError):
+            log.warning("ignoring a malformed notification: %.200s", payload)
+            return
+        self._pending.append(event_id)
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.create_task(self._flush())
+
+    async def _flush(self) -> None:
+        # Notifications that arrive together are fetched with one query, however many subscribers.
+        await asyncio.sleep(0)
+        while self._pending:
+            ids, self._pending = self._pending, []
+            try:
+                async with self.db() as session:
+                    rows = (await session.scalars(select(StageEvent).where(StageEvent.id.in_(ids)))).all()
+            except Exception as exc:  # noqa: BLE001 - subscribers will re-read from the table themselves
+                log.warning("could not fetch notified events (%s); asking subscribers to resync", exc.__class__.__name__)
+                for sub in self._everyone():
+                    sub.push(RESYNC)
+                continue
+            for row in sorted(rows, key=lambda r: (str(r.job_id), r.seq)):
+                for sub in tuple(self._jobs.get(row.job_id, ())):
+                    sub.push(row)
+                for sub in tuple(self._runs.get(row.run_id, ())):
+                    sub.push(row)
+
+
+async def _events_after(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID, after: int) -> list[StageEvent]:
+    async with db() as session:
+        return list((await session.scalars(
+            select(StageEvent).where(StageEvent.job_id == job_id, StageEvent.seq > after).order_by(StageEvent.seq)
+        )).all())
+
+
+async def follow_job(hub: EventHub, db: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> AsyncIterator[StageEvent]:
+    """Every event of a job in seq order, recorded ones first, then live ones; ends after the terminal one."""
+    sub = hub.subscribe(job_id=job_id)
+    try:
+        last = 0
+        # Subscribed before reading history, so an event committed in between is in one or the other.
+        batch: list[StageEvent] = await _events_after(db, job_id, last)
+        while True:
+            for row in batch:
+                if row.seq != last + 1:
+                    continue
+                yield row
+                last = row.seq
+                if row.terminal:
+                    return
+            item = await sub.get()
+            if isinstance(item, _Resync) or item.seq > last + 1:
+                batch = await _events_after(db, job_id, last)
+            else:
+                batch = [item]
+    finally:
+        hub.unsubscribe(sub)
+
+
+async def follow_run(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> AsyncIterator[StageEvent]:
+    """Live events of a run's generation and of all its refinements, each job in seq order, no repeats."""
+    sub = hub.subscribe(run_id=run_id)
+    last: dict[uuid.UUID, int] = {}
+    try:
+        async with db() as session:
+            since = await session.scalar(select(func.coalesce(func.max(StageEvent.id), 0)).where(StageEvent.run_id == run_id))
+        while True:
+            item = await sub.get()
+            if isinstance(item, _Resync):
+                async with db() as session:
+                    rows = (await session.scalars(
+                        select(StageEvent).where(StageEvent.run_id == run_id, StageEvent.id > since)
+                        .order_by(StageEvent.job_id, StageEvent.seq)
+                    )).all()
+            elif item.job_id in last and item.seq > last[item.job_id] + 1:
+                rows = await _events_after(db, item.job_id, last[item.job_id])
+            else:
+                rows = [item]
+            for row in rows:
+                if row.seq <= last.get(row.job_id, 0):
+                    continue
+                last[row.job_id] = row.seq
+                yield row
+    finally:
+        hub.unsubscribe(sub)

@@ -73,6 +73,17 @@ def _write_atomic(target: Path, data: bytes) -> None:
         raise
 
 
+async def _finish_even_if_cancelled(work: Any) -> Any:
+    # A thread cannot be interrupted: if the caller is cancelled mid-write, wait for the write to land
+    # before the cancellation propagates, so the caller's cleanup sees (and can remove) the file.
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
+
+
 def _empty_index() -> dict[str, Any]:
     return {"refinements": [], "total_cost": 0.0, "total_refinements": 0}
 
@@ -101,7 +112,7 @@ class RunStorage:
     async def write_bytes(self, run_id: uuid.UUID | str, relative: str, data: bytes) -> Path:
         """Write a run file atomically (temp file + rename); readers never see half a file."""
         target = self.path(run_id, relative)
-        await asyncio.to_thread(_write_atomic, target, data)
+        await _finish_even_if_cancelled(asyncio.to_thread(_write_atomic, target, data))
         return target
 
     async def write_json(self, run_id: uuid.UUID | str, relative: str, value: Any) -> Path:

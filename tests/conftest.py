@@ -259,3 +259,73 @@ async def refine(client: GraphQLClient, parent_id: str, type: str = "PROMPT", **
     """Call refineImage (JSON, no upload) and return its payload."""
     payload = (await client.data(REFINE, {"input": {"parentId": parent_id, "type": type, **fields}}))["refineImage"]
     return payload
+
+
+@pytest.fixture
+async def live_server(services: AppServices) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free loopback port (lifespan on: the EventHub runs); yields its base URL."""
+    import uvicorn
+
+    app = create_app(services=services)
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws_ping_interval=None)
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started, "uvicorn did not start"
+    port = server.servers[0].sockets[0].getsockname()[1]
+    for _ in range(200):  # the hub connects in the background; tests want it listening
+        if services.hub is not None and services.hub.connected.is_set():
+            break
+        await asyncio.sleep(0.01)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, timeout=10)
+
+
+class WSClient:
+    """A graphql-transport-ws client for tests."""
+
+    def __init__(self, base_url: str, payload: dict[str, Any] | None = None) -> None:
+        self.url = base_url.replace("http://", "ws://") + "/graphql"
+        self.payload = payload or {}
+        self.ws: Any = None
+
+    async def __aenter__(self) -> "WSClient":
+        from websockets.asyncio.client import connect
+
+        self.ws = await connect(self.url, subprotocols=["graphql-transport-ws"])
+        await self.ws.send(json.dumps({"type": "connection_init", "payload": self.payload}))
+        ack = json.loads(await asyncio.wait_for(self.ws.recv(), 5))
+        assert ack["type"] == "connection_ack", ack
+        return self
+
+    async def __aexit__(self, *exc: Any) -> None:
+        await self.ws.close()
+
+    async def subscribe(self, op_id: str, query: str, variables: dict[str, Any]) -> None:
+        """Send a subscribe message."""
+        await self.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+
+    async def receive(self, timeout: float = 10) -> dict[str, Any]:
+        """The next message that is not a ping (pings are answered)."""
+        while True:
+            message = json.loads(await asyncio.wait_for(self.ws.recv(), timeout))
+            if message["type"] == "ping":
+                await self.ws.send(json.dumps({"type": "pong"}))
+                continue
+            return message
+
+    async def collect(self, op_id: str, timeout: float = 10) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Payloads of `next` messages for op_id until `complete` or `error`; returns them and the last message."""
+        items = []
+        while True:
+            message = await self.receive(timeout)
+            if message.get("id") != op_id:
+                continue
+            if message["type"] == "next":
+                items.append(message["payload"])
+            else:
+                return items, message

@@ -26,8 +26,11 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
 
     async def on_partial(image: Image.Image, index: int) -> None:
         relative = preview_path(ctx.job_id, index)
+        # Until an event points at the preview it is the job's to clean up if the job stops here.
+        ctx.cleanup_paths.append(relative)
         await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(_png, image))
         await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
+        ctx.cleanup_paths.remove(relative)
 
     request = EditRequest(
         kind=kind,
