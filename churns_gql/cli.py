@@ -100,10 +100,13 @@ def serve(settings: Settings) -> None:
 
 def worker(settings: Settings) -> None:
     """Run the arq worker until stopped."""
+    import logging
+
     from arq import run_worker
 
     from churns_gql.jobs import WorkerSettings
 
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
     run_worker(WorkerSettings)  # type: ignore[arg-type]
 
 

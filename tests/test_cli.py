@@ -1,0 +1,58 @@
+"""The churns-gql command: service checks that say what failed, migrate, export-schema."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from dataclasses import replace
+
+import asyncpg
+
+from churns_gql.cli import check_services, migrate
+from churns_gql.config import Settings
+from tests.conftest import ROOT, TEST_DATABASE_URL, recreate_database, run_in_thread
+
+
+def test_unreachable_services_are_named_with_their_urls(capsys):
+    settings = replace(Settings(), database_url="postgresql+asyncpg://postgres@127.0.0.1:1/x",
+                       redis_url="redis://127.0.0.1:2/0")
+    assert check_services(settings) is False
+    out = capsys.readouterr().out
+    assert "Postgres is not reachable at postgresql+asyncpg://postgres@127.0.0.1:1/x" in out
+    assert "Redis is not reachable at redis://127.0.0.1:2/0" in out
+    assert "docker compose up" in out and "Traceback" not in out
+
+
+def test_dev_without_services_exits_cleanly():
+    env = {"PATH": "/usr/bin:/bin", "CHURNS_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/x",
+           "CHURNS_REDIS_URL": "redis://127.0.0.1:2/0"}
+    result = subprocess.run([sys.executable, "-m", "churns_gql.cli", "dev"], capture_output=True, text=True,
+                            env=env, cwd=ROOT, timeout=60)
+    assert result.returncode == 2
+    assert "Traceback" not in result.stdout + result.stderr
+    assert "127.0.0.1:1/x" in result.stdout
+
+
+async def test_check_creates_a_missing_database_and_migrate_brings_it_to_head():
+    import asyncio
+
+    url = TEST_DATABASE_URL.rsplit("/", 1)[0] + "/churns_test_cli"
+    await recreate_database(url)
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
+    await conn.execute('DROP DATABASE IF EXISTS "churns_test_cli" WITH (FORCE)')
+    await conn.close()
+    settings = replace(Settings(), database_url=url, redis_url="redis://127.0.0.1:6379/15")
+    assert await asyncio.to_thread(check_services, settings)
+    await asyncio.to_thread(run_in_thread, migrate, url)
+    conn = await asyncpg.connect(dsn)
+    try:
+        assert await conn.fetchval("SELECT version_num FROM alembic_version") == "0001"
+    finally:
+        await conn.close()
+
+
+def test_export_schema_prints_the_committed_sdl():
+    result = subprocess.run([sys.executable, "-m", "churns_gql.cli", "export-schema"], capture_output=True,
+                            text=True, cwd=ROOT, timeout=60)
+    assert result.returncode == 0 and result.stdout == (ROOT / "schema.graphql").read_text()
