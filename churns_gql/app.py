@@ -6,10 +6,11 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
+import uuid
 from typing import Any, AsyncIterator
 
 from redis.asyncio import Redis
-from sqlalchemy import text
+from sqlalchemy import select, text
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
@@ -18,6 +19,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import ConnectionRejectionError
 
 from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
@@ -25,6 +27,8 @@ from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import schema
 from churns_gql.jobs import JobQueue
+from churns_gql.models import Run
+from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
 log = logging.getLogger("churns_gql.app")
@@ -43,9 +47,17 @@ class GraphQLApp(GraphQL):
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Refuse simple cross-site-capable POSTs that carry no preflight-forcing header."""
-        if scope["type"] == "http" and scope.get("method") == "POST":
+        """Check the token, and refuse simple cross-site-capable POSTs that carry no preflight-forcing header."""
+        if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
+            ide_page = scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
+            if not ide_page:
+                try:
+                    scope.setdefault("state", {})["caller"] = await self.services.gate.caller(headers.get("authorization"))
+                except AuthRequired as exc:
+                    await _unauthorized(str(exc))(scope, receive, send)
+                    return
+        if scope["type"] == "http" and scope.get("method") == "POST":
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _SIMPLE_CONTENT_TYPES and not any(h in headers for h in _PREFLIGHT_HEADERS):
                 response = PlainTextResponse(
@@ -55,16 +67,85 @@ class GraphQLApp(GraphQL):
                 )
                 await response(scope, receive, send)
                 return
+            limit = self.services.settings.max_request_bytes
+            declared = headers.get("content-length", "")
+            if declared.isdigit() and int(declared) > limit:
+                await _too_large(limit)(scope, receive, send)
+                return
+            started = False
+
+            async def tracking_send(message: Any) -> None:
+                nonlocal started
+                started = started or message["type"] == "http.response.start"
+                await send(message)
+
+            try:
+                await super().__call__(scope, _limited(receive, limit), tracking_send)
+            except _BodyTooLarge:
+                if not started:
+                    await _too_large(limit)(scope, receive, send)
+            return
         await super().__call__(scope, receive, send)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         """A fresh context (and fresh DataLoaders) per request or websocket connection."""
-        return Context(services=self.services, request=request, response=response)
+        caller = request.scope.get("state", {}).get("caller", OPEN)
+        return Context(services=self.services, request=request, response=response, caller=caller)
 
+    async def on_ws_connect(self, context: Context) -> Any:
+        """Check the token in connection_init's payload before any subscription can start."""
+        params = context.connection_params or {}
+        try:
+            context.caller = await self.services.gate.caller(params.get("authorization") or params.get("Authorization"))
+        except AuthRequired as exc:
+            raise ConnectionRejectionError() from exc
+        return await super().on_ws_connect(context)
+
+
+class _BodyTooLarge(Exception):
+    """The request body grew past the limit while streaming in."""
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    # Counting as the body streams in refuses a body without a Content-Length before it is all read.
+    seen = 0
+
+    async def wrapped() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge()
+        return message
+
+    return wrapped
+
+
+def _too_large(limit: int) -> Response:
+    return PlainTextResponse(f"Request body over the limit of {limit // (1024 * 1024)} MB", status_code=413)
+
+
+def _unauthorized(message: str) -> Response:
+    return JSONResponse({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
+                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
 
 _NO_WEB = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>churns-gql</title></head>
 <body><main><h1>churns-gql</h1><p>The API is running. Explore it in <a href="/graphql">GraphiQL</a>.</p>
 <p>The web client is served here once it is built (<code>web/dist</code>).</p></main></body></html>"""
+
+
+async def _may_read(services: AppServices, caller: Caller, relative: str) -> bool:
+    """Whether the caller owns the run a /files path is in (always, when auth is off)."""
+    if caller.is_open:
+        return True
+    try:
+        run_id = uuid.UUID(relative.split("/")[1])
+    except (IndexError, ValueError):
+        return False
+    async with services.db() as session:
+        owner = await session.scalar(select(Run.owner_token_id).where(Run.id == run_id))
+    return owner is not None and owner == caller.token_id
 
 
 def create_app(settings: Settings | None = None, *, services: AppServices | None = None) -> Starlette:
@@ -77,6 +158,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         services = AppServices(settings=settings, db=make_sessionmaker(engine), storage=storage,
                                queue=JobQueue(settings.redis_url))
         state["engine"] = engine
+    if services.gate is None:
+        services.gate = TokenGate(services.db, require=settings.require_auth)
     graphql_app = GraphQLApp(services)
 
     @contextlib.asynccontextmanager
@@ -118,8 +201,13 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
 
     async def files(request: Request) -> Response:
-        found = services.storage.resolve_public(request.path_params["path"])
-        if found is None:
+        try:
+            caller = await services.gate.caller(request.headers.get("authorization"))
+        except AuthRequired as exc:
+            return _unauthorized(str(exc))
+        relative = request.path_params["path"]
+        found = services.storage.resolve_public(relative)
+        if found is None or not await _may_read(services, caller, relative):
             return PlainTextResponse("Not Found", status_code=404)
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         return FileResponse(found, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})

@@ -88,14 +88,71 @@ def export_schema() -> str:
     return schema.as_str() + "\n"
 
 
+_LOOPBACK = ("127.0.0.1", "::1", "localhost")
+
+
+async def _live_tokens(settings: Settings) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(settings.sync_database_url)
+    try:
+        return int(await conn.fetchval("SELECT count(*) FROM api_tokens WHERE revoked_at IS NULL"))
+    finally:
+        await conn.close()
+
+
+def bind_host(settings: Settings, live_tokens: int) -> str:
+    """Where to listen: a non-loopback address only when tokens guard the API (or it is allowed outright)."""
+    guarded = settings.require_auth or live_tokens > 0 or settings.allow_insecure_bind
+    if settings.host in _LOOPBACK or guarded:
+        return settings.host
+    _say(f"no API tokens exist, so the API listens on 127.0.0.1 only, not {settings.host}: "
+         "create one with `churns-gql token create NAME` (or set CHURNS_ALLOW_INSECURE_BIND=1)")
+    return "127.0.0.1"
+
+
 def serve(settings: Settings) -> None:
     """Run the API under uvicorn."""
     import uvicorn
 
     from churns_gql.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info",
+    host = bind_host(settings, asyncio.run(_live_tokens(settings)))
+    if not settings.require_auth and host in _LOOPBACK:
+        _say("auth: open on loopback until an API token exists (churns-gql token create NAME)")
+    uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
                 ws_per_message_deflate=False)
+
+
+async def token_command(settings: Settings, action: str, value: str | None) -> int:
+    """token create NAME | list | revoke ID."""
+    from sqlalchemy import select
+
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.models import ApiToken
+    from churns_gql.services import tokens
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if action == "create":
+                row, token = await tokens.create_token(session, value or "")
+                await session.commit()
+                _say(f"token {row.name} ({row.id}):\n{token}\nIt is shown only now; keep it secret.")
+                return 0
+            if action == "list":
+                for row in (await session.scalars(select(ApiToken).order_by(ApiToken.created_at))).all():
+                    state = "revoked" if row.revoked_at else "live"
+                    _say(f"{row.id}  {row.name:<24} {state:<8} created {row.created_at:%Y-%m-%d %H:%M}")
+                return 0
+            import uuid
+
+            ok = await tokens.revoke_token(session, uuid.UUID(value or ""))
+            await session.commit()
+            _say("revoked" if ok else "no live token with that id")
+            return 0 if ok else 1
+    finally:
+        await engine.dispose()
 
 
 def worker(settings: Settings) -> None:
@@ -156,6 +213,9 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
     sub.add_parser("check", help="check that Postgres and Redis answer")
     sub.add_parser("export-schema", help="print the served GraphQL schema (SDL)")
+    token = sub.add_parser("token", help="API tokens: create NAME, list, revoke ID")
+    token.add_argument("action", choices=["create", "list", "revoke"])
+    token.add_argument("value", nargs="?", help="the name (create) or id (revoke)")
     args = parser.parse_args(argv)
     settings = get_settings()
     if args.command == "export-schema":
@@ -169,6 +229,10 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "dev":
         return dev(settings)
+    if args.command == "token":
+        if args.action in ("create", "revoke") and not args.value:
+            parser.error(f"token {args.action} needs a {'name' if args.action == 'create' else 'token id'}")
+        return asyncio.run(token_command(settings, args.action, args.value))
     if args.command == "check":
         return 0 if check_services(settings) else 2
     if args.command == "migrate":

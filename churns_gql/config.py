@@ -16,6 +16,10 @@ def _env(name: str, default: str) -> str:
     return value if value not in (None, "") else default
 
 
+def _flag(name: str) -> bool:
+    return _env(name, "0").lower() in ("1", "true", "yes", "on")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the server and worker; `from_env()` builds it."""
@@ -34,6 +38,8 @@ class Settings:
     refinement_timeout_s: int = 1800
     generation_timeout_s: int = 3600
     web_dir: Path = Path("web/dist")
+    require_auth: bool = False
+    allow_insecure_bind: bool = False
     configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
 
     @classmethod
@@ -56,6 +62,8 @@ class Settings:
             generation_timeout_s=int(_env("CHURNS_GENERATION_TIMEOUT_S", str(d.generation_timeout_s))),
             web_dir=Path(_env("CHURNS_WEB_DIR", str(d.web_dir))),
             configs_dir=Path(_env("CHURNS_CONFIGS_DIR", str(d.configs_dir))),
+            require_auth=_flag("CHURNS_REQUIRE_AUTH"),
+            allow_insecure_bind=_flag("CHURNS_ALLOW_INSECURE_BIND"),
         )
 
     @property
@@ -73,6 +81,11 @@ class Settings:
         return self.max_upload_mb * 1024 * 1024
 
     @property
+    def max_request_bytes(self) -> int:
+        """The largest request body: room for the most images one importRun takes, plus the form."""
+        return self.max_upload_bytes * 16 + 1024 * 1024
+
+    @property
     def sync_database_url(self) -> str:
         """The database URL for libpq-style tools (asyncpg's own DSN form)."""
         return self.database_url.replace("postgresql+asyncpg://", "postgresql://", 1)
@@ -82,7 +95,7 @@ ENV_VARS = {
     "CHURNS_DATABASE_URL", "CHURNS_REDIS_URL", "CHURNS_DATA_DIR", "CHURNS_PROVIDER", "OPENAI_API_KEY",
     "OPENAI_BASE_URL", "CHURNS_OPENAI_IMAGE_MODEL", "CHURNS_MAX_UPLOAD_MB", "CHURNS_MAX_PIXELS", "CHURNS_HOST",
     "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
-    "CHURNS_CONFIGS_DIR",
+    "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 

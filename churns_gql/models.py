@@ -71,6 +71,18 @@ def _now() -> Mapped[datetime]:
     return mapped_column(DateTime(timezone=True), server_default=func.now(), nullable=False)
 
 
+class ApiToken(Base):
+    """An API token: only its SHA-256 is stored; the token itself is shown once, when made."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
+    name: Mapped[str] = mapped_column(String(128), nullable=False)
+    token_hash: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    created_at: Mapped[datetime] = _now()
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
 class Run(Base):
     """A generation run: its inputs, status and cost; its images live in data/runs/{id}/."""
 
@@ -86,11 +98,14 @@ class Run(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error_message: Mapped[str | None] = mapped_column(Text)
     generation_cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
+    # The API token that made the run; only that token sees it once tokens are in use.
+    owner_token_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
 
     __table_args__ = (
         # Runs are listed newest first, optionally by status.
         Index("ix_runs_created_at_id", "created_at", "id"),
         Index("ix_runs_status_created_at", "status", "created_at"),
+        Index("ix_runs_owner_token_id_created_at", "owner_token_id", "created_at"),
     )
 
 

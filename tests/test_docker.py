@@ -39,7 +39,8 @@ def test_api_and_worker_env_names_real_settings_and_reach_the_other_services():
 def test_api_publishes_its_port_and_migrates_on_start():
     api = _compose()["services"]["api"]
     port = api["environment"]["CHURNS_PORT"]
-    assert f"{port}:{port}" in api["ports"]
+    # Published on the host's loopback only: without tokens the API must not face the network.
+    assert api["ports"] == [f"127.0.0.1:{port}:{port}"]
     assert api["environment"]["CHURNS_HOST"] == "0.0.0.0"
     assert "churns-gql migrate" in " ".join(api["command"])
     assert _compose()["services"]["worker"]["command"] == ["churns-gql", "worker"]

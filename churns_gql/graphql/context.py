@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.config import Settings
 from churns_gql.graphql.loaders import Loaders, make_loaders
+from churns_gql.services.tokens import OPEN, Caller
 from churns_gql.storage import RunStorage
 
 
@@ -22,6 +23,7 @@ class AppServices:
     storage: RunStorage
     queue: Any = None
     hub: Any = None
+    gate: Any = None
 
 
 @dataclass
@@ -32,6 +34,7 @@ class Context:
     request: Any = None
     response: Any = None
     connection_params: dict[str, Any] | None = None
+    caller: Caller = OPEN
     loaders: Loaders = field(init=False)
 
     def __post_init__(self) -> None:

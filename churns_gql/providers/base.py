@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Awaitable, Callable, Literal, Protocol
+from typing import Any, Awaitable, Callable, Literal, Protocol
 
 from PIL import Image
 
@@ -99,3 +99,76 @@ class ImageEditor(Protocol):
     async def edit(self, request: EditRequest) -> EditResult:
         """Apply the request and return the result at the base image's size."""
         ...
+
+
+# -- generation: a text model for the structured stages and an image generator -------------------
+
+
+@dataclass
+class StructuredRequest:
+    """One structured-output question of a generation stage: instructions, inputs and the answer's schema."""
+
+    stage: str
+    schema_name: str
+    schema: dict[str, Any]
+    instructions: str
+    # What the stage knows, sent to the model as JSON; the offline model derives its answer from it.
+    payload: dict[str, Any]
+    # Images the model should look at (the reference to describe, a result to assess).
+    images: list[Image.Image] = field(default_factory=list)
+
+
+@dataclass
+class StructuredResult:
+    """A model's answer (parsed JSON, not yet checked against the schema), what it used and cost."""
+
+    value: Any
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+
+
+class TextModel(Protocol):
+    """Answers a stage's question with JSON in the stage's schema."""
+
+    name: str
+
+    async def structured(self, request: StructuredRequest) -> StructuredResult:
+        """The model's answer to `request`."""
+        ...
+
+
+@dataclass
+class ImageRequest:
+    """One original to generate at exactly width×height, from its final prompt and visual concept."""
+
+    prompt: str
+    width: int
+    height: int
+    # The visual concept of creative_expert (main_subject, color_palette, promotional_text_visuals...).
+    concept: dict[str, Any] = field(default_factory=dict)
+    # With a reference the image is an edit of it (images.edit), else generated from scratch.
+    reference: Image.Image | None = None
+
+
+@dataclass
+class GeneratedImage:
+    """A generated original at the requested size, what it cost and what was done."""
+
+    image: Image.Image
+    usage: Usage | None = None
+    cost_usd: float = 0.0
+    notes: str = ""
+
+
+class ImageGenerator(Protocol):
+    """Makes the originals of a run."""
+
+    name: str
+
+    async def generate(self, request: ImageRequest) -> GeneratedImage:
+        """The image for `request`, at exactly request.width × request.height."""
+        ...
+
+
+class GenerationProvider(TextModel, ImageGenerator, Protocol):
+    """Everything the generation pipeline asks of a provider: structured answers and images."""

@@ -1,0 +1,190 @@
+"""Tokens at the door (HTTP, websocket, /files), request and query limits, and masked errors."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+from websockets.exceptions import ConnectionClosed
+
+from churns_gql.cli import bind_host
+from churns_gql.config import Settings
+from churns_gql.services import tokens
+from tests.conftest import IMPORT_RUN, WSClient, import_images, png_bytes
+
+
+async def _token(services, name="t") -> str:
+    async with services.db() as session:
+        _row, token = await tokens.create_token(session, name)
+        await session.commit()
+    services.gate.forget()
+    return token
+
+
+async def test_no_tokens_means_open(client):
+    body = await client.execute("{ runs { totalCount } }")
+    assert body["data"]["runs"]["totalCount"] == 0
+
+
+async def test_once_a_token_exists_http_needs_it(client, services):
+    await client.execute("{ runs { totalCount } }")  # the gate is made with the app
+    token = await _token(services)
+    missing = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"})
+    assert missing.status_code == 401 and "Bearer" in missing.json()["errors"][0]["message"]
+    wrong = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"},
+                                   headers={"Authorization": "Bearer churns_nope"})
+    assert wrong.status_code == 401 and wrong.json()["errors"][0]["message"] == "the API token is not valid"
+    ok = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"},
+                                headers={"Authorization": f"Bearer {token}"})
+    assert ok.status_code == 200 and ok.json()["data"]["runs"]["totalCount"] == 0
+    # The GraphiQL page itself stays reachable, so a person can paste a token into it.
+    assert (await client.http.get("/graphql", headers={"accept": "text/html"})).status_code == 200
+
+
+async def test_files_need_a_token_once_one_exists(client, services):
+    run = (await import_images(client, [png_bytes()]))["run"]
+    url = run["images"][0]["url"]
+    assert (await client.http.get(url)).status_code == 200
+    token = await _token(services)
+    assert (await client.http.get(url)).status_code == 401
+    # A valid token that does not own the run sees nothing there.
+    assert (await client.http.get(url, headers={"Authorization": f"Bearer {token}"})).status_code == 404
+
+
+async def test_revoked_token_is_refused(client, services):
+    await client.execute("{ runs { totalCount } }")
+    token = await _token(services, "a")
+    await _token(services, "b")  # keeps auth on after the first is revoked
+    async with services.db() as session:
+        row_id = (await services.gate._lookup(token))
+        assert await tokens.revoke_token(session, row_id)
+        await session.commit()
+    services.gate.forget()
+    response = await client.http.post("/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 401
+
+
+async def test_require_auth_without_any_token(client, services):
+    services.gate.require = True
+    services.gate.forget()
+    assert (await client.http.post("/graphql", json={"query": "{ __typename }"})).status_code == 401
+
+
+async def test_websocket_checks_the_token_at_connection_init(live_server, services):
+    token = await _token(services)
+    with pytest.raises((ConnectionClosed, AssertionError)):
+        async with WSClient(live_server) as ws:
+            await ws.receive(timeout=5)
+    with pytest.raises((ConnectionClosed, AssertionError)):
+        async with WSClient(live_server, {"authorization": "Bearer churns_wrong"}) as ws:
+            await ws.receive(timeout=5)
+    async with WSClient(live_server, {"authorization": f"Bearer {token}"}) as ws:
+        await ws.subscribe("1", "subscription { runProgress(id: \"x\") { seq } }", {})
+        _items, last = await ws.collect("1")
+        assert last["type"] == "error" or _items
+
+
+def test_without_tokens_the_api_binds_to_loopback_only(capsys):
+    assert bind_host(Settings(host="0.0.0.0"), live_tokens=0) == "127.0.0.1"
+    assert "127.0.0.1 only" in capsys.readouterr().out
+    assert bind_host(Settings(host="0.0.0.0"), live_tokens=1) == "0.0.0.0"
+    assert bind_host(Settings(host="0.0.0.0", require_auth=True), live_tokens=0) == "0.0.0.0"
+    assert bind_host(Settings(host="0.0.0.0", allow_insecure_bind=True), live_tokens=0) == "0.0.0.0"
+
+
+async def test_a_declared_huge_body_is_refused_before_reading(client, services):
+    headers = {"Content-Length": str(1024 ** 3), "Apollo-Require-Preflight": "true",
+               "Content-Type": "multipart/form-data; boundary=x"}
+    reads = 0
+
+    async def body():
+        nonlocal reads
+        for _ in range(1000):
+            reads += 1
+            yield b"x" * 65536
+
+    response = await client.http.post("/graphql", content=body(), headers=headers)
+    assert response.status_code == 413
+    assert reads <= 1  # refused on the header, not after reading a gigabyte
+
+
+async def test_a_streamed_body_over_the_limit_is_cut_off(client, services):
+    from dataclasses import replace
+
+    services.settings = replace(services.settings, max_upload_mb=1)  # limit: 16 MB + 1 MB
+    sent = 0
+
+    async def body():
+        nonlocal sent
+        head = (b'--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{}\r\n'
+                b'--x\r\nContent-Disposition: form-data; name="0"; filename="a.png"\r\n'
+                b"Content-Type: image/png\r\n\r\n")
+        yield head
+        for _ in range(400):  # 25 MB if it were all read
+            sent += 65536
+            yield b"x" * 65536
+
+    response = await client.http.post("/graphql", content=body(),
+                                      headers={"Apollo-Require-Preflight": "true",
+                                               "Content-Type": "multipart/form-data; boundary=x"})
+    assert response.status_code == 413
+    assert sent <= services.settings.max_request_bytes + 2 * 65536
+
+
+async def test_a_60_mb_image_is_too_large(client, services):
+    files = {"input.images.0": ("big.png", b"\x89PNG\r\n\x1a\n" + b"\0" * (60 * 1024 * 1024), "image/png")}
+    response = await client.upload(IMPORT_RUN, {"input": {"images": [None]}}, files)
+    assert response.status_code == 413 or response.json()["data"]["importRun"]["userErrors"][0]["code"] == "TOO_LARGE"
+    assert not services.storage.runs_dir.exists() or list(services.storage.runs_dir.iterdir()) == []
+
+
+async def test_a_100_megapixel_bomb_is_refused_without_decoding(client, services):
+    import zlib
+    import struct
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    width = height = 10_000  # 100 megapixels of one grey level compresses to ~100 KB
+    raw = zlib.compress(b"".join(b"\0" + b"\0" * width for _ in range(height)), 9)
+    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    assert len(bomb) < 1024 * 1024
+    body = (await client.upload(IMPORT_RUN, {"input": {"images": [None]}}, {"input.images.0": ("b.png", bomb, "image/png")})).json()
+    (error,) = body["data"]["importRun"]["userErrors"]
+    assert error["code"] == "TOO_LARGE" and "40,000,000" in error["message"]
+
+
+async def test_deep_queries_and_alias_floods_are_refused(client):
+    nested = "id " + "children { id " * 30 + "}" * 30
+    deep = await client.execute("query { runs { edges { node { images { " + nested + " } } } } }")
+    assert deep["errors"] and "exceeds maximum operation depth" in deep["errors"][0]["message"]
+    aliases = " ".join(f"a{i}: __typename" for i in range(1000))
+    flood = await client.execute("query { " + aliases + " }")
+    assert flood["errors"] and "alias" in flood["errors"][0]["message"].lower()
+
+
+async def test_101st_subscription_on_one_connection_is_refused(live_server, client):
+    run = (await import_images(client, [png_bytes()]))["run"]
+    query = "subscription($id: ID!) { runProgress(id: $id) { seq } }"
+    async with WSClient(live_server) as ws:
+        for i in range(101):
+            await ws.subscribe(str(i), query, {"id": run["id"]})
+        message = await ws.receive(timeout=10)
+    assert message["id"] == "100" and message["type"] == "error"
+    assert message["payload"][0]["message"] == "Subscription limit reached"
+
+
+async def test_unexpected_errors_are_masked_with_an_id(client, services, caplog, monkeypatch):
+    from churns_gql.services import runs as run_service
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("secret database detail")
+
+    monkeypatch.setattr(run_service, "list_runs", broken)
+    body = await client.execute("{ runs { totalCount } }")
+    message = body["errors"][0]["message"]
+    assert message.startswith("Unexpected error (") and "secret" not in json.dumps(body)
+    error_id = body["errors"][0]["extensions"]["errorId"]
+    assert error_id in message and any(error_id in r.getMessage() for r in caplog.records)
