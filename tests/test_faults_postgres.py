@@ -136,10 +136,11 @@ async def pg_live_server(pg_services):
     server = uvicorn.Server(uvicorn.Config(create_app(services=pg_services), host="127.0.0.1", port=0,
                                            lifespan="on", log_level="warning", ws_ping_interval=None))
     task = asyncio.create_task(server.serve())
-    for _ in range(300):
+    for _ in range(1000):
         if server.started and pg_services.hub is not None and pg_services.hub.connected.is_set():
             break
         await asyncio.sleep(0.01)
+    assert server.started and pg_services.hub.connected.is_set(), "the server or its listener did not start"
     yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     server.should_exit = True
     await asyncio.wait_for(task, 15)
