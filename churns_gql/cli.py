@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -203,6 +204,36 @@ def dev(settings: Settings) -> int:
     return 1 if failed and not stopping else 0
 
 
+CLIENT_COMMANDS = ("runs", "import", "refine", "cancel", "tree")
+
+
+def _client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", default=os.environ.get("CHURNS_SERVER_URL", "http://127.0.0.1:8000"),
+                        help="the API to talk to (env CHURNS_SERVER_URL)")
+    common.add_argument("--token", default=os.environ.get("CHURNS_TOKEN"), help="API token (env CHURNS_TOKEN)")
+    runs = sub.add_parser("runs", parents=[common], help="list runs, newest first")
+    runs.add_argument("--first", type=int, default=20)
+    runs.add_argument("--status", choices=["QUEUED", "RUNNING", "COMPLETED", "FAILED", "CANCELLED"])
+    imp = sub.add_parser("import", parents=[common], help="import images as a run")
+    imp.add_argument("files", nargs="+")
+    imp.add_argument("--prompt")
+    imp.add_argument("--metadata", help="a JSON file stored as pipeline_metadata.json")
+    ref = sub.add_parser("refine", parents=[common], help="refine an image or a refinement")
+    ref.add_argument("parent", help="global id of the Image or Refinement")
+    ref.add_argument("--type", choices=["prompt", "text", "subject"], default="prompt")
+    ref.add_argument("--prompt")
+    ref.add_argument("--instructions")
+    ref.add_argument("--mask", action="append", help="x,y,width,height in fractions; repeatable")
+    ref.add_argument("--reference", help="reference image (subject repair)")
+    ref.add_argument("--creativity", type=int, default=2, choices=[1, 2, 3])
+    ref.add_argument("--watch", action="store_true", help="show a progress bar until the job ends")
+    can = sub.add_parser("cancel", parents=[common], help="cancel a refinement or a run")
+    can.add_argument("id")
+    tre = sub.add_parser("tree", parents=[common], help="print a run's version tree")
+    tre.add_argument("run_id")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the churns-gql command."""
     parser = argparse.ArgumentParser(prog="churns-gql", description=__doc__)
@@ -213,10 +244,15 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
     sub.add_parser("check", help="check that Postgres and Redis answer")
     sub.add_parser("export-schema", help="print the served GraphQL schema (SDL)")
+    _client_commands(sub)
     token = sub.add_parser("token", help="API tokens: create NAME, list, revoke ID")
     token.add_argument("action", choices=["create", "list", "revoke"])
     token.add_argument("value", nargs="?", help="the name (create) or id (revoke)")
     args = parser.parse_args(argv)
+    if args.command in CLIENT_COMMANDS:
+        from churns_gql import client
+
+        return client.main(args)
     settings = get_settings()
     if args.command == "export-schema":
         sys.stdout.write(export_schema())
