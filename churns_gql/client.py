@@ -90,9 +90,11 @@ REFINE = """mutation($input: RefineImageInput!) { refineImage(input: $input) {
 CANCEL_REFINEMENT = """mutation($id: ID!) { cancelRefinement(id: $id) { refinement { id status } userErrors { field message code } } }"""
 CANCEL_RUN = """mutation($id: ID!) { cancelRun(id: $id) { run { id status } userErrors { field message code } } }"""
 PROGRESS = """subscription($id: ID!) { refinementProgress(id: $id) { seq stage status progress message terminal } }"""
-TREE = """query($id: ID!) { run(id: $id) { id status prompt totalCostUsd images { id version path children { ...R
-  children { ...R children { ...R children { ...R children { ...R children { ...R } } } } } } } } }
-fragment R on Refinement { id version type status summary costUsd }"""
+_LEVELS = "children { ...R " * 5 + "}" * 5
+TREE = ("query($id: ID!) { run(id: $id) { id status prompt totalCostUsd images { id version path " + _LEVELS
+        + " } } } fragment R on Refinement { id version type status summary costUsd }")
+SUBTREE = ("query($id: ID!) { refinement(id: $id) { " + _LEVELS
+           + " } } fragment R on Refinement { id version type status summary costUsd }")
 
 
 def progress_bar(fraction: float, label: str, width: int = 30) -> str:
@@ -182,6 +184,14 @@ async def cancel(client: Client, out: TextIO, job_id: str) -> None:
     out.write(f"refinement {job_id} {payload['refinement']['status']}\n")
 
 
+async def _expand(client: Client, node: dict[str, Any]) -> None:
+    """Fill in `children` below the depth one query reaches, by querying those subtrees in turn."""
+    for child in node.get("children") or []:
+        if "children" not in child:
+            child["children"] = (await client.execute(SUBTREE, {"id": child["id"]}))["refinement"]["children"]
+        await _expand(client, child)
+
+
 def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
     lines = []
     for child in node.get("children") or []:
@@ -193,10 +203,12 @@ def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
 
 
 async def tree(client: Client, out: TextIO, run_id: str) -> None:
-    """Print a run's version tree (deeper chains than the query reaches are shown by refetching them)."""
+    """Print a run's version tree, however deep its chains."""
     run = (await client.execute(TREE, {"id": run_id}))["run"]
     if run is None:
         raise ClientError("no run with that id")
+    for image in run["images"]:
+        await _expand(client, image)
     out.write(f"run {run['id']} {run['status']} ${run['totalCostUsd']:.4f}  {run['prompt'] or ''}".rstrip() + "\n")
     for image in run["images"]:
         out.write(f"v1 {image['path']}  {image['id']}\n")

@@ -74,3 +74,31 @@ async def test_a_refusal_is_one_line_not_a_traceback(live_server):
     assert code == 1 and "NOT_FOUND" in err and "Traceback" not in err
     code, out, err = await _cli("http://127.0.0.1:1", "runs")
     assert code == 1 and "cannot reach" in err
+
+
+async def test_tree_shows_chains_deeper_than_one_query_reaches(live_server, services, tmp_path):
+    import uuid
+
+    from churns_gql.graphql.ids import decode_id
+    from churns_gql.models import JobStatus, Refinement, RefinementType
+
+    image = tmp_path / "a.png"
+    image.write_bytes(png_bytes())
+    code, out, _ = await _cli(live_server, "import", str(image))
+    run_gid, image_gid = out.split()[1], out.splitlines()[1].split()[2]
+    parent = decode_id(image_gid)[1]
+    async with services.db() as session:
+        for version in range(2, 12):
+            ref = Refinement(id=uuid.uuid4(), run_id=decode_id(run_gid)[1], generation_index=0, version=version,
+                             type=RefinementType.TEXT, status=JobStatus.COMPLETED, creativity_level=2,
+                             parent_image_id=parent if version == 2 else None,
+                             parent_refinement_id=parent if version > 2 else None)
+            session.add(ref)
+            await session.flush()
+            parent = ref.id
+        await session.commit()
+    code, out, err = await _cli(live_server, "tree", run_gid)
+    assert code == 0, err
+    versions = [line.split("v", 1)[1].split()[0] for line in out.splitlines() if "└─" in line]
+    assert versions == [str(v) for v in range(2, 12)]
+    assert out.splitlines()[-1].startswith("  " * 10 + "└─ v11 TEXT")
