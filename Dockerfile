@@ -1,4 +1,12 @@
 # The API and the worker share one image; docker-compose.yml picks the command.
+FROM node:20-slim AS web
+WORKDIR /web
+COPY web/package.json web/package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY web ./
+COPY schema.graphql /schema.graphql
+RUN npm run build
+
 FROM python:3.11-slim
 
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
@@ -16,6 +24,7 @@ RUN pip install --no-cache-dir .
 COPY alembic.ini ./
 COPY migrations ./migrations
 COPY configs ./configs
+COPY --from=web /web/dist ./web/dist
 
 ENV CHURNS_CONFIGS_DIR=/app/configs CHURNS_WEB_DIR=/app/web/dist
 VOLUME ["/data"]

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install schema bench clean
+.PHONY: run test install schema bench clean web web-test
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -17,12 +17,26 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
+# The web client: built when Node.js is present (the API serves web/dist at /).
+WEB_STAMP := web/node_modules/.installed
+$(WEB_STAMP): web/package-lock.json
+	cd web && npm ci --no-audit --no-fund --loglevel=error
+	touch $(WEB_STAMP)
+
+web: $(WEB_STAMP)
+	cd web && npm run build --silent
+
+web-test: $(WEB_STAMP)
+	cd web && npm test --silent
+
 ## run: API + worker + GraphiQL on http://127.0.0.1:8000 (offline provider unless OPENAI_API_KEY is set)
 run: install
+	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web; \
+	else echo "npm not found: the API runs without the web client (GraphiQL still works)"; fi
 	$(BIN)/churns-gql dev
 
 ## test: the whole suite against the local Postgres and Redis (own database, own Redis db)
-test: install
+test: install web-test web
 	$(BIN)/python -m pytest -q
 
 ## schema: re-export schema.graphql from the served schema

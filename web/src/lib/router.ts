@@ -1,0 +1,42 @@
+// Hash routing (#/runs/:id) so the built files work from any static server without a fallback
+// to index.html.
+import { useEffect, useState } from 'react';
+
+/** The pages the app can show. */
+export type Route = { name: 'runs' } | { name: 'run'; id: string } | { name: 'notFound'; path: string };
+
+// Run ids are opaque global ids that may hold '/', '=' or '+', hence the URI encoding.
+export function parseHash(hash: string): Route {
+  const path = hash.replace(/^#/, '') || '/';
+  if (path === '/' || path === '/runs' || path === '/runs/') return { name: 'runs' };
+  const match = /^\/runs\/(.+)$/.exec(path);
+  if (match) {
+    try {
+      return { name: 'run', id: decodeURIComponent(match[1]) };
+    } catch {
+      return { name: 'notFound', path };
+    }
+  }
+  return { name: 'notFound', path };
+}
+
+// Links are built in one place so parseHash can always read them back.
+export function runHref(id: string): string {
+  return `#/runs/${encodeURIComponent(id)}`;
+}
+
+// Programmatic navigation, e.g. after a run was created or imported.
+export function navigate(href: string): void {
+  window.location.hash = href.replace(/^#/, '');
+}
+
+// Re-renders on every hash change so the back button works like page navigation.
+export function useHashRoute(): Route {
+  const [route, setRoute] = useState<Route>(() => parseHash(window.location.hash));
+  useEffect(() => {
+    const onChange = () => setRoute(parseHash(window.location.hash));
+    window.addEventListener('hashchange', onChange);
+    return () => window.removeEventListener('hashchange', onChange);
+  }, []);
+  return route;
+}

@@ -1,0 +1,278 @@
+// The results page of one run: originals, their refinement trees, costs, all kept live.
+import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
+import { useClient } from 'urql';
+import { pipe, subscribe } from 'wonka';
+import { RunProgressDoc } from '../graphql/operations';
+import type { ProgressEventFieldsFragment } from '../gql/graphql';
+import { useRunTree } from '../hooks/useRunTree';
+import { ProgressBar } from '../components/ProgressBar';
+import { StatusBadge } from '../components/StatusBadge';
+import { RefineModal } from '../refine/RefineModal';
+import { RefinementDetails } from '../details/RefinementDetails';
+import { OriginalCard, RefinementCard, type LiveProgress, type RefineTarget } from './RefinementCard';
+import { childrenByParent, flattenTree } from '../lib/versionTree';
+import { formatDateTime, formatUsd, humanizeStage, isActive } from '../lib/format';
+
+/** Events arriving closer together than this cause a single refetch. */
+const REFETCH_DEBOUNCE_MS = 250;
+/** Longest wait for the refetched tree before the finished refinement's dialog closes anyway. */
+const COMPLETE_WAIT_MS = 3000;
+/** Polling interval while the websocket is unavailable and some job is still running. */
+const POLL_MS = 4000;
+
+// Latest event per job; a terminal event drops the job because its card then shows the
+// final status from the refetched tree.
+export function applyLiveEvent(
+  map: Record<string, LiveProgress>,
+  event: ProgressEventFieldsFragment,
+): Record<string, LiveProgress> {
+  if (event.terminal) {
+    if (!(event.jobId in map)) return map;
+    const next = { ...map };
+    delete next[event.jobId];
+    return next;
+  }
+  const stage = event.stage === 'job' ? (map[event.jobId]?.stage ?? 'Starting') : humanizeStage(event.stage);
+  return { ...map, [event.jobId]: { progress: event.progress, stage } };
+}
+
+// The id comes from the hash route; everything else is fetched.
+export function RunPage({ runId }: { runId: string }) {
+  const client = useClient();
+  const { data, notFound, error, fetching, refetch } = useRunTree(runId);
+  const [live, setLive] = useState<Record<string, LiveProgress>>({});
+  const [liveBroken, setLiveBroken] = useState(false);
+  const [refineTarget, setRefineTarget] = useState<RefineTarget | null>(null);
+  const [detailsId, setDetailsId] = useState<string | null>(null);
+  const [announcement, setAnnouncement] = useState('');
+  const pendingFocus = useRef<string | null>(null);
+  const timer = useRef<number | null>(null);
+
+  const scheduleRefetch = useCallback(() => {
+    if (timer.current !== null) window.clearTimeout(timer.current);
+    timer.current = window.setTimeout(() => {
+      timer.current = null;
+      void refetch();
+    }, REFETCH_DEBOUNCE_MS);
+  }, [refetch]);
+
+  useEffect(
+    () => () => {
+      if (timer.current !== null) window.clearTimeout(timer.current);
+    },
+    [],
+  );
+
+  // Every event of the run or any of its refinements triggers a network-only refetch of the tree.
+  useEffect(() => {
+    setLiveBroken(false);
+    setLive({});
+    const { unsubscribe } = pipe(
+      client.subscription(RunProgressDoc, { id: runId }),
+      subscribe((result) => {
+        if (result.error) {
+          setLiveBroken(true);
+          return;
+        }
+        const event = result.data?.runProgress;
+        if (!event) return;
+        setLive((prev) => applyLiveEvent(prev, event));
+        scheduleRefetch();
+      }),
+    );
+    return unsubscribe;
+  }, [client, runId, scheduleRefetch]);
+
+  const anyActive = !!data && (isActive(data.run.status) || data.refinements.some((r) => isActive(r.status)));
+
+  useEffect(() => {
+    if (!liveBroken || !anyActive) return;
+    const id = window.setInterval(() => void refetch(), POLL_MS);
+    return () => window.clearInterval(id);
+  }, [liveBroken, anyActive, refetch]);
+
+  // After a refinement completes the dialog closes and focus goes to the new card once the
+  // refetched tree has rendered it.
+  useEffect(() => {
+    const id = pendingFocus.current;
+    if (!id || !data) return;
+    const card = Array.from(document.querySelectorAll<HTMLElement>('[data-refinement-id]')).find(
+      (el) => el.dataset.refinementId === id,
+    );
+    if (card) {
+      pendingFocus.current = null;
+      card.focus();
+      card.scrollIntoView?.({ block: 'nearest' });
+    }
+  }, [data, refineTarget]);
+
+  const trees = useMemo(() => {
+    if (!data) return [];
+    const children = childrenByParent(data.run.images, data.refinements);
+    return data.run.images.map((image) => ({ image, rows: flattenTree(image.id, image.version, children) }));
+  }, [data]);
+
+  useEffect(() => {
+    if (data) document.title = `${data.run.prompt?.trim() || 'Run'} · churns`;
+  }, [data]);
+
+  if (notFound) {
+    return (
+      <>
+        <h1 tabIndex={-1} className="page-title">
+          Run not found
+        </h1>
+        <p>
+          There is no run with this id. <a href="#/">Back to all runs</a>
+        </p>
+      </>
+    );
+  }
+
+  if (!data) {
+    return (
+      <>
+        <h1 tabIndex={-1} className="page-title">
+          Run results
+        </h1>
+        {error ? (
+          <p className="notice notice-error" role="alert">
+            Could not load the run: {error}{' '}
+            <button type="button" className="button-small" onClick={() => void refetch()}>
+              Try again
+            </button>
+          </p>
+        ) : (
+          <p>{fetching ? 'Loading…' : ''}</p>
+        )}
+      </>
+    );
+  }
+
+  const { run } = data;
+  const generation = live[run.id];
+
+  return (
+    <>
+      <nav aria-label="Breadcrumb" className="breadcrumb">
+        <ol>
+          <li>
+            <a href="#/">Runs</a>
+          </li>
+          <li aria-current="page">Run results</li>
+        </ol>
+      </nav>
+      <h1 tabIndex={-1} className="page-title">
+        Run results
+      </h1>
+      <div className="run-header">
+        <div className="run-summary">
+          <p className="run-prompt">{run.prompt?.trim() || 'No prompt'}</p>
+          <p className="run-meta">
+            <StatusBadge status={run.status} progress={generation?.progress} />
+            <span>{run.platform ?? 'No platform'}</span>
+            <span>
+              Created <time dateTime={run.createdAt}>{formatDateTime(run.createdAt)}</time>
+            </span>
+          </p>
+          {isActive(run.status) && (
+            <ProgressBar
+              value={generation?.progress ?? 0}
+              label="Generation progress"
+              valueText={generation?.stage ?? 'Waiting for a worker'}
+              testId="run-progress-bar"
+            />
+          )}
+          {run.status === 'FAILED' && run.errorMessage && (
+            <p className="notice notice-error">
+              <strong>Generation failed:</strong> {run.errorMessage}
+            </p>
+          )}
+          {liveBroken && <p className="hint">Live updates are unavailable{anyActive ? '; refreshing every few seconds' : ''}.</p>}
+        </div>
+        <section className="cost-summary card" aria-labelledby="cost-title" data-testid="cost-summary">
+          <h2 id="cost-title">Cost so far</h2>
+          <dl>
+            <div>
+              <dt>Generation</dt>
+              <dd data-testid="generation-cost">{formatUsd(run.generationCostUsd)}</dd>
+            </div>
+            <div>
+              <dt>Refinements</dt>
+              <dd data-testid="refinement-cost">{formatUsd(run.refinementCostUsd)}</dd>
+            </div>
+            <div className="cost-total">
+              <dt>Total</dt>
+              <dd data-testid="total-cost" aria-live="polite">
+                {formatUsd(run.totalCostUsd)}
+              </dd>
+            </div>
+          </dl>
+        </section>
+      </div>
+
+      {trees.length === 0 && (
+        <p className="hint">{isActive(run.status) ? 'The images are being generated…' : 'This run has no images.'}</p>
+      )}
+
+      {trees.map(({ image, rows }) => {
+        const originalLabel = `Original ${image.generationIndex + 1}`;
+        const headingId = `original-${image.generationIndex}`;
+        return (
+          <section key={image.id} className="original-section" aria-labelledby={headingId} data-testid="original-section">
+            <h2 id={headingId}>
+              {originalLabel}
+              <span className="count">
+                {' '}
+                · {rows.length} refinement{rows.length === 1 ? '' : 's'}
+              </span>
+            </h2>
+            <OriginalCard image={image} onRefine={setRefineTarget} />
+            {rows.length > 0 && (
+              <ol className="version-tree" aria-label={`Refinements of ${originalLabel.toLowerCase()}`}>
+                {rows.map((row) => (
+                  <li
+                    key={row.item.id}
+                    className="tree-row"
+                    style={{ ['--indent' as string]: row.indent }}
+                    data-depth={row.depth}
+                  >
+                    <RefinementCard
+                      refinement={row.item}
+                      parentVersion={row.parentVersion}
+                      originalLabel={originalLabel}
+                      live={live[row.item.id]}
+                      onRefine={setRefineTarget}
+                      onDetails={setDetailsId}
+                    />
+                  </li>
+                ))}
+              </ol>
+            )}
+          </section>
+        );
+      })}
+
+      <p className="sr-only" aria-live="polite">
+        {announcement}
+      </p>
+
+      {refineTarget && (
+        <RefineModal
+          key={refineTarget.id}
+          target={refineTarget}
+          onClose={() => setRefineTarget(null)}
+          onQueued={() => void refetch()}
+          onCompleted={async (id) => {
+            // Close once the tree shows the finished card, so focus lands on its final state.
+            await Promise.race([refetch(), new Promise((resolve) => window.setTimeout(resolve, COMPLETE_WAIT_MS))]);
+            pendingFocus.current = id;
+            setRefineTarget(null);
+            setAnnouncement('Refinement completed. Focus moved to the new version.');
+          }}
+        />
+      )}
+      {detailsId && <RefinementDetails refinementId={detailsId} onClose={() => setDetailsId(null)} />}
+    </>
+  );
+}

@@ -1,0 +1,153 @@
+import { describe, expect, it } from 'vitest';
+import { act, fireEvent, render, screen, waitFor, within } from '@testing-library/react';
+import { Provider } from 'urql';
+import axe from 'axe-core';
+import { App } from '../App';
+import { RunPage, applyLiveEvent } from './RunPage';
+import { feed, mockClient } from '../test/mockClient';
+import { progressEvent, refinementDetailsData, runTreeData, runsData } from '../test/fixtures';
+
+// Serious and critical axe findings; colour contrast needs real layout, which jsdom lacks.
+async function seriousViolations(root: Element = document.body) {
+  const result = await axe.run(root, { rules: { 'color-contrast': { enabled: false } } });
+  return result.violations
+    .filter((v) => v.impact === 'serious' || v.impact === 'critical')
+    .map((v) => `${v.id}: ${v.nodes.map((n) => n.target.join(' ')).join(', ')}`);
+}
+
+describe('Runs page', () => {
+  it('lists runs with status and cost, offers paging, and has no serious axe violations', async () => {
+    window.location.hash = '#/';
+    const mock = mockClient({ Runs: () => ({ data: runsData }) });
+    render(
+      <Provider value={mock.client}>
+        <App />
+      </Provider>,
+    );
+    const cards = await screen.findAllByTestId('run-card');
+    expect(cards).toHaveLength(2);
+    expect(within(cards[0]).getByText('$0.0712')).toBeTruthy();
+    expect(within(cards[0]).getByText('Completed')).toBeTruthy();
+    expect(within(cards[1]).getByRole('link', { name: 'Untitled run' }).getAttribute('href')).toBe('#/runs/run2');
+    expect(screen.getByTestId('load-more')).toBeTruthy();
+    expect(screen.getByRole('heading', { level: 1, name: 'Runs' })).toBeTruthy();
+    expect(screen.getByRole('banner')).toBeTruthy();
+    expect(screen.getByRole('main')).toBeTruthy();
+    expect(screen.getByRole('navigation', { name: 'Main' })).toBeTruthy();
+    expect(screen.getByLabelText('Platform')).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+});
+
+it('loads the next page after the end cursor and moves focus to its first run', async () => {
+  window.location.hash = '#/';
+  const page2 = {
+    runs: {
+      ...runsData.runs,
+      pageInfo: { __typename: 'PageInfo', hasNextPage: false, endCursor: 'c3' },
+      edges: [
+        { ...runsData.runs.edges[0], cursor: 'c3', node: { ...runsData.runs.edges[0].node, id: 'run3', prompt: 'Older run' } },
+      ],
+    },
+  };
+  const mock = mockClient({
+    Runs: (op) => ({ data: (op.variables as { after: string | null }).after === 'c2' ? page2 : runsData }),
+  });
+  render(
+    <Provider value={mock.client}>
+      <App />
+    </Provider>,
+  );
+  fireEvent.click(await screen.findByTestId('load-more'));
+  await waitFor(() => expect(screen.getAllByTestId('run-card')).toHaveLength(3));
+  expect(mock.named('Runs').some((op) => (op.variables as { after: string | null }).after === 'c2')).toBe(true);
+  expect(document.activeElement?.textContent).toBe('Older run');
+  expect(screen.queryByTestId('load-more')).toBeNull();
+});
+
+function renderRunPage() {
+  const live = feed();
+  const mock = mockClient({
+    RunTree: () => ({ data: runTreeData }),
+    RunProgress: () => live.source,
+    RefinementDetails: () => ({ data: refinementDetailsData }),
+  });
+  render(
+    <Provider value={mock.client}>
+      <main>
+        <RunPage runId="run1" />
+      </main>
+    </Provider>,
+  );
+  return { mock, live };
+}
+
+describe('Run results page', () => {
+  it('renders the version tree with badges, statuses and the running total', async () => {
+    renderRunPage();
+    const cards = await screen.findAllByTestId('refinement-card');
+    expect(cards.map((c) => [c.dataset.version, c.dataset.status])).toEqual([
+      ['2', 'COMPLETED'],
+      ['3', 'COMPLETED'],
+      ['2', 'FAILED'],
+    ]);
+    const rows = cards.map((c) => c.closest('li')!);
+    expect(rows.map((r) => r.dataset.depth)).toEqual(['1', '2', '1']);
+    expect(screen.getAllByTestId('version-badge').map((b) => b.textContent)).toEqual(['v1', 'v2', 'v3', 'v2']);
+    const shapes = screen.getAllByTestId('version-badge').map((b) => b.dataset.shape);
+    expect(new Set(shapes.slice(0, 3)).size).toBe(3);
+    expect(screen.getByTestId('total-cost').textContent).toBe('$0.0922');
+    expect(screen.getByTestId('generation-cost').textContent).toBe('$0.05');
+    expect(screen.getByText('The provider refused the edit')).toBeTruthy();
+    // Originals and completed refinements can be refined; the failed one cannot.
+    expect(screen.getAllByTestId('refine-button')).toHaveLength(3);
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('refetches the tree network-only on every runProgress event', async () => {
+    const { mock, live } = renderRunPage();
+    await screen.findAllByTestId('refinement-card');
+    const before = mock.named('RunTree').length;
+    act(() => live.push({ runProgress: progressEvent(1, 'load_base_image', 'RUNNING', 0.3, false, 'ref-a') }));
+    await waitFor(() => expect(mock.named('RunTree').length).toBeGreaterThan(before));
+    expect(mock.named('RunTree').at(-1)!.context.requestPolicy).toBe('network-only');
+  });
+
+  it('opens the refine modal with no serious axe violations, and the mask editor too', async () => {
+    renderRunPage();
+    const buttons = await screen.findAllByTestId('refine-button');
+    fireEvent.click(buttons[0]);
+    expect(screen.getByTestId('modal')).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+    fireEvent.click(screen.getByTestId('tab-prompt'));
+    fireEvent.click(screen.getByTestId('draw-mask-toggle'));
+    fireEvent.keyDown(screen.getByTestId('mask-overlay'), { key: 'Enter' });
+    expect(screen.getByTestId('mask-live').textContent).toContain('Added');
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('opens the details dialog with a compare slider, mask and stages', async () => {
+    renderRunPage();
+    const cards = await screen.findAllByTestId('refinement-card');
+    fireEvent.click(within(cards[1]).getByTestId('details-button'));
+    const slider = await screen.findByTestId('compare-slider');
+    expect(slider.getAttribute('type')).toBe('range');
+    expect(screen.getByLabelText('Compare before and after')).toBe(slider);
+    fireEvent.change(slider, { target: { value: '30' } });
+    expect(slider.getAttribute('aria-valuetext')).toBe('30% before, 70% after');
+    expect(screen.getByAltText('Before: v2')).toBeTruthy();
+    expect(screen.getByAltText('After: v3')).toBeTruthy();
+    expect(screen.getByTestId('details-mask').textContent).toContain('left 10%, top 20%, 30% wide, 40% high');
+    expect(within(screen.getByTestId('stages-table')).getByText('Prompt refine')).toBeTruthy();
+    expect(await seriousViolations()).toEqual([]);
+  });
+});
+
+describe('live progress map', () => {
+  it('tracks the latest event per job and drops finished jobs', () => {
+    let m = applyLiveEvent({}, progressEvent(1, 'load_base_image', 'RUNNING', 0.2, false, 'j') as never);
+    expect(m).toEqual({ j: { progress: 0.2, stage: 'Load base image' } });
+    m = applyLiveEvent(m, progressEvent(2, 'job', 'COMPLETED', 1, true, 'j') as never);
+    expect(m).toEqual({});
+  });
+});

@@ -1,0 +1,342 @@
+// The refinement dialog: three kinds of refinement as tabs, a shared creativity control, then
+// live progress of the queued job in the same dialog.
+import { useId, useReducer, useRef, useState, type FormEvent } from 'react';
+import { useMutation } from 'urql';
+import { RefineImageDoc } from '../graphql/operations';
+import type { RefineImageInput, RefinementType } from '../gql/graphql';
+import { Dialog } from '../components/Dialog';
+import { FieldError, describedBy } from '../components/FieldError';
+import { FilePreview, IMAGE_ACCEPT } from '../components/ImagePreview';
+import { TabList, tabIds, type TabSpec } from '../components/Tabs';
+import { MaskEditor } from '../mask/MaskEditor';
+import { EMPTY_MASK, maskReducer } from '../mask/maskReducer';
+import { FORM_KEY, errorId, groupUserErrors, type FieldErrors } from '../lib/userErrors';
+import type { RefineTarget } from '../pages/RefinementCard';
+import { RefinementProgress } from './RefinementProgress';
+import { AuthImage } from '../components/AuthImage';
+
+const TABS: readonly TabSpec<RefinementType>[] = [
+  { key: 'SUBJECT', label: 'Subject repair', testId: 'tab-subject' },
+  { key: 'TEXT', label: 'Text repair', testId: 'tab-text' },
+  { key: 'PROMPT', label: 'Prompt / Mask', testId: 'tab-prompt' },
+];
+
+/** Fields of RefineImageInput that have their own place in the form. */
+export const REFINE_FIELDS = ['prompt', 'instructions', 'mask', 'referenceImage', 'creativityLevel'] as const;
+
+/** Labels of the creativity levels, in order 1..3. */
+export const CREATIVITY_LEVELS = [
+  { value: 1, label: '1 minimal' },
+  { value: 2, label: '2 balanced' },
+  { value: 3, label: '3 free' },
+] as const;
+
+/** What the form holds, per tab, so switching tabs keeps what was typed. */
+export interface RefineFormValues {
+  type: RefinementType;
+  subjectInstructions: string;
+  subjectReference: File | null;
+  textInstructions: string;
+  prompt: string;
+  drawMask: boolean;
+  mask: { x: number; y: number; width: number; height: number }[];
+  creativityLevel: number;
+}
+
+// Only the active tab's fields are sent: a prompt typed on another tab must not leak into a
+// subject repair. The mask is left out (= whole image) unless drawing is on and it has rectangles.
+export function buildRefineInput(parentId: string, v: RefineFormValues): RefineImageInput {
+  const input: RefineImageInput = { parentId, type: v.type, creativityLevel: v.creativityLevel };
+  if (v.type === 'SUBJECT') {
+    if (v.subjectInstructions.trim()) input.instructions = v.subjectInstructions.trim();
+    if (v.subjectReference) input.referenceImage = v.subjectReference;
+  } else if (v.type === 'TEXT') {
+    input.instructions = v.textInstructions.trim();
+  } else {
+    input.prompt = v.prompt.trim();
+    if (v.drawMask && v.mask.length > 0) input.mask = v.mask.map(({ x, y, width, height }) => ({ x, y, width, height }));
+  }
+  return input;
+}
+
+interface RefineModalProps {
+  target: RefineTarget;
+  onClose: () => void;
+  /** The refinement was accepted (QUEUED): the page shows its card. */
+  onQueued: (id: string) => void;
+  /** It reached COMPLETED: the page closes the dialog and focuses the new card. */
+  onCompleted: (id: string) => void;
+}
+
+// Opened from any Refine button; the target is the Image or Refinement to refine.
+export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineModalProps) {
+  const formId = useId();
+  const [type, setType] = useState<RefinementType>('SUBJECT');
+  const [subjectInstructions, setSubjectInstructions] = useState('');
+  const [subjectReference, setSubjectReference] = useState<File | null>(null);
+  const [textInstructions, setTextInstructions] = useState('');
+  const [prompt, setPrompt] = useState('');
+  const [drawMask, setDrawMask] = useState(false);
+  const [mask, dispatchMask] = useReducer(maskReducer, EMPTY_MASK);
+  const [creativityLevel, setCreativityLevel] = useState(2);
+  const [errors, setErrors] = useState<FieldErrors>({});
+  const [queued, setQueued] = useState<{ id: string; version: number } | null>(null);
+  const [{ fetching }, refine] = useMutation(RefineImageDoc);
+  const selectedTabRef = useRef<HTMLButtonElement>(null);
+  const restoreFocus = useRef(true);
+  const referenceInput = useRef<HTMLInputElement>(null);
+
+  const onSubmit = async (event: FormEvent) => {
+    event.preventDefault();
+    if (fetching) return;
+    setErrors({});
+    const input = buildRefineInput(target.id, {
+      type,
+      subjectInstructions,
+      subjectReference,
+      textInstructions,
+      prompt,
+      drawMask,
+      mask: mask.rects,
+      creativityLevel,
+    });
+    const result = await refine({ input });
+    if (result.error) {
+      setErrors({ [FORM_KEY]: [result.error.message] });
+      return;
+    }
+    const payload = result.data?.refineImage;
+    if (payload?.userErrors.length) {
+      setErrors(groupUserErrors(payload.userErrors, REFINE_FIELDS, { mask: 'Rectangle' }));
+      return;
+    }
+    if (payload?.refinement) {
+      setQueued({ id: payload.refinement.id, version: payload.refinement.version });
+      onQueued(payload.refinement.id);
+    }
+  };
+
+  const ids = (key: RefinementType) => tabIds(formId, key);
+  const currentImage = (
+    <figure className="current-image">
+      <AuthImage
+        src={target.url}
+        alt={`Current image: ${target.label} (v${target.version})`}
+        width={target.width ?? undefined}
+        height={target.height ?? undefined}
+      />
+      <figcaption>
+        Current image: {target.label} (v{target.version})
+      </figcaption>
+    </figure>
+  );
+
+  const errorProps = (name: string, ...others: (string | undefined)[]) => describedBy(formId, name, errors, ...others);
+
+  return (
+    <Dialog
+      title={`Refine ${target.label} (v${target.version})`}
+      onClose={onClose}
+      testId="modal"
+      initialFocus={queued ? undefined : selectedTabRef}
+      restoreFocus={restoreFocus}
+      className="refine-dialog"
+    >
+      {queued ? (
+        <RefinementProgress
+          refinementId={queued.id}
+          version={queued.version}
+          onClose={onClose}
+          onCompleted={(id) => {
+            restoreFocus.current = false;
+            onCompleted(id);
+          }}
+        />
+      ) : (
+        <form onSubmit={onSubmit} noValidate data-testid="refine-form">
+          <FieldError formId={formId} name={FORM_KEY} errors={errors} />
+          <TabList
+            idPrefix={formId}
+            label="Kind of refinement"
+            tabs={TABS}
+            selected={type}
+            onSelect={setType}
+            selectedRef={selectedTabRef}
+          />
+
+          <div
+            role="tabpanel"
+            id={ids('SUBJECT').panel}
+            aria-labelledby={ids('SUBJECT').tab}
+            hidden={type !== 'SUBJECT'}
+            className="tabpanel"
+          >
+            {type === 'SUBJECT' && (
+              <>
+                {currentImage}
+                <div className="field">
+                  <label htmlFor={`${formId}-subject-instructions`}>What to repair in the subject</label>
+                  <textarea
+                    id={`${formId}-subject-instructions`}
+                    rows={3}
+                    value={subjectInstructions}
+                    onChange={(e) => setSubjectInstructions(e.target.value)}
+                    placeholder="Make the bottle label match the reference"
+                    {...errorProps('instructions', `${formId}-subject-hint`)}
+                  />
+                  <p id={`${formId}-subject-hint`} className="hint">
+                    Give instructions, a reference image, or both.
+                  </p>
+                  <FieldError formId={formId} name="instructions" errors={errors} />
+                </div>
+                <div className="field">
+                  <label htmlFor={`${formId}-reference`}>
+                    Reference image <span className="optional">(optional)</span>
+                  </label>
+                  <input
+                    ref={referenceInput}
+                    id={`${formId}-reference`}
+                    type="file"
+                    accept={IMAGE_ACCEPT}
+                    onChange={(e) => setSubjectReference(e.target.files?.[0] ?? null)}
+                    {...errorProps('referenceImage')}
+                  />
+                  {subjectReference && (
+                    <div className="chosen-file" data-testid="reference-preview">
+                      <FilePreview file={subjectReference} />
+                      <span className="file-name">{subjectReference.name}</span>
+                      <button
+                        type="button"
+                        className="button-small"
+                        onClick={() => {
+                          setSubjectReference(null);
+                          if (referenceInput.current) referenceInput.current.value = '';
+                        }}
+                        aria-label="Remove reference image"
+                      >
+                        Remove
+                      </button>
+                    </div>
+                  )}
+                  <FieldError formId={formId} name="referenceImage" errors={errors} />
+                </div>
+              </>
+            )}
+          </div>
+
+          <div
+            role="tabpanel"
+            id={ids('TEXT').panel}
+            aria-labelledby={ids('TEXT').tab}
+            hidden={type !== 'TEXT'}
+            className="tabpanel"
+          >
+            {type === 'TEXT' && (
+              <>
+                {currentImage}
+                <div className="field">
+                  <label htmlFor={`${formId}-text-instructions`}>What to fix in the text</label>
+                  <textarea
+                    id={`${formId}-text-instructions`}
+                    rows={3}
+                    value={textInstructions}
+                    onChange={(e) => setTextInstructions(e.target.value)}
+                    placeholder='The headline should read "Summer Sale"'
+                    {...errorProps('instructions')}
+                  />
+                  <FieldError formId={formId} name="instructions" errors={errors} />
+                </div>
+              </>
+            )}
+          </div>
+
+          <div
+            role="tabpanel"
+            id={ids('PROMPT').panel}
+            aria-labelledby={ids('PROMPT').tab}
+            hidden={type !== 'PROMPT'}
+            className="tabpanel"
+          >
+            {type === 'PROMPT' && (
+              <>
+                <div className="field">
+                  <label htmlFor={`${formId}-prompt`}>What to change</label>
+                  <textarea
+                    id={`${formId}-prompt`}
+                    rows={3}
+                    value={prompt}
+                    onChange={(e) => setPrompt(e.target.value)}
+                    placeholder="Add warm sunset lighting"
+                    {...errorProps('prompt')}
+                  />
+                  <FieldError formId={formId} name="prompt" errors={errors} />
+                </div>
+                <div className="field toggle-field">
+                  <input
+                    id={`${formId}-draw-mask`}
+                    type="checkbox"
+                    role="switch"
+                    checked={drawMask}
+                    onChange={(e) => setDrawMask(e.target.checked)}
+                    data-testid="draw-mask-toggle"
+                    aria-describedby={`${formId}-mask-hint`}
+                  />
+                  <label htmlFor={`${formId}-draw-mask`}>Draw mask</label>
+                  <p id={`${formId}-mask-hint`} className="hint">
+                    Limit the edit to rectangles you draw; without a mask the whole image may change.
+                  </p>
+                </div>
+                {drawMask ? (
+                  <MaskEditor
+                    imageUrl={target.url}
+                    imageAlt={`${target.label} (v${target.version})`}
+                    width={target.width}
+                    height={target.height}
+                    state={mask}
+                    dispatch={dispatchMask}
+                    errorId={errors.mask?.length ? errorId(formId, 'mask') : undefined}
+                  />
+                ) : (
+                  currentImage
+                )}
+                <FieldError formId={formId} name="mask" errors={errors} />
+              </>
+            )}
+          </div>
+
+          <fieldset
+            className="creativity"
+            aria-describedby={errors.creativityLevel?.length ? errorId(formId, 'creativityLevel') : undefined}
+          >
+            <legend>Creativity</legend>
+            <div className="radio-row">
+              {CREATIVITY_LEVELS.map((level) => (
+                <label key={level.value} className="radio-option">
+                  <input
+                    type="radio"
+                    name={`${formId}-creativity`}
+                    value={level.value}
+                    checked={creativityLevel === level.value}
+                    onChange={() => setCreativityLevel(level.value)}
+                    data-testid={`creativity-${level.value}`}
+                  />
+                  {level.label}
+                </label>
+              ))}
+            </div>
+            <FieldError formId={formId} name="creativityLevel" errors={errors} />
+          </fieldset>
+
+          <div className="actions">
+            <button type="button" className="button-secondary" onClick={onClose}>
+              Cancel
+            </button>
+            <button type="submit" className="button-primary" data-testid="submit-button" aria-disabled={fetching || undefined}>
+              {fetching ? 'Submitting…' : 'Start refinement'}
+            </button>
+          </div>
+        </form>
+      )}
+    </Dialog>
+  );
+}
