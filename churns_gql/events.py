@@ -310,12 +310,17 @@ async def follow_job(hub: EventHub, db: async_sessionmaker[AsyncSession], job_id
 
 
 async def follow_run(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> AsyncIterator[StageEvent]:
-    """Live events of a run's generation and of all its refinements, each job in seq order, no repeats."""
+    """The generation's recorded events, then live ones of it and of all its refinements; each job in seq order."""
     sub = hub.subscribe(run_id=run_id)
     last: dict[uuid.UUID, int] = {}
     try:
         async with db() as session:
             since = await session.scalar(select(func.coalesce(func.max(StageEvent.id), 0)).where(StageEvent.run_id == run_id))
+        # The generation's own history comes first: a client subscribing right after createRun would
+        # otherwise miss whatever the worker published before the subscription started.
+        for row in await _events_after(db, run_id, 0):
+            last[row.job_id] = row.seq
+            yield row
         while True:
             item = await sub.get()
             if isinstance(item, _Resync):

@@ -15,13 +15,14 @@ from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
+from sqlalchemy import update
 
 from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.models import JobStatus, Refinement, Run
-from churns_gql.pipeline.context import JobCancelled, PipelineContext, StageFailed, WorkerServices
+from churns_gql.pipeline.context import GenerationState, JobCancelled, PipelineContext, StageFailed, WorkerServices
 from churns_gql.pipeline.executor import PipelineExecutor
-from churns_gql.providers import make_editor
+from churns_gql.providers import make_editor, make_generation_provider
 from churns_gql.services import lifecycle
 from churns_gql.services.refinements import record_in_index
 from churns_gql.storage import RunStorage
@@ -29,6 +30,7 @@ from churns_gql.storage import RunStorage
 log = logging.getLogger("churns_gql.jobs")
 
 REFINE_JOB = "run_refinement"
+GENERATE_JOB = "run_generation"
 QUEUE_UNAVAILABLE = "the job queue (Redis) did not accept the job; try again once it is back"
 
 
@@ -95,6 +97,33 @@ async def _cleanup(ctx: PipelineContext) -> None:
         await ctx.services.storage.delete(ctx.run.id, relative)
 
 
+async def _execute(ctx: PipelineContext, mode: str, timeout_s: int) -> str:
+    """Run a started job's stages; every way it can end leaves one terminal state and no stray files."""
+    services = ctx.services
+    executor = PipelineExecutor(mode, services.settings.configs_dir / "stage_order.yml")
+    started = time.monotonic()
+    try:
+        await executor.run(ctx)
+        return JobStatus.COMPLETED.value
+    except StageFailed as failure:
+        await executor.fail(ctx, failure)
+        await _cleanup(ctx)
+        return JobStatus.FAILED.value
+    except JobCancelled:
+        await _cleanup(ctx)
+        return JobStatus.CANCELLED.value
+    except asyncio.CancelledError:
+        # arq cancels the task on abort (a user cancel), on timeout and on shutdown (then it retries).
+        if time.monotonic() - started >= timeout_s - 1:
+            minutes = max(1, round(timeout_s / 60))
+            await asyncio.shield(executor.fail(ctx, StageFailed(ctx.current_stage or "job",
+                                                                f"timed out after {minutes} min")))
+        status = await asyncio.shield(_status(services, ctx.job_model, ctx.job_id))
+        if status is not None and status != JobStatus.RUNNING and status != JobStatus.COMPLETED:
+            await asyncio.shield(_cleanup(ctx))
+        raise
+
+
 async def run_refinement(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     """The refinement job: run the refinement pipeline once; safe to run again (arq may)."""
     services: WorkerServices = worker_ctx["services"]
@@ -111,34 +140,49 @@ async def run_refinement(worker_ctx: dict[str, Any], refinement_id: str) -> str:
         run = await session.get(Run, row.run_id)
     assert isinstance(row, Refinement) and run is not None
     ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
-    executor = PipelineExecutor("refinement", services.settings.configs_dir / "stage_order.yml")
-    started = time.monotonic()
+    return await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+
+
+async def run_generation(worker_ctx: dict[str, Any], run_id: str) -> str:
+    """The generation job: run a run's seven stages once; safe to run again (arq may)."""
+    services: WorkerServices = worker_ctx["services"]
+    job_id = uuid.UUID(run_id)
+    row = await lifecycle.start_job(services.db, Run, job_id)
+    if row is None:
+        return "missing"
+    if row.status.is_terminal:
+        return row.status.value
+    assert isinstance(row, Run)
+    if services.generator is None:
+        services.generator = make_generation_provider(services.settings)
+    # A restarted job's row holds what the interrupted attempt spent (see _record_spent).
+    state = GenerationState(provider=services.generator, inputs=dict(row.inputs),
+                            earlier_attempts_usd=row.generation_cost_usd or 0.0)
+    ctx = PipelineContext(services=services, job_id=job_id, run=row, generation=state)
+    status = None
     try:
-        await executor.run(ctx)
-        return JobStatus.COMPLETED.value
-    except StageFailed as failure:
-        await executor.fail(ctx, failure)
-        await _cleanup(ctx)
-        return JobStatus.FAILED.value
-    except JobCancelled:
-        await _cleanup(ctx)
-        return JobStatus.CANCELLED.value
-    except asyncio.CancelledError:
-        # arq cancels the task on abort (a user cancel), on timeout and on shutdown (then it retries).
-        timeout = services.settings.refinement_timeout_s
-        if time.monotonic() - started >= timeout - 1:
-            minutes = max(1, round(timeout / 60))
-            await asyncio.shield(executor.fail(ctx, StageFailed(ctx.current_stage or "job",
-                                                                f"timed out after {minutes} min")))
-        status = await asyncio.shield(_status(services, job_id))
-        if status is not None and status != JobStatus.RUNNING and status != JobStatus.COMPLETED:
-            await asyncio.shield(_cleanup(ctx))
-        raise
+        status = await _execute(ctx, "generation", services.settings.generation_timeout_s)
+        return status
+    finally:
+        if status != JobStatus.COMPLETED.value:
+            await asyncio.shield(_record_spent(services, ctx))
 
 
-async def _status(services: WorkerServices, job_id: uuid.UUID) -> JobStatus | None:
+async def _record_spent(services: WorkerServices, ctx: PipelineContext) -> None:
+    """Store what a generation that did not complete has cost so far."""
+    # A run that did not complete was still billed for the calls it made; its cost says so.
+    assert ctx.generation is not None
+    if not ctx.generation.total_cost:
+        return
+    async with services.db() as session, session.begin():
+        await session.execute(update(Run).where(Run.id == ctx.job_id, Run.status != JobStatus.COMPLETED)
+                              .values(generation_cost_usd=ctx.generation.total_cost))
+
+
+async def _status(services: WorkerServices, model: type[Refinement] | type[Run], job_id: uuid.UUID) -> JobStatus | None:
+    """The job's status as its row says now, or None if the row is gone."""
     async with services.db() as session:
-        row = await session.get(Refinement, job_id)
+        row = await session.get(model, job_id)
         return row.status if row else None
 
 
@@ -146,12 +190,15 @@ def worker_services(settings: Settings) -> WorkerServices:
     """Services for a worker process: its own engine, storage and the configured provider."""
     engine = make_engine(settings.database_url)
     return WorkerServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir),
-                          editor=make_editor(settings))
+                          editor=make_editor(settings), generator=make_generation_provider(settings))
 
 
 def functions(settings: Settings) -> list[Any]:
     """The job functions with their time budgets."""
-    return [func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3)]
+    return [
+        func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3),
+        func(run_generation, name=GENERATE_JOB, timeout=settings.generation_timeout_s, max_tries=3),
+    ]
 
 
 def make_worker(services: WorkerServices, **overrides: Any) -> Worker:

@@ -12,6 +12,11 @@ Use it as a context manager and point the real SDK at it:
 OpenAI-shaped error body; `fake.respond_next(path, body)` queues any JSON answer;
 `fake.stream_error_next(path, code=..., message=...)` breaks the next streamed answer with an
 error event. The server runs uvicorn in a background thread, so it serves sync and async tests alike.
+
+Chat completions check a `response_format` of type json_schema with `strict: true` the way the real
+API does (every object closed and every property required; 400 otherwise). With
+`chat_content=schema_answer` the fake answers each such request with a valid instance of its schema;
+`fake.respond_chat_next(content)` scripts the next answer's content (e.g. JSON that breaks the schema).
 """
 
 from __future__ import annotations
@@ -204,6 +209,70 @@ def _generated(prompt: str, size: tuple[int, int]) -> Image.Image:
     return Image.composite(right, left, ramp)
 
 
+def strict_schema_problem(schema: Any, path: str = "schema") -> str | None:
+    """Why a strict json_schema would be refused by the real API, or None when it is acceptable."""
+    if not isinstance(schema, dict):
+        return None
+    types = schema.get("type")
+    if types == "object" or (isinstance(types, list) and "object" in types):
+        properties = schema.get("properties") or {}
+        if schema.get("additionalProperties") is not False:
+            return f"In {path}: 'additionalProperties' is required to be supplied and to be false."
+        missing = [key for key in properties if key not in (schema.get("required") or [])]
+        if missing:
+            return f"In {path}: 'required' is required to be supplied and to be an array including every key in properties. Missing '{missing[0]}'."
+        for key, sub in properties.items():
+            problem = strict_schema_problem(sub, f"{path}.{key}")
+            if problem:
+                return problem
+    if "items" in schema:
+        return strict_schema_problem(schema["items"], f"{path}[]")
+    return None
+
+
+def schema_instance(schema: dict[str, Any], key: str = "value", index: int = 0) -> Any:
+    """A deterministic value that fits `schema` (arrays get 4 items): what the fake answers with."""
+    types = schema.get("type")
+    kind = types if isinstance(types, str) else next(t for t in types if t != "null")
+    if "enum" in schema:
+        return schema["enum"][index % len(schema["enum"])]
+    if kind == "object":
+        return {k: schema_instance(sub, k, index) for k, sub in schema.get("properties", {}).items()}
+    if kind == "array":
+        return [schema_instance(schema["items"], key, i) for i in range(4)]
+    if kind == "integer" or kind == "number":
+        return max(schema.get("minimum", 0), min(schema.get("maximum", 4), 4))
+    if kind == "boolean":
+        return False
+    if schema.get("pattern", "").startswith("^#"):
+        return "#{:02X}{:02X}{:02X}".format(40 + 50 * index, 90, 160 - 30 * index)
+    return f"{key.replace('_', ' ')} {index + 1}"
+
+
+def schema_answer(body: dict[str, Any]) -> str:
+    """A chat answer for `body`: a valid instance of its json_schema response format, or "OK"."""
+    response_format = body.get("response_format") or {}
+    if response_format.get("type") != "json_schema":
+        return "OK"
+    return json.dumps(schema_instance(response_format["json_schema"]["schema"]))
+
+
+def chat_body(content: str, model: str = "gpt-4.1-mini", prompt_tokens: int = 100,
+              answer_id: str = "chatcmpl-scripted") -> dict[str, Any]:
+    """A complete chat.completion answer carrying `content`, with usage; what the fake answers chat with."""
+    completion_tokens = max(1, math.ceil(len(content) / 4))
+    return {
+        "id": answer_id,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
+                     "logprobs": None, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
+                  "total_tokens": prompt_tokens + completion_tokens},
+    }
+
+
 class FakeOpenAI:
     """A loopback OpenAI API stand-in for tests; see the module docstring for use."""
 
@@ -292,6 +361,18 @@ class FakeOpenAI:
         """Break the next streamed answer to `path` with an error event after `after_partials` partials."""
         error = error_body(500, message=message, code=code)["error"]
         self._enqueue(path, _Queued(status=200, body=None, headers={}, stream_error=error, after_partials=after_partials))
+
+    def respond_chat_next(self, content: str) -> None:
+        """Answer the next chat completion with `content` (usage included), whatever was asked."""
+        self.respond_next(CHAT, chat_body(content))
+
+    def chat_requests(self, schema_name: str | None = None) -> list[RecordedRequest]:
+        """Chat requests, oldest first; with `schema_name`, only those asking for that json_schema."""
+        found = self.requests_to(CHAT)
+        if schema_name is None:
+            return found
+        return [r for r in found
+                if ((r.json or {}).get("response_format") or {}).get("json_schema", {}).get("name") == schema_name]
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """Every recorded request to `path`, oldest first."""
@@ -585,27 +666,18 @@ class FakeOpenAI:
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self._bad_request(_BadRequest("Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"))
+        response_format = body.get("response_format")
+        if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
+            spec = response_format.get("json_schema") or {}
+            if not spec.get("name") or not isinstance(spec.get("schema"), dict):
+                return self._bad_request(_BadRequest("Missing required parameter: 'response_format.json_schema.name'.",
+                                                     param="response_format", code="missing_required_parameter"))
+            problem = strict_schema_problem(spec["schema"]) if spec.get("strict") else None
+            if problem:
+                return self._bad_request(_BadRequest(f"Invalid schema for response_format '{spec['name']}': {problem}",
+                                                     param="response_format", code="invalid_json_schema"))
         content = self.chat_content(body) if callable(self.chat_content) else self.chat_content
         prompt_tokens = max(1, math.ceil(len(json.dumps(messages)) / 4))
-        completion_tokens = max(1, math.ceil(len(content) / 4))
-        return JSONResponse(
-            {
-                "id": f"chatcmpl-fake{len(self.requests)}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": body["model"],
-                "choices": [
-                    {
-                        "index": 0,
-                        "message": {"role": "assistant", "content": content, "refusal": None},
-                        "logprobs": None,
-                        "finish_reason": "stop",
-                    }
-                ],
-                "usage": {
-                    "prompt_tokens": prompt_tokens,
-                    "completion_tokens": completion_tokens,
-                    "total_tokens": prompt_tokens + completion_tokens,
-                },
-            }
-        )
+        answer = chat_body(content, body["model"], prompt_tokens, answer_id=f"chatcmpl-fake{len(self.requests)}")
+        recorded.response_usage = answer["usage"]
+        return JSONResponse(answer)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Optional
+import uuid
+from typing import Awaitable, Callable, Optional
 
 import strawberry
+from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
@@ -22,7 +24,7 @@ from churns_gql.graphql.types import (
     UserError,
     UserErrorCode,
 )
-from churns_gql.jobs import QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
+from churns_gql.jobs import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
 from churns_gql.models import JobStatus
 from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service
@@ -90,9 +92,35 @@ def _errors(exc: UserInputError) -> list[UserError]:
     return [UserError.from_problem(p) for p in exc.problems]
 
 
-def _not_built(what: str) -> list[UserError]:
-    return [UserError(field=None, message=f"{what} is not available on this server yet",
-                      code=UserErrorCode.UNAVAILABLE)]
+def _queue_down() -> UserError:
+    """The userError of a job the queue did not take."""
+    return UserError(field=None, message=QUEUE_UNAVAILABLE, code=UserErrorCode.UNAVAILABLE)
+
+
+async def _store_run(info: Info, store: Callable[[AsyncSession], Awaitable[models.Run]]) -> models.Run:
+    """Add a run with `store` and commit; a run folder it wrote is removed again if the commit fails."""
+    services = info.context.services
+    run = None
+    try:
+        async with services.db() as session:
+            run = await store(session)
+            await session.commit()
+    except BaseException:
+        if run is not None:
+            await services.storage.remove_run_dir(run.id)
+        raise
+    return run
+
+
+async def _enqueue(info: Info, function: str, model: type[models.Run] | type[models.Refinement], job_id: uuid.UUID) -> bool:
+    """Enqueue a stored job; when the queue is down, end the job FAILED and return False."""
+    services = info.context.services
+    try:
+        await services.queue.enqueue(function, job_id)
+        return True
+    except QueueUnavailable:
+        await lifecycle.fail_unstarted(services.db, model, job_id, QUEUE_UNAVAILABLE)
+        return False
 
 
 @strawberry.type(description="Change things: create, import, refine, cancel.")
@@ -101,26 +129,31 @@ class Mutation:
 
     @strawberry.mutation(description="Start the generation pipeline; returns at once with the run QUEUED.")
     async def create_run(self, info: Info, input: CreateRunInput) -> RunPayload:
-        """Queue a generation run."""
-        return RunPayload(run=None, user_errors=_not_built("generation"))
+        """Validate and store the run, then enqueue its generation; a failed enqueue ends it FAILED."""
+        services = info.context.services
+        request = run_service.CreateRunRequest(
+            prompt=input.prompt, platform=input.platform, num_images=input.num_images, language=input.language,
+            reference_upload=input.reference_image, owner_token_id=info.context.caller.token_id,
+        )
+        try:
+            run = await _store_run(info, lambda session: run_service.create_run(
+                session, services.storage, services.settings, request))
+        except UserInputError as exc:
+            return RunPayload(run=None, user_errors=_errors(exc))
+        if not await _enqueue(info, GENERATE_JOB, models.Run, run.id):
+            failed = await info.context.fresh_loaders().run_by_id.load(run.id)
+            return RunPayload(run=Run.from_row(failed), user_errors=[_queue_down()])
+        return RunPayload(run=Run.from_row(run), user_errors=[])
 
     @strawberry.mutation(description="Make a COMPLETED run from existing images, ready to refine.")
     async def import_run(self, info: Info, input: ImportRunInput) -> RunPayload:
         """Store uploaded images as a finished run; nothing is written when any input is wrong."""
         services = info.context.services
-        run = None
         try:
-            async with services.db() as session:
-                run = await run_service.import_run(
-                    session, services.storage, services.settings, input.images, input.prompt, input.metadata
-                )
-                await session.commit()
+            run = await _store_run(info, lambda session: run_service.import_run(
+                session, services.storage, services.settings, input.images, input.prompt, input.metadata))
         except UserInputError as exc:
             return RunPayload(run=None, user_errors=_errors(exc))
-        except BaseException:
-            if run is not None:
-                await services.storage.remove_run_dir(run.id)
-            raise
         return RunPayload(run=Run.from_row(run), user_errors=[])
 
     @strawberry.mutation(description="Queue a refinement of an image or of a refinement; returns at once with it QUEUED.")
@@ -148,15 +181,9 @@ class Mutation:
             if row is not None and reference is not None:
                 await services.storage.delete(row.run_id, reference)
             raise
-        try:
-            await services.queue.enqueue(REFINE_JOB, row.id)
-        except QueueUnavailable:
-            await lifecycle.fail_unstarted(services.db, models.Refinement, row.id, QUEUE_UNAVAILABLE)
+        if not await _enqueue(info, REFINE_JOB, models.Refinement, row.id):
             failed = await info.context.fresh_loaders().refinement_by_id.load(row.id)
-            return RefineImagePayload(
-                refinement=Refinement.from_row(failed, info),
-                user_errors=[UserError(field=None, message=QUEUE_UNAVAILABLE, code=UserErrorCode.UNAVAILABLE)],
-            )
+            return RefineImagePayload(refinement=Refinement.from_row(failed, info), user_errors=[_queue_down()])
         return RefineImagePayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error.")
@@ -176,5 +203,15 @@ class Mutation:
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING run's generation (its refinements are not touched).")
     async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
-        """Cancel a run's generation."""
-        return CancelRunPayload(run=None, user_errors=_not_built("cancelling"))
+        """Cancel at once; a running generation is also told to stop, and checks before each provider call."""
+        services = info.context.services
+        run_id = decode_id_of(id, "Run")
+        if run_id is None:
+            return CancelRunPayload(run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id")))
+        try:
+            row, previous = await lifecycle.cancel_job(services.db, models.Run, run_id, "run")
+        except UserInputError as exc:
+            return CancelRunPayload(run=None, user_errors=_errors(exc))
+        if previous == JobStatus.RUNNING:
+            await services.queue.abort(run_id)
+        return CancelRunPayload(run=Run.from_row(row), user_errors=[])

@@ -2,19 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Iterable, TypeVar
 
 from PIL import Image
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.concepts import Concept
 from churns_gql.config import Settings
 from churns_gql.models import JobStatus, Refinement, Run, StageStatus
-from churns_gql.providers.base import EditResult, ImageEditor
+from churns_gql.providers.base import EditResult, GenerationProvider, ImageEditor, StructuredRequest
+from churns_gql.providers.generation import check_answer
 from churns_gql.services import lifecycle
 from churns_gql.storage import RunStorage
+
+
+T = TypeVar("T")
+
+
+async def concurrently(work: Iterable[Awaitable[T]]) -> list[T]:
+    """Await all of `work` at once; if any failed, raise the first failure once all have finished."""
+    # Siblings of a failed call are left to finish: they are paid for either way, and only a finished
+    # call reports the usage its cost is computed from (and the files it wrote, for cleanup).
+    results = await asyncio.gather(*work, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
+    return list(results)  # type: ignore[arg-type]
 
 
 class JobCancelled(Exception):
@@ -38,6 +55,74 @@ class WorkerServices:
     db: Any
     storage: RunStorage
     editor: ImageEditor
+    # None until the first generation job needs one (made from settings by the job).
+    generator: GenerationProvider | None = None
+
+
+@dataclass
+class GenerationState:
+    """What the generation stages hand each other; pipeline_metadata.json is written from it."""
+
+    provider: GenerationProvider
+    # The user's inputs as createRun stored them in runs.inputs.
+    inputs: dict[str, Any]
+    reference: Image.Image | None = None
+    image_analysis: dict[str, Any] | None = None
+    strategies: list[dict[str, Any]] = field(default_factory=list)
+    style_guidance: list[dict[str, Any]] = field(default_factory=list)
+    concepts: list[dict[str, Any]] = field(default_factory=list)
+    final_prompts: list[dict[str, Any]] = field(default_factory=list)
+    pictures: list[Image.Image] = field(default_factory=list)
+    image_results: list[dict[str, Any]] = field(default_factory=list)
+    assessment: list[dict[str, Any]] = field(default_factory=list)
+    # USD per stage, including calls whose answers were then rejected: they were paid for.
+    costs: dict[str, float] = field(default_factory=dict)
+    # What attempts of this job that a worker shutdown interrupted had already spent.
+    earlier_attempts_usd: float = 0.0
+
+    @property
+    def num_images(self) -> int:
+        """How many originals the run makes."""
+        return int(self.inputs["num_images"])
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The platform's width and height in pixels."""
+        platform = self.inputs["platform"]
+        return int(platform["width"]), int(platform["height"])
+
+    @property
+    def total_cost(self) -> float:
+        """Everything the generation has cost so far, in USD."""
+        return round(self.earlier_attempts_usd + sum(self.costs.values()), 6)
+
+    def brief(self) -> dict[str, Any]:
+        """The user's request as every text stage receives it."""
+        keys = ("prompt", "platform", "num_images", "language", "language_name")
+        return {**{k: self.inputs.get(k) for k in keys}, "has_reference": self.reference is not None}
+
+    def metadata(self, run_id: uuid.UUID) -> dict[str, Any]:
+        """pipeline_metadata.json: the inputs, every stage's output and the costs."""
+        return {
+            "run_id": str(run_id),
+            "provider": self.provider.name,
+            "user_inputs": self.inputs,
+            "processing_context": {
+                "image_analysis_result": self.image_analysis,
+                "marketing_strategies": self.strategies,
+                "style_guidance": self.style_guidance,
+                # Refinements read visual_concept (main_subject, visual_style, promotional_text_visuals) from here.
+                "generated_image_prompts": [
+                    {"index": i, "source_strategy_index": i, "visual_concept": concept}
+                    for i, concept in enumerate(self.concepts)
+                ],
+                "final_prompts": self.final_prompts,
+                "generated_images": self.image_results,
+                "image_assessment": self.assessment,
+            },
+            "cost_summary": {"stages": dict(self.costs), "earlier_attempts_usd": self.earlier_attempts_usd,
+                             "total_usd": self.total_cost},
+        }
 
 
 @dataclass
@@ -61,8 +146,12 @@ class PipelineContext:
     stage_cost: float | None = None
     current_stage: str = ""
     progress: float = 0.0
+    # Set for a generation job.
+    generation: GenerationState | None = None
     # The final stage fills these in; the executor applies them with the COMPLETED transition.
     completion: dict[str, Any] = field(default_factory=dict)
+    # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
+    completion_writes: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     cleanup_paths: list[str] = field(default_factory=list)
 
@@ -87,3 +176,23 @@ class PipelineContext:
             status = await session.scalar(select(self.job_model.status).where(self.job_model.id == self.job_id))
         if status != JobStatus.RUNNING:
             raise JobCancelled()
+
+    def add_cost(self, usd: float) -> None:
+        """Count a provider call's cost towards the current stage (and the generation's total)."""
+        if not usd:
+            return
+        self.stage_cost = round((self.stage_cost or 0.0) + usd, 6)
+        if self.generation is not None:
+            costs = self.generation.costs
+            costs[self.current_stage] = round(costs.get(self.current_stage, 0.0) + usd, 6)
+
+    async def ask(self, request: StructuredRequest) -> dict[str, Any]:
+        """The generation provider's answer to a stage's question, checked against the stage's schema."""
+        assert self.generation is not None
+        provider = self.generation.provider
+        # Provider calls cost money and time: check before spending, and after in case a cancel came in.
+        await self.check_cancelled()
+        result = await provider.structured(request)
+        self.add_cost(result.cost_usd)
+        await self.check_cancelled()
+        return check_answer(request, result.value, provider.name)

@@ -93,7 +93,7 @@ class PipelineExecutor:
     async def _complete(self, ctx: PipelineContext, stage: str, message: str | None) -> JobStatus | None:
         row = await lifecycle.finish_job(
             ctx.services.db, ctx.job_model, ctx.job_id, JobStatus.COMPLETED, message="completed", progress=1.0,
-            fields=ctx.completion,
+            fields=ctx.completion, writes=ctx.completion_writes,
             stage_event={"stage": stage, "status": StageStatus.COMPLETED, "progress": 1.0, "message": message,
                          "cost_usd": ctx.stage_cost},
         )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from churns_gql.config import Settings
-from churns_gql.providers.base import ImageEditor
+from churns_gql.providers.base import GenerationProvider, ImageEditor
 
 
 def make_editor(settings: Settings) -> ImageEditor:
@@ -15,3 +15,14 @@ def make_editor(settings: Settings) -> ImageEditor:
     from churns_gql.providers.local import LocalImageEditor
 
     return LocalImageEditor()
+
+
+def make_generation_provider(settings: Settings) -> GenerationProvider:
+    """The generation provider CHURNS_PROVIDER selects, like make_editor."""
+    if settings.provider_name == "openai":
+        from churns_gql.providers.generation_openai import OpenAIGenerationProvider
+
+        return OpenAIGenerationProvider.from_settings(settings)
+    from churns_gql.providers.generation_local import LocalGenerationProvider
+
+    return LocalGenerationProvider()

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime, timezone
-from typing import Any, Union
+from typing import Any, Awaitable, Callable, Sequence, Union
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -90,14 +90,20 @@ async def finish_job(
     progress: float,
     fields: dict[str, Any] | None = None,
     stage_event: dict[str, Any] | None = None,
+    writes: Sequence[Callable[[AsyncSession], Awaitable[None]]] = (),
 ) -> JobRow | None:
-    """End a RUNNING job with `status`, its last stage event and the terminal event; None if it had ended."""
+    """End a RUNNING job with `status`, its last stage event and the terminal event; None if it had ended.
+
+    `writes` run inside the same transaction, so what they add exists exactly when the job has ended.
+    """
     async with db() as session, session.begin():
         row = await lock_job(session, model, job_id)
         if row is None or row.status != JobStatus.RUNNING:
             return None
         for name, value in (fields or {}).items():
             setattr(row, name, value)
+        for write in writes:
+            await write(session)
         row.status = status
         row.completed_at = utcnow()
         if status == JobStatus.FAILED:

@@ -6,7 +6,11 @@ import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import lru_cache
+from pathlib import Path
 from typing import Any, Sequence
+
+import yaml
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from churns_gql.config import Settings
 from churns_gql.images import ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
+from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
@@ -102,6 +107,114 @@ async def import_run(
         for i, d in enumerate(decoded)
     )
     await session.flush()
+    return run
+
+
+# -- createRun ------------------------------------------------------------------------------------
+
+MAX_GENERATED_IMAGES = 4
+REFERENCE_FILE = "reference.png"
+"""Where createRun keeps the uploaded reference image, inside the run folder."""
+
+LANGUAGES = {
+    "en": "English", "zh": "Chinese", "es": "Spanish", "fr": "French", "de": "German", "ja": "Japanese",
+    "ko": "Korean", "pt": "Portuguese", "it": "Italian", "nl": "Dutch", "ru": "Russian", "ar": "Arabic",
+    "hi": "Hindi", "id": "Indonesian", "vi": "Vietnamese", "th": "Thai", "tr": "Turkish", "pl": "Polish",
+}
+"""Languages the promotional text can be written in, by ISO 639-1 code."""
+
+
+@dataclass(frozen=True)
+class Platform:
+    """A target platform from configs/platforms.yml: the size its images are made at."""
+
+    name: str
+    aspect: str
+    width: int
+    height: int
+
+    def as_dict(self) -> dict[str, Any]:
+        """The platform as stored in a run's inputs."""
+        return dict(self.__dict__)
+
+
+@lru_cache(maxsize=4)
+def load_platforms(path: Path) -> tuple[Platform, ...]:
+    """The platforms in `path`, in file order (the first is the default)."""
+    data = yaml.safe_load(path.read_text())
+    entries = data.get("platforms") if isinstance(data, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise ValueError(f"{path} must have a non-empty 'platforms' list")
+    try:
+        return tuple(Platform(name=str(e["name"]), aspect=str(e["aspect"]), width=int(e["width"]),
+                              height=int(e["height"])) for e in entries)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: every platform needs name, aspect, width and height ({exc})") from None
+
+
+@dataclass
+class CreateRunRequest:
+    """What createRun asks for, already decoded from GraphQL; None means the default."""
+
+    prompt: str | None
+    platform: str | None = None
+    num_images: int | None = None
+    language: str | None = None
+    reference_upload: Any = None
+    owner_token_id: uuid.UUID | None = None
+
+
+def _check_create(req: CreateRunRequest, platforms: Sequence[Platform]) -> list[Problem]:
+    """Problems with createRun's plain fields (the reference is checked after them)."""
+    problems = check_text(req.prompt, "input", "prompt", required=True)
+    if req.platform is not None and req.platform not in {p.name for p in platforms}:
+        names = ", ".join(p.name for p in platforms)
+        problems.append(Problem(("input", "platform"), f"unknown platform {req.platform[:80]!r}; use one of {names}", "INVALID"))
+    if req.num_images is not None and not 1 <= req.num_images <= MAX_GENERATED_IMAGES:
+        problems.append(Problem(("input", "numImages"), f"numImages must be 1 to {MAX_GENERATED_IMAGES}, not {req.num_images}", "INVALID"))
+    if req.language is not None and req.language.strip().lower() not in LANGUAGES:
+        problems.append(Problem(("input", "language"),
+                                f"unknown language {req.language[:20]!r}; use a code such as {', '.join(LANGUAGES)}", "INVALID"))
+    return problems
+
+
+async def create_run(session: AsyncSession, storage: RunStorage, settings: Settings, req: CreateRunRequest) -> Run:
+    """Validate, save the reference, and add a QUEUED run with its first event.
+
+    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
+    the folder with `storage.remove_run_dir(run.id)`.
+    """
+    platforms = load_platforms(settings.configs_dir / "platforms.yml")
+    problems = _check_create(req, platforms)
+    if problems:
+        raise UserInputError(problems)
+    reference = None
+    if req.reference_upload is not None:
+        try:
+            reference = await validate_upload(req.reference_upload, max_bytes=settings.max_upload_bytes,
+                                              max_pixels=settings.max_pixels)
+        except ImageRejected as exc:
+            raise UserInputError.one(exc.code, f"reference image: {exc.message}", "input", "referenceImage") from None
+
+    platform = next((p for p in platforms if p.name == req.platform), platforms[0])
+    language = (req.language or "en").strip().lower()
+    run_id = uuid.uuid4()
+    inputs = {
+        "source": "generation",
+        "prompt": req.prompt,
+        "platform": platform.as_dict(),
+        "num_images": req.num_images or 1,
+        "language": language,
+        "language_name": LANGUAGES[language],
+        "reference_image": REFERENCE_FILE if reference is not None else None,
+    }
+    if reference is not None:
+        await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
+    run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
+              created_at=_utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id)
+    session.add(run)
+    await session.flush()
+    await lifecycle.publish_queued(session, run)
     return run
 
 

@@ -1,0 +1,22 @@
+"""creative_expert: a structured visual concept per image, from its strategy and style direction."""
+
+from __future__ import annotations
+
+from churns_gql.pipeline.context import PipelineContext, concurrently
+from churns_gql.providers.generation import CREATIVE_EXPERT, structured_request
+
+
+async def run(ctx: PipelineContext) -> str:
+    """Ask the text model for every image's concept at once."""
+    state = ctx.generation
+    assert state is not None
+    brief = state.brief()
+    requests = [
+        structured_request(CREATIVE_EXPERT, {"brief": brief, "index": i, "strategy": strategy,
+                                             "style": state.style_guidance[i],
+                                             "reference_analysis": state.image_analysis})
+        for i, strategy in enumerate(state.strategies)
+    ]
+    state.concepts = await concurrently(ctx.ask(r) for r in requests)
+    texts = [c["promotional_text_visuals"]["text"] for c in state.concepts]
+    return f"{len(state.concepts)} concepts; text: " + ", ".join(f'"{t}"' if t else "none" for t in texts)

@@ -1,0 +1,24 @@
+"""image_eval: describe the reference image, if the run has one (main subject, setting, style, text in it)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from churns_gql.pipeline.context import PipelineContext, StageFailed
+from churns_gql.pipeline.stages.load_base_image import _open
+from churns_gql.providers.generation import IMAGE_EVAL, structured_request
+
+
+async def run(ctx: PipelineContext) -> str:
+    """Load the reference and ask the text model to describe it; skipped without a reference."""
+    state = ctx.generation
+    assert state is not None
+    relative = state.inputs.get("reference_image")
+    if not relative:
+        return "skipped: no reference image"
+    try:
+        state.reference = await asyncio.to_thread(_open, ctx.services.storage.path(ctx.run.id, relative))
+    except (FileNotFoundError, OSError):
+        raise StageFailed(IMAGE_EVAL, "the reference image of this run is missing; create the run again") from None
+    state.image_analysis = await ctx.ask(structured_request(IMAGE_EVAL, {"brief": state.brief()}, [state.reference]))
+    return f"reference ({state.reference.width}×{state.reference.height}): {state.image_analysis['main_subject']}"

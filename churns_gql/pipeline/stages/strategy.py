@@ -1,0 +1,18 @@
+"""strategy: one audience / niche / objective / voice combination per image."""
+
+from __future__ import annotations
+
+from churns_gql.pipeline.context import PipelineContext
+from churns_gql.providers.generation import STRATEGY, first_n, structured_request
+
+
+async def run(ctx: PipelineContext) -> str:
+    """Ask the text model for N distinct marketing strategies."""
+    state = ctx.generation
+    assert state is not None
+    request = structured_request(STRATEGY, {"brief": state.brief(), "num_strategies": state.num_images,
+                                            "reference_analysis": state.image_analysis})
+    answer = await ctx.ask(request)
+    state.strategies = first_n(answer["strategies"], state.num_images, request, state.provider.name, "strategies")
+    return "; ".join(f"{s['target_voice']} voice for {s['target_audience']} ({s['target_objective']})"
+                     for s in state.strategies)
