@@ -188,3 +188,51 @@ async def test_unexpected_errors_are_masked_with_an_id(client, services, caplog,
     assert message.startswith("Unexpected error (") and "secret" not in json.dumps(body)
     error_id = body["errors"][0]["extensions"]["errorId"]
     assert error_id in message and any(error_id in r.getMessage() for r in caplog.records)
+
+
+async def _as(client, token, query, variables=None):
+    response = await client.http.post("/graphql", json={"query": query, "variables": variables or {}},
+                                      headers={"Authorization": f"Bearer {token}"})
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+async def test_each_token_sees_only_its_own_runs(client, services, live_server):
+    await client.execute("{ __typename }")
+    alice, bob = await _token(services, "alice"), await _token(services, "bob")
+    files = {"input.images.0": ("a.png", png_bytes(), "image/png")}
+    variables = {"input": {"images": [None]}}
+    response = await client.http.post(
+        "/graphql", headers={"Apollo-Require-Preflight": "true", "Authorization": f"Bearer {alice}"},
+        data={"operations": json.dumps({"query": IMPORT_RUN, "variables": variables}),
+              "map": json.dumps({"0": ["variables.input.images.0"]})},
+        files={"0": files["input.images.0"]})
+    run = response.json()["data"]["importRun"]["run"]
+    image_id, run_id = run["images"][0]["id"], run["id"]
+    refine = "mutation($p: ID!) { refineImage(input: {parentId: $p, type: PROMPT, prompt: \"warmer\"}) { refinement { id } userErrors { code } } }"
+    ref_id = (await _as(client, alice, refine, {"p": image_id}))["data"]["refineImage"]["refinement"]["id"]
+
+    for token, sees in ((alice, True), (bob, False)):
+        data = (await _as(client, token, """query($r: ID!, $i: ID!, $f: ID!) {
+            run(id: $r) { id } node(id: $i) { id } refinement(id: $f) { id } runs { totalCount } }""",
+                          {"r": run_id, "i": image_id, "f": ref_id}))["data"]
+        assert (data["run"] is not None, data["node"] is not None, data["refinement"] is not None) == (sees,) * 3
+        assert data["runs"]["totalCount"] == (1 if sees else 0)
+        file_status = (await client.http.get(run["images"][0]["url"], headers={"Authorization": f"Bearer {token}"})).status_code
+        assert file_status == (200 if sees else 404)
+
+    assert (await _as(client, bob, refine, {"p": image_id}))["data"]["refineImage"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    cancel = "mutation($id: ID!) { cancelRefinement(id: $id) { userErrors { code } } }"
+    assert (await _as(client, bob, cancel, {"id": ref_id}))["data"]["cancelRefinement"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    cancel_run = "mutation($id: ID!) { cancelRun(id: $id) { userErrors { code } } }"
+    assert (await _as(client, bob, cancel_run, {"id": run_id}))["data"]["cancelRun"]["userErrors"] == [{"code": "NOT_FOUND"}]
+
+    async with WSClient(live_server, {"authorization": f"Bearer {bob}"}) as ws:
+        await ws.subscribe("1", "subscription($id: ID!) { refinementProgress(id: $id) { seq } }", {"id": ref_id})
+        items, last = await ws.collect("1")
+    errors = last.get("payload") if last["type"] == "error" else items[0]["errors"]
+    assert [e["message"] for e in errors] == ["no refinement with that id"]
+    async with WSClient(live_server, {"authorization": f"Bearer {alice}"}) as ws:
+        await ws.subscribe("1", "subscription($id: ID!) { refinementProgress(id: $id) { seq } }", {"id": ref_id})
+        first = await ws.receive()
+    assert first["type"] == "next" and first["payload"]["data"]["refinementProgress"]["seq"] == 1

@@ -11,6 +11,7 @@ from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
 from churns_gql import models
+from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.ids import decode_id, decode_id_of
 from churns_gql.graphql.types import (
@@ -151,7 +152,8 @@ class Mutation:
         services = info.context.services
         try:
             run = await _store_run(info, lambda session: run_service.import_run(
-                session, services.storage, services.settings, input.images, input.prompt, input.metadata))
+                session, services.storage, services.settings, input.images, input.prompt, input.metadata,
+                owner_token_id=info.context.caller.token_id))
         except UserInputError as exc:
             return RunPayload(run=None, user_errors=_errors(exc))
         return RunPayload(run=Run.from_row(run), user_errors=[])
@@ -161,6 +163,8 @@ class Mutation:
         """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
         services = info.context.services
         decoded = decode_id(input.parent_id)
+        if decoded and await load_visible(info, *decoded) is None:
+            decoded = None  # someone else's image answers exactly like a missing one
         request = refinement_service.RefineRequest(
             parent_type=decoded[0] if decoded else None, parent_id=decoded[1] if decoded else None,
             type=input.type, prompt=input.prompt, instructions=input.instructions,
@@ -192,7 +196,7 @@ class Mutation:
         services = info.context.services
         raw_id = decode_id_of(id, "Refinement")
         try:
-            if raw_id is None:
+            if await load_visible(info, "Refinement", raw_id) is None:
                 raise UserInputError.one("NOT_FOUND", "no refinement with that id", "id")
             row, previous = await lifecycle.cancel_job(services.db, models.Refinement, raw_id, "refinement")
         except UserInputError as exc:
@@ -206,7 +210,7 @@ class Mutation:
         """Cancel at once; a running generation is also told to stop, and checks before each provider call."""
         services = info.context.services
         run_id = decode_id_of(id, "Run")
-        if run_id is None:
+        if await load_visible(info, "Run", run_id) is None:
             return CancelRunPayload(run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id")))
         try:
             row, previous = await lifecycle.cancel_job(services.db, models.Run, run_id, "run")

@@ -8,6 +8,7 @@ from typing import Optional
 
 import strawberry
 
+from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id, decode_id_of
@@ -48,17 +49,14 @@ async def load_node(info: Info, global_id: str) -> Optional[Node]:
     if decoded is None:
         return None
     type_name, raw_id = decoded
-    loaders = info.context.loaders
+    row = await load_visible(info, type_name, raw_id)
+    if row is None:
+        return None
     if type_name == "Run":
-        row = await loaders.run_by_id.load(raw_id)
-        return Run.from_row(row) if row else None
+        return Run.from_row(row)
     if type_name == "Image":
-        row = await loaders.image_by_id.load(raw_id)
-        return Image.from_row(row, info) if row else None
-    if type_name == "Refinement":
-        row = await loaders.refinement_by_id.load(raw_id)
-        return Refinement.from_row(row, info) if row else None
-    return None
+        return Image.from_row(row, info)
+    return Refinement.from_row(row, info)
 
 
 @strawberry.type(description="Read the runs, their images and their refinements.")
@@ -73,8 +71,7 @@ class Query:
     @strawberry.field(description="A run by global id.")
     async def run(self, info: Info, id: strawberry.ID) -> Optional[Run]:
         """One run."""
-        raw_id = decode_id_of(id, "Run")
-        row = await info.context.loaders.run_by_id.load(raw_id) if raw_id else None
+        row = await load_visible(info, "Run", decode_id_of(id, "Run"))
         return Run.from_row(row) if row else None
 
     @strawberry.field(description="Runs, newest first.")
@@ -85,13 +82,13 @@ class Query:
         """A page of runs."""
         limit, position = page_args(first, after)
         async with info.context.services.db() as session:
-            page = await run_service.list_runs(session, first=limit, after=position, status=status)
+            page = await run_service.list_runs(session, first=limit, after=position, status=status,
+                                               caller=info.context.caller)
         edges = [RunEdge(cursor=encode_cursor(r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
         return RunConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
 
     @strawberry.field(description="A refinement by global id.")
     async def refinement(self, info: Info, id: strawberry.ID) -> Optional[Refinement]:
         """One refinement."""
-        raw_id = decode_id_of(id, "Refinement")
-        row = await info.context.loaders.refinement_by_id.load(raw_id) if raw_id else None
+        row = await load_visible(info, "Refinement", decode_id_of(id, "Refinement"))
         return Refinement.from_row(row, info) if row else None

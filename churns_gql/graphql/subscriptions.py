@@ -7,16 +7,11 @@ from typing import AsyncGenerator
 import strawberry
 
 from churns_gql import events
+from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id_of
 from churns_gql.graphql.types import ProgressEvent, event_from_row
-from churns_gql.models import Refinement, Run
-
-
-async def _exists(info: Info, model: type[Refinement] | type[Run], raw_id: object) -> bool:
-    async with info.context.services.db() as session:
-        return await session.get(model, raw_id) is not None
 
 
 @strawberry.type(description="Follow jobs live.")
@@ -29,7 +24,7 @@ class Subscription:
     async def refinement_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
         """Recorded then live events of a refinement."""
         raw_id = decode_id_of(id, "Refinement")
-        if raw_id is None or not await _exists(info, Refinement, raw_id):
+        if await load_visible(info, "Refinement", raw_id) is None:
             raise PublicError("no refinement with that id")
         services = info.context.services
         async for row in events.follow_job(services.hub, services.db, raw_id):
@@ -41,7 +36,7 @@ class Subscription:
     async def run_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
         """Live events of a run and its refinements."""
         raw_id = decode_id_of(id, "Run")
-        if raw_id is None or not await _exists(info, Run, raw_id):
+        if await load_visible(info, "Run", raw_id) is None:
             raise PublicError("no run with that id")
         services = info.context.services
         async for row in events.follow_run(services.hub, services.db, raw_id):

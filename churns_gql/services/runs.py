@@ -20,6 +20,7 @@ from churns_gql.images import ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.tokens import OPEN, Caller
 from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
 MAX_IMPORT_IMAGES = 16
@@ -56,6 +57,7 @@ async def import_run(
     uploads: Sequence[Any],
     prompt: str | None,
     metadata: Any,
+    owner_token_id: uuid.UUID | None = None,
 ) -> Run:
     """Validate every upload, write the run folder in one step and add a COMPLETED run with its images.
 
@@ -98,6 +100,7 @@ async def import_run(
         started_at=now,
         completed_at=now,
         generation_cost_usd=0.0,
+        owner_token_id=owner_token_id,
     )
     session.add(run)
     # No ORM relationships, so the unit of work cannot order the inserts: the run goes first.
@@ -263,10 +266,13 @@ async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[u
 
 
 async def list_runs(
-    session: AsyncSession, *, first: int, after: tuple[datetime, uuid.UUID] | None, status: JobStatus | None
+    session: AsyncSession, *, first: int, after: tuple[datetime, uuid.UUID] | None, status: JobStatus | None,
+    caller: Caller = OPEN,
 ) -> Page:
-    """Runs newest first, keyset-paginated by (created_at, id)."""
+    """Runs the caller may see, newest first, keyset-paginated by (created_at, id)."""
     base = select(Run)
+    if not caller.is_open:
+        base = base.where(Run.owner_token_id == caller.token_id)
     if status is not None:
         base = base.where(Run.status == status)
     total = await session.scalar(select(func.count()).select_from(base.subquery()))
