@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import time
@@ -13,6 +14,7 @@ from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
 from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
+from arq.cron import cron
 from arq.worker import Worker, func
 from redis.exceptions import RedisError
 from sqlalchemy import update
@@ -23,6 +25,7 @@ from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.pipeline.context import GenerationState, JobCancelled, PipelineContext, StageFailed, WorkerServices
 from churns_gql.pipeline.executor import PipelineExecutor
 from churns_gql.providers import make_editor, make_generation_provider
+from churns_gql.reaper import JobKind, heartbeat, reap
 from churns_gql.services import lifecycle
 from churns_gql.services.refinements import record_in_index
 from churns_gql.storage import RunStorage
@@ -124,8 +127,38 @@ async def _execute(ctx: PipelineContext, mode: str, timeout_s: int) -> str:
         raise
 
 
+def _heartbeat(worker_ctx: dict[str, Any], job_id: str) -> Any:
+    # Started before the row says RUNNING, so the reaper never takes a live worker's job for a dead one's.
+    redis = worker_ctx.get("redis")
+    return heartbeat(redis, uuid.UUID(job_id)) if redis is not None else contextlib.nullcontext()
+
+
 async def run_refinement(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     """The refinement job: run the refinement pipeline once; safe to run again (arq may)."""
+    async with _heartbeat(worker_ctx, refinement_id):
+        return await _refine(worker_ctx, refinement_id)
+
+
+async def run_generation(worker_ctx: dict[str, Any], run_id: str) -> str:
+    """The generation job: run a run's seven stages once; safe to run again (arq may)."""
+    async with _heartbeat(worker_ctx, run_id):
+        return await _generate(worker_ctx, run_id)
+
+
+async def reap_lost_jobs(worker_ctx: dict[str, Any]) -> str:
+    """Cron: get jobs a crash or a lost Redis left behind moving again (or FAILED)."""
+    services: WorkerServices = worker_ctx["services"]
+    report = await reap(services.db, worker_ctx["redis"], job_kinds(services.settings))
+    return f"revived {report.revived}, requeued {report.requeued}, failed {report.failed}"
+
+
+def job_kinds(settings: Settings) -> list[JobKind]:
+    """The jobs the reaper watches."""
+    return [JobKind(Refinement, REFINE_JOB, settings.refinement_timeout_s),
+            JobKind(Run, GENERATE_JOB, settings.generation_timeout_s)]
+
+
+async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(refinement_id)
     row = await lifecycle.start_job(services.db, Refinement, job_id)
@@ -143,8 +176,7 @@ async def run_refinement(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     return await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
 
 
-async def run_generation(worker_ctx: dict[str, Any], run_id: str) -> str:
-    """The generation job: run a run's seven stages once; safe to run again (arq may)."""
+async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(run_id)
     row = await lifecycle.start_job(services.db, Run, job_id)
@@ -237,3 +269,5 @@ class WorkerSettings:
     on_shutdown = _shutdown
     allow_abort_jobs = True
     max_jobs = 4
+    cron_jobs = [cron(reap_lost_jobs, name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
+                      unique=True, timeout=60)]

@@ -7,7 +7,10 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select
 
-from churns_gql.jobs import JobQueue
+from arq import create_pool
+
+from churns_gql.jobs import JobQueue, job_kinds, redis_settings
+from churns_gql.reaper import reap
 from churns_gql.models import JobStatus, Refinement
 from tests.conftest import import_images, png_bytes, refine, run_worker
 from tests.faults import ThrowawayRedis
@@ -35,10 +38,21 @@ async def test_refine_while_redis_is_down_then_back(client, services, worker_ser
     back = await refine(client, parent, prompt="brighter")
     assert back["userErrors"] == [] and back["refinement"]["status"] == "QUEUED"
     await run_worker(worker)
+    assert await _statuses(services) == {"warmer": JobStatus.QUEUED, "cooler": JobStatus.FAILED,
+                                         "brighter": JobStatus.COMPLETED}
 
+    # The reaper finds the row whose job died with the old Redis and queues it again.
+    pool = await create_pool(redis_settings(redis_server.url))
+    try:
+        report = await reap(services.db, pool, job_kinds(services.settings), now_grace_s=0)
+    finally:
+        await pool.aclose()
+    assert report.requeued == 1 and ok["refinement"]["status"] == "QUEUED"
+    await run_worker(worker)
+    assert await _statuses(services) == {"warmer": JobStatus.COMPLETED, "cooler": JobStatus.FAILED,
+                                         "brighter": JobStatus.COMPLETED}
+
+
+async def _statuses(services) -> dict[str, JobStatus]:
     async with services.db() as session:
-        statuses = {r.prompt: r.status for r in (await session.scalars(select(Refinement))).all()}
-    assert statuses["brighter"] == JobStatus.COMPLETED
-    assert statuses["cooler"] == JobStatus.FAILED
-    # The job queued before Redis died is gone with it; the reaper (below) re-enqueues such rows.
-    assert ok["refinement"]["status"] == "QUEUED"
+        return {r.prompt: r.status for r in (await session.scalars(select(Refinement))).all()}
