@@ -5,13 +5,12 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from arq import create_pool
 from sqlalchemy import select
 
-from arq import create_pool
-
 from churns_gql.jobs import JobQueue, job_kinds, redis_settings
-from churns_gql.reaper import reap
 from churns_gql.models import JobStatus, Refinement
+from churns_gql.reaper import reap
 from tests.conftest import import_images, png_bytes, refine, run_worker
 from tests.faults import ThrowawayRedis
 
