@@ -236,3 +236,21 @@ async def test_each_token_sees_only_its_own_runs(client, services, live_server):
         await ws.subscribe("1", "subscription($id: ID!) { refinementProgress(id: $id) { seq } }", {"id": ref_id})
         first = await ws.receive()
     assert first["type"] == "next" and first["payload"]["data"]["refinementProgress"]["seq"] == 1
+
+
+async def test_unexpected_errors_in_subscriptions_are_masked_too(live_server, client, monkeypatch, caplog):
+    from churns_gql import events
+
+    async def broken(*args, **kwargs):
+        raise RuntimeError("secret listener detail")
+        yield  # pragma: no cover
+
+    monkeypatch.setattr(events, "follow_run", broken)
+    run = (await import_images(client, [png_bytes()]))["run"]
+    async with WSClient(live_server) as ws:
+        await ws.subscribe("1", "subscription($id: ID!) { runProgress(id: $id) { seq } }", {"id": run["id"]})
+        items, last = await ws.collect("1")
+    errors = last.get("payload") if last["type"] == "error" else items[0]["errors"]
+    assert "secret" not in json.dumps(errors)
+    assert errors[0]["message"].startswith("Unexpected error (")
+    assert any("secret listener detail" in (r.exc_text or "") or "secret" in str(r.exc_info) for r in caplog.records)
