@@ -25,7 +25,7 @@ from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
-from churns_gql.graphql.schema import schema
+from churns_gql.graphql.schema import build_schema
 from churns_gql.jobs import JobQueue
 from churns_gql.models import Run
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
@@ -43,7 +43,9 @@ class GraphQLApp(GraphQL):
     """Strawberry's ASGI view with our context and a CSRF guard on simple requests."""
 
     def __init__(self, services: AppServices) -> None:
-        super().__init__(schema, graphql_ide="graphiql", multipart_uploads_enabled=True)
+        settings = services.settings
+        super().__init__(build_schema(settings), graphql_ide="graphiql", multipart_uploads_enabled=True,
+                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection)
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

@@ -40,6 +40,10 @@ class Settings:
     web_dir: Path = Path("web/dist")
     require_auth: bool = False
     allow_insecure_bind: bool = False
+    max_query_depth: int = 15
+    max_aliases: int = 100
+    max_query_tokens: int = 5000
+    max_subscriptions_per_connection: int = 100
     configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
 
     @classmethod
@@ -64,6 +68,12 @@ class Settings:
             configs_dir=Path(_env("CHURNS_CONFIGS_DIR", str(d.configs_dir))),
             require_auth=_flag("CHURNS_REQUIRE_AUTH"),
             allow_insecure_bind=_flag("CHURNS_ALLOW_INSECURE_BIND"),
+            max_query_depth=int(_env("CHURNS_MAX_QUERY_DEPTH", str(d.max_query_depth))),
+            max_aliases=int(_env("CHURNS_MAX_ALIASES", str(d.max_aliases))),
+            max_query_tokens=int(_env("CHURNS_MAX_QUERY_TOKENS", str(d.max_query_tokens))),
+            max_subscriptions_per_connection=int(
+                _env("CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION", str(d.max_subscriptions_per_connection))
+            ),
         )
 
     @property
@@ -95,7 +105,8 @@ ENV_VARS = {
     "CHURNS_DATABASE_URL", "CHURNS_REDIS_URL", "CHURNS_DATA_DIR", "CHURNS_PROVIDER", "OPENAI_API_KEY",
     "OPENAI_BASE_URL", "CHURNS_OPENAI_IMAGE_MODEL", "CHURNS_MAX_UPLOAD_MB", "CHURNS_MAX_PIXELS", "CHURNS_HOST",
     "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
-    "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND",
+    "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND", "CHURNS_MAX_QUERY_DEPTH",
+    "CHURNS_MAX_ALIASES", "CHURNS_MAX_QUERY_TOKENS", "CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 

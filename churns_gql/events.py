@@ -14,6 +14,7 @@ from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
 from sqlalchemy import func, select, text
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.models import StageEvent, StageStatus
@@ -278,11 +279,30 @@ class EventHub:
                     sub.push(row)
 
 
+class EventStreamLost(Exception):
+    """The recorded events could not be re-read, so a gap cannot be ruled out: the client must resync."""
+
+
+_REPLAY_ATTEMPTS = 10
+
+
+async def _replay(query: Any, db: async_sessionmaker[AsyncSession]) -> list[StageEvent]:
+    # Postgres may be restarting: retry for a few seconds, then end the stream rather than guess.
+    for attempt in range(_REPLAY_ATTEMPTS):
+        try:
+            async with db() as session:
+                return list((await session.scalars(query)).all())
+        except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
+            if attempt == _REPLAY_ATTEMPTS - 1:
+                raise EventStreamLost("progress stream interrupted; subscribe again to catch up") from exc
+            await asyncio.sleep(0.5)
+    raise AssertionError("unreachable")
+
+
 async def _events_after(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID, after: int) -> list[StageEvent]:
-    async with db() as session:
-        return list((await session.scalars(
-            select(StageEvent).where(StageEvent.job_id == job_id, StageEvent.seq > after).order_by(StageEvent.seq)
-        )).all())
+    return await _replay(
+        select(StageEvent).where(StageEvent.job_id == job_id, StageEvent.seq > after).order_by(StageEvent.seq), db
+    )
 
 
 async def follow_job(hub: EventHub, db: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> AsyncIterator[StageEvent]:
@@ -324,11 +344,10 @@ async def follow_run(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id
         while True:
             item = await sub.get()
             if isinstance(item, _Resync):
-                async with db() as session:
-                    rows = (await session.scalars(
-                        select(StageEvent).where(StageEvent.run_id == run_id, StageEvent.id > since)
-                        .order_by(StageEvent.job_id, StageEvent.seq)
-                    )).all()
+                rows = await _replay(
+                    select(StageEvent).where(StageEvent.run_id == run_id, StageEvent.id > since)
+                    .order_by(StageEvent.job_id, StageEvent.seq), db
+                )
             elif item.job_id in last and item.seq > last[item.job_id] + 1:
                 rows = await _events_after(db, item.job_id, last[item.job_id])
             else:

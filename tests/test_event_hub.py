@@ -82,3 +82,32 @@ async def test_subscriber_sees_every_event_once_across_a_dropped_connection(clie
         assert seqs == list(range(1, 11))
     finally:
         await hub.stop()
+
+
+async def test_replay_that_keeps_failing_ends_the_stream_with_a_clear_error(monkeypatch):
+    import pytest
+    from sqlalchemy.exc import OperationalError
+
+    class DownDatabase:
+        """A session factory whose every query fails, like a Postgres that does not come back."""
+
+        def __call__(self):
+            return self
+
+        async def __aenter__(self):
+            raise OperationalError("SELECT", {}, ConnectionRefusedError())
+
+        async def __aexit__(self, *exc):
+            return False
+
+    async def no_wait(_seconds):
+        return None
+
+    monkeypatch.setattr(events.asyncio, "sleep", no_wait)
+    hub = EventHub(DSN, DownDatabase())
+    import uuid
+
+    with pytest.raises(events.EventStreamLost, match="subscribe again"):
+        async for _ in events.follow_job(hub, DownDatabase(), uuid.uuid4()):
+            pass
+    assert hub.subscriber_count == 0

@@ -254,3 +254,21 @@ async def test_unexpected_errors_in_subscriptions_are_masked_too(live_server, cl
     assert "secret" not in json.dumps(errors)
     assert errors[0]["message"].startswith("Unexpected error (")
     assert any("secret listener detail" in (r.exc_text or "") or "secret" in str(r.exc_info) for r in caplog.records)
+
+
+async def test_limits_come_from_settings(services):
+    from dataclasses import replace
+
+    from churns_gql.app import create_app
+
+    services.settings = replace(services.settings, max_query_depth=3, max_aliases=2, max_query_tokens=40)
+    app = create_app(services=services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        async def errors(query: str) -> list[str]:
+            body = (await http.post("/graphql", json={"query": query})).json()
+            return [e["message"] for e in body.get("errors") or []]
+
+        assert await errors("{ runs { edges { node { id } } } }") == []
+        assert "exceeds maximum operation depth" in (await errors("{ runs { edges { node { images { id } } } } }"))[0]
+        assert "alias" in (await errors("{ a: __typename b: __typename c: __typename }"))[0].lower()
+        assert "token" in (await errors("{ " + " ".join(["__typename"] * 50) + " }"))[0].lower()

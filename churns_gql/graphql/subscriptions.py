@@ -27,8 +27,11 @@ class Subscription:
         if await load_visible(info, "Refinement", raw_id) is None:
             raise PublicError("no refinement with that id")
         services = info.context.services
-        async for row in events.follow_job(services.hub, services.db, raw_id):
-            yield event_from_row(info, row)
+        try:
+            async for row in events.follow_job(services.hub, services.db, raw_id):
+                yield event_from_row(info, row)
+        except events.EventStreamLost as exc:
+            raise PublicError(str(exc)) from exc
 
     @strawberry.subscription(
         description="Events of a run's generation and of all its refinements, live, for as long as the client stays."
@@ -39,5 +42,8 @@ class Subscription:
         if await load_visible(info, "Run", raw_id) is None:
             raise PublicError("no run with that id")
         services = info.context.services
-        async for row in events.follow_run(services.hub, services.db, raw_id):
-            yield event_from_row(info, row)
+        try:
+            async for row in events.follow_run(services.hub, services.db, raw_id):
+                yield event_from_row(info, row)
+        except events.EventStreamLost as exc:
+            raise PublicError(str(exc)) from exc
