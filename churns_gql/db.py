@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from sqlalchemy import MetaData
+from collections.abc import Hashable, Sequence
+from typing import Any, TypeVar
+
+from sqlalchemy import MetaData, Select, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -30,3 +33,20 @@ def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     """Sessions that keep loaded objects usable after commit."""
     return async_sessionmaker(engine, expire_on_commit=False)
+
+
+M = TypeVar("M")
+
+
+async def rows_by_id(session: AsyncSession, model: type[M], ids: Sequence[Any]) -> dict[Any, M]:
+    """Rows of `model` keyed by id: one query for a whole DataLoader batch."""
+    rows = (await session.scalars(select(model).where(model.id.in_(ids)))).all()  # type: ignore[attr-defined]
+    return {row.id: row for row in rows}  # type: ignore[attr-defined]
+
+
+async def rows_grouped(session: AsyncSession, query: Select[Any], key: str, keys: Sequence[Hashable]) -> dict[Any, list[Any]]:
+    """Rows of an ordered query grouped by the attribute `key`, every requested key present (maybe empty)."""
+    out: dict[Any, list[Any]] = {k: [] for k in keys}
+    for row in (await session.scalars(query)).all():
+        out[getattr(row, key)].append(row)
+    return out

@@ -17,6 +17,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from churns_gql.db import rows_grouped
 from churns_gql.models import StageEvent, StageStatus
 
 log = logging.getLogger("churns_gql.events")
@@ -66,15 +67,8 @@ async def publish(
 
 async def events_by_job_ids(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[StageEvent]]:
     """Every recorded event of each job, in seq order."""
-    rows = (
-        await session.scalars(
-            select(StageEvent).where(StageEvent.job_id.in_(job_ids)).order_by(StageEvent.job_id, StageEvent.seq)
-        )
-    ).all()
-    out: dict[uuid.UUID, list[StageEvent]] = {j: [] for j in job_ids}
-    for row in rows:
-        out[row.job_id].append(row)
-    return out
+    query = select(StageEvent).where(StageEvent.job_id.in_(job_ids)).order_by(StageEvent.job_id, StageEvent.seq)
+    return await rows_grouped(session, query, "job_id", job_ids)
 
 
 @dataclass

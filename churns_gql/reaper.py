@@ -79,20 +79,54 @@ class ReapReport:
     failed: int = 0
 
 
-async def _arq_state(redis: ArqRedis, job_id: str) -> tuple[bool, bool, bool, bool]:
+async def _arq_state(redis: ArqRedis, job_id: str) -> tuple[bool, bool, bool]:
     async with redis.pipeline(transaction=False) as pipe:
         pipe.zscore(default_queue_name, job_id)
         pipe.exists(job_key_prefix + job_id)
         pipe.exists(in_progress_key_prefix + job_id)
-        pipe.exists(HEARTBEAT_PREFIX + job_id)
-        score, has_job, in_progress, beating = await pipe.execute()
-    return score is not None, bool(has_job), bool(in_progress), bool(beating)
+        score, has_job, in_progress = await pipe.execute()
+    return score is not None, bool(has_job), bool(in_progress)
+
+
+async def _claimed_long_ago(redis: ArqRedis, job_id: str, max_timeout_s: int) -> bool:
+    """Whether a worker claimed the job longer ago than a live worker needs to start its heartbeat."""
+    # arq sets the in-progress key with a TTL of (longest job timeout + 10 s): what is left tells its age.
+    ttl_ms = await redis.pttl(in_progress_key_prefix + job_id)
+    if ttl_ms is None or ttl_ms < 0:
+        return True
+    return (max_timeout_s + 10) * 1000 - ttl_ms > HEARTBEAT_TTL_S * 1000
+
+
+async def _free_dead_claims(redis: ArqRedis, max_timeout_s: int) -> int:
+    """Release every job a dead worker still holds, whatever its row says.
+
+    Claims are looked at in Redis, not through the rows: a worker killed after committing COMPLETED
+    but before writing refinements.json holds a job whose row is already terminal, and only running
+    the job again (which is idempotent) writes the missing entry.
+    """
+    freed = 0
+    async for raw in redis.scan_iter(match=f"{in_progress_key_prefix}*", count=500):
+        key = raw.decode() if isinstance(raw, bytes) else raw
+        job_id = key[len(in_progress_key_prefix):]
+        try:
+            uuid.UUID(job_id)  # cron jobs hold claims too; they have no heartbeat and are not ours
+        except ValueError:
+            continue
+        if await redis.exists(HEARTBEAT_PREFIX + job_id) or not await _claimed_long_ago(redis, job_id, max_timeout_s):
+            continue
+        # The worker died holding the job: free it for the next worker now, not after the time budget.
+        await redis.delete(key)
+        freed += 1
+        log.warning("job %s lost its worker; handing it to the next one", job_id)
+    return freed
 
 
 async def reap(db: Any, redis: ArqRedis, kinds: list[JobKind], *, now_grace_s: int = QUEUED_GRACE_S) -> ReapReport:
     """One pass over every unfinished job of every kind."""
     report = ReapReport()
     now = lifecycle.utcnow()
+    max_timeout_s = max(k.timeout_s for k in kinds)
+    report.revived = await _free_dead_claims(redis, max_timeout_s)
     for kind in kinds:
         model = kind.model
         async with db() as session:
@@ -102,13 +136,7 @@ async def reap(db: Any, redis: ArqRedis, kinds: list[JobKind], *, now_grace_s: i
             )).all()
         for job_id, status, created_at, started_at in rows:
             key = str(job_id)
-            queued, has_job, in_progress, beating = await _arq_state(redis, key)
-            if status == JobStatus.RUNNING and in_progress and not beating:
-                # The worker died mid-job: free the job for the next worker now.
-                await redis.delete(in_progress_key_prefix + key)
-                report.revived += 1
-                log.warning("job %s lost its worker; handing it to the next one", key)
-                continue
+            queued, has_job, in_progress = await _arq_state(redis, key)
             if queued or has_job or in_progress:
                 continue
             age = now - (started_at or created_at)

@@ -59,7 +59,8 @@ async def test_a_running_job_whose_worker_died_is_freed(client, services, redis)
     gid = await _queued(client)
     job_id = str(decode_id(gid)[1])
     await lifecycle.start_job(services.db, Refinement, decode_id(gid)[1])
-    await redis.set(in_progress_key_prefix + job_id, b"1", ex=600)
+    # Claimed 30 s ago by arq's reckoning (its TTL is the longest timeout + 10 s).
+    await redis.set(in_progress_key_prefix + job_id, b"1", px=(60 + 10 - 30) * 1000)
     await redis.set(HEARTBEAT_PREFIX + job_id, b"1", ex=10)
     report = await reap(services.db, redis, KINDS)
     assert report.revived == 0 and await redis.exists(in_progress_key_prefix + job_id)  # alive: left alone
@@ -78,3 +79,13 @@ async def test_running_long_past_its_budget_with_no_trace_fails(client, services
                               {"id": gid}))["refinement"]
     assert data["status"] == "FAILED" and "try again" in data["errorMessage"]
     assert data["events"][-1]["terminal"]
+
+
+async def test_a_job_claimed_by_a_worker_that_died_before_starting_it_is_freed(client, services, redis):
+    gid = await _queued(client)  # still QUEUED: the worker died between arq's claim and our first step
+    job_id = str(decode_id(gid)[1])
+    await redis.set(in_progress_key_prefix + job_id, b"1", px=(60 + 10 - 2) * 1000)
+    assert (await reap(services.db, redis, KINDS)).revived == 0  # just claimed: give it time to beat
+    await redis.set(in_progress_key_prefix + job_id, b"1", px=(60 + 10 - 30) * 1000)
+    assert (await reap(services.db, redis, KINDS)).revived == 1
+    assert not await redis.exists(in_progress_key_prefix + job_id)

@@ -13,6 +13,7 @@ from sqlalchemy import and_, func, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
+from churns_gql.db import rows_by_id, rows_grouped
 from churns_gql.images import ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
@@ -23,40 +24,22 @@ from churns_gql.storage import IndexEntry, RunStorage, reference_path
 
 async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Refinement]:
     """Refinements keyed by id."""
-    rows = (await session.scalars(select(Refinement).where(Refinement.id.in_(ids)))).all()
-    return {r.id: r for r in rows}
+    return await rows_by_id(session, Refinement, ids)
 
 
 async def children_of_images(session: AsyncSession, image_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Refinement]]:
     """Refinements made directly from each original, oldest first."""
-    rows = (
-        await session.scalars(
-            select(Refinement)
-            .where(Refinement.parent_image_id.in_(image_ids))
-            .order_by(Refinement.created_at, Refinement.id)
-        )
-    ).all()
-    out: dict[uuid.UUID, list[Refinement]] = {i: [] for i in image_ids}
-    for row in rows:
-        out[row.parent_image_id].append(row)  # type: ignore[index]
-    return out
+    query = select(Refinement).where(Refinement.parent_image_id.in_(image_ids)).order_by(Refinement.created_at, Refinement.id)
+    return await rows_grouped(session, query, "parent_image_id", image_ids)
 
 
 async def children_of_refinements(
     session: AsyncSession, refinement_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, list[Refinement]]:
     """Refinements made directly from each refinement, oldest first."""
-    rows = (
-        await session.scalars(
-            select(Refinement)
-            .where(Refinement.parent_refinement_id.in_(refinement_ids))
-            .order_by(Refinement.created_at, Refinement.id)
-        )
-    ).all()
-    out: dict[uuid.UUID, list[Refinement]] = {i: [] for i in refinement_ids}
-    for row in rows:
-        out[row.parent_refinement_id].append(row)  # type: ignore[index]
-    return out
+    query = (select(Refinement).where(Refinement.parent_refinement_id.in_(refinement_ids))
+             .order_by(Refinement.created_at, Refinement.id))
+    return await rows_grouped(session, query, "parent_refinement_id", refinement_ids)
 
 
 async def refinement_lineages(

@@ -16,6 +16,7 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
+from churns_gql.db import rows_by_id, rows_grouped
 from churns_gql.images import ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
@@ -230,27 +231,18 @@ def _json_bytes(value: Any) -> bytes:
 
 async def runs_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
     """Runs keyed by id."""
-    rows = (await session.scalars(select(Run).where(Run.id.in_(ids)))).all()
-    return {r.id: r for r in rows}
+    return await rows_by_id(session, Run, ids)
 
 
 async def images_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Image]:
     """Original images keyed by id."""
-    rows = (await session.scalars(select(Image).where(Image.id.in_(ids)))).all()
-    return {r.id: r for r in rows}
+    return await rows_by_id(session, Image, ids)
 
 
 async def images_by_run_ids(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Image]]:
     """Each run's originals by generation index."""
-    rows = (
-        await session.scalars(
-            select(Image).where(Image.run_id.in_(run_ids)).order_by(Image.run_id, Image.generation_index)
-        )
-    ).all()
-    out: dict[uuid.UUID, list[Image]] = {i: [] for i in run_ids}
-    for row in rows:
-        out[row.run_id].append(row)
-    return out
+    query = select(Image).where(Image.run_id.in_(run_ids)).order_by(Image.run_id, Image.generation_index)
+    return await rows_grouped(session, query, "run_id", run_ids)
 
 
 async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, float]:
