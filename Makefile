@@ -35,13 +35,23 @@ run: install
 	else echo "npm not found: the API runs without the web client (GraphiQL still works)"; fi
 	$(BIN)/churns-gql dev
 
+## browser: Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser)
+.PHONY: browser
+browser:
+	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 ## test: the whole suite against the local Postgres and Redis (own database, own Redis db)
-test: install web-test web
+test: install browser web-test web
 	$(BIN)/python -m pytest -q
 
 ## schema: re-export schema.graphql from the served schema
 schema: install
 	$(BIN)/churns-gql export-schema > schema.graphql
+
+## bench: scenarios P1-P6 against floors and peers measured in the same run; own server, worker, database
+## (churns_bench) and Redis db 14; prints one table and writes bench/results/latest.json (see bench/README.md)
+bench: install
+	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) .pytest_cache
