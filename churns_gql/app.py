@@ -156,7 +156,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     storage = RunStorage(settings.data_dir)
     state: dict[str, Any] = {}
     if services is None:
-        engine = make_engine(settings.database_url)
+        engine = make_engine(settings.database_url, pre_ping=False)
         services = AppServices(settings=settings, db=make_sessionmaker(engine), storage=storage,
                                queue=JobQueue(settings.redis_url))
         state["engine"] = engine

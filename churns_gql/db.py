@@ -25,9 +25,13 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
-    """An asyncpg engine whose pooled connections are checked before use."""
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
+    """An asyncpg engine; `pre_ping` checks each pooled connection before use.
+
+    The API turns pre-ping off: it costs round trips on every checkout of a hot path, and after a
+    Postgres restart SQLAlchemy drops the whole pool on the first failed statement anyway.
+    """
+    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=pre_ping)
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import Any, AsyncIterator, Sequence
 
 import asyncpg
@@ -29,6 +29,28 @@ JOB_STAGE = "job"
 """Stage name of job-level events (queued, terminal), which are not listed as a StageRun."""
 
 
+_INSERT_AND_NOTIFY = text("""
+WITH e AS (
+    INSERT INTO stage_events
+        (job_id, run_id, seq, stage, status, progress, message, cost_usd, preview_path, terminal, created_at)
+    VALUES (:job_id, :run_id,
+            CASE WHEN :first THEN 1
+                 ELSE COALESCE((SELECT max(seq) FROM stage_events WHERE job_id = :job_id), 0) + 1 END,
+            :stage, :status, :progress, :message, :cost_usd, :preview_path, :terminal, :created_at)
+    RETURNING id, seq
+)
+SELECT e.id, e.seq, pg_notify(:channel, CASE WHEN :inline
+    THEN json_build_object('id', e.id, 'job', :job_id, 'run', :run_id, 'seq', e.seq, 'stage', :stage,
+                           'status', :status, 'progress', :progress, 'message', :message, 'cost_usd', :cost_usd,
+                           'preview_path', :preview_path, 'terminal', :terminal, 'at', :created_at)::text
+    ELSE json_build_object('id', e.id, 'job', :job_id, 'run', :run_id, 'seq', e.seq)::text END)
+FROM e
+""")
+
+# NOTIFY payloads must stay under 8,000 bytes; longer events travel as ids and are read back.
+_INLINE_LIMIT = 6000
+
+
 async def publish(
     session: AsyncSession,
     *,
@@ -41,28 +63,40 @@ async def publish(
     cost_usd: float | None = None,
     preview_path: str | None = None,
     terminal: bool = False,
+    first: bool = False,
 ) -> StageEvent:
-    """Insert the job's next event (seq + 1) and pg_notify its ids; takes effect when the caller commits."""
-    # Worker and API (cancel) may publish for one job at once; the lock keeps seq gap-free and unique.
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": str(job_id)})
-    last = await session.scalar(select(func.coalesce(func.max(StageEvent.seq), 0)).where(StageEvent.job_id == job_id))
-    event = StageEvent(
-        job_id=job_id,
-        run_id=run_id,
-        seq=int(last or 0) + 1,
-        stage=stage,
-        status=status,
-        progress=max(0.0, min(1.0, progress)),
-        message=message,
-        cost_usd=cost_usd,
-        preview_path=preview_path,
-        terminal=terminal,
-    )
-    session.add(event)
-    await session.flush()
-    payload = json.dumps({"job": str(job_id), "run": str(run_id), "seq": event.seq, "id": event.id})
-    await session.execute(select(func.pg_notify(CHANNEL, payload)))
+    """Insert the job's next event and pg_notify it, in one statement; takes effect when the caller commits.
+
+    `first` is for the event written with the job's own row: nobody else can see the job yet, so its
+    seq is 1 without a lock. The notification carries the whole event when it fits, so listeners need
+    not read it back.
+    """
+    if not first:
+        # Worker and API (cancel) may publish for one job at once; the lock keeps seq gap-free and unique.
+        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": str(job_id)})
+    event = StageEvent(job_id=job_id, run_id=run_id, stage=stage, status=status,
+                       progress=max(0.0, min(1.0, progress)), message=message, cost_usd=cost_usd,
+                       preview_path=preview_path, terminal=terminal, created_at=datetime.now(timezone.utc))
+    inline = len(message or "") + len(preview_path or "") + len(stage) < _INLINE_LIMIT
+    row = (await session.execute(_INSERT_AND_NOTIFY, {
+        "job_id": str(job_id), "run_id": str(run_id), "first": first, "stage": stage, "status": status.value,
+        "progress": event.progress, "message": message, "cost_usd": cost_usd, "preview_path": preview_path,
+        "terminal": terminal, "created_at": event.created_at, "channel": CHANNEL, "inline": inline,
+    })).one()
+    event.id, event.seq = row[0], row[1]
     return event
+
+
+def event_from_payload(data: dict[str, Any]) -> StageEvent | None:
+    """The event a notification carries in full, or None when it only names it (too long to carry)."""
+    if "stage" not in data:
+        return None
+    return StageEvent(
+        id=int(data["id"]), job_id=uuid.UUID(data["job"]), run_id=uuid.UUID(data["run"]), seq=int(data["seq"]),
+        stage=data["stage"], status=StageStatus(data["status"]), progress=float(data["progress"]),
+        message=data["message"], cost_usd=data["cost_usd"], preview_path=data["preview_path"],
+        terminal=bool(data["terminal"]), created_at=datetime.fromisoformat(data["at"]),
+    )
 
 
 async def events_by_job_ids(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[StageEvent]]:
@@ -245,9 +279,14 @@ class EventHub:
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
         try:
-            event_id = int(json.loads(payload)["id"])
+            data = json.loads(payload)
+            event = event_from_payload(data)
+            event_id = int(data["id"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed notification: %.200s", payload)
+            return
+        if event is not None:
+            self._dispatch(event)
             return
         self._pending.append(event_id)
         if self._flush_task is None or self._flush_task.done():
@@ -267,10 +306,13 @@ class EventHub:
                     sub.push(RESYNC)
                 continue
             for row in sorted(rows, key=lambda r: (str(r.job_id), r.seq)):
-                for sub in tuple(self._jobs.get(row.job_id, ())):
-                    sub.push(row)
-                for sub in tuple(self._runs.get(row.run_id, ())):
-                    sub.push(row)
+                self._dispatch(row)
+
+    def _dispatch(self, row: StageEvent) -> None:
+        for sub in tuple(self._jobs.get(row.job_id, ())):
+            sub.push(row)
+        for sub in tuple(self._runs.get(row.run_id, ())):
+            sub.push(row)
 
 
 class EventStreamLost(Exception):

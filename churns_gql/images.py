@@ -50,6 +50,13 @@ class DecodedImage:
         return self.image.height
 
 
+def encode_png(image: Image.Image, *, level: int = 3) -> bytes:
+    """PNG bytes of an image; zlib level 1-3 is several times faster than Pillow's 6 for a few % more bytes."""
+    out = io.BytesIO()
+    image.save(out, format="PNG", compress_level=level)
+    return out.getvalue()
+
+
 def sniff_format(head: bytes) -> str | None:
     """The image format its first bytes declare (PNG, JPEG or WEBP), or None."""
     if head.startswith(b"\x89PNG\r\n\x1a\n"):
@@ -100,9 +107,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
     image = ImageOps.exif_transpose(image)
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     image = image.convert("RGBA" if has_alpha else "RGB")
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return DecodedImage(image=image, png=out.getvalue())
+    return DecodedImage(image=image, png=encode_png(image))
 
 
 async def validate_upload(upload: Any, *, max_bytes: int, max_pixels: int) -> DecodedImage:

@@ -163,14 +163,15 @@ class Mutation:
         """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
         services = info.context.services
         decoded = decode_id(input.parent_id)
-        if decoded and await load_visible(info, *decoded) is None:
+        parent_row = await load_visible(info, *decoded) if decoded else None
+        if parent_row is None:
             decoded = None  # someone else's image answers exactly like a missing one
         request = refinement_service.RefineRequest(
             parent_type=decoded[0] if decoded else None, parent_id=decoded[1] if decoded else None,
             type=input.type, prompt=input.prompt, instructions=input.instructions,
             mask=[{"x": r.x, "y": r.y, "width": r.width, "height": r.height} for r in input.mask]
             if input.mask is not None else None,
-            creativity_level=input.creativity_level, reference_upload=input.reference_image,
+            creativity_level=input.creativity_level, reference_upload=input.reference_image, parent_row=parent_row,
         )
         reference = row = None
         try:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import strawberry
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.max_aliases import create_validator as alias_rule
+from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from churns_gql.config import Settings
 from churns_gql.graphql.errors import MaskUnexpectedErrors
@@ -12,18 +14,26 @@ from churns_gql.graphql.queries import Query
 from churns_gql.graphql.subscriptions import Subscription
 from churns_gql.graphql.types import Image, Refinement
 
+CACHED_DOCUMENTS = 512
+"""Distinct query texts whose parse and validation are kept (bounded: query texts come from clients)."""
+
+
 def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The API's schema: depth, alias and token limits from settings, and masking of unexpected errors."""
+    """The API's schema: depth, alias and token limits from settings, cached parsing and validation, masking."""
     limits = settings or Settings()
+    # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
+    # limiter extensions make new ones per request, so nothing would ever be found in it.
+    rules = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases)]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
         types=[Image, Refinement],
         extensions=[
-            lambda: QueryDepthLimiter(max_depth=limits.max_query_depth),
-            lambda: MaxAliasesLimiter(max_alias_count=limits.max_aliases),
             lambda: MaxTokensLimiter(max_token_count=limits.max_query_tokens),
+            lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+            lambda: AddValidationRules(rules),
+            lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
             MaskUnexpectedErrors,
         ],
     )

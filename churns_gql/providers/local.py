@@ -517,6 +517,17 @@ def _strength(creativity: int) -> float:
     return _STRENGTH[max(1, min(3, int(creativity)))]
 
 
+PREVIEW_SIDE = 512
+"""Longest side of a streamed preview: it is looked at for a moment, not kept."""
+
+
+def _preview(request: EditRequest, intents: list[str], strength: float) -> Image.Image:
+    """A half-strength preview of a PROMPT edit, at most PREVIEW_SIDE pixels on its longest side."""
+    small = request.image.copy()
+    small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
+    return _prompt_image(small, _pixel_boxes(small.size, request.rects), intents, strength)
+
+
 class LocalImageEditor:
     """An image editor that runs offline, costs nothing and gives the same output for the same input."""
 
@@ -547,7 +558,7 @@ class LocalImageEditor:
             image = await asyncio.to_thread(_prompt_image, request.image, [], [], strength)
             return EditResult(image=image, notes=f"no recognised edit; image unchanged{ignored_note}")
         if request.on_partial is not None:
-            preview = await asyncio.to_thread(_prompt_image, request.image, boxes, intents, strength / 2)
+            preview = await asyncio.to_thread(_preview, request, intents, strength / 2)
             await request.on_partial(preview, 0)
         image = await asyncio.to_thread(_prompt_image, request.image, boxes, intents, strength)
         where = " to the selected area" if boxes else ""

@@ -50,7 +50,7 @@ async def last_progress(session: AsyncSession, job_id: uuid.UUID) -> float:
 async def publish_queued(session: AsyncSession, row: JobRow) -> None:
     """The first event of every job, written with the job's row."""
     await events.publish(session, job_id=row.id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                         status=StageStatus.PENDING, progress=0.0, message="queued")
+                         status=StageStatus.PENDING, progress=0.0, message="queued", first=True)
 
 
 async def start_job(db: async_sessionmaker[AsyncSession], model: JobModel, job_id: uuid.UUID) -> JobRow | None:

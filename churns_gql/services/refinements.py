@@ -170,6 +170,8 @@ class RefineRequest:
     mask: list[dict[str, float]] | None = None
     creativity_level: int | None = 2
     reference_upload: Any = None
+    # The parent row when the caller already loaded it (saves reading it again).
+    parent_row: Image | Refinement | None = None
 
 
 def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
@@ -224,9 +226,10 @@ async def create_refinement(
         raise UserInputError(problems)
     parent_image = parent_ref = None
     if req.parent_type == "Image" and req.parent_id:
-        parent_image = await session.get(Image, req.parent_id)
+        parent_image = req.parent_row if isinstance(req.parent_row, Image) else await session.get(Image, req.parent_id)
     elif req.parent_type == "Refinement" and req.parent_id:
-        parent_ref = await session.get(Refinement, req.parent_id)
+        parent_ref = (req.parent_row if isinstance(req.parent_row, Refinement)
+                      else await session.get(Refinement, req.parent_id))
     if parent_image is None and parent_ref is None:
         raise UserInputError.one("NOT_FOUND", "no Image or Refinement with that parentId", "input", "parentId")
     if parent_ref is not None and parent_ref.status != JobStatus.COMPLETED:

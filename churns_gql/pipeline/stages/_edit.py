@@ -3,20 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 from PIL import Image
 
+from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import PipelineContext
 from churns_gql.providers.base import EditRequest, Rect, RefinementKind
 from churns_gql.storage import preview_path
-
-
-def _png(image: Image.Image) -> bytes:
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
 
 
 async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
@@ -28,7 +22,7 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
         relative = preview_path(ctx.job_id, index)
         # Until an event points at the preview it is the job's to clean up if the job stops here.
         ctx.cleanup_paths.append(relative)
-        await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(_png, image))
+        await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(encode_png, image, level=1))
         await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
         ctx.cleanup_paths.remove(relative)
 

@@ -14,10 +14,10 @@ from PIL import Image, ImageOps
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churns_gql.images import encode_png
 from churns_gql.models import Image as ImageRow
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import PipelineContext, concurrently
-from churns_gql.pipeline.stages._edit import _png
 from churns_gql.providers.base import ImageRequest
 from churns_gql.storage import original_path
 
@@ -47,7 +47,7 @@ async def run(ctx: PipelineContext) -> str:
         relative = original_path(index)
         # Removed again if the run does not complete, so no file is orphaned.
         ctx.cleanup_paths.append(relative)
-        await storage.write_bytes(run_id, relative, await asyncio.to_thread(_png, image))
+        await storage.write_bytes(run_id, relative, await asyncio.to_thread(encode_png, image))
         done += 1
         await ctx.publish(StageStatus.RUNNING, f"image {index + 1} ready ({done} of {total})")
         return {"image": image, "index": index, "path": relative, "width": width, "height": height,

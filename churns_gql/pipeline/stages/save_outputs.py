@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import io
 
 from PIL import Image
 
+from churns_gql.images import encode_png
 from churns_gql.pipeline.context import PipelineContext
 from churns_gql.services.refinements import record_in_index, summarize
 from churns_gql.storage import refinement_path
@@ -15,9 +15,7 @@ from churns_gql.storage import refinement_path
 def _encode(image: Image.Image, size: tuple[int, int]) -> bytes:
     if image.size != size:
         image = image.resize(size, Image.Resampling.LANCZOS)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
+    return encode_png(image)
 
 
 async def run(ctx: PipelineContext) -> str:
