@@ -118,7 +118,13 @@ def serve(settings: Settings) -> None:
 
     from churns_gql.app import create_app
 
+    import gc
+
     host = bind_host(settings, asyncio.run(_live_tokens(settings)))
+    # Fan-out allocates many short-lived objects per event; default thresholds make full collections
+    # (hundreds of ms with thousands of subscriptions) frequent. Objects alive at start-up are frozen.
+    gc.set_threshold(50_000, 50, 100)
+    gc.freeze()
     if not settings.require_auth and host in _LOOPBACK:
         _say("auth: open on loopback until an API token exists (churns-gql token create NAME)")
     uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",

@@ -226,8 +226,7 @@ class Refinement(ImageVersion):
     async def ancestors(self, info: Info) -> list[ImageVersion]:
         """Original first, then each refinement down to the parent."""
         loaders = info.context.loaders
-        root_id, chain = await loaders.lineage_by_refinement.load(self.raw.id)
-        root = await loaders.image_by_id.load(root_id)
+        root, chain = await loaders.lineage_by_refinement.load(self.raw.id)
         return [Image.from_row(root, info), *(Refinement.from_row(r, info) for r in chain)]
 
     @strawberry.field(description="The refinement's stages: status, timing and cost.")

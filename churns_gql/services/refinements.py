@@ -44,10 +44,11 @@ async def children_of_refinements(
 
 async def refinement_lineages(
     session: AsyncSession, refinement_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, tuple[uuid.UUID, list[Refinement]]]:
-    """For each refinement: its root original's id and its refinement ancestors, oldest first.
+) -> dict[uuid.UUID, tuple[Image, list[Refinement]]]:
+    """For each refinement: its root original and its refinement ancestors, oldest first.
 
-    One recursive CTE walks every chain upwards at once, whatever the depth.
+    One recursive CTE walks every chain upwards at once, whatever the depth, and brings the root
+    image along in the same statement.
     """
     start = select(
         Refinement.id.label("start_id"),
@@ -63,16 +64,17 @@ async def refinement_lineages(
         )
     )
     rows = await session.execute(
-        select(walk.c.start_id, walk.c.depth, walk.c.image_id, Refinement)
+        select(walk.c.start_id, walk.c.depth, Image, Refinement)
         .select_from(walk)
         .outerjoin(Refinement, Refinement.id == walk.c.ancestor_id)
+        .outerjoin(Image, Image.id == walk.c.image_id)
         .order_by(walk.c.start_id, walk.c.depth.desc())
     )
-    roots: dict[uuid.UUID, uuid.UUID] = {}
+    roots: dict[uuid.UUID, Image] = {}
     chains: dict[uuid.UUID, list[Refinement]] = defaultdict(list)
-    for start_id, _depth, image_id, ancestor in rows:
-        if image_id is not None:
-            roots[start_id] = image_id
+    for start_id, _depth, image, ancestor in rows:
+        if image is not None:
+            roots[start_id] = image
         if ancestor is not None:
             chains[start_id].append(ancestor)
     return {rid: (roots[rid], chains.get(rid, [])) for rid in refinement_ids if rid in roots}
