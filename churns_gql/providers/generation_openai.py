@@ -39,7 +39,7 @@ from churns_gql.providers.openai import (
     to_provider_error,
     usage_from_api,
 )
-from churns_gql.providers.pricing import MissingTokenPrice, Pricing, load_pricing
+from churns_gql.providers.pricing import Pricing, load_pricing, require_prices
 
 VISION_MAX_SIDE = 768
 """Images shown to a chat model are scaled to fit this square first: enough to judge, cheap to send."""
@@ -101,12 +101,9 @@ class OpenAIGenerationProvider:
 
     def __init__(self, client: openai.AsyncOpenAI, image_model: str, pricing: Pricing, config: GenerationConfig) -> None:
         """Use `client`; raises UnknownModelPrice or MissingTokenPrice now if a configured model cannot be costed."""
-        # Failing at startup beats failing to price a call that was already paid for.
-        for model, categories in [(image_model, _IMAGE_CATEGORIES),
-                                  *((config.model_for(s), _CHAT_CATEGORIES) for s in TEXT_STAGES)]:
-            for category in categories:
-                if not pricing.prices_category(model, category):
-                    raise MissingTokenPrice(model, category, pricing.source)
+        require_prices(pricing, image_model, _IMAGE_CATEGORIES)
+        for stage in TEXT_STAGES:
+            require_prices(pricing, config.model_for(stage), _CHAT_CATEGORIES)
         self.client = client
         self.image_model = image_model
         self.pricing = pricing

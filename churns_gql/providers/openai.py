@@ -36,7 +36,7 @@ from PIL import Image
 
 from churns_gql.config import Settings
 from churns_gql.providers.base import EditRequest, EditResult, ProviderError, Rect, Usage
-from churns_gql.providers.pricing import MissingTokenPrice, Pricing, load_pricing
+from churns_gql.providers.pricing import Pricing, load_pricing, require_prices
 
 SUPPORTED_SIZES: tuple[tuple[int, int], ...] = ((1024, 1024), (1536, 1024), (1024, 1536))
 """Output sizes every GPT Image model accepts, as (width, height)."""
@@ -379,10 +379,7 @@ class OpenAIImageEditor:
         stream_partials: bool = True,
     ) -> None:
         """Use `client` and `model`; raises UnknownModelPrice or MissingTokenPrice now if `pricing` cannot cost it."""
-        # Failing here, at startup, beats failing to price an edit that was already paid for.
-        for category in _BILLED_CATEGORIES:
-            if not pricing.prices_category(model, category):
-                raise MissingTokenPrice(model, category, pricing.source)
+        require_prices(pricing, model, _BILLED_CATEGORIES)
         self.client = client
         self.model = model
         self.pricing = pricing

@@ -125,3 +125,13 @@ def load_pricing(path: str | Path) -> Pricing:
 def clear_pricing_cache() -> None:
     """Forget every loaded price file, so the next load_pricing reads the file again."""
     _load.cache_clear()
+
+
+def require_prices(pricing: Pricing, model: str, categories: tuple[str, ...] | list[str]) -> None:
+    """Raise MissingTokenPrice unless `pricing` prices every category for `model`.
+
+    Providers call it at start-up: failing then beats failing to price a call already paid for.
+    """
+    for category in categories:
+        if not pricing.prices_category(model, category):
+            raise MissingTokenPrice(model, category, pricing.source)

@@ -14,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import rows_by_id, rows_grouped
-from churns_gql.images import ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
-from churns_gql.services.runs import Page, check_text
+from churns_gql.services.runs import Page, check_text, validate_reference
 from churns_gql.storage import IndexEntry, RunStorage, reference_path
 
 
@@ -239,14 +238,8 @@ async def create_refinement(
             "NOT_READY", f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
             "input", "parentId",
         )
-    reference_png = None
-    if req.reference_upload is not None:
-        try:
-            decoded = await validate_upload(req.reference_upload, max_bytes=settings.max_upload_bytes,
-                                            max_pixels=settings.max_pixels)
-        except ImageRejected as exc:
-            raise UserInputError.one(exc.code, f"reference image: {exc.message}", "input", "referenceImage") from None
-        reference_png = decoded.png
+    decoded = await validate_reference(req.reference_upload, settings)
+    reference_png = decoded.png if decoded is not None else None
 
     ref_id = uuid.uuid4()
     if parent_image is not None:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import rows_by_id, rows_grouped
-from churns_gql.images import ImageRejected, validate_upload
+from churns_gql.images import DecodedImage, ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
@@ -39,6 +39,16 @@ class Page:
 
 def _utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+async def validate_reference(upload: Any, settings: Settings) -> DecodedImage | None:
+    """A reference image upload checked like any import (None when there is none); problems are userErrors."""
+    if upload is None:
+        return None
+    try:
+        return await validate_upload(upload, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
+    except ImageRejected as exc:
+        raise UserInputError.one(exc.code, f"reference image: {exc.message}", "input", "referenceImage") from None
 
 
 def check_text(value: str | None, *field: str, required: bool = False, label: str | None = None) -> list[Problem]:
@@ -192,13 +202,7 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
     problems = _check_create(req, platforms)
     if problems:
         raise UserInputError(problems)
-    reference = None
-    if req.reference_upload is not None:
-        try:
-            reference = await validate_upload(req.reference_upload, max_bytes=settings.max_upload_bytes,
-                                              max_pixels=settings.max_pixels)
-        except ImageRejected as exc:
-            raise UserInputError.one(exc.code, f"reference image: {exc.message}", "input", "referenceImage") from None
+    reference = await validate_reference(req.reference_upload, settings)
 
     platform = next((p for p in platforms if p.name == req.platform), platforms[0])
     language = (req.language or "en").strip().lower()
