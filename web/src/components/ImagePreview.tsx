@@ -23,6 +23,27 @@ export function FilePreview({ file, className = 'file-preview' }: { file: File; 
   return <img className={className} src={url} alt={`Preview of ${file.name}`} />;
 }
 
+// A chosen reference image: thumbnail, name and a Remove button that also clears the file input.
+export function ChosenReference({
+  file,
+  onRemove,
+  testId,
+}: {
+  file: File;
+  onRemove: () => void;
+  testId?: string;
+}) {
+  return (
+    <div className="chosen-file" data-testid={testId}>
+      <FilePreview file={file} />
+      <span className="file-name">{file.name}</span>
+      <button type="button" className="button-small" onClick={onRemove} aria-label="Remove reference image">
+        Remove
+      </button>
+    </div>
+  );
+}
+
 /** MIME types the server accepts for uploads. */
 export const IMAGE_ACCEPT = 'image/png,image/jpeg,image/webp';
 

@@ -144,6 +144,15 @@ export const RefinementEventsDoc = graphql(`
   }
 `);
 
+// The coded, field-addressed problems every mutation payload carries.
+export const UserErrorFieldsDoc = graphql(`
+  fragment UserErrorFields on UserError {
+    field
+    message
+    code
+  }
+`);
+
 // The progress fields both subscriptions and the polling fallback use.
 export const ProgressEventFieldsDoc = graphql(`
   fragment ProgressEventFields on ProgressEvent {
@@ -169,9 +178,7 @@ export const CreateRunDoc = graphql(`
         status
       }
       userErrors {
-        field
-        message
-        code
+        ...UserErrorFields
       }
     }
   }
@@ -186,9 +193,7 @@ export const ImportRunDoc = graphql(`
         status
       }
       userErrors {
-        field
-        message
-        code
+        ...UserErrorFields
       }
     }
   }
@@ -204,9 +209,7 @@ export const RefineImageDoc = graphql(`
         status
       }
       userErrors {
-        field
-        message
-        code
+        ...UserErrorFields
       }
     }
   }
@@ -221,9 +224,7 @@ export const CancelRefinementDoc = graphql(`
         status
       }
       userErrors {
-        field
-        message
-        code
+        ...UserErrorFields
       }
     }
   }

@@ -3,7 +3,7 @@ import { useId, useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
 import { CreateRunDoc } from '../graphql/operations';
 import { FieldError, describedBy } from '../components/FieldError';
-import { FilePreview, IMAGE_ACCEPT } from '../components/ImagePreview';
+import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
 import { PLATFORMS } from '../lib/format';
 import { FORM_KEY, groupUserErrors, type FieldErrors } from '../lib/userErrors';
 import { navigate, runHref } from '../lib/router';
@@ -105,20 +105,13 @@ export function CreateRunForm() {
           A product or subject photo the generation starts from. PNG, JPEG or WebP.
         </p>
         {reference && (
-          <div className="chosen-file">
-            <FilePreview file={reference} />
-            <button
-              type="button"
-              className="button-small"
-              onClick={() => {
-                setReference(null);
-                if (fileRef.current) fileRef.current.value = '';
-              }}
-              aria-label="Remove reference image"
-            >
-              Remove
-            </button>
-          </div>
+          <ChosenReference
+            file={reference}
+            onRemove={() => {
+              setReference(null);
+              if (fileRef.current) fileRef.current.value = '';
+            }}
+          />
         )}
         <FieldError formId={formId} name="referenceImage" errors={errors} />
       </div>

@@ -6,7 +6,7 @@ import { RefineImageDoc } from '../graphql/operations';
 import type { RefineImageInput, RefinementType } from '../gql/graphql';
 import { Dialog } from '../components/Dialog';
 import { FieldError, describedBy } from '../components/FieldError';
-import { FilePreview, IMAGE_ACCEPT } from '../components/ImagePreview';
+import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
 import { TabList, tabIds, type TabSpec } from '../components/Tabs';
 import { MaskEditor } from '../mask/MaskEditor';
 import { EMPTY_MASK, maskReducer } from '../mask/maskReducer';
@@ -202,21 +202,14 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
                     {...errorProps('referenceImage')}
                   />
                   {subjectReference && (
-                    <div className="chosen-file" data-testid="reference-preview">
-                      <FilePreview file={subjectReference} />
-                      <span className="file-name">{subjectReference.name}</span>
-                      <button
-                        type="button"
-                        className="button-small"
-                        onClick={() => {
-                          setSubjectReference(null);
-                          if (referenceInput.current) referenceInput.current.value = '';
-                        }}
-                        aria-label="Remove reference image"
-                      >
-                        Remove
-                      </button>
-                    </div>
+                    <ChosenReference
+                      file={subjectReference}
+                      testId="reference-preview"
+                      onRemove={() => {
+                        setSubjectReference(null);
+                        if (referenceInput.current) referenceInput.current.value = '';
+                      }}
+                    />
                   )}
                   <FieldError formId={formId} name="referenceImage" errors={errors} />
                 </div>
