@@ -9,6 +9,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from churns_gql.config import Settings
 from churns_gql.graphql.errors import MaskUnexpectedErrors
+from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.mutations import Mutation
 from churns_gql.graphql.queries import Query
 from churns_gql.graphql.subscriptions import Subscription
@@ -29,6 +30,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         mutation=Mutation,
         subscription=Subscription,
         types=[Image, Refinement],
+        execution_context_class=FanoutExecutionContext,
         extensions=[
             lambda: MaxTokensLimiter(max_token_count=limits.max_query_tokens),
             lambda: ParserCache(maxsize=CACHED_DOCUMENTS),

@@ -113,8 +113,12 @@ class ProgressEvent:
 
 
 def event_from_row(info: Info, row: models.StageEvent) -> ProgressEvent:
-    """A ProgressEvent with its preview URL resolved through storage."""
-    return ProgressEvent.from_row(row, info.context.storage.url(row.run_id, row.preview_path))
+    """The ProgressEvent of a row, one per row: subscribers handed the same row share one (see fanout.py)."""
+    event = row.__dict__.get("_progress_event")
+    if event is None:
+        event = ProgressEvent.from_row(row, info.context.storage.url(row.run_id, row.preview_path))
+        row.__dict__["_progress_event"] = event
+    return event
 
 
 @strawberry.interface(description="Relay object identification: every object with an id can be refetched with Query.node.")

@@ -1,0 +1,90 @@
+"""Progress fan-out: a progress event is executed once per (document, variables), not once per subscriber.
+
+graphql-core runs a subscription's selection set for every subscriber and every event; with a
+thousand subscribers that was most of the delivery time. Subscribers of the same document and
+variables who receive the same ProgressEvent object (the hub hands every listener the same row,
+and `progress_event` turns a row into one shared ProgressEvent) get one shared result.
+
+Only the progress subscriptions share: their events carry no per-caller data (visibility is
+checked once, when subscribing), so one result is right for everyone who receives it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import OrderedDict
+from typing import Any
+
+from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+SHARED_FIELDS = frozenset({"refinementProgress", "runProgress"})
+_CACHE_SIZE = 4096
+
+
+class _SharedResults:
+    """A bounded LRU of execution results; each entry keeps its operation and payload alive, so ids stay unique."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.entries: OrderedDict[tuple[Any, ...], tuple[Any, Any]] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> Any:
+        entry = self.entries.get(key)
+        if entry is None:
+            return None
+        self.entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, key: tuple[Any, ...], pinned: Any, result: Any) -> None:
+        self.entries[key] = (pinned, result)
+        if len(self.entries) > self.size:
+            self.entries.popitem(last=False)
+
+
+_RESULTS = _SharedResults(_CACHE_SIZE)
+
+
+def _variables_key(values: Any) -> tuple[Any, ...]:
+    coerced = getattr(values, "coerced", values) or {}
+    return tuple(sorted((k, repr(v)) for k, v in coerced.items()))
+
+
+class _SharedEvent:
+    """Stands in for graphql-core's per-event executor and runs the event only if nobody has yet."""
+
+    def __init__(self, inner: Any, key: tuple[Any, ...], pinned: Any) -> None:
+        self.inner = inner
+        self.key = key
+        self.pinned = pinned
+
+    def execute_operation(self, serially: bool | None = None) -> Any:
+        """The shared result of this event, computing it on first use."""
+        found = _RESULTS.get(self.key)
+        if found is not None:
+            return _await_shared(found) if isinstance(found, asyncio.Future) else found
+        result = self.inner.execute_operation(serially)
+        if not self.inner.is_awaitable(result):
+            _RESULTS.put(self.key, self.pinned, result)
+            return result
+        task = asyncio.ensure_future(result)
+        _RESULTS.put(self.key, self.pinned, task)
+        return _await_shared(task)
+
+
+async def _await_shared(task: asyncio.Future[Any]) -> Any:
+    # shield: one subscriber leaving must not cancel the execution the others wait for.
+    return await asyncio.shield(task)
+
+
+class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
+    """Strawberry's execution context, sharing progress-event executions across subscribers."""
+
+    def build_per_event_executor(self, payload: Any) -> Any:
+        """The per-event executor graphql-core asks for, shared when the subscription allows it."""
+        inner = super().build_per_event_executor(payload)
+        selections = self.operation.selection_set.selections
+        if len(selections) != 1 or getattr(selections[0], "name", None) is None \
+                or selections[0].name.value not in SHARED_FIELDS:
+            return inner
+        key = (id(self.operation), _variables_key(self.variable_values), id(payload))
+        return _SharedEvent(inner, key, (self.operation, payload))
