@@ -163,9 +163,13 @@ class Mutation:
         """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
         services = info.context.services
         decoded = decode_id(input.parent_id)
-        parent_row = await load_visible(info, *decoded) if decoded else None
-        if parent_row is None:
-            decoded = None  # someone else's image answers exactly like a missing one
+        parent_row = None
+        if decoded and not info.context.caller.is_open:
+            # With tokens in use the parent must be the caller's; without, the service reads it itself
+            # in the session that inserts the refinement (one connection checkout instead of two).
+            parent_row = await load_visible(info, *decoded)
+            if parent_row is None:
+                decoded = None  # someone else's image answers exactly like a missing one
         request = refinement_service.RefineRequest(
             parent_type=decoded[0] if decoded else None, parent_id=decoded[1] if decoded else None,
             type=input.type, prompt=input.prompt, instructions=input.instructions,
