@@ -96,7 +96,7 @@ async def p5_refine_enqueue(ctx: Ctx) -> Row:
     """P5: refineImage (no upload) accepted and enqueued per second, with the worker stopped so jobs stay queued."""
     from redis.asyncio import Redis
 
-    from churns_gql.models import JobStatus, Refinement
+    from churns_gql.models import Refinement
 
     sizes = ctx.sizes
     run = await import_run(ctx.http, [png(64, 48)])

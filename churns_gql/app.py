@@ -9,7 +9,6 @@ import mimetypes
 import uuid
 from typing import Any, AsyncIterator
 
-from redis.asyncio import Redis
 from sqlalchemy import select, text
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -26,7 +25,7 @@ from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import build_schema
-from churns_gql.jobs import JobQueue
+from churns_gql.jobs import JobQueue, redis_unreachable
 from churns_gql.models import Run
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage
@@ -191,14 +190,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             checks["postgres"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
-        redis = Redis.from_url(settings.redis_url, socket_connect_timeout=3)
-        try:
-            await asyncio.wait_for(redis.ping(), timeout=3)
-            checks["redis"] = "ok"
-        except Exception as exc:  # noqa: BLE001
-            checks["redis"] = f"unreachable: {exc.__class__.__name__}"
-        finally:
-            await redis.aclose()
+        redis_error = await redis_unreachable(settings.redis_url)
+        checks["redis"] = "ok" if redis_error is None else f"unreachable: {redis_error.split(':')[0]}"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
 

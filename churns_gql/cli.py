@@ -40,24 +40,13 @@ async def _check_postgres(settings: Settings) -> str | None:
     return None
 
 
-async def _check_redis(settings: Settings) -> str | None:
-    from redis.asyncio import Redis
-
-    redis = Redis.from_url(settings.redis_url, socket_connect_timeout=5)
-    try:
-        await asyncio.wait_for(redis.ping(), timeout=5)
-    except Exception as exc:  # noqa: BLE001
-        return f"{exc.__class__.__name__}: {exc}"
-    finally:
-        await redis.aclose()
-    return None
-
-
 def check_services(settings: Settings) -> bool:
     """Reach Postgres (creating the database if missing) and Redis; explain exactly what failed."""
 
     async def both() -> tuple[str | None, str | None]:
-        return await _check_postgres(settings), await _check_redis(settings)
+        from churns_gql.jobs import redis_unreachable
+
+        return await _check_postgres(settings), await redis_unreachable(settings.redis_url, timeout_s=5)
 
     pg_error, redis_error = asyncio.run(both())
     if pg_error:

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Hashable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, Select, select
+from sqlalchemy import MetaData, Select, and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -54,3 +56,31 @@ async def rows_grouped(session: AsyncSession, query: Select[Any], key: str, keys
     for row in (await session.scalars(query)).all():
         out[getattr(row, key)].append(row)
     return out
+
+
+@dataclass
+class Page:
+    """One page of a keyset-paginated list."""
+
+    rows: list[Any]
+    has_next: bool
+    total: int
+
+
+async def keyset_page(
+    session: AsyncSession, base: Select[Any], model: Any, *, first: int,
+    after: tuple[datetime, Any] | None, newest_first: bool,
+) -> Page:
+    """A page of `base` ordered by (created_at, id), starting after the keyset position `after`."""
+    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    created, ident = model.created_at, model.id
+    query = base
+    if after is not None:
+        at, at_id = after
+        if newest_first:
+            query = query.where(or_(created < at, and_(created == at, ident < at_id)))
+        else:
+            query = query.where(or_(created > at, and_(created == at, ident > at_id)))
+    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
+    rows = (await session.scalars(query.order_by(*order).limit(first + 1))).all()
+    return Page(rows=list(rows[:first]), has_next=len(rows) > first, total=int(total or 0))

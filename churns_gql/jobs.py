@@ -16,6 +16,7 @@ from arq.constants import abort_jobs_ss
 from arq.utils import timestamp_ms
 from arq.cron import cron
 from arq.worker import Worker, func
+from redis.asyncio import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import update
 
@@ -44,6 +45,18 @@ class QueueUnavailable(Exception):
 def redis_settings(url: str) -> RedisSettings:
     """arq's connection settings for a Redis URL, failing fast instead of retrying for seconds."""
     return dataclasses.replace(RedisSettings.from_dsn(url), conn_timeout=2, conn_retries=1, conn_retry_delay=0)
+
+
+async def redis_unreachable(url: str, timeout_s: float = 3) -> str | None:
+    """Why Redis at `url` does not answer a PING, or None when it does."""
+    redis = Redis.from_url(url, socket_connect_timeout=timeout_s)
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=timeout_s)
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable, reported by name
+        return f"{exc.__class__.__name__}: {exc}"
+    finally:
+        await redis.aclose()
+    return None
 
 
 class JobQueue:

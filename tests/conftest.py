@@ -329,3 +329,26 @@ class WSClient:
                 items.append(message["payload"])
             else:
                 return items, message
+
+
+async def break_queue(services: AppServices) -> None:
+    """Point the app's job queue at a port where no Redis listens."""
+    await services.queue.close()
+    services.queue = JobQueue("redis://127.0.0.1:1/0")
+
+
+async def assert_failed_for_lost_queue(services: AppServices, model: Any, payload: dict[str, Any], key: str) -> None:
+    """The payload says UNAVAILABLE and the job ended FAILED, with a terminal FAILED event, naming Redis."""
+    from sqlalchemy import select
+
+    from churns_gql.graphql.ids import decode_id
+    from churns_gql.models import JobStatus, StageEvent
+
+    assert [e["code"] for e in payload["userErrors"]] == ["UNAVAILABLE"]
+    assert payload[key]["status"] == "FAILED"
+    async with services.db() as session:
+        row = await session.get(model, decode_id(payload[key]["id"])[1])
+        last = await session.scalar(
+            select(StageEvent).where(StageEvent.job_id == row.id).order_by(StageEvent.seq.desc()).limit(1))
+    assert row.status == JobStatus.FAILED and "Redis" in row.error_message
+    assert last.terminal and last.status.value == "FAILED"

@@ -11,11 +11,11 @@ import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.jobs import JobQueue, make_worker
-from churns_gql.models import JobStatus, Run, StageEvent
+from churns_gql.jobs import make_worker
+from churns_gql.models import Run, StageEvent
 from churns_gql.providers.base import ImageRequest, ProviderError, StructuredRequest
 from churns_gql.providers.generation_local import LocalGenerationProvider
-from tests.conftest import import_images, png_bytes, run_worker
+from tests.conftest import assert_failed_for_lost_queue, break_queue, import_images, png_bytes, run_worker
 from tests.test_generation_engine import CREATE, PROMPT, create, create_with_reference
 
 CANCEL = """mutation($id: ID!) { cancelRun(id: $id) { run { id status } userErrors { field message code } } }"""
@@ -105,16 +105,9 @@ async def test_defaults_and_what_a_queued_run_stores(client, services):
 
 async def test_queue_down_fails_the_run_and_says_unavailable(client, services):
     """Without Redis the run ends FAILED and the payload says UNAVAILABLE."""
-    await services.queue.close()
-    services.queue = JobQueue("redis://127.0.0.1:1/0")
+    await break_queue(services)
     payload = await create(client)
-    assert [e["code"] for e in payload["userErrors"]] == ["UNAVAILABLE"]
-    assert payload["run"]["status"] == "FAILED"
-    async with services.db() as session:
-        row = await session.get(Run, decode_id(payload["run"]["id"])[1])
-        last = await session.scalar(select(StageEvent).where(StageEvent.job_id == row.id).order_by(StageEvent.seq.desc()).limit(1))
-    assert row.status == JobStatus.FAILED and "Redis" in row.error_message
-    assert last.terminal and last.status.value == "FAILED"
+    await assert_failed_for_lost_queue(services, Run, payload, "run")
 
 
 async def test_cancel_while_queued_means_the_stages_never_run(client, services, worker_services):

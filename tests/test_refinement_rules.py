@@ -11,11 +11,19 @@ import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.jobs import JobQueue, make_worker
-from churns_gql.models import JobStatus, Refinement, StageEvent
+from churns_gql.jobs import make_worker
+from churns_gql.models import Refinement, StageEvent
 from churns_gql.providers.base import EditRequest, EditResult
 from churns_gql.providers.local import LocalImageEditor
-from tests.conftest import REFINE, import_images, png_bytes, refine, run_worker
+from tests.conftest import (
+    REFINE,
+    assert_failed_for_lost_queue,
+    break_queue,
+    import_images,
+    png_bytes,
+    refine,
+    run_worker,
+)
 
 CANCEL = """mutation($id: ID!) { cancelRefinement(id: $id) { refinement { id status } userErrors { field message code } } }"""
 
@@ -108,16 +116,9 @@ async def test_reference_over_the_pixel_limit_is_too_large(client, services, par
 
 
 async def test_queue_down_fails_the_refinement_and_says_unavailable(client, services, parent):
-    await services.queue.close()
-    services.queue = JobQueue("redis://127.0.0.1:1/0")
+    await break_queue(services)
     payload = await refine(client, parent, prompt="warmer")
-    assert [e["code"] for e in payload["userErrors"]] == ["UNAVAILABLE"]
-    assert payload["refinement"]["status"] == "FAILED"
-    async with services.db() as session:
-        row = await session.get(Refinement, decode_id(payload["refinement"]["id"])[1])
-        last = await session.scalar(select(StageEvent).where(StageEvent.job_id == row.id).order_by(StageEvent.seq.desc()).limit(1))
-    assert row.status == JobStatus.FAILED and "Redis" in row.error_message
-    assert last.terminal and last.status.value == "FAILED"
+    await assert_failed_for_lost_queue(services, Refinement, payload, "refinement")
 
 
 async def test_cancel_while_queued_means_the_stages_never_run(client, services, worker_services, parent):

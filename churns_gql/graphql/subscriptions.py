@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import AsyncGenerator
+from typing import Any, AsyncGenerator
 
 import strawberry
 
@@ -14,6 +14,19 @@ from churns_gql.graphql.ids import decode_id_of
 from churns_gql.graphql.types import ProgressEvent, event_from_row
 
 
+async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> AsyncGenerator[ProgressEvent, None]:
+    """The events `follow` yields for a visible Run or Refinement; an unrecoverable gap ends the stream."""
+    raw_id = decode_id_of(global_id, type_name)
+    if await load_visible(info, type_name, raw_id) is None:
+        raise PublicError(f"no {type_name.lower()} with that id")
+    services = info.context.services
+    try:
+        async for row in follow(services.hub, services.db, raw_id):
+            yield event_from_row(info, row)
+    except events.EventStreamLost as exc:
+        raise PublicError(str(exc)) from exc
+
+
 @strawberry.type(description="Follow jobs live.")
 class Subscription:
     """The subscription root."""
@@ -23,27 +36,13 @@ class Subscription:
     )
     async def refinement_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
         """Recorded then live events of a refinement."""
-        raw_id = decode_id_of(id, "Refinement")
-        if await load_visible(info, "Refinement", raw_id) is None:
-            raise PublicError("no refinement with that id")
-        services = info.context.services
-        try:
-            async for row in events.follow_job(services.hub, services.db, raw_id):
-                yield event_from_row(info, row)
-        except events.EventStreamLost as exc:
-            raise PublicError(str(exc)) from exc
+        async for event in _progress(info, "Refinement", id, events.follow_job):
+            yield event
 
     @strawberry.subscription(
         description="Events of a run's generation and of all its refinements, live, for as long as the client stays."
     )
     async def run_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
         """Live events of a run and its refinements."""
-        raw_id = decode_id_of(id, "Run")
-        if await load_visible(info, "Run", raw_id) is None:
-            raise PublicError("no run with that id")
-        services = info.context.services
-        try:
-            async for row in events.follow_run(services.hub, services.db, raw_id):
-                yield event_from_row(info, row)
-        except events.EventStreamLost as exc:
-            raise PublicError(str(exc)) from exc
+        async for event in _progress(info, "Run", id, events.follow_run):
+            yield event

@@ -9,15 +9,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import and_, func, insert, literal, or_, select
+from sqlalchemy import insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
-from churns_gql.db import rows_by_id, rows_grouped
+from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
-from churns_gql.services.runs import Page, check_text, validate_reference
+from churns_gql.services.runs import check_text, validate_reference
 from churns_gql.storage import IndexEntry, RunStorage, reference_path
 
 
@@ -94,17 +94,7 @@ async def list_run_refinements(
         base = base.where(Refinement.type == type)
     if status is not None:
         base = base.where(Refinement.status == status)
-    total = await session.scalar(select(func.count()).select_from(base.subquery()))
-    query = base
-    if after is not None:
-        created, ref_id = after
-        query = query.where(
-            or_(Refinement.created_at > created, and_(Refinement.created_at == created, Refinement.id > ref_id))
-        )
-    rows = (
-        await session.scalars(query.order_by(Refinement.created_at, Refinement.id).limit(first + 1))
-    ).all()
-    return Page(rows=list(rows[:first]), has_next=len(rows) > first, total=int(total or 0))
+    return await keyset_page(session, base, Refinement, first=first, after=after, newest_first=False)
 
 
 # -- summaries and refinements.json ---------------------------------------------------------------

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
 import yaml
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
-from churns_gql.db import rows_by_id, rows_grouped
+from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.images import DecodedImage, ImageRejected, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
@@ -26,19 +26,6 @@ from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
 MAX_IMPORT_IMAGES = 16
 MAX_TEXT = 4000
-
-
-@dataclass
-class Page:
-    """One page of a keyset-paginated list."""
-
-    rows: list[Any]
-    has_next: bool
-    total: int
-
-
-def _utcnow() -> datetime:
-    return datetime.now(timezone.utc)
 
 
 async def validate_reference(upload: Any, settings: Settings) -> DecodedImage | None:
@@ -101,7 +88,7 @@ async def import_run(
     files = {original_path(i): d.png for i, d in enumerate(decoded)}
     files[METADATA_FILE] = _json_bytes(metadata or {})
     await storage.create_run_dir(run_id, files)
-    now = _utcnow()
+    now = lifecycle.utcnow()
     run = Run(
         id=run_id,
         status=JobStatus.COMPLETED,
@@ -219,7 +206,7 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
     if reference is not None:
         await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
     run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
-              created_at=_utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id)
+              created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id)
     session.add(run)
     await session.flush()
     await lifecycle.publish_queued(session, run)
@@ -271,10 +258,4 @@ async def list_runs(
         base = base.where(Run.owner_token_id == caller.token_id)
     if status is not None:
         base = base.where(Run.status == status)
-    total = await session.scalar(select(func.count()).select_from(base.subquery()))
-    query = base
-    if after is not None:
-        created, run_id = after
-        query = query.where(or_(Run.created_at < created, and_(Run.created_at == created, Run.id < run_id)))
-    rows = (await session.scalars(query.order_by(Run.created_at.desc(), Run.id.desc()).limit(first + 1))).all()
-    return Page(rows=list(rows[:first]), has_next=len(rows) > first, total=int(total or 0))
+    return await keyset_page(session, base, Run, first=first, after=after, newest_first=True)
