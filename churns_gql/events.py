@@ -67,13 +67,11 @@ async def publish(
 ) -> StageEvent:
     """Insert the job's next event and pg_notify it, in one statement; takes effect when the caller commits.
 
-    `first` is for the event written with the job's own row: nobody else can see the job yet, so its
-    seq is 1 without a lock. The notification carries the whole event when it fits, so listeners need
-    not read it back.
+    The caller holds the job's row lock (services.lifecycle takes it for every transition), so two
+    publishers of one job — the worker and a cancel — take turns and seq stays gap-free and unique.
+    `first` is for the event written with the job's own row: its seq is 1. The notification carries
+    the whole event when it fits, so listeners need not read it back.
     """
-    if not first:
-        # Worker and API (cancel) may publish for one job at once; the lock keeps seq gap-free and unique.
-        await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 0))"), {"key": str(job_id)})
     event = StageEvent(job_id=job_id, run_id=run_id, stage=stage, status=status,
                        progress=max(0.0, min(1.0, progress)), message=message, cost_usd=cost_usd,
                        preview_path=preview_path, terminal=terminal, created_at=datetime.now(timezone.utc))
