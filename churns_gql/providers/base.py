@@ -8,27 +8,12 @@ from typing import Any, Awaitable, Callable, Literal, Protocol
 from PIL import Image
 
 from churns_gql.concepts import Concept
+from churns_gql.imaging import Rect
+
+__all__ = ["Rect"]  # one rectangle type, defined with the shared imaging helpers
 
 RefinementKind = Literal["PROMPT", "SUBJECT", "TEXT"]
 ErrorKind = Literal["rate_limit", "content_policy", "auth", "timeout", "bad_request", "unavailable"]
-
-
-@dataclass(frozen=True)
-class Rect:
-    """A rectangle in fractions (0..1) of an image's width and height, origin top-left."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-
-    def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image."""
-        left = max(0, min(width, round(self.x * width)))
-        top = max(0, min(height, round(self.y * height)))
-        right = max(left, min(width, round((self.x + self.width) * width)))
-        bottom = max(top, min(height, round((self.y + self.height) * height)))
-        return left, top, right, bottom
 
 
 @dataclass
