@@ -8,6 +8,7 @@ import logging
 import mimetypes
 import uuid
 from typing import Any, AsyncIterator
+from urllib.parse import parse_qs
 
 from sqlalchemy import select, text
 from starlette.applications import Starlette
@@ -25,6 +26,7 @@ from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import build_schema
+from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
 from churns_gql.jobs import JobQueue, redis_unreachable
 from churns_gql.models import Run
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
@@ -39,7 +41,10 @@ _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencod
 
 
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI view with our context and a CSRF guard on simple requests."""
+    """Strawberry's ASGI view with our context, token checks on every operation and a CSRF guard."""
+
+    graphql_transport_ws_handler_class = GuardedTransportWSHandler
+    graphql_ws_handler_class = GuardedWSHandler
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
@@ -51,8 +56,7 @@ class GraphQLApp(GraphQL):
         """Check the token, and refuse simple cross-site-capable POSTs that carry no preflight-forcing header."""
         if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            ide_page = scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
-            if not ide_page:
+            if not _is_ide_page(scope, headers):
                 try:
                     scope.setdefault("state", {})["caller"] = await self.services.gate.caller(headers.get("authorization"))
                 except AuthRequired as exc:
@@ -101,6 +105,17 @@ class GraphQLApp(GraphQL):
         except AuthRequired as exc:
             raise ConnectionRejectionError() from exc
         return await super().on_ws_connect(context)
+
+
+def _is_ide_page(scope: Scope, headers: dict[str, str]) -> bool:
+    """Whether the request asks only for the GraphiQL page, which carries no data and needs no token.
+
+    A GET with a `query` parameter executes it whatever the Accept header says, so it is authenticated.
+    """
+    if scope.get("method") != "GET" or "text/html" not in headers.get("accept", ""):
+        return False
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return not any(key in params for key in ("query", "extensions", "operationName", "variables"))
 
 
 class _BodyTooLarge(Exception):
@@ -161,6 +176,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         state["engine"] = engine
     if services.gate is None:
         services.gate = TokenGate(services.db, require=settings.require_auth)
+    if services.socket_guard is None:
+        services.socket_guard = SocketGuard(services.gate)
     graphql_app = GraphQLApp(services)
 
     @contextlib.asynccontextmanager
@@ -169,9 +186,11 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         if owns_hub:
             services.hub = EventHub(settings.sync_database_url, services.db)
             await services.hub.start()
+        services.socket_guard.start()
         try:
             yield
         finally:
+            await services.socket_guard.stop()
             if owns_hub:
                 await services.hub.stop()
                 services.hub = None

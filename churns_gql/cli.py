@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from churns_gql.config import Settings, get_settings
@@ -101,6 +102,14 @@ def bind_host(settings: Settings, live_tokens: int) -> str:
     return "127.0.0.1"
 
 
+def guard_public_bind(settings: Settings, host: str) -> Settings:
+    """Settings with auth forced on when the API listens beyond loopback (unless explicitly allowed)."""
+    if host in _LOOPBACK or settings.require_auth or settings.allow_insecure_bind:
+        return settings
+    _say(f"auth: required, because the API listens on {host}")
+    return replace(settings, require_auth=True)
+
+
 def serve(settings: Settings) -> None:
     """Run the API under uvicorn."""
     import uvicorn
@@ -110,6 +119,7 @@ def serve(settings: Settings) -> None:
     import gc
 
     host = bind_host(settings, asyncio.run(_live_tokens(settings)))
+    settings = guard_public_bind(settings, host)
     # Fan-out allocates many short-lived objects per event; default thresholds make full collections
     # (hundreds of ms with thousands of subscriptions) frequent. Objects alive at start-up are frozen.
     gc.set_threshold(50_000, 50, 100)
@@ -147,6 +157,30 @@ async def token_command(settings: Settings, action: str, value: str | None) -> i
             await session.commit()
             _say("revoked" if ok else "no live token with that id")
             return 0 if ok else 1
+    finally:
+        await engine.dispose()
+
+
+async def auth_command(settings: Settings, action: str) -> int:
+    """auth status | open: show whether auth is on, or re-open an API whose tokens are all revoked."""
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.services import tokens
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if action == "status":
+                required = settings.require_auth or await tokens.auth_required(session)
+                live = await tokens.live_token_count(session)
+                _say(f"auth: {'required' if required else 'open'}; {live} live token(s)")
+                return 0
+            refused = await tokens.reopen_auth(session)
+            if refused:
+                _say(f"auth stays required: {refused}")
+                return 1
+            await session.commit()
+            _say("auth re-opened: restart the API; it runs open on loopback until a token is created")
+            return 0
     finally:
         await engine.dispose()
 
@@ -243,6 +277,8 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="API tokens: create NAME, list, revoke ID")
     token.add_argument("action", choices=["create", "list", "revoke"])
     token.add_argument("value", nargs="?", help="the name (create) or id (revoke)")
+    auth = sub.add_parser("auth", help="auth status, or open (re-open auth once every token is revoked)")
+    auth.add_argument("action", choices=["status", "open"])
     args = parser.parse_args(argv)
     if args.command in CLIENT_COMMANDS:
         from churns_gql import client
@@ -264,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.action in ("create", "revoke") and not args.value:
             parser.error(f"token {args.action} needs a {'name' if args.action == 'create' else 'token id'}")
         return asyncio.run(token_command(settings, args.action, args.value))
+    if args.command == "auth":
+        return asyncio.run(auth_command(settings, args.action))
     if args.command == "check":
         return 0 if check_services(settings) else 2
     if args.command == "migrate":

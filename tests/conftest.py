@@ -33,7 +33,7 @@ TEST_DATABASE_URL = os.environ.get(
     "CHURNS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/churns_test"
 )
 TEST_REDIS_URL = os.environ.get("CHURNS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("stage_events", "refinements", "images", "runs", "api_tokens")
+TABLES = ("stage_events", "refinements", "images", "runs", "api_tokens", "auth_state")
 
 
 def alembic_config(database_url: str) -> Config:

@@ -24,6 +24,7 @@ class AppServices:
     queue: Any = None
     hub: Any = None
     gate: Any = None
+    socket_guard: Any = None
 
 
 @dataclass
