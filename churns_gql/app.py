@@ -12,6 +12,7 @@ from urllib.parse import parse_qs
 
 from sqlalchemy import select, text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -29,6 +30,7 @@ from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
 from churns_gql.jobs import JobQueue, redis_unreachable
 from churns_gql.models import Run
+from churns_gql.security_headers import SecurityHeaders
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
@@ -224,7 +226,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         if found is None or not await _may_read(services, caller, relative):
             return PlainTextResponse("Not Found", status_code=404)
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
-        return FileResponse(found, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+        # Files are per-token: shared caches must not keep them, the browser may.
+        return FileResponse(found, media_type=media_type,
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
 
     async def index(request: Request) -> Response:
         return HTMLResponse(_NO_WEB)
@@ -240,6 +244,6 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         routes.append(Mount("/", StaticFiles(directory=settings.web_dir, html=True)))
     else:
         routes.append(Route("/", index))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.services = services
     return app

@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from churns_gql.imaging import encode_png
@@ -99,10 +100,19 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise ImageRejected("TOO_LARGE", f"the image has more than {max_pixels:,} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("INVALID", f"the {fmt} file is damaged or truncated ({exc.__class__.__name__})") from None
-    image = ImageOps.exif_transpose(image)
+    image = _to_8_bit(ImageOps.exif_transpose(image))
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     image = image.convert("RGBA" if has_alpha else "RGB")
     return DecodedImage(image=image, png=encode_png(image))
+
+
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """16/32-bit greyscale as 8-bit "L" by value, not clipped: Pillow's own convert saturates 50 % grey to white."""
+    if not (image.mode == "I" or image.mode.startswith("I;16")):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    # 16-bit samples span 0..65535 whatever mode Pillow gives them; 257 maps 65535 to 255 exactly.
+    return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
 
 
 async def validate_upload(upload: Any, *, max_bytes: int, max_pixels: int) -> DecodedImage:

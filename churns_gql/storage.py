@@ -195,9 +195,12 @@ class RunStorage:
         parts = Path(relative).parts
         if not parts or parts[0] != "runs" or any(p in ("..", ".") or p.startswith(".") for p in parts):
             return None
-        root = self.runs_dir.resolve()
+        if len(parts) < 3:
+            return None
+        # A file must stay inside its own run's folder: resolve() follows symlinks, so a link into
+        # another run (another tenant's) or out of the data dir is caught here.
+        root = (self.runs_dir / parts[1]).resolve()
         try:
-            # resolve() follows symlinks, so a link pointing outside the data dir is caught here.
             candidate = (self.data_dir / relative).resolve(strict=True)
             candidate.relative_to(root)
         except (OSError, ValueError):

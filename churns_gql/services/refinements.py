@@ -147,6 +147,8 @@ async def record_in_index(db: Any, storage: RunStorage, refinement_id: uuid.UUID
 # -- requesting a refinement ----------------------------------------------------------------------
 
 MAX_RECTS = 16
+# A thinner rectangle covers no whole pixel on small images and only makes the worker fail.
+MIN_RECT_SIDE = 0.01
 
 
 @dataclass
@@ -179,8 +181,10 @@ def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
         if any(p.field and len(p.field) > 2 and p.field[2] == str(i) for p in problems):
             continue
         for key in ("width", "height"):
-            if rect[key] <= 0:
-                problems.append(Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be above 0", "INVALID"))
+            if rect[key] < MIN_RECT_SIDE:
+                problems.append(Problem(("input", "mask", str(i), key),
+                                        f"rectangle {i}: {key} must be at least {MIN_RECT_SIDE} (1 % of the image)",
+                                        "INVALID"))
         if rect["x"] + rect["width"] > 1.0 + 1e-9:
             problems.append(Problem(("input", "mask", str(i), "width"), f"rectangle {i} runs past the right edge", "INVALID"))
         if rect["y"] + rect["height"] > 1.0 + 1e-9:

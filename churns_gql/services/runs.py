@@ -45,7 +45,36 @@ def check_text(value: str | None, *field: str, required: bool = False, label: st
         return [Problem(field, f"{name} is required", "INVALID")] if required else []
     if len(value) > MAX_TEXT:
         return [Problem(field, f"{name} is {len(value):,} characters; the limit is {MAX_TEXT:,}", "INVALID")]
-    return []
+    bad = unstorable_text(value)
+    return [Problem(field, f"{name} {bad}", "INVALID")] if bad else []
+
+
+def unstorable_text(value: str) -> str | None:
+    """Why Postgres could not store `value` as text (a NUL byte, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (invalid Unicode)"
+    return None
+
+
+def unstorable_json(value: Any) -> str | None:
+    """Why a JSON value could not be stored as JSONB (a NUL or lone surrogate in any key or string), or None."""
+    if isinstance(value, str):
+        return unstorable_text(value)
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        bad = unstorable_json(item)
+        if bad:
+            return bad
+    return None
 
 
 async def import_run(
@@ -69,6 +98,8 @@ async def import_run(
         )
     if metadata is not None and not isinstance(metadata, dict):
         problems.append(Problem(("input", "metadata"), "metadata must be a JSON object", "INVALID"))
+    elif metadata is not None and (bad := unstorable_json(metadata)):
+        problems.append(Problem(("input", "metadata"), f"metadata {bad}", "INVALID"))
     problems += check_text(prompt, "input", "prompt")
     if problems:
         raise UserInputError(problems)
