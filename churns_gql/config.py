@@ -43,6 +43,8 @@ class Settings:
     max_query_depth: int = 15
     max_aliases: int = 100
     max_query_tokens: int = 5000
+    max_query_bytes: int = 100_000
+    max_query_cost: int = 50_000
     max_subscriptions_per_connection: int = 100
     configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
 
@@ -71,6 +73,8 @@ class Settings:
             max_query_depth=int(_env("CHURNS_MAX_QUERY_DEPTH", str(d.max_query_depth))),
             max_aliases=int(_env("CHURNS_MAX_ALIASES", str(d.max_aliases))),
             max_query_tokens=int(_env("CHURNS_MAX_QUERY_TOKENS", str(d.max_query_tokens))),
+            max_query_bytes=int(_env("CHURNS_MAX_QUERY_BYTES", str(d.max_query_bytes))),
+            max_query_cost=int(_env("CHURNS_MAX_QUERY_COST", str(d.max_query_cost))),
             max_subscriptions_per_connection=int(
                 _env("CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION", str(d.max_subscriptions_per_connection))
             ),
@@ -107,6 +111,7 @@ ENV_VARS = {
     "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
     "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND", "CHURNS_MAX_QUERY_DEPTH",
     "CHURNS_MAX_ALIASES", "CHURNS_MAX_QUERY_TOKENS", "CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+    "CHURNS_MAX_QUERY_BYTES", "CHURNS_MAX_QUERY_COST",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 
