@@ -33,6 +33,7 @@ class Settings:
     openai_image_model: str = "gpt-image-1.5"
     max_upload_mb: int = 25
     max_pixels: int = 40_000_000
+    max_pixels_per_request: int = 120_000_000
     host: str = "127.0.0.1"
     port: int = 8000
     refinement_timeout_s: int = 1800
@@ -62,6 +63,7 @@ class Settings:
             openai_image_model=_env("CHURNS_OPENAI_IMAGE_MODEL", d.openai_image_model),
             max_upload_mb=int(_env("CHURNS_MAX_UPLOAD_MB", str(d.max_upload_mb))),
             max_pixels=int(_env("CHURNS_MAX_PIXELS", str(d.max_pixels))),
+            max_pixels_per_request=int(_env("CHURNS_MAX_PIXELS_PER_REQUEST", str(d.max_pixels_per_request))),
             host=_env("CHURNS_HOST", d.host),
             port=int(_env("CHURNS_PORT", str(d.port))),
             refinement_timeout_s=int(_env("CHURNS_REFINEMENT_TIMEOUT_S", str(d.refinement_timeout_s))),
@@ -111,7 +113,7 @@ ENV_VARS = {
     "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
     "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND", "CHURNS_MAX_QUERY_DEPTH",
     "CHURNS_MAX_ALIASES", "CHURNS_MAX_QUERY_TOKENS", "CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
-    "CHURNS_MAX_QUERY_BYTES", "CHURNS_MAX_QUERY_COST",
+    "CHURNS_MAX_QUERY_BYTES", "CHURNS_MAX_QUERY_COST", "CHURNS_MAX_PIXELS_PER_REQUEST",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 

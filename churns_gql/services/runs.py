@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
-from churns_gql.images import DecodedImage, ImageRejected, validate_upload
+from churns_gql.images import DecodedImage, ImageRejected, PixelBudget, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
@@ -104,19 +104,22 @@ async def import_run(
     if problems:
         raise UserInputError(problems)
 
-    decoded = []
+    decoded: list[tuple[bytes, int, int]] = []
+    budget = PixelBudget(settings.max_pixels_per_request)
     for index, upload in enumerate(uploads):
         try:
-            decoded.append(
-                await validate_upload(upload, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
-            )
+            # Only the PNG is kept: holding every decoded image until the last one is read multiplied memory.
+            image = await validate_upload(upload, max_bytes=settings.max_upload_bytes,
+                                          max_pixels=settings.max_pixels, budget=budget)
+            decoded.append((image.png, image.width, image.height))
+            del image
         except ImageRejected as exc:
             problems.append(Problem(("input", "images", str(index)), f"image {index}: {exc.message}", exc.code))
     if problems:
         raise UserInputError(problems)
 
     run_id = uuid.uuid4()
-    files = {original_path(i): d.png for i, d in enumerate(decoded)}
+    files = {original_path(i): png for i, (png, _w, _h) in enumerate(decoded)}
     files[METADATA_FILE] = _json_bytes(metadata or {})
     await storage.create_run_dir(run_id, files)
     now = lifecycle.utcnow()
@@ -135,8 +138,8 @@ async def import_run(
     # No ORM relationships, so the unit of work cannot order the inserts: the run goes first.
     await session.flush()
     session.add_all(
-        Image(run_id=run_id, generation_index=i, path=original_path(i), width=d.width, height=d.height)
-        for i, d in enumerate(decoded)
+        Image(run_id=run_id, generation_index=i, path=original_path(i), width=width, height=height)
+        for i, (_png, width, height) in enumerate(decoded)
     )
     await session.flush()
     return run

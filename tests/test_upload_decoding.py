@@ -1,4 +1,4 @@
-"""High bit-depth uploads are converted by value: 16-bit grey, RGB, RGBA and LA at 50 % stay 50 %."""
+"""Uploads: high bit-depth images converted by value, and a per-request pixel budget."""
 
 from __future__ import annotations
 
@@ -42,3 +42,17 @@ def test_half_grey_at_16_bits_stays_half_grey(color_type):
 def test_16_bit_extremes_map_to_0_and_255():
     assert decode_image(png16(0, 0), max_pixels=100).image.getpixel((0, 0)) == (0, 0, 0)
     assert decode_image(png16(0, 65535), max_pixels=100).image.getpixel((0, 0)) == (255, 255, 255)
+
+
+async def test_a_request_cannot_decode_more_than_its_pixel_budget(client, services):
+    from dataclasses import replace
+
+    from tests.conftest import IMPORT_RUN, png_bytes
+
+    services.settings = replace(services.settings, max_pixels_per_request=3 * 64 * 48)
+    files = {f"input.images.{i}": (f"{i}.png", png_bytes(), "image/png") for i in range(4)}
+    body = (await client.upload(IMPORT_RUN, {"input": {"images": [None] * 4}}, files)).json()
+    errors = body["data"]["importRun"]["userErrors"]
+    assert [(e["field"], e["code"]) for e in errors] == [(["input", "images", "3"], "TOO_LARGE")]
+    assert "in all" in errors[0]["message"]
+    assert not services.storage.runs_dir.exists() or not any(services.storage.runs_dir.iterdir())
