@@ -115,6 +115,7 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from churns_gql.app import create_app
+    from churns_gql.http_timeouts import KEEP_ALIVE_S, HeaderTimeoutProtocol
 
     import gc
 
@@ -127,7 +128,7 @@ def serve(settings: Settings) -> None:
     if not settings.require_auth and host in _LOOPBACK:
         _say("auth: open on loopback until an API token exists (churns-gql token create NAME)")
     uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
-                ws_per_message_deflate=False)
+                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S)
 
 
 async def token_command(settings: Settings, action: str, value: str | None) -> int:
