@@ -33,7 +33,7 @@ TEST_DATABASE_URL = os.environ.get(
     "CHURNS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/churns_test"
 )
 TEST_REDIS_URL = os.environ.get("CHURNS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("stage_events", "refinements", "images", "runs", "api_tokens", "auth_state")
+TABLES = ("stage_events", "refinements", "images", "runs", "api_tokens", "auth_state", "rate_windows")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -101,6 +101,11 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         provider="local",
         web_dir=tmp_path / "no-web",
+        # Quotas are off in tests unless a test turns one on (tests/test_quotas.py).
+        rate_limit_per_minute=0,
+        max_active_jobs_per_token=0,
+        daily_spend_limit_usd=0.0,
+        max_storage_mb_per_token=0,
     )
 
 

@@ -176,6 +176,7 @@ class Mutation:
             mask=[{"x": r.x, "y": r.y, "width": r.width, "height": r.height} for r in input.mask]
             if input.mask is not None else None,
             creativity_level=input.creativity_level, reference_upload=input.reference_image, parent_row=parent_row,
+            owner_token_id=info.context.caller.token_id,
         )
         reference = row = None
         try:

@@ -36,6 +36,8 @@ class UserErrorCode(enum.Enum):
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
     CONFLICT = "CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")

@@ -17,6 +17,7 @@ from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services import quotas
 from churns_gql.services.runs import check_text, validate_reference
 from churns_gql.storage import IndexEntry, RunStorage, reference_path
 
@@ -165,6 +166,8 @@ class RefineRequest:
     reference_upload: Any = None
     # The parent row when the caller already loaded it (saves reading it again).
     parent_row: Image | Refinement | None = None
+    # Whose quota the job counts against (None: the shared open bucket).
+    owner_token_id: uuid.UUID | None = None
 
 
 def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
@@ -234,6 +237,8 @@ async def create_refinement(
         )
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
+    estimate = quotas.estimated_cost(settings, 1)
+    await quotas.admit(session, storage, settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
 
     ref_id = uuid.uuid4()
     if parent_image is not None:
@@ -246,6 +251,7 @@ async def create_refinement(
         parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
         version=version, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt, instructions=req.instructions,
         mask=req.mask, creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
+        estimated_cost_usd=estimate,
     )
     reference_rel = None
     if reference_png is not None:

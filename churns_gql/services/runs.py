@@ -19,7 +19,7 @@ from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.images import DecodedImage, ImageRejected, PixelBudget, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
-from churns_gql.services import lifecycle
+from churns_gql.services import lifecycle, quotas
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.tokens import OPEN, Caller
 from churns_gql.storage import METADATA_FILE, RunStorage, original_path
@@ -117,6 +117,7 @@ async def import_run(
             problems.append(Problem(("input", "images", str(index)), f"image {index}: {exc.message}", exc.code))
     if problems:
         raise UserInputError(problems)
+    await quotas.admit(session, storage, settings, owner_token_id, queues_work=False, estimate_usd=0.0)
 
     run_id = uuid.uuid4()
     files = {original_path(i): png for i, (png, _w, _h) in enumerate(decoded)}
@@ -224,6 +225,8 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
     if problems:
         raise UserInputError(problems)
     reference = await validate_reference(req.reference_upload, settings)
+    estimate = quotas.estimated_cost(settings, req.num_images or 1, generation=True)
+    await quotas.admit(session, storage, settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
 
     platform = next((p for p in platforms if p.name == req.platform), platforms[0])
     language = (req.language or "en").strip().lower()
@@ -240,7 +243,8 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
     if reference is not None:
         await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
     run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
-              created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id)
+              created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id,
+              estimated_cost_usd=estimate)
     session.add(run)
     await session.flush()
     await lifecycle.publish_queued(session, run)
