@@ -162,6 +162,24 @@ async def token_command(settings: Settings, action: str, value: str | None) -> i
         await engine.dispose()
 
 
+async def fsck_command(settings: Settings, repair: bool) -> int:
+    """Report (and with --repair fix) rows without files, lost index entries and orphan files; 1 if any found."""
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.services import fsck
+    from churns_gql.storage import RunStorage
+
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        report = await fsck.check(make_sessionmaker(engine), RunStorage(settings.data_dir), repair=repair)
+    finally:
+        await engine.dispose()
+    for line in report.lines():
+        _say(line)
+    if repair and not report.clean:
+        _say("repaired: index entries added or dropped, orphans removed, rows without files marked FAILED")
+    return 0 if report.clean or repair else 1
+
+
 async def auth_command(settings: Settings, action: str) -> int:
     """auth status | open: show whether auth is on, or re-open an API whose tokens are all revoked."""
     from churns_gql.db import make_engine, make_sessionmaker
@@ -278,6 +296,8 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="API tokens: create NAME, list, revoke ID")
     token.add_argument("action", choices=["create", "list", "revoke"])
     token.add_argument("value", nargs="?", help="the name (create) or id (revoke)")
+    fsck = sub.add_parser("fsck", help="check run folders against the database (--repair fixes what it can)")
+    fsck.add_argument("--repair", action="store_true")
     auth = sub.add_parser("auth", help="auth status, or open (re-open auth once every token is revoked)")
     auth.add_argument("action", choices=["status", "open"])
     args = parser.parse_args(argv)
@@ -301,6 +321,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.action in ("create", "revoke") and not args.value:
             parser.error(f"token {args.action} needs a {'name' if args.action == 'create' else 'token id'}")
         return asyncio.run(token_command(settings, args.action, args.value))
+    if args.command == "fsck":
+        return asyncio.run(fsck_command(settings, args.repair))
     if args.command == "auth":
         return asyncio.run(auth_command(settings, args.action))
     if args.command == "check":
