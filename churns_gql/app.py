@@ -25,7 +25,7 @@ from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import build_schema
-from churns_gql.jobs import JobQueue, redis_unreachable
+from churns_gql.queue import JobQueue, redis_unreachable
 from churns_gql.models import Run
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage

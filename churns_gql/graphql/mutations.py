@@ -25,7 +25,7 @@ from churns_gql.graphql.types import (
     UserError,
     UserErrorCode,
 )
-from churns_gql.jobs import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
+from churns_gql.queue import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
 from churns_gql.models import JobStatus
 from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service
