@@ -26,6 +26,7 @@ from sqlalchemy import select
 
 from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
+from churns_gql.services.uow import unit_of_work
 
 log = logging.getLogger("churns_gql.reaper")
 
@@ -143,10 +144,11 @@ async def reap(db: Any, redis: ArqRedis, kinds: list[JobKind], *, now_grace_s: i
             if status == JobStatus.QUEUED and age < timedelta(seconds=now_grace_s):
                 continue
             if status == JobStatus.RUNNING and age > timedelta(seconds=kind.timeout_s * 3 + 60):
-                await lifecycle.finish_job(
-                    db, model, job_id, JobStatus.FAILED, progress=0.0,
-                    message="the job stopped with its worker and could not be resumed; try again",
-                )
+                async with unit_of_work(db) as uow:
+                    await lifecycle.finish_job(
+                        uow.session, model, job_id, JobStatus.FAILED, progress=0.0,
+                        message="the job stopped with its worker and could not be resumed; try again",
+                    )
                 report.failed += 1
                 continue
             # Redis lost the job (restart, failed enqueue): queue it again under its own id.

@@ -29,6 +29,7 @@ from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
 from churns_gql.services import lifecycle
 from churns_gql.services.refinements import record_in_index
+from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
 
 log = logging.getLogger("churns_gql.worker")
@@ -36,8 +37,8 @@ log = logging.getLogger("churns_gql.worker")
 
 
 async def _cleanup(ctx: PipelineContext) -> None:
-    for relative in ctx.cleanup_paths:
-        await ctx.services.storage.delete(ctx.run.id, relative)
+    # The job ended without completing: no committed row points at what it wrote.
+    await ctx.files.discard()
 
 
 async def _execute(ctx: PipelineContext, mode: str, timeout_s: int) -> str:
@@ -109,13 +110,15 @@ def job_kinds(settings: Settings) -> list[JobKind]:
 async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(refinement_id)
-    row = await lifecycle.start_job(services.db, Refinement, job_id)
+    async with unit_of_work(services.db) as uow:
+        row = await lifecycle.start_job(uow.session, Refinement, job_id)
     if row is None:
         return "missing"
     if row.status.is_terminal:
         if row.status == JobStatus.COMPLETED:
             # The index write may have been lost with a previous worker; recording is idempotent.
-            await record_in_index(services.db, services.storage, job_id)
+            async with services.db() as session:
+                await record_in_index(session, services.storage, job_id)
         return row.status.value
     async with services.db() as session:
         run = await session.get(Run, row.run_id)
@@ -127,7 +130,8 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
 async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(run_id)
-    row = await lifecycle.start_job(services.db, Run, job_id)
+    async with unit_of_work(services.db) as uow:
+        row = await lifecycle.start_job(uow.session, Run, job_id)
     if row is None:
         return "missing"
     if row.status.is_terminal:

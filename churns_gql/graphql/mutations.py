@@ -99,18 +99,9 @@ def _queue_down() -> UserError:
 
 
 async def _store_run(info: Info, store: Callable[[AsyncSession], Awaitable[models.Run]]) -> models.Run:
-    """Add a run with `store` and commit; a run folder it wrote is removed again if the commit fails."""
-    services = info.context.services
-    run = None
-    try:
-        async with services.db() as session:
-            run = await store(session)
-            await session.commit()
-    except BaseException:
-        if run is not None:
-            await services.storage.remove_run_dir(run.id)
-        raise
-    return run
+    """Add a run with `store` in the request's transaction (a run folder it wrote goes if it does not commit)."""
+    async with info.context.unit_of_work() as uow:
+        return await store(uow.session)
 
 
 async def _enqueue(info: Info, function: str, model: type[models.Run] | type[models.Refinement], job_id: uuid.UUID) -> bool:
@@ -120,7 +111,8 @@ async def _enqueue(info: Info, function: str, model: type[models.Run] | type[mod
         await services.queue.enqueue(function, job_id)
         return True
     except QueueUnavailable:
-        await lifecycle.fail_unstarted(services.db, model, job_id, QUEUE_UNAVAILABLE)
+        async with info.context.unit_of_work() as uow:
+            await lifecycle.fail_unstarted(uow.session, model, job_id, QUEUE_UNAVAILABLE)
         return False
 
 
@@ -177,19 +169,13 @@ class Mutation:
             if input.mask is not None else None,
             creativity_level=input.creativity_level, reference_upload=input.reference_image, parent_row=parent_row,
         )
-        reference = row = None
         try:
-            async with services.db() as session:
-                row, reference = await refinement_service.create_refinement(
-                    session, services.storage, services.settings, request
+            async with info.context.unit_of_work() as uow:
+                row = await refinement_service.create_refinement(
+                    uow.session, services.storage, services.settings, request
                 )
-                await session.commit()
         except UserInputError as exc:
             return RefineImagePayload(refinement=None, user_errors=_errors(exc))
-        except BaseException:
-            if row is not None and reference is not None:
-                await services.storage.delete(row.run_id, reference)
-            raise
         if not await _enqueue(info, REFINE_JOB, models.Refinement, row.id):
             failed = await info.context.fresh_loaders().refinement_by_id.load(row.id)
             return RefineImagePayload(refinement=Refinement.from_row(failed, info), user_errors=[_queue_down()])
@@ -203,7 +189,8 @@ class Mutation:
         try:
             if await load_visible(info, "Refinement", raw_id) is None:
                 raise UserInputError.one("NOT_FOUND", "no refinement with that id", "id")
-            row, previous = await lifecycle.cancel_job(services.db, models.Refinement, raw_id, "refinement")
+            async with info.context.unit_of_work() as uow:
+                row, previous = await lifecycle.cancel_job(uow.session, models.Refinement, raw_id, "refinement")
         except UserInputError as exc:
             return CancelRefinementPayload(refinement=None, user_errors=_errors(exc))
         if previous == JobStatus.RUNNING:
@@ -218,7 +205,8 @@ class Mutation:
         if await load_visible(info, "Run", run_id) is None:
             return CancelRunPayload(run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id")))
         try:
-            row, previous = await lifecycle.cancel_job(services.db, models.Run, run_id, "run")
+            async with info.context.unit_of_work() as uow:
+                row, previous = await lifecycle.cancel_job(uow.session, models.Run, run_id, "run")
         except UserInputError as exc:
             return CancelRunPayload(run=None, user_errors=_errors(exc))
         if previous == JobStatus.RUNNING:

@@ -17,6 +17,7 @@ from churns_gql.models import JobStatus, Refinement, Run, StageStatus
 from churns_gql.providers.base import EditResult, GenerationProvider, ImageEditor, StructuredRequest
 from churns_gql.providers.generation import check_answer
 from churns_gql.services import lifecycle
+from churns_gql.services.uow import PendingFiles, unit_of_work
 from churns_gql.storage import RunStorage
 
 
@@ -153,7 +154,16 @@ class PipelineContext:
     # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
     completion_writes: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    cleanup_paths: list[str] = field(default_factory=list)
+    # Files the job wrote that no committed row points at yet: removed unless it completes.
+    files: PendingFiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.files = PendingFiles(self.services.storage)
+
+    @property
+    def cleanup_paths(self) -> list[str]:
+        """The run files of this job to remove unless it completes (stages append before writing)."""
+        return self.files.paths(self.run.id)
 
     @property
     def job_model(self) -> type[Refinement] | type[Run]:
@@ -163,10 +173,11 @@ class PipelineContext:
     async def publish(self, status: StageStatus, message: str | None = None, *, preview_path: str | None = None,
                       cost_usd: float | None = None) -> None:
         """Record an event of the current stage; raises JobCancelled if the job no longer runs."""
-        ok = await lifecycle.publish_if_running(
-            self.services.db, self.job_model, self.job_id, stage=self.current_stage, status=status,
-            progress=self.progress, message=message, cost_usd=cost_usd, preview_path=preview_path,
-        )
+        async with unit_of_work(self.services.db) as uow:
+            ok = await lifecycle.publish_if_running(
+                uow.session, self.job_model, self.job_id, stage=self.current_stage, status=status,
+                progress=self.progress, message=message, cost_usd=cost_usd, preview_path=preview_path,
+            )
         if not ok:
             raise JobCancelled()
 

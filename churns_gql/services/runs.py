@@ -22,6 +22,7 @@ from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.tokens import OPEN, Caller
+from churns_gql.services.uow import pending_files
 from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
 MAX_IMPORT_IMAGES = 16
@@ -59,8 +60,8 @@ async def import_run(
 ) -> Run:
     """Validate every upload, write the run folder in one step and add a COMPLETED run with its images.
 
-    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
-    the folder with `storage.remove_run_dir(run.id)`.
+    Nothing is written when any input is wrong; the folder is removed if the caller's unit of work
+    does not commit.
     """
     problems: list[Problem] = []
     if not 1 <= len(uploads) <= MAX_IMPORT_IMAGES:
@@ -87,6 +88,7 @@ async def import_run(
     run_id = uuid.uuid4()
     files = {original_path(i): d.png for i, d in enumerate(decoded)}
     files[METADATA_FILE] = _json_bytes(metadata or {})
+    pending_files(session).add_run_dir(run_id)
     await storage.create_run_dir(run_id, files)
     now = lifecycle.utcnow()
     run = Run(
@@ -182,8 +184,8 @@ def _check_create(req: CreateRunRequest, platforms: Sequence[Platform]) -> list[
 async def create_run(session: AsyncSession, storage: RunStorage, settings: Settings, req: CreateRunRequest) -> Run:
     """Validate, save the reference, and add a QUEUED run with its first event.
 
-    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
-    the folder with `storage.remove_run_dir(run.id)`.
+    Nothing is written when any input is wrong; the folder is removed if the caller's unit of work
+    does not commit.
     """
     platforms = load_platforms(settings.configs_dir / "platforms.yml")
     problems = _check_create(req, platforms)
@@ -204,6 +206,7 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
         "reference_image": REFERENCE_FILE if reference is not None else None,
     }
     if reference is not None:
+        pending_files(session).add_run_dir(run_id)
         await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
     run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
               created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id)
