@@ -73,9 +73,9 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
 
 def export_schema() -> str:
     """The served schema as SDL, exactly as schema.graphql holds it."""
-    from churns_gql.graphql.schema import schema
+    from churns_gql.app import schema_sdl
 
-    return schema.as_str() + "\n"
+    return schema_sdl()
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")

@@ -17,7 +17,6 @@ from typing import Any
 from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
-from sqlalchemy import update
 
 from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
@@ -27,7 +26,7 @@ from churns_gql.pipeline.executor import PipelineExecutor
 from churns_gql.providers import make_editor, make_generation_provider
 from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
-from churns_gql.services import lifecycle
+from churns_gql.services import lifecycle, runs
 from churns_gql.services.refinements import record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
@@ -121,7 +120,7 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
                 await record_in_index(session, services.storage, job_id)
         return row.status.value
     async with services.db() as session:
-        run = await session.get(Run, row.run_id)
+        run = await runs.run_by_id(session, row.run_id)
     assert isinstance(row, Refinement) and run is not None
     ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
     return await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
@@ -158,16 +157,14 @@ async def _record_spent(services: WorkerServices, ctx: PipelineContext) -> None:
     assert ctx.generation is not None
     if not ctx.generation.total_cost:
         return
-    async with services.db() as session, session.begin():
-        await session.execute(update(Run).where(Run.id == ctx.job_id, Run.status != JobStatus.COMPLETED)
-                              .values(generation_cost_usd=ctx.generation.total_cost))
+    async with unit_of_work(services.db) as uow:
+        await lifecycle.record_spent(uow.session, ctx.job_id, ctx.generation.total_cost)
 
 
 async def _status(services: WorkerServices, model: type[Refinement] | type[Run], job_id: uuid.UUID) -> JobStatus | None:
     """The job's status as its row says now, or None if the row is gone."""
     async with services.db() as session:
-        row = await session.get(model, job_id)
-        return row.status if row else None
+        return await lifecycle.job_status(session, model, job_id)
 
 
 def worker_services(settings: Settings) -> WorkerServices:

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from churns_gql.config import Settings
 from churns_gql.worker import make_worker, reap_lost_jobs, worker_settings
@@ -56,3 +60,59 @@ def test_worker_settings_follow_the_settings_passed_in():
     options = worker_settings(Settings(refinement_timeout_s=7, redis_url="redis://127.0.0.1:6379/9"))
     assert {f.name: f.timeout_s for f in options["functions"]}["run_refinement"] == 7
     assert options["redis_settings"].database == 9
+
+
+def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
+    """`lint-imports` over the package found in `root`, with the contracts of the repository's pyproject.toml."""
+    lint = Path(sys.executable).with_name("lint-imports")
+    return subprocess.run([str(lint), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")], cwd=root,
+                          capture_output=True, text=True, timeout=120,
+                          env={**os.environ, "PYTHONPATH": str(root)})
+
+
+def test_the_import_contracts_hold():
+    result = _lint_imports(ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "0 broken" in result.stdout
+
+
+def _break(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProcess[str]:
+    """lint-imports on a copy of the package where `module` gained `line`."""
+    shutil.copytree(ROOT / "churns_gql", tmp_path / "churns_gql", ignore=shutil.ignore_patterns("__pycache__"))
+    target = tmp_path / "churns_gql" / module
+    target.write_text(target.read_text() + f"\n{line}\n")
+    return _lint_imports(tmp_path)
+
+
+@pytest.mark.parametrize("module, line, contract", [
+    ("app.py", "import churns_gql.worker", "API and worker apart"),
+    ("graphql/types.py", "import churns_gql.pipeline.executor", "API and worker apart"),
+    ("services/runs.py", "import churns_gql.graphql.ids", "API and worker apart"),
+    ("client.py", "import churns_gql.graphql.ids", "Only the app imports the GraphQL layer"),
+    ("pipeline/stages/load_base_image.py", "from sqlalchemy import select", "SQL only in services"),
+    ("reaper.py", "import asyncpg", "SQL only in services"),
+    ("queue.py", "import churns_gql.providers", "queue client stays free of the worker side"),
+])
+def test_each_contract_catches_a_break(tmp_path, module, line, contract):
+    result = _break(tmp_path, module, line)
+    assert result.returncode != 0, result.stdout
+    assert "Broken contracts" in result.stdout, result.stdout + result.stderr
+    assert contract in result.stdout.split("Broken contracts", 1)[1], result.stdout
+
+
+_QUERY_CALL = re.compile(r"\b(session|conn)\.(execute|scalars?|get|add|add_all|flush|delete|merge|fetch\w*)\(")
+# Where queries may be sent: services, the stage_events repository, the engine helpers; cli.py's operator
+# commands (creating the database, token admin) are the one exception the import contract also names.
+_MAY_QUERY = ("services/", "events/", "db.py", "models.py", "cli.py")
+
+
+def test_queries_are_sent_only_from_services():
+    package = ROOT / "churns_gql"
+    offenders = []
+    for path in sorted(package.rglob("*.py")):
+        relative = path.relative_to(package).as_posix()
+        if relative.startswith(_MAY_QUERY):
+            continue
+        offenders += [f"{relative}:{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1)
+                      if _QUERY_CALL.search(line)]
+    assert offenders == []

@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, AsyncContextManager
+from typing import TYPE_CHECKING, Any, AsyncContextManager
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.config import Settings
 from churns_gql.graphql.loaders import Loaders, make_loaders
 from churns_gql.services.tokens import OPEN, Caller
 from churns_gql.services.uow import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from churns_gql.storage import RunStorage
 
 

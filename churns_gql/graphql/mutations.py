@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
@@ -31,6 +30,9 @@ from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 from churns_gql.services.errors import UserInputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @strawberry.input(description="A rectangle in fractions of the parent image (0..1, origin top-left).")

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
 from PIL import Image
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.concepts import Concept
 from churns_gql.config import Settings
@@ -20,6 +18,8 @@ from churns_gql.services import lifecycle
 from churns_gql.services.uow import PendingFiles, unit_of_work
 from churns_gql.storage import RunStorage
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -152,7 +152,7 @@ class PipelineContext:
     # The final stage fills these in; the executor applies them with the COMPLETED transition.
     completion: dict[str, Any] = field(default_factory=dict)
     # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
-    completion_writes: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
+    completion_writes: list[Callable[["AsyncSession"], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # Files the job wrote that no committed row points at yet: removed unless it completes.
     files: PendingFiles = field(init=False)
@@ -184,7 +184,7 @@ class PipelineContext:
     async def check_cancelled(self) -> None:
         """Raise JobCancelled when the job's row says it no longer runs."""
         async with self.services.db() as session:
-            status = await session.scalar(select(self.job_model.status).where(self.job_model.id == self.job_id))
+            status = await lifecycle.job_status(session, self.job_model, self.job_id)
         if status != JobStatus.RUNNING:
             raise JobCancelled()
 

@@ -11,7 +11,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence, Union
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql import events
@@ -40,6 +40,25 @@ def _run_id(row: JobRow) -> uuid.UUID:
 async def lock_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobRow | None:
     """The job's row, locked until the transaction ends."""
     return await session.scalar(select(model).where(model.id == job_id).with_for_update())
+
+
+async def job_status(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobStatus | None:
+    """The job's status as its row says now, or None if the row is gone."""
+    return await session.scalar(select(model.status).where(model.id == job_id))
+
+
+async def unfinished_jobs(session: AsyncSession, model: JobModel) -> list[Any]:
+    """(id, status, created_at, started_at) of every QUEUED or RUNNING job of one kind."""
+    return list((await session.execute(
+        select(model.id, model.status, model.created_at, model.started_at)
+        .where(model.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+    )).all())
+
+
+async def record_spent(session: AsyncSession, run_id: uuid.UUID, cost_usd: float) -> None:
+    """Store what a generation that has not completed has cost so far (a completed one keeps its own total)."""
+    await session.execute(update(Run).where(Run.id == run_id, Run.status != JobStatus.COMPLETED)
+                          .values(generation_cost_usd=cost_usd))
 
 
 async def last_progress(session: AsyncSession, job_id: uuid.UUID) -> float:

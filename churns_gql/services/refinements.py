@@ -124,19 +124,35 @@ def summarize(refinement: Refinement, notes: str = "") -> str:
     return f"{summary}; {ignored}" if ignored else summary
 
 
+@dataclass(frozen=True)
+class ParentFile:
+    """The image a refinement edits: its row id, its file (None until it has one) and its key in file names."""
+
+    id: uuid.UUID
+    path: str | None
+    # An original's generation index, or the parent refinement's id (refinement_path names files by it).
+    key: int | uuid.UUID
+
+
+async def parent_file(session: AsyncSession, refinement: Refinement) -> ParentFile:
+    """The original or refinement that `refinement` was made from."""
+    if refinement.parent_image_id is not None:
+        image = await session.get(Image, refinement.parent_image_id)
+        assert image is not None
+        return ParentFile(id=image.id, path=image.path, key=image.generation_index)
+    parent = await session.get(Refinement, refinement.parent_refinement_id)
+    assert parent is not None
+    return ParentFile(id=parent.id, path=parent.image_path, key=parent.id)
+
+
 async def record_in_index(session: AsyncSession, storage: RunStorage, refinement_id: uuid.UUID) -> None:
     """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id)."""
     refinement = await session.get(Refinement, refinement_id)
     if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
         return
-    if refinement.parent_image_id is not None:
-        parent = await session.get(Image, refinement.parent_image_id)
-        parent_id, parent_path = str(parent.id), parent.path
-    else:
-        parent_ref = await session.get(Refinement, refinement.parent_refinement_id)
-        parent_id, parent_path = str(parent_ref.id), parent_ref.image_path or ""
+    parent = await parent_file(session, refinement)
     entry = IndexEntry(
-        job_id=str(refinement.id), parent_image_id=parent_id, parent_image_path=parent_path,
+        job_id=str(refinement.id), parent_image_id=str(parent.id), parent_image_path=parent.path or "",
         image_path=refinement.image_path, type=refinement.type.value.lower(), summary=refinement.summary,
         cost=float(refinement.cost_usd or 0.0),
         created_at=refinement.created_at.isoformat(),

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import yaml
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
@@ -226,6 +227,23 @@ def _json_bytes(value: Any) -> bytes:
 async def runs_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
     """Runs keyed by id."""
     return await rows_by_id(session, Run, ids)
+
+
+async def run_by_id(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    """One run, or None."""
+    return await session.get(Run, run_id)
+
+
+async def run_owner(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | None:
+    """The id of the token that owns a run (None when the run is missing or was made without a token)."""
+    return await session.scalar(select(Run.owner_token_id).where(Run.id == run_id))
+
+
+async def add_originals(session: AsyncSession, run_id: uuid.UUID, originals: Sequence[dict[str, Any]]) -> None:
+    """Insert a generated run's Image rows (generation_index, path, width, height); one already there is kept."""
+    rows = [{"id": uuid.uuid4(), "run_id": run_id, **original} for original in originals]
+    await session.execute(insert(Image).values(rows).on_conflict_do_nothing(
+        index_elements=[Image.run_id, Image.generation_index]))
 
 
 async def images_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Image]:
