@@ -209,10 +209,12 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
         return options
 
     async def startup(ctx: dict[str, Any]) -> None:
+        """Make this process's engine, storage and providers."""
         ctx["services"] = worker_services(settings)
         log.info("worker started with the %s provider", ctx["services"].editor.name)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        """Close the engine startup made."""
         made: WorkerServices | None = ctx.get("services")
         if made is not None:
             await made.db.kw["bind"].dispose()

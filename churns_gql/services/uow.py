@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import AsyncIterator, Awaitable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -61,8 +61,9 @@ class PendingFiles:
 
     @staticmethod
     async def _quietly(removal: Awaitable[None], run_id: uuid.UUID, relative: str) -> None:
+        """Await one removal, logging instead of raising when it fails."""
         try:
-            await asyncio.shield(removal)
+            await removal
         except Exception as exc:  # noqa: BLE001 - an orphaned file is logged, the original error still wins
             log.warning("could not remove %s/%s after a rollback: %s", run_id, relative, exc)
 
@@ -73,7 +74,6 @@ class UnitOfWork:
 
     session: AsyncSession
     files: PendingFiles | None = None
-    committed: bool = field(default=False, init=False)
 
 
 @contextlib.asynccontextmanager
@@ -90,11 +90,11 @@ async def unit_of_work(
                 yield uow
         except BaseException:
             if uow.files is not None:
-                await uow.files.discard()
+                # Shielded: a cancelled request still removes what it wrote.
+                await asyncio.shield(uow.files.discard())
             raise
         finally:
             session.info.pop(_SESSION_KEY, None)
-        uow.committed = True
         if uow.files is not None:
             uow.files.keep()
 
