@@ -45,7 +45,7 @@ def check_services(settings: Settings) -> bool:
     """Reach Postgres (creating the database if missing) and Redis; explain exactly what failed."""
 
     async def both() -> tuple[str | None, str | None]:
-        from churns_gql.jobs import redis_unreachable
+        from churns_gql.queue import redis_unreachable
 
         return await _check_postgres(settings), await redis_unreachable(settings.redis_url, timeout_s=5)
 
@@ -74,9 +74,9 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
 
 def export_schema() -> str:
     """The served schema as SDL, exactly as schema.graphql holds it."""
-    from churns_gql.graphql.schema import schema
+    from churns_gql.app import schema_sdl
 
-    return schema.as_str() + "\n"
+    return schema_sdl()
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -210,10 +210,10 @@ def worker(settings: Settings) -> None:
 
     from arq import run_worker
 
-    from churns_gql.jobs import WorkerSettings
+    from churns_gql.worker import worker_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
 
 def dev(settings: Settings) -> int:
