@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.services.refinements import record_in_index
+from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import INDEX_FILE, REFINEMENTS, RunStorage
 
 # Files younger than this may belong to a job or an import still committing: never called orphans.
@@ -100,7 +101,8 @@ async def _check_run(db: async_sessionmaker[AsyncSession], storage: RunStorage, 
         elif job_id not in indexed:
             report.missing_index_entries.append(f"{run_id}/{job_id}")
             if repair:
-                await record_in_index(db, storage, row.id)
+                async with db() as session:
+                    await record_in_index(session, storage, row.id)
     stale = sorted(indexed - {j for j, r in completed.items() if r.image_path
                               and storage.path(run_id, r.image_path).is_file()})
     if stale:
@@ -125,8 +127,8 @@ def _is_preview_of(relative: str, rows: list[Refinement]) -> bool:
 
 async def _fail_lost(db: async_sessionmaker[AsyncSession], refinement_id: uuid.UUID) -> None:
     """A COMPLETED refinement whose result is gone becomes FAILED, so no client links a missing file."""
-    async with db() as session, session.begin():
-        await session.execute(update(Refinement).where(Refinement.id == refinement_id)
+    async with unit_of_work(db) as uow:
+        await uow.session.execute(update(Refinement).where(Refinement.id == refinement_id)
                               .values(status=JobStatus.FAILED, error_message=LOST_FILE, image_path=None))
 
 
