@@ -208,12 +208,16 @@ def worker(settings: Settings) -> None:
     """Run the arq worker until stopped."""
     import logging
 
-    from arq import run_worker
-
+    from churns_gql.resilient_worker import ResilientWorker
     from churns_gql.worker import worker_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
-    run_worker(worker_settings(settings))  # type: ignore[arg-type]
+    ResilientWorker(**worker_settings(settings)).run()
+
+
+# `dev` restarts a child that dies, but not more than this many times in this many seconds.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
 
 
 def dev(settings: Settings) -> int:
@@ -224,7 +228,8 @@ def dev(settings: Settings) -> int:
     provider = settings.provider_name
     _say(f"provider: {provider}" + ("" if provider == "openai" else " (offline: set OPENAI_API_KEY to use OpenAI)"))
     exe = [sys.executable, "-m", "churns_gql.cli"]
-    children = [subprocess.Popen([*exe, "serve"]), subprocess.Popen([*exe, "worker"])]
+    commands = [[*exe, "serve"], [*exe, "worker"]]
+    children = [subprocess.Popen(command) for command in commands]
     base = f"http://{settings.host}:{settings.port}"
     _say(f"\n  web client  {base}/\n  GraphiQL    {base}/graphql\n  files       {base}/files/runs/...\n"
          "  Ctrl-C stops the API and the worker.\n")
@@ -236,9 +241,21 @@ def dev(settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    restarts: list[float] = []
     try:
-        while not stopping and all(c.poll() is None for c in children):
+        while not stopping:
             time.sleep(0.3)
+            for i, child in enumerate(children):
+                if child.poll() is None or stopping:
+                    continue
+                # A dead API or worker is started again, unless it keeps dying (then dev gives up and says so).
+                now = time.monotonic()
+                restarts[:] = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+                if len(restarts) > MAX_RESTARTS:
+                    _say(f"{commands[i][-1]} keeps exiting (code {child.returncode}); stopping")
+                    return 1
+                _say(f"{commands[i][-1]} exited with code {child.returncode}; starting it again")
+                children[i] = subprocess.Popen(commands[i])
     finally:
         for child in children:
             if child.poll() is None:
@@ -248,8 +265,7 @@ def dev(settings: Settings) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGINT, None)]
-    return 1 if failed and not stopping else 0
+    return 0
 
 
 CLIENT_COMMANDS = ("runs", "import", "refine", "cancel", "tree")

@@ -26,6 +26,7 @@ from churns_gql.pipeline.executor import PipelineExecutor
 from churns_gql.providers import make_editor, make_generation_provider
 from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
+from churns_gql.resilient_worker import ResilientWorker
 from churns_gql.services import lifecycle, runs
 from churns_gql.services.refinements import record_in_index
 from churns_gql.services.uow import unit_of_work
@@ -225,7 +226,7 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
 
 def make_worker(services: WorkerServices, **overrides: Any) -> Worker:
     """A worker in this process over existing services (tests pass burst=True); signals stay with the caller."""
-    return Worker(**{**worker_settings(services.settings, services), "handle_signals": False, **overrides})
+    return ResilientWorker(**{**worker_settings(services.settings, services), "handle_signals": False, **overrides})
 
 
 def pipeline_jobs_done(worker: Worker) -> int:
