@@ -186,7 +186,14 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
         run = await session.get(Run, row.run_id)
     assert isinstance(row, Refinement) and run is not None
     ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
-    return await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+    status = None
+    try:
+        status = await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+        return status
+    finally:
+        if status != JobStatus.COMPLETED.value and (ctx.spent_usd or ctx.spend_unknown):
+            # A cancelled (or failed) refinement was still billed for the calls it made; its cost says so.
+            await asyncio.shield(lifecycle.record_spend(services.db, job_id, ctx.spent_cost()))
 
 
 async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:

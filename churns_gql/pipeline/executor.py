@@ -107,7 +107,7 @@ class PipelineExecutor:
         """End the job FAILED with the stage's message; False if it had already ended."""
         row = await lifecycle.finish_job(
             ctx.services.db, ctx.job_model, ctx.job_id, JobStatus.FAILED, message=failure.message,
-            progress=ctx.progress,
+            progress=ctx.progress, fields={"cost_usd": ctx.spent_cost()} if ctx.refinement is not None else None,
             stage_event={"stage": failure.stage, "status": StageStatus.FAILED, "progress": ctx.progress,
                          "message": failure.message},
         )

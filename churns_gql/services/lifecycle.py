@@ -10,7 +10,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence, Union
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql import events
@@ -146,3 +146,10 @@ async def cancel_job(
                              status=StageStatus.CANCELLED, progress=await last_progress(session, job_id),
                              message="cancelled by request", terminal=True)
         return row, previous
+
+
+async def record_spend(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID, usd: float | None) -> None:
+    """Store what a refinement that ended without completing spent (None: billed, amount unknown)."""
+    async with db() as session, session.begin():
+        await session.execute(update(Refinement).where(
+            Refinement.id == job_id, Refinement.status.in_((JobStatus.FAILED, JobStatus.CANCELLED))).values(cost_usd=usd))

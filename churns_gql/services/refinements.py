@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
+from churns_gql.providers.openai_prompts import check_refine_request
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.runs import check_text, validate_reference
@@ -212,7 +213,7 @@ async def create_refinement(
     Returns the row and the reference file's path (the caller removes it if the commit fails).
     Raises UserInputError, having written nothing, when the input is wrong.
     """
-    problems = _check_request(req)
+    problems = _check_request(req) + check_refine_request(req, settings)
     if problems:
         raise UserInputError(problems)
     parent_image = parent_ref = None

@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Awaitable
 
 from PIL import Image
 
 from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import PipelineContext
-from churns_gql.providers.base import EditRequest, Rect, RefinementKind
+from churns_gql.providers.base import EditRequest, EditResult, ProviderError, Rect, RefinementKind
 from churns_gql.storage import preview_path
+
+
+async def paid_call(ctx: PipelineContext, call: Awaitable[EditResult]) -> EditResult:
+    """Await a provider call and record what it cost, even when it fails or the job is cancelled meanwhile."""
+    task = asyncio.ensure_future(call)
+    try:
+        result = await asyncio.shield(task)
+    except ProviderError as exc:
+        ctx.record_spend(exc.spent_usd)
+        raise
+    except asyncio.CancelledError:
+        # A sent request is paid for whether or not we wait: wait for its usage so the spend is on record.
+        try:
+            late = await task
+        except ProviderError as exc:
+            ctx.record_spend(exc.spent_usd)
+        except BaseException:
+            ctx.record_spend(None)
+        else:
+            ctx.record_spend(late.cost_usd)
+        raise
+    ctx.record_spend(result.cost_usd)
+    return result
 
 
 async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
@@ -39,7 +63,7 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
     )
     # Provider calls cost money and time: check before spending, and after in case a cancel came in.
     await ctx.check_cancelled()
-    result = await ctx.services.editor.edit(request)
+    result = await paid_call(ctx, ctx.services.editor.edit(request))
     await ctx.check_cancelled()
     ctx.result = result
     ctx.stage_cost = result.cost_usd
