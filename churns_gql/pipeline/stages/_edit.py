@@ -9,7 +9,7 @@ from PIL import Image
 
 from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
-from churns_gql.pipeline.context import PipelineContext
+from churns_gql.pipeline.context import JobCancelled, PipelineContext
 from churns_gql.providers.base import EditRequest, EditResult, ProviderError, Rect, RefinementKind
 from churns_gql.storage import preview_path
 
@@ -42,12 +42,23 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
     refinement = ctx.refinement
     assert refinement is not None and ctx.base_image is not None
 
+    cancelled = False
+
     async def on_partial(image: Image.Image, index: int) -> None:
+        nonlocal cancelled
+        if cancelled:
+            return
         relative = preview_path(ctx.job_id, index)
         # Until an event points at the preview it is the job's to clean up if the job stops here.
         ctx.cleanup_paths.append(relative)
         await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(encode_png, image, level=1))
-        await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
+        try:
+            await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
+        except JobCancelled:
+            # The call is paid for whatever we do now: read it to the end for its usage (the spend);
+            # the check after the call then stops the job.
+            cancelled = True
+            return
         ctx.cleanup_paths.remove(relative)
 
     request = EditRequest(
