@@ -43,7 +43,8 @@ class SizePlan:
 def _any_size(rules: AnySize, spec: ImageModelSpec, width: int, height: int) -> tuple[int, int]:
     """The allowed W×H nearest the parent's aspect, near its pixel count clamped into the model's range."""
     aspect = min(max(width / height, 1 / rules.max_aspect), rules.max_aspect)
-    pixels = min(max(width * height, rules.min_pixels), min(rules.target_max_pixels, rules.max_pixels))
+    cap = min(rules.target_max_pixels, rules.max_pixels)
+    pixels = min(max(width * height, rules.min_pixels), cap)
     w, h = math.sqrt(pixels * aspect), math.sqrt(pixels / aspect)
     shrink = min(1.0, rules.max_edge / max(w, h))
     w, h = w * shrink, h * shrink
@@ -53,7 +54,7 @@ def _any_size(rules: AnySize, spec: ImageModelSpec, width: int, height: int) -> 
     for cw in range(max(1, math.floor(w / m) - 3), math.ceil(w / m) + 4):
         for ch in range(max(1, math.floor(h / m) - 3), math.ceil(h / m) + 4):
             size = (cw * m, ch * m)
-            if not spec.takes_size(*size):
+            if not spec.takes_size(*size) or size[0] * size[1] > cap:
                 continue
             score = abs(math.log(size[0] / size[1] / aspect)) + 0.05 * abs(math.log(size[0] * size[1] / (w * h)))
             if best is None or score < best[0]:
