@@ -102,6 +102,8 @@ class OpenAIImageEditor:
     """An ImageEditor that refines images with OpenAI's GPT Image edit endpoint."""
 
     name = "openai"
+    # A sent edit is billed even if the job is aborted: wait this long for its usage (past the call's own timeout).
+    billing_grace_s = DEFAULT_TIMEOUT_S + 15.0
 
     def __init__(self, client: openai.AsyncOpenAI, model: str, catalogue: Catalogue, *, stream_partials: bool = True,
                  retry: RetryPolicy = RetryPolicy(), sleep: Sleep = asyncio.sleep) -> None:

@@ -15,7 +15,12 @@ from churns_gql.storage import preview_path
 
 
 async def paid_call(ctx: PipelineContext, call: Awaitable[EditResult]) -> EditResult:
-    """Await a provider call and record what it cost, even when it fails or the job is cancelled meanwhile."""
+    """Await a provider call and record what it cost, even when it fails or the job is aborted meanwhile.
+
+    An editor that bills (billing_grace_s > 0) is paid for a sent request whether or not we wait, so
+    on an abort the call may finish for up to that long to report its usage; the offline one is
+    simply stopped.
+    """
     task = asyncio.ensure_future(call)
     try:
         result = await asyncio.shield(task)
@@ -23,18 +28,33 @@ async def paid_call(ctx: PipelineContext, call: Awaitable[EditResult]) -> EditRe
         ctx.record_spend(exc.spent_usd)
         raise
     except asyncio.CancelledError:
-        # A sent request is paid for whether or not we wait: wait for its usage so the spend is on record.
+        grace = float(getattr(ctx.services.editor, "billing_grace_s", 0.0))
         try:
-            late = await task
-        except ProviderError as exc:
-            ctx.record_spend(exc.spent_usd)
-        except BaseException:
-            ctx.record_spend(None)
-        else:
-            ctx.record_spend(late.cost_usd)
+            if grace > 0:
+                await asyncio.wait({task}, timeout=grace)
+        finally:
+            _record_late(ctx, task, billed=grace > 0)
         raise
     ctx.record_spend(result.cost_usd)
     return result
+
+
+def _record_late(ctx: PipelineContext, task: asyncio.Future[EditResult], *, billed: bool) -> None:
+    """Record the spend of a call the job stopped waiting for; stop it if it still runs."""
+    if not task.done():
+        task.cancel()
+        if billed:
+            ctx.record_spend(None)
+        return
+    error = task.exception() if not task.cancelled() else None
+    if task.cancelled():
+        ctx.record_spend(None if billed else 0.0)
+    elif isinstance(error, ProviderError):
+        ctx.record_spend(error.spent_usd)
+    elif error is not None:
+        ctx.record_spend(None if billed else 0.0)
+    else:
+        ctx.record_spend(task.result().cost_usd)
 
 
 async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
