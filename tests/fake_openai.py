@@ -30,8 +30,6 @@ API does (every object closed and every property required; 400 otherwise). With
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import io
 import json
 import math
@@ -40,11 +38,10 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import Any, AsyncIterator, Callable
 
 import uvicorn
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
 
 from tests import fake_openai_params as params_mod
 from tests import fake_openai_rules as rules
@@ -56,7 +53,6 @@ from tests.fake_openai_records import (
     RecordedRequest,
     _edited,
     _generated,
-    _IMAGE_MIME_TYPES,
     _png_b64,
     _Queued,
     error_body,

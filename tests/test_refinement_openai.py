@@ -108,6 +108,7 @@ def _priced(usage: dict) -> float:
 
 
 async def test_masked_1200x630_comes_back_exact_undistorted_and_untouched_outside(client, fake, openai_worker):
+    """A masked edit of a 1200x630 parent: exact size, the parent's aspect requested, bit-identical outside the band."""
     parent_image = poster()
     parent = await _parent(client, parent_image)
     rects = [Rect(0.55, 0.15, 0.35, 0.35)]
@@ -145,6 +146,7 @@ async def test_masked_1200x630_comes_back_exact_undistorted_and_untouched_outsid
 
 @pytest.mark.parametrize("kind", ["PROMPT", "TEXT", "SUBJECT"])
 async def test_every_kind_carries_the_runs_concept(client, fake, openai_worker, kind):
+    """PROMPT, TEXT and SUBJECT prompts carry the run's subject, style and intended text and the user's words."""
     parent = await _parent(client)
     variables = {"input": {"parentId": parent, "type": kind, "prompt": "warmer" if kind == "PROMPT" else None,
                            "instructions": None if kind == "PROMPT" else "fix it"}}
@@ -162,6 +164,7 @@ async def test_every_kind_carries_the_runs_concept(client, fake, openai_worker, 
 
 
 async def test_a_500_then_success_records_one_cost(client, fake, openai_worker, sleeps):
+    """A 500 is retried once after 1 s; only the successful call is billed and recorded."""
     parent = await _parent(client)
     fake.fail_next(EDITS, status=500)
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
@@ -176,6 +179,7 @@ async def test_a_500_then_success_records_one_cost(client, fake, openai_worker, 
 
 
 async def test_a_429_waits_as_long_as_retry_after_says(client, fake, openai_worker, sleeps):
+    """A 429 with Retry-After: 7 waits 7 s before the one retry."""
     parent = await _parent(client)
     fake.fail_next(EDITS, status=429, headers={"retry-after": "7"})
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
@@ -185,6 +189,7 @@ async def test_a_429_waits_as_long_as_retry_after_says(client, fake, openai_work
 
 
 async def test_a_timeout_fails_may_have_been_billed_and_is_not_retried(client, fake, worker_services, sleeps):
+    """A timeout is not retried: the job FAILS saying it may have been billed, with cost null."""
     parent = await _parent(client)
     fake.delay_next(EDITS, 3.0)
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
@@ -196,6 +201,7 @@ async def test_a_timeout_fails_may_have_been_billed_and_is_not_retried(client, f
 
 
 async def test_a_cancelled_jobs_spent_cost_is_recorded(client, fake, openai_worker):
+    """Cancelled while OpenAI works: the call finishes, its cost is the CANCELLED refinement's costUsd."""
     parent = await _parent(client)
     fake.delay_next(EDITS, 1.5)
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
@@ -213,6 +219,7 @@ async def test_a_cancelled_jobs_spent_cost_is_recorded(client, fake, openai_work
 
 
 async def test_moderation_blocked_fails_with_message_and_code(client, fake, openai_worker):
+    """A safety refusal FAILS the job with a user-facing message and the code in its events; nothing spent."""
     parent = await _parent(client)
     fake.fail_next(EDITS, status=400, code="moderation_blocked", message="Your request was rejected by the safety system.")
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
@@ -228,6 +235,7 @@ async def test_moderation_blocked_fails_with_message_and_code(client, fake, open
                                                  (403, None, "CHURNS_OPENAI_IMAGE_MODEL"),
                                                  (404, "model_not_found", "CHURNS_OPENAI_IMAGE_MODEL")])
 async def test_account_errors_name_the_setting(client, fake, openai_worker, status, code, setting):
+    """401/403/404 fail the job with a message naming the setting to check, without retrying."""
     parent = await _parent(client)
     fake.fail_next(EDITS, status=status, code=code)
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
@@ -237,6 +245,7 @@ async def test_account_errors_name_the_setting(client, fake, openai_worker, stat
 
 
 async def test_missing_usage_leaves_cost_null_with_a_note(client, fake, worker_services, sleeps):
+    """An answer without usage: COMPLETED with costUsd null and a note, not 0."""
     parent = await _parent(client)
     editor = make_editor(fake, sleeps)
     editor.stream_partials = False
@@ -253,6 +262,7 @@ async def test_missing_usage_leaves_cost_null_with_a_note(client, fake, worker_s
 
 
 async def test_subject_without_reference_is_refused_by_refine_image(client, fake):
+    """With OpenAI active, refineImage refuses SUBJECT without a reference (INVALID on referenceImage)."""
     parent = await _parent(client)
     payload = await refine(client, parent, type="SUBJECT", instructions="use the can")
     assert payload["refinement"] is None
@@ -262,6 +272,7 @@ async def test_subject_without_reference_is_refused_by_refine_image(client, fake
 
 
 async def test_prompt_over_the_api_limit_is_a_user_error(client, services, tmp_path):
+    """User text that would push the prompt over the API's limit is a userError on the field."""
     configs = tmp_path / "configs"
     shutil.copytree(ROOT / "configs", configs)
     data = yaml.safe_load((configs / "openai_models.yml").read_text())

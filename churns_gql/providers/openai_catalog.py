@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -72,7 +72,6 @@ class Catalogue:
     default_image_model: str
     default_chat_model: str
     source: str = CATALOGUE_FILE
-    deprecated: dict[str, str] = field(default_factory=dict)
 
     def image_model(self, name: str) -> ImageModelSpec:
         """The spec of image model `name`; KeyError when the catalogue does not list it."""

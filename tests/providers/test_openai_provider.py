@@ -22,6 +22,7 @@ from churns_gql.providers.openai_catalog import load_catalogue
 from tests.fake_openai import EDITS, FakeOpenAI
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+ARTIFACTS = CONFIGS.parent / "test-artifacts" / "openai"
 CATALOGUE = load_catalogue(CONFIGS)
 MODEL = Settings().openai_image_model
 KEY = "test-key"
@@ -112,6 +113,9 @@ async def test_fixed_size_model_pads_to_its_size_and_crops_back(fake, client):
     error = np.abs(np.asarray(result.image).astype(int) - (255 - np.asarray(base).astype(int))).mean()
     assert result.image.size == (1200, 630) and error < 3
     assert "padded 1200x630 to 1200x800 and cropped back" in result.notes
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    padded.save(ARTIFACTS / "fixed_size_sent_canvas.png")
+    result.image.save(ARTIFACTS / "fixed_size_result.png")
 
 
 async def test_cost_is_reported_usage_times_listed_price(fake, client):

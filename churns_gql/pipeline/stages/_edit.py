@@ -65,6 +65,7 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
     cancelled = False
 
     async def on_partial(image: Image.Image, index: int) -> None:
+        """Save a streamed partial as the job's preview and announce it."""
         nonlocal cancelled
         if cancelled:
             return
