@@ -285,3 +285,18 @@ async def test_prompt_over_the_api_limit_is_a_user_error(client, services, tmp_p
     [error] = payload["userErrors"]
     assert error["field"] == ["input", "prompt"] and error["code"] == "INVALID" and "6,000" in error["message"]
     assert (await refine(client, parent, prompt="x" * 400))["userErrors"] == []
+
+
+async def test_a_failed_jobs_spent_cost_is_recorded(client, fake, worker_services, sleeps):
+    """OpenAI billed the call but its image is unreadable: the job FAILS and its costUsd is what was spent."""
+    parent = await _parent(client)
+    editor = make_editor(fake, sleeps)
+    editor.stream_partials = False
+    usage = {"input_tokens": 1_100, "input_tokens_details": {"text_tokens": 100, "image_tokens": 1_000},
+             "output_tokens": 2_000, "total_tokens": 3_100}
+    fake.respond_next(EDITS, {"created": 1, "data": [{"b64_json": "bm90IGFuIGltYWdl"}], "usage": usage})
+    ref = (await refine(client, parent, prompt="brighter"))["refinement"]
+    await run_worker(replace(worker_services, editor=editor))
+    done = await _done(client, ref["id"])
+    assert done["status"] == "FAILED" and "could not be read" in done["errorMessage"]
+    assert done["costUsd"] == pytest.approx(_priced(usage), abs=1e-6) and done["costUsd"] > 0

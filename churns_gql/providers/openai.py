@@ -28,7 +28,15 @@ from churns_gql.providers.openai_catalog import Catalogue, image_model_problem, 
 from churns_gql.providers.openai_errors import BILLED_NOTE, IMAGE_MODEL_SETTING, to_provider_error
 from churns_gql.providers.openai_prompts import CREATIVITY, build_prompt, creativity_style, user_text
 from churns_gql.providers.openai_retry import RetryPolicy, Sleep, call_with_retries
-from churns_gql.providers.openai_sizes import SizePlan, crop_back, edit_mask, fit_limits, pad_to_canvas, plan_size
+from churns_gql.providers.openai_sizes import (
+    SizePlan,
+    crop_back,
+    edit_mask,
+    fit_limits,
+    pad_to_canvas,
+    plan_size,
+    working_image,
+)
 from churns_gql.providers.pricing import Pricing, require_prices
 
 __all__ = ["CREATIVITY", "OpenAIImageEditor", "build_prompt", "to_provider_error", "usage_from_api"]
@@ -158,8 +166,8 @@ class OpenAIImageEditor:
         files: dict[str, Any] = {"image": ("image.png", upload.image, "image/png")}
         if request.kind == "SUBJECT":
             assert request.reference is not None
-            reference = fit_limits(pad_to_canvas(request.reference, plan_size(self.spec, request.reference.size)),
-                                   None, self.catalogue.limits)
+            # The reference is only looked at, never cropped back: it goes as it is (within the byte limit).
+            reference = fit_limits(working_image(request.reference), None, self.catalogue.limits)
             files["image"] = [files["image"], ("reference.png", reference.image, "image/png")]
         if upload.mask is not None:
             files["mask"] = ("mask.png", upload.mask, "image/png")

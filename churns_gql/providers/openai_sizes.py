@@ -84,7 +84,7 @@ def plan_size(spec: ImageModelSpec, parent: tuple[int, int]) -> SizePlan:
     return SizePlan(request=(req_w, req_h), canvas=canvas, offset=offset, parent=parent)
 
 
-def _working(image: Image.Image) -> Image.Image:
+def working_image(image: Image.Image) -> Image.Image:
     """`image` as RGBA when it has transparency, else RGB."""
     mode = "RGBA" if has_alpha(image) else "RGB"
     return image if image.mode == mode else image.convert(mode)
@@ -92,7 +92,7 @@ def _working(image: Image.Image) -> Image.Image:
 
 def pad_to_canvas(image: Image.Image, plan: SizePlan) -> Image.Image:
     """The parent on the plan's canvas, its edge pixels replicated into the padding (no hard border for the model)."""
-    working = _working(image)
+    working = working_image(image)
     if not plan.padded:
         return working
     left, top = plan.offset
@@ -104,7 +104,7 @@ def pad_to_canvas(image: Image.Image, plan: SizePlan) -> Image.Image:
 
 def crop_back(result: Image.Image, plan: SizePlan) -> Image.Image:
     """The parent's box of a result: scaled uniformly to the canvas, then cropped (never stretched)."""
-    working = _working(result)
+    working = working_image(result)
     if working.size != plan.canvas:
         working = working.resize(plan.canvas, Image.Resampling.LANCZOS)
     left, top = plan.offset

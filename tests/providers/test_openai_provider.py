@@ -160,6 +160,8 @@ async def test_subject_sends_base_then_reference_with_the_concept(fake, client):
     sent = fake.last_request(EDITS)
     assert [part.field for part in sent.images] == ["image[]", "image[]"] and sent.mask is None
     assert sent.images[0].image().size == base.size
+    sent_reference = sent.images[1].image().convert("RGB")
+    assert ImageChops.difference(sent_reference, reference).getbbox() is None  # as uploaded, not padded
     prompt = sent.field("prompt")
     for text in ("use the can", "a glass bottle of cold brew", "sunlit flat lay", '"COLD"', "second image"):
         assert text in prompt
