@@ -8,9 +8,10 @@ import logging
 import mimetypes
 import uuid
 from typing import Any, AsyncIterator
+from urllib.parse import parse_qs
 
-from sqlalchemy import select, text
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
@@ -25,8 +26,11 @@ from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import build_schema
-from churns_gql.jobs import JobQueue, redis_unreachable
-from churns_gql.models import Run
+from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
+from churns_gql.queue import JobQueue, redis_unreachable
+from churns_gql.security_headers import SecurityHeaders
+from churns_gql.services import health
+from churns_gql.services import runs as run_service
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
@@ -39,7 +43,10 @@ _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencod
 
 
 class GraphQLApp(GraphQL):
-    """Strawberry's ASGI view with our context and a CSRF guard on simple requests."""
+    """Strawberry's ASGI view with our context, token checks on every operation and a CSRF guard."""
+
+    graphql_transport_ws_handler_class = GuardedTransportWSHandler
+    graphql_ws_handler_class = GuardedWSHandler
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
@@ -51,8 +58,7 @@ class GraphQLApp(GraphQL):
         """Check the token, and refuse simple cross-site-capable POSTs that carry no preflight-forcing header."""
         if scope["type"] == "http":
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
-            ide_page = scope.get("method") == "GET" and "text/html" in headers.get("accept", "")
-            if not ide_page:
+            if not _is_ide_page(scope, headers):
                 try:
                     scope.setdefault("state", {})["caller"] = await self.services.gate.caller(headers.get("authorization"))
                 except AuthRequired as exc:
@@ -103,6 +109,17 @@ class GraphQLApp(GraphQL):
         return await super().on_ws_connect(context)
 
 
+def _is_ide_page(scope: Scope, headers: dict[str, str]) -> bool:
+    """Whether the request asks only for the GraphiQL page, which carries no data and needs no token.
+
+    A GET with a `query` parameter executes it whatever the Accept header says, so it is authenticated.
+    """
+    if scope.get("method") != "GET" or "text/html" not in headers.get("accept", ""):
+        return False
+    params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
+    return not any(key in params for key in ("query", "extensions", "operationName", "variables"))
+
+
 class _BodyTooLarge(Exception):
     """The request body grew past the limit while streaming in."""
 
@@ -145,7 +162,7 @@ async def _may_read(services: AppServices, caller: Caller, relative: str) -> boo
     except (IndexError, ValueError):
         return False
     async with services.db() as session:
-        owner = await session.scalar(select(Run.owner_token_id).where(Run.id == run_id))
+        owner = await run_service.run_owner(session, run_id)
     return owner is not None and owner == caller.token_id
 
 
@@ -161,6 +178,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         state["engine"] = engine
     if services.gate is None:
         services.gate = TokenGate(services.db, require=settings.require_auth)
+    if services.socket_guard is None:
+        services.socket_guard = SocketGuard(services.gate)
     graphql_app = GraphQLApp(services)
 
     @contextlib.asynccontextmanager
@@ -169,9 +188,11 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         if owns_hub:
             services.hub = EventHub(settings.sync_database_url, services.db)
             await services.hub.start()
+        services.socket_guard.start()
         try:
             yield
         finally:
+            await services.socket_guard.stop()
             if owns_hub:
                 await services.hub.stop()
                 services.hub = None
@@ -186,7 +207,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         checks: dict[str, str] = {}
         try:
             async with services.db() as session:
-                await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=3)
+                await asyncio.wait_for(health.ping_database(session), timeout=3)
             checks["postgres"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
@@ -205,7 +226,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         if found is None or not await _may_read(services, caller, relative):
             return PlainTextResponse("Not Found", status_code=404)
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
-        return FileResponse(found, media_type=media_type, headers={"X-Content-Type-Options": "nosniff"})
+        # Files are per-token: shared caches must not keep them, the browser may.
+        return FileResponse(found, media_type=media_type,
+                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
 
     async def index(request: Request) -> Response:
         return HTMLResponse(_NO_WEB)
@@ -221,6 +244,11 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         routes.append(Mount("/", StaticFiles(directory=settings.web_dir, html=True)))
     else:
         routes.append(Route("/", index))
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.services = services
     return app
+
+
+def schema_sdl() -> str:
+    """The served schema as SDL, exactly as schema.graphql holds it."""
+    return build_schema().as_str() + "\n"

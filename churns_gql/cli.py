@@ -9,6 +9,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from churns_gql.config import Settings, get_settings
@@ -44,7 +45,7 @@ def check_services(settings: Settings) -> bool:
     """Reach Postgres (creating the database if missing) and Redis; explain exactly what failed."""
 
     async def both() -> tuple[str | None, str | None]:
-        from churns_gql.jobs import redis_unreachable
+        from churns_gql.queue import redis_unreachable
 
         return await _check_postgres(settings), await redis_unreachable(settings.redis_url, timeout_s=5)
 
@@ -87,9 +88,9 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
 
 def export_schema() -> str:
     """The served schema as SDL, exactly as schema.graphql holds it."""
-    from churns_gql.graphql.schema import schema
+    from churns_gql.app import schema_sdl
 
-    return schema.as_str() + "\n"
+    return schema_sdl()
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -115,15 +116,25 @@ def bind_host(settings: Settings, live_tokens: int) -> str:
     return "127.0.0.1"
 
 
+def guard_public_bind(settings: Settings, host: str) -> Settings:
+    """Settings with auth forced on when the API listens beyond loopback (unless explicitly allowed)."""
+    if host in _LOOPBACK or settings.require_auth or settings.allow_insecure_bind:
+        return settings
+    _say(f"auth: required, because the API listens on {host}")
+    return replace(settings, require_auth=True)
+
+
 def serve(settings: Settings) -> None:
     """Run the API under uvicorn."""
     import uvicorn
 
     from churns_gql.app import create_app
+    from churns_gql.http_timeouts import KEEP_ALIVE_S, HeaderTimeoutProtocol
 
     import gc
 
     host = bind_host(settings, asyncio.run(_live_tokens(settings)))
+    settings = guard_public_bind(settings, host)
     # Fan-out allocates many short-lived objects per event; default thresholds make full collections
     # (hundreds of ms with thousands of subscriptions) frequent. Objects alive at start-up are frozen.
     gc.set_threshold(50_000, 50, 100)
@@ -131,7 +142,7 @@ def serve(settings: Settings) -> None:
     if not settings.require_auth and host in _LOOPBACK:
         _say("auth: open on loopback until an API token exists (churns-gql token create NAME)")
     uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
-                ws_per_message_deflate=False)
+                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S)
 
 
 async def token_command(settings: Settings, action: str, value: str | None) -> int:
@@ -165,16 +176,58 @@ async def token_command(settings: Settings, action: str, value: str | None) -> i
         await engine.dispose()
 
 
+async def fsck_command(settings: Settings, repair: bool) -> int:
+    """Report (and with --repair fix) rows without files, lost index entries and orphan files; 1 if any found."""
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.services import fsck
+    from churns_gql.storage import RunStorage
+
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        report = await fsck.check(make_sessionmaker(engine), RunStorage(settings.data_dir), repair=repair)
+    finally:
+        await engine.dispose()
+    for line in report.lines():
+        _say(line)
+    if repair and not report.clean:
+        _say("repaired: index entries added or dropped, orphans removed, rows without files marked FAILED")
+    return 0 if report.clean or repair else 1
+
+
+async def auth_command(settings: Settings, action: str) -> int:
+    """auth status | open: show whether auth is on, or re-open an API whose tokens are all revoked."""
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.services import tokens
+
+    engine = make_engine(settings.database_url, pool_size=1)
+    try:
+        async with make_sessionmaker(engine)() as session:
+            if action == "status":
+                required = settings.require_auth or await tokens.auth_required(session)
+                live = await tokens.live_token_count(session)
+                _say(f"auth: {'required' if required else 'open'}; {live} live token(s)")
+                return 0
+            refused = await tokens.reopen_auth(session)
+            if refused:
+                _say(f"auth stays required: {refused}")
+                return 1
+            await session.commit()
+            _say("auth re-opened: restart the API; it runs open on loopback until a token is created")
+            return 0
+    finally:
+        await engine.dispose()
+
+
 def worker(settings: Settings) -> None:
     """Run the arq worker until stopped."""
     import logging
 
     from arq import run_worker
 
-    from churns_gql.jobs import WorkerSettings
+    from churns_gql.worker import worker_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    run_worker(worker_settings(settings))  # type: ignore[arg-type]
 
 
 def dev(settings: Settings) -> int:
@@ -257,6 +310,10 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="API tokens: create NAME, list, revoke ID")
     token.add_argument("action", choices=["create", "list", "revoke"])
     token.add_argument("value", nargs="?", help="the name (create) or id (revoke)")
+    fsck = sub.add_parser("fsck", help="check run folders against the database (--repair fixes what it can)")
+    fsck.add_argument("--repair", action="store_true")
+    auth = sub.add_parser("auth", help="auth status, or open (re-open auth once every token is revoked)")
+    auth.add_argument("action", choices=["status", "open"])
     args = parser.parse_args(argv)
     if args.command in CLIENT_COMMANDS:
         from churns_gql import client
@@ -280,6 +337,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.action in ("create", "revoke") and not args.value:
             parser.error(f"token {args.action} needs a {'name' if args.action == 'create' else 'token id'}")
         return asyncio.run(token_command(settings, args.action, args.value))
+    if args.command == "fsck":
+        return asyncio.run(fsck_command(settings, args.repair))
+    if args.command == "auth":
+        return asyncio.run(auth_command(settings, args.action))
     if args.command == "check":
         return 0 if check_services(settings) else 2  # models were checked above
     if args.command == "migrate":

@@ -33,6 +33,7 @@ class Settings:
     openai_image_model: str = "gpt-image-2.5-sunburst"  # configs/openai_models.yml lists the others
     max_upload_mb: int = 25
     max_pixels: int = 40_000_000
+    max_pixels_per_request: int = 120_000_000
     host: str = "127.0.0.1"
     port: int = 8000
     refinement_timeout_s: int = 1800
@@ -43,6 +44,12 @@ class Settings:
     max_query_depth: int = 15
     max_aliases: int = 100
     max_query_tokens: int = 5000
+    max_query_bytes: int = 100_000
+    rate_limit_per_minute: int = 60
+    max_active_jobs_per_token: int = 20
+    daily_spend_limit_usd: float = 10.0
+    max_storage_mb_per_token: int = 10_240
+    max_query_cost: int = 50_000
     max_subscriptions_per_connection: int = 100
     configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
 
@@ -60,6 +67,7 @@ class Settings:
             openai_image_model=_env("CHURNS_OPENAI_IMAGE_MODEL", d.openai_image_model),
             max_upload_mb=int(_env("CHURNS_MAX_UPLOAD_MB", str(d.max_upload_mb))),
             max_pixels=int(_env("CHURNS_MAX_PIXELS", str(d.max_pixels))),
+            max_pixels_per_request=int(_env("CHURNS_MAX_PIXELS_PER_REQUEST", str(d.max_pixels_per_request))),
             host=_env("CHURNS_HOST", d.host),
             port=int(_env("CHURNS_PORT", str(d.port))),
             refinement_timeout_s=int(_env("CHURNS_REFINEMENT_TIMEOUT_S", str(d.refinement_timeout_s))),
@@ -71,6 +79,12 @@ class Settings:
             max_query_depth=int(_env("CHURNS_MAX_QUERY_DEPTH", str(d.max_query_depth))),
             max_aliases=int(_env("CHURNS_MAX_ALIASES", str(d.max_aliases))),
             max_query_tokens=int(_env("CHURNS_MAX_QUERY_TOKENS", str(d.max_query_tokens))),
+            max_query_bytes=int(_env("CHURNS_MAX_QUERY_BYTES", str(d.max_query_bytes))),
+            rate_limit_per_minute=int(_env("CHURNS_RATE_LIMIT_PER_MINUTE", str(d.rate_limit_per_minute))),
+            max_active_jobs_per_token=int(_env("CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN", str(d.max_active_jobs_per_token))),
+            daily_spend_limit_usd=float(_env("CHURNS_DAILY_SPEND_LIMIT_USD", str(d.daily_spend_limit_usd))),
+            max_storage_mb_per_token=int(_env("CHURNS_MAX_STORAGE_MB_PER_TOKEN", str(d.max_storage_mb_per_token))),
+            max_query_cost=int(_env("CHURNS_MAX_QUERY_COST", str(d.max_query_cost))),
             max_subscriptions_per_connection=int(
                 _env("CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION", str(d.max_subscriptions_per_connection))
             ),
@@ -107,6 +121,9 @@ ENV_VARS = {
     "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
     "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND", "CHURNS_MAX_QUERY_DEPTH",
     "CHURNS_MAX_ALIASES", "CHURNS_MAX_QUERY_TOKENS", "CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
+    "CHURNS_MAX_QUERY_BYTES", "CHURNS_MAX_QUERY_COST", "CHURNS_MAX_PIXELS_PER_REQUEST",
+    "CHURNS_RATE_LIMIT_PER_MINUTE", "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN", "CHURNS_DAILY_SPEND_LIMIT_USD",
+    "CHURNS_MAX_STORAGE_MB_PER_TOKEN",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 

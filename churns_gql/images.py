@@ -8,6 +8,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from churns_gql.imaging import encode_png
@@ -15,6 +16,9 @@ from churns_gql.imaging import encode_png
 # Formats accepted, keyed by the magic bytes that start the file.
 _ALLOWED = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
 _CHUNK = 1024 * 1024
+# Decoding a large image holds several times its pixel count in memory: at most this many at once per process.
+MAX_CONCURRENT_DECODES = 2
+_decode_slots: dict[int, asyncio.Semaphore] = {}
 
 
 class ImageRejected(Exception):
@@ -75,7 +79,21 @@ async def read_limited(upload: Readable, max_bytes: int) -> bytes:
             raise ImageRejected("TOO_LARGE", f"the file is larger than {max_bytes // (1024 * 1024)} MB")
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
+class PixelBudget:
+    """The pixels one request may still decode, so many images at the per-image limit cannot add up to gigabytes."""
+
+    def __init__(self, total: int) -> None:
+        self.left = total
+
+    def take(self, pixels: int) -> None:
+        """Spend `pixels`; raises ImageRejected (TOO_LARGE) when the request's budget is exhausted."""
+        if pixels > self.left:
+            raise ImageRejected("TOO_LARGE", f"the images of this request have more pixels in all than the "
+                                             f"limit allows ({pixels:,} more, {self.left:,} left)")
+        self.left -= pixels
+
+
+def decode_image(data: bytes, *, max_pixels: int, budget: PixelBudget | None = None) -> DecodedImage:
     """Validate and decode image bytes into RGB(A) pixels plus a PNG; raises ImageRejected."""
     fmt = sniff_format(data[:16])
     if fmt is None:
@@ -92,6 +110,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
                 )
             if width < 1 or height < 1:
                 raise ImageRejected("INVALID", "the image has no pixels")
+            if budget is not None:
+                budget.take(width * height)
             image.load()
     except ImageRejected:
         raise
@@ -99,15 +119,28 @@ def decode_image(data: bytes, *, max_pixels: int) -> DecodedImage:
         raise ImageRejected("TOO_LARGE", f"the image has more than {max_pixels:,} pixels") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError, EOFError) as exc:
         raise ImageRejected("INVALID", f"the {fmt} file is damaged or truncated ({exc.__class__.__name__})") from None
-    image = ImageOps.exif_transpose(image)
+    image = _to_8_bit(ImageOps.exif_transpose(image))
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     image = image.convert("RGBA" if has_alpha else "RGB")
     return DecodedImage(image=image, png=encode_png(image))
 
 
-async def validate_upload(upload: Any, *, max_bytes: int, max_pixels: int) -> DecodedImage:
-    """Read and decode an uploaded image off the event loop; raises ImageRejected."""
+def _to_8_bit(image: Image.Image) -> Image.Image:
+    """16/32-bit greyscale as 8-bit "L" by value, not clipped: Pillow's own convert saturates 50 % grey to white."""
+    if not (image.mode == "I" or image.mode.startswith("I;16")):
+        return image
+    values = np.asarray(image, dtype=np.float64)
+    # 16-bit samples span 0..65535 whatever mode Pillow gives them; 257 maps 65535 to 255 exactly.
+    return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
+
+
+async def validate_upload(upload: Any, *, max_bytes: int, max_pixels: int,
+                          budget: PixelBudget | None = None) -> DecodedImage:
+    """Read and decode an uploaded image off the event loop, a bounded number at a time; raises ImageRejected."""
     data = await read_limited(upload, max_bytes)
     if not data:
         raise ImageRejected("INVALID", "the file is empty")
-    return await asyncio.to_thread(decode_image, data, max_pixels=max_pixels)
+    loop_id = id(asyncio.get_running_loop())
+    slots = _decode_slots.setdefault(loop_id, asyncio.Semaphore(MAX_CONCURRENT_DECODES))
+    async with slots:
+        return await asyncio.to_thread(decode_image, data, max_pixels=max_pixels, budget=budget)

@@ -9,6 +9,7 @@ from typing import Any
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Enum,
@@ -16,6 +17,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -83,6 +85,27 @@ class ApiToken(Base):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class AuthState(Base):
+    """The one row saying whether auth is required: set when a token is made, cleared only by an operator."""
+
+    __tablename__ = "auth_state"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(SmallInteger, primary_key=True, default=1)
+    required: Mapped[bool] = mapped_column(Boolean, nullable=False, default=False)
+    changed_at: Mapped[datetime] = _now()
+
+
+class RateWindow(Base):
+    """Mutations that queue work, counted per token (or the shared open bucket) in one-minute windows."""
+
+    __tablename__ = "rate_windows"
+
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), nullable=False)
+    count: Mapped[int] = mapped_column(Integer, nullable=False)
+
+
 class Run(Base):
     """A generation run: its inputs, status and cost; its images live in data/runs/{id}/."""
 
@@ -98,6 +121,8 @@ class Run(Base):
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     error_message: Mapped[str | None] = mapped_column(Text)
     generation_cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
+    # What the job was expected to cost when queued: counts against the daily spend limit until it is known.
+    estimated_cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
     # The API token that made the run; only that token sees it once tokens are in use.
     owner_token_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("api_tokens.id", ondelete="SET NULL"))
 
@@ -152,6 +177,7 @@ class Refinement(Base):
     height: Mapped[int | None] = mapped_column(Integer)
     summary: Mapped[str | None] = mapped_column(Text)
     cost_usd: Mapped[float | None] = mapped_column(Float)
+    estimated_cost_usd: Mapped[float] = mapped_column(Float, nullable=False, default=0.0, server_default="0")
     error_message: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

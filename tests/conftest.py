@@ -25,7 +25,7 @@ from churns_gql.app import create_app
 from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices
-from churns_gql.jobs import JobQueue
+from churns_gql.queue import JobQueue
 from churns_gql.storage import RunStorage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -33,7 +33,7 @@ TEST_DATABASE_URL = os.environ.get(
     "CHURNS_TEST_DATABASE_URL", "postgresql+asyncpg://postgres@127.0.0.1:5432/churns_test"
 )
 TEST_REDIS_URL = os.environ.get("CHURNS_TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-TABLES = ("stage_events", "refinements", "images", "runs", "api_tokens")
+TABLES = ("stage_events", "refinements", "images", "runs", "api_tokens", "auth_state", "rate_windows")
 
 
 def alembic_config(database_url: str) -> Config:
@@ -101,6 +101,11 @@ def settings(tmp_path: Path) -> Settings:
         data_dir=tmp_path / "data",
         provider="local",
         web_dir=tmp_path / "no-web",
+        # Quotas are off in tests unless a test turns one on (tests/test_quotas.py).
+        rate_limit_per_minute=0,
+        max_active_jobs_per_token=0,
+        daily_spend_limit_usd=0.0,
+        max_storage_mb_per_token=0,
     )
 
 
@@ -234,12 +239,12 @@ def worker_services(services: AppServices) -> Any:
 
 async def run_worker(worker_services: Any, **overrides: Any) -> int:
     """Run a burst worker until the queue is empty; returns how many jobs completed."""
-    from churns_gql.jobs import make_worker
+    from churns_gql.worker import make_worker, pipeline_jobs_done
 
-    worker = make_worker(worker_services, burst=True, poll_delay=0, **overrides)
+    worker = make_worker(worker_services, burst=True, **overrides)
     try:
         await worker.async_run()
-        return worker.jobs_complete
+        return pipeline_jobs_done(worker)
     finally:
         await worker.close()
 

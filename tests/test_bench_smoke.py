@@ -14,7 +14,11 @@ from tests.conftest import ROOT, TEST_DATABASE_URL, TEST_REDIS_URL
 # (churns_bench, db 14). A suite pointed at another test database gets a smoke database named after it.
 _SUITE_DATABASE = TEST_DATABASE_URL.rpartition("/")[2]
 SMOKE_DATABASE = "churns_bench_smoke" if _SUITE_DATABASE == "churns_test" else f"{_SUITE_DATABASE}_bench_smoke"
-SMOKE_REDIS_DB = int(os.environ.get("CHURNS_BENCH_SMOKE_REDIS_DB", "13"))
+# Likewise its Redis db: 13 beside the default suite (db 15), else one derived from the suite's own db, so
+# suites run side by side (other checkouts) never share an arq queue.
+_SUITE_REDIS_DB = int(TEST_REDIS_URL.rpartition("/")[2] or 0)
+SMOKE_REDIS_DB = int(os.environ.get("CHURNS_BENCH_SMOKE_REDIS_DB", "13" if _SUITE_REDIS_DB == 15 else
+                                    str((_SUITE_REDIS_DB - 9) % 16)))
 EXPECTED_ROWS = {"P1", "P2", "P3a", "P3b", "P4", "P4+", "P5", "P6"}
 
 

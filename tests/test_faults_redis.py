@@ -8,7 +8,8 @@ import pytest
 from arq import create_pool
 from sqlalchemy import select
 
-from churns_gql.jobs import JobQueue, job_kinds, redis_settings
+from churns_gql.queue import JobQueue, redis_settings
+from churns_gql.worker import job_kinds
 from churns_gql.models import JobStatus, Refinement
 from churns_gql.reaper import reap
 from tests.conftest import import_images, png_bytes, refine, run_worker

@@ -117,7 +117,7 @@ async def test_events_and_stages_of_a_completed_refinement(client, services, wor
 
 
 async def test_a_job_run_twice_leaves_one_file_one_entry_one_terminal_state(client, services, worker_services):
-    from churns_gql.jobs import run_refinement
+    from churns_gql.worker import run_refinement
 
     run, (a, *_rest) = await _imported(client, n=1)
     ref = (await refine(client, a, prompt="cooler"))["refinement"]
@@ -135,7 +135,7 @@ async def test_a_job_run_twice_leaves_one_file_one_entry_one_terminal_state(clie
 
 
 async def test_lost_index_entry_is_restored_when_the_job_runs_again(client, services, worker_services):
-    from churns_gql.jobs import run_refinement
+    from churns_gql.worker import run_refinement
 
     run, (a, *_rest) = await _imported(client, n=1)
     ref = (await refine(client, a, prompt="sharpen"))["refinement"]

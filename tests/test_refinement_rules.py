@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.jobs import make_worker
+from churns_gql.worker import make_worker, pipeline_jobs_done
 from churns_gql.models import Refinement, StageEvent
 from churns_gql.providers.base import EditRequest, EditResult
 from churns_gql.providers.local import LocalImageEditor
@@ -191,14 +191,14 @@ async def test_cancel_while_running_aborts_the_arq_job(client, services, worker_
     editor = GatedEditor()  # the gate never opens: only the abort can end this job
     gated = replace(worker_services, editor=editor)
     ref = (await refine(client, parent, prompt="warmer"))["refinement"]
-    worker = make_worker(gated, poll_delay=0.05)
+    worker = make_worker(gated)
     task = asyncio.create_task(worker.async_run())
     try:
         await asyncio.wait_for(editor.entered.wait(), 10)
         payload = (await client.data(CANCEL, {"id": ref["id"]}))["cancelRefinement"]
         assert payload["refinement"]["status"] == "CANCELLED"
         for _ in range(200):
-            if worker.jobs_failed or worker.jobs_complete or worker.jobs_retried:
+            if worker.jobs_failed or pipeline_jobs_done(worker) or worker.jobs_retried:
                 break
             await asyncio.sleep(0.05)
         assert not worker.tasks or all(t.done() for t in worker.tasks.values())

@@ -12,7 +12,12 @@ log = logging.getLogger("churns_gql.errors")
 
 
 class PublicError(Exception):
-    """An expected problem with a query's arguments; its message is shown to the client."""
+    """An expected problem with a query's arguments; its message is shown to the client, with its code."""
+
+    def __init__(self, message: str, code: str = "BAD_USER_INPUT") -> None:
+        super().__init__(message)
+        # graphql-core copies an original error's `extensions` onto the GraphQLError it reports.
+        self.extensions = {"code": code}
 
 
 def _is_public(error: GraphQLError) -> bool:

@@ -25,6 +25,7 @@ from churns_gql.graphql.types import (
     page_info,
 )
 from churns_gql.services import runs as run_service
+from churns_gql.graphql.usage import Me, resolve_me
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -67,6 +68,11 @@ class Query:
     async def node(self, info: Info, id: strawberry.ID) -> Optional[Node]:
         """Any object by global id."""
         return await load_node(info, id)
+
+    @strawberry.field(description="The caller: its token and its use of every per-token limit.")
+    async def me(self, info: Info) -> Me:
+        """The caller's usage against its limits."""
+        return await resolve_me(info)
 
     @strawberry.field(description="A run by global id.")
     async def run(self, info: Info, id: strawberry.ID) -> Optional[Run]:

@@ -8,6 +8,7 @@ from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
 from churns_gql.config import Settings
+from churns_gql.graphql.cost import MaxQueryBytes, cost_rule
 from churns_gql.graphql.errors import MaskUnexpectedErrors
 from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.mutations import Mutation
@@ -24,7 +25,8 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     limits = settings or Settings()
     # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
     # limiter extensions make new ones per request, so nothing would ever be found in it.
-    rules = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases)]
+    rules = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
+             cost_rule(limits.max_query_cost)]
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -32,6 +34,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
         types=[Image, Refinement],
         execution_context_class=FanoutExecutionContext,
         extensions=[
+            lambda: MaxQueryBytes(limits.max_query_bytes),
             lambda: MaxTokensLimiter(max_token_count=limits.max_query_tokens),
             lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
             lambda: AddValidationRules(rules),

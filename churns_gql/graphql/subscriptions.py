@@ -18,13 +18,13 @@ async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> 
     """The events `follow` yields for a visible Run or Refinement; an unrecoverable gap ends the stream."""
     raw_id = decode_id_of(global_id, type_name)
     if await load_visible(info, type_name, raw_id) is None:
-        raise PublicError(f"no {type_name.lower()} with that id")
+        raise PublicError(f"no {type_name.lower()} with that id", "NOT_FOUND")
     services = info.context.services
     try:
         async for row in follow(services.hub, services.db, raw_id):
             yield event_from_row(info, row)
     except events.EventStreamLost as exc:
-        raise PublicError(str(exc)) from exc
+        raise PublicError(str(exc), "UNAVAILABLE") from exc
 
 
 @strawberry.type(description="Follow jobs live.")

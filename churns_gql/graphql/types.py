@@ -7,7 +7,7 @@ import base64
 import enum
 import json
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Optional
 
 import strawberry
@@ -36,6 +36,8 @@ class UserErrorCode(enum.Enum):
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
     CONFLICT = "CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"
+    RATE_LIMITED = "RATE_LIMITED"
+    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -299,8 +301,13 @@ def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
     """The (created_at, id) of a cursor, or None when it is not one."""
     try:
         created, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        return datetime.fromisoformat(created), uuid.UUID(raw)
-    except ValueError:
+        moment = datetime.fromisoformat(created)
+        # The API only issues UTC cursors; a naive or far-offset one (year 1 at +14:00) is not ours and
+        # would overflow when the database converts it.
+        if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
+            return None
+        return moment, uuid.UUID(raw)
+    except (ValueError, OverflowError):
         return None
 
 

@@ -9,24 +9,16 @@ Creativity 1..3 maps onto the call like this (input_fidelity only where the mode
 
 Every prompt carries what the run meant the image to show (main subject, visual style, intended
 text from pipeline_metadata.json), each cut to CONCEPT_CHARS, so the prompt stays within the API's
-limit whenever the user's own text fits USER_TEXT_BUDGET.
+limit whenever the user's own text fits prompt_budget.user_text_budget (refineImage checks that).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from churns_gql.concepts import Concept
+from churns_gql.prompt_budget import CONCEPT_CHARS
 from churns_gql.providers.base import EditRequest
-from churns_gql.providers.openai_catalog import Limits
-from churns_gql.services.errors import Problem
-
-CONCEPT_CHARS = 1000
-"""The most of each concept field a prompt quotes."""
-
-WORDING_RESERVE = 2500
-"""Room kept for our own wording around the user's text and the concept (the longest is under 1 500)."""
 
 
 @dataclass(frozen=True)
@@ -135,38 +127,3 @@ def build_prompt(request: EditRequest) -> str:
         lines.append("Render the text crisp and legible. " + style.text_wording)
         lines.append("Keep everything else in the image identical: only the text may change.")
     return "\n".join(lines)
-
-
-def user_text_budget(limits: Limits) -> int:
-    """How many characters of the user's prompt and instructions together fit the API's prompt limit."""
-    return limits.max_prompt_chars - WORDING_RESERVE - 3 * CONCEPT_CHARS
-
-
-def refine_problems(kind: str, prompt: str | None, instructions: str | None, has_reference: bool,
-                    limits: Limits) -> list[Problem]:
-    """Problems the OpenAI provider has with a refinement request: too long for the API, or SUBJECT without reference."""
-    problems: list[Problem] = []
-    if kind == "SUBJECT" and not has_reference:
-        problems.append(Problem(("input", "referenceImage"),
-                                "the OpenAI provider needs a reference image for a SUBJECT refinement; upload one",
-                                "INVALID"))
-    budget = user_text_budget(limits)
-    used = len(clean(prompt)) + len(clean(instructions))
-    if used > budget:
-        field = "prompt" if len(clean(prompt)) >= len(clean(instructions)) else "instructions"
-        problems.append(Problem(("input", field),
-                                f"prompt and instructions are {used:,} characters together; with the image's concept "
-                                f"OpenAI takes at most {budget:,} (its prompt limit is {limits.max_prompt_chars:,})",
-                                "INVALID"))
-    return problems
-
-
-def check_refine_request(req: Any, settings: Any) -> list[Problem]:
-    """refineImage's OpenAI checks for a RefineRequest (nothing when another provider is active)."""
-    if settings.provider_name != "openai":
-        return []
-    from churns_gql.providers.openai_catalog import load_catalogue
-
-    limits = load_catalogue(settings.configs_dir).limits
-    kind = getattr(req.type, "value", req.type)
-    return refine_problems(str(kind), req.prompt, req.instructions, req.reference_upload is not None, limits)

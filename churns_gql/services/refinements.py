@@ -15,10 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
-from churns_gql.providers.openai_prompts import check_refine_request
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.openai_checks import check_refine_request
+from churns_gql.services import quotas
 from churns_gql.services.runs import check_text, validate_reference
+from churns_gql.services.uow import pending_files
 from churns_gql.storage import IndexEntry, RunStorage, reference_path
 
 
@@ -124,20 +126,35 @@ def summarize(refinement: Refinement, notes: str = "") -> str:
     return f"{summary}; {ignored}" if ignored else summary
 
 
-async def record_in_index(db: Any, storage: RunStorage, refinement_id: uuid.UUID) -> None:
+@dataclass(frozen=True)
+class ParentFile:
+    """The image a refinement edits: its row id, its file (None until it has one) and its key in file names."""
+
+    id: uuid.UUID
+    path: str | None
+    # An original's generation index, or the parent refinement's id (refinement_path names files by it).
+    key: int | uuid.UUID
+
+
+async def parent_file(session: AsyncSession, refinement: Refinement) -> ParentFile:
+    """The original or refinement that `refinement` was made from."""
+    if refinement.parent_image_id is not None:
+        image = await session.get(Image, refinement.parent_image_id)
+        assert image is not None
+        return ParentFile(id=image.id, path=image.path, key=image.generation_index)
+    parent = await session.get(Refinement, refinement.parent_refinement_id)
+    assert parent is not None
+    return ParentFile(id=parent.id, path=parent.image_path, key=parent.id)
+
+
+async def record_in_index(session: AsyncSession, storage: RunStorage, refinement_id: uuid.UUID) -> None:
     """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id)."""
-    async with db() as session:
-        refinement = await session.get(Refinement, refinement_id)
-        if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
-            return
-        if refinement.parent_image_id is not None:
-            parent = await session.get(Image, refinement.parent_image_id)
-            parent_id, parent_path = str(parent.id), parent.path
-        else:
-            parent_ref = await session.get(Refinement, refinement.parent_refinement_id)
-            parent_id, parent_path = str(parent_ref.id), parent_ref.image_path or ""
+    refinement = await session.get(Refinement, refinement_id)
+    if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
+        return
+    parent = await parent_file(session, refinement)
     entry = IndexEntry(
-        job_id=str(refinement.id), parent_image_id=parent_id, parent_image_path=parent_path,
+        job_id=str(refinement.id), parent_image_id=str(parent.id), parent_image_path=parent.path or "",
         image_path=refinement.image_path, type=refinement.type.value.lower(), summary=refinement.summary,
         cost=float(refinement.cost_usd or 0.0),
         created_at=refinement.created_at.isoformat(),
@@ -148,6 +165,8 @@ async def record_in_index(db: Any, storage: RunStorage, refinement_id: uuid.UUID
 # -- requesting a refinement ----------------------------------------------------------------------
 
 MAX_RECTS = 16
+# A thinner rectangle covers no whole pixel on small images and only makes the worker fail.
+MIN_RECT_SIDE = 0.01
 
 
 @dataclass
@@ -164,6 +183,8 @@ class RefineRequest:
     reference_upload: Any = None
     # The parent row when the caller already loaded it (saves reading it again).
     parent_row: Image | Refinement | None = None
+    # Whose quota the job counts against (None: the shared open bucket).
+    owner_token_id: uuid.UUID | None = None
 
 
 def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
@@ -180,8 +201,10 @@ def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
         if any(p.field and len(p.field) > 2 and p.field[2] == str(i) for p in problems):
             continue
         for key in ("width", "height"):
-            if rect[key] <= 0:
-                problems.append(Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be above 0", "INVALID"))
+            if rect[key] < MIN_RECT_SIDE:
+                problems.append(Problem(("input", "mask", str(i), key),
+                                        f"rectangle {i}: {key} must be at least {MIN_RECT_SIDE} (1 % of the image)",
+                                        "INVALID"))
         if rect["x"] + rect["width"] > 1.0 + 1e-9:
             problems.append(Problem(("input", "mask", str(i), "width"), f"rectangle {i} runs past the right edge", "INVALID"))
         if rect["y"] + rect["height"] > 1.0 + 1e-9:
@@ -207,10 +230,10 @@ def _check_request(req: RefineRequest) -> list[Problem]:
 
 async def create_refinement(
     session: AsyncSession, storage: RunStorage, settings: Settings, req: RefineRequest
-) -> tuple[Refinement, str | None]:
+) -> Refinement:
     """Validate, save the reference, and add a QUEUED refinement with its first event.
 
-    Returns the row and the reference file's path (the caller removes it if the commit fails).
+    The reference file is removed if the caller's unit of work does not commit.
     Raises UserInputError, having written nothing, when the input is wrong.
     """
     problems = _check_request(req) + check_refine_request(req, settings)
@@ -231,6 +254,8 @@ async def create_refinement(
         )
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
+    estimate = quotas.estimated_cost(settings, 1)
+    await quotas.admit(session, storage, settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
 
     ref_id = uuid.uuid4()
     if parent_image is not None:
@@ -243,14 +268,15 @@ async def create_refinement(
         parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
         version=version, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt, instructions=req.instructions,
         mask=req.mask, creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
+        estimated_cost_usd=estimate,
     )
-    reference_rel = None
     if reference_png is not None:
         reference_rel = reference_path(ref_id)
+        pending_files(session).add(run_id, reference_rel)
         await storage.write_bytes(run_id, reference_rel, reference_png)
         row.reference_image_path = reference_rel
     # A Core INSERT of the row's columns: the ORM unit of work was a large share of refineImage's CPU.
     await session.execute(insert(Refinement).values({c.key: getattr(row, c.key) for c in Refinement.__table__.columns
                                                      if getattr(row, c.key) is not None}))
     await lifecycle.publish_queued(session, row)
-    return row, reference_rel
+    return row

@@ -13,15 +13,17 @@ from typing import Any, Sequence
 import yaml
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
-from churns_gql.images import DecodedImage, ImageRejected, validate_upload
+from churns_gql.images import DecodedImage, ImageRejected, PixelBudget, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
-from churns_gql.services import lifecycle
+from churns_gql.services import lifecycle, quotas
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.tokens import OPEN, Caller
+from churns_gql.services.uow import pending_files
 from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
 MAX_IMPORT_IMAGES = 16
@@ -45,7 +47,36 @@ def check_text(value: str | None, *field: str, required: bool = False, label: st
         return [Problem(field, f"{name} is required", "INVALID")] if required else []
     if len(value) > MAX_TEXT:
         return [Problem(field, f"{name} is {len(value):,} characters; the limit is {MAX_TEXT:,}", "INVALID")]
-    return []
+    bad = unstorable_text(value)
+    return [Problem(field, f"{name} {bad}", "INVALID")] if bad else []
+
+
+def unstorable_text(value: str) -> str | None:
+    """Why Postgres could not store `value` as text (a NUL byte, a lone surrogate), or None."""
+    if "\x00" in value:
+        return "contains a NUL character"
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return "contains an unpaired surrogate (invalid Unicode)"
+    return None
+
+
+def unstorable_json(value: Any) -> str | None:
+    """Why a JSON value could not be stored as JSONB (a NUL or lone surrogate in any key or string), or None."""
+    if isinstance(value, str):
+        return unstorable_text(value)
+    if isinstance(value, dict):
+        items: list[Any] = [*value.keys(), *value.values()]
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        bad = unstorable_json(item)
+        if bad:
+            return bad
+    return None
 
 
 async def import_run(
@@ -59,8 +90,8 @@ async def import_run(
 ) -> Run:
     """Validate every upload, write the run folder in one step and add a COMPLETED run with its images.
 
-    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
-    the folder with `storage.remove_run_dir(run.id)`.
+    Nothing is written when any input is wrong; the folder is removed if the caller's unit of work
+    does not commit.
     """
     problems: list[Problem] = []
     if not 1 <= len(uploads) <= MAX_IMPORT_IMAGES:
@@ -69,24 +100,31 @@ async def import_run(
         )
     if metadata is not None and not isinstance(metadata, dict):
         problems.append(Problem(("input", "metadata"), "metadata must be a JSON object", "INVALID"))
+    elif metadata is not None and (bad := unstorable_json(metadata)):
+        problems.append(Problem(("input", "metadata"), f"metadata {bad}", "INVALID"))
     problems += check_text(prompt, "input", "prompt")
     if problems:
         raise UserInputError(problems)
 
-    decoded = []
+    decoded: list[tuple[bytes, int, int]] = []
+    budget = PixelBudget(settings.max_pixels_per_request)
     for index, upload in enumerate(uploads):
         try:
-            decoded.append(
-                await validate_upload(upload, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels)
-            )
+            # Only the PNG is kept: holding every decoded image until the last one is read multiplied memory.
+            image = await validate_upload(upload, max_bytes=settings.max_upload_bytes,
+                                          max_pixels=settings.max_pixels, budget=budget)
+            decoded.append((image.png, image.width, image.height))
+            del image
         except ImageRejected as exc:
             problems.append(Problem(("input", "images", str(index)), f"image {index}: {exc.message}", exc.code))
     if problems:
         raise UserInputError(problems)
+    await quotas.admit(session, storage, settings, owner_token_id, queues_work=False, estimate_usd=0.0)
 
     run_id = uuid.uuid4()
-    files = {original_path(i): d.png for i, d in enumerate(decoded)}
+    files = {original_path(i): png for i, (png, _w, _h) in enumerate(decoded)}
     files[METADATA_FILE] = _json_bytes(metadata or {})
+    pending_files(session).add_run_dir(run_id)
     await storage.create_run_dir(run_id, files)
     now = lifecycle.utcnow()
     run = Run(
@@ -104,8 +142,8 @@ async def import_run(
     # No ORM relationships, so the unit of work cannot order the inserts: the run goes first.
     await session.flush()
     session.add_all(
-        Image(run_id=run_id, generation_index=i, path=original_path(i), width=d.width, height=d.height)
-        for i, d in enumerate(decoded)
+        Image(run_id=run_id, generation_index=i, path=original_path(i), width=width, height=height)
+        for i, (_png, width, height) in enumerate(decoded)
     )
     await session.flush()
     return run
@@ -182,14 +220,16 @@ def _check_create(req: CreateRunRequest, platforms: Sequence[Platform]) -> list[
 async def create_run(session: AsyncSession, storage: RunStorage, settings: Settings, req: CreateRunRequest) -> Run:
     """Validate, save the reference, and add a QUEUED run with its first event.
 
-    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
-    the folder with `storage.remove_run_dir(run.id)`.
+    Nothing is written when any input is wrong; the folder is removed if the caller's unit of work
+    does not commit.
     """
     platforms = load_platforms(settings.configs_dir / "platforms.yml")
     problems = _check_create(req, platforms)
     if problems:
         raise UserInputError(problems)
     reference = await validate_reference(req.reference_upload, settings)
+    estimate = quotas.estimated_cost(settings, req.num_images or 1, generation=True)
+    await quotas.admit(session, storage, settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
 
     platform = next((p for p in platforms if p.name == req.platform), platforms[0])
     language = (req.language or "en").strip().lower()
@@ -204,9 +244,11 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
         "reference_image": REFERENCE_FILE if reference is not None else None,
     }
     if reference is not None:
+        pending_files(session).add_run_dir(run_id)
         await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
     run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
-              created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id)
+              created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id,
+              estimated_cost_usd=estimate)
     session.add(run)
     await session.flush()
     await lifecycle.publish_queued(session, run)
@@ -223,6 +265,23 @@ def _json_bytes(value: Any) -> bytes:
 async def runs_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
     """Runs keyed by id."""
     return await rows_by_id(session, Run, ids)
+
+
+async def run_by_id(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    """One run, or None."""
+    return await session.get(Run, run_id)
+
+
+async def run_owner(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | None:
+    """The id of the token that owns a run (None when the run is missing or was made without a token)."""
+    return await session.scalar(select(Run.owner_token_id).where(Run.id == run_id))
+
+
+async def add_originals(session: AsyncSession, run_id: uuid.UUID, originals: Sequence[dict[str, Any]]) -> None:
+    """Insert a generated run's Image rows (generation_index, path, width, height); one already there is kept."""
+    rows = [{"id": uuid.uuid4(), "run_id": run_id, **original} for original in originals]
+    await session.execute(insert(Image).values(rows).on_conflict_do_nothing(
+        index_elements=[Image.run_id, Image.generation_index]))
 
 
 async def images_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Image]:

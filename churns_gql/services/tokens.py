@@ -1,4 +1,8 @@
-"""API tokens: made once and shown once, stored as a SHA-256, checked with a short in-process cache."""
+"""API tokens: made once and shown once, stored as a SHA-256, checked with a short in-process cache.
+
+Auth is a one-way switch: the first token turns it on (persisted in `auth_state`), and revoking every
+token does not turn it off again; only an operator's `churns-gql auth open` does.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +13,16 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from churns_gql.models import ApiToken
+from churns_gql.models import ApiToken, AuthState
 from churns_gql.services.lifecycle import utcnow
 
 PREFIX = "churns_"
 _CACHE_S = 5.0
+# How long a websocket's "token still live" answer is reused between its operations.
+_RECHECK_S = 1.0
 
 
 def hash_token(token: str) -> str:
@@ -29,7 +36,43 @@ async def create_token(session: AsyncSession, name: str) -> tuple[ApiToken, str]
     row = ApiToken(name=name.strip() or "unnamed", token_hash=hash_token(token))
     session.add(row)
     await session.flush()
+    await set_auth_required(session, True)
     return row, token
+
+
+async def set_auth_required(session: AsyncSession, required: bool) -> None:
+    """Persist whether auth is required (the single auth_state row)."""
+    stmt = insert(AuthState).values(id=1, required=required, changed_at=func.now())
+    await session.execute(stmt.on_conflict_do_update(
+        index_elements=[AuthState.id], set_={"required": required, "changed_at": func.now()}))
+
+
+async def auth_required(session: AsyncSession) -> bool:
+    """Whether auth has been switched on (and not re-opened by an operator)."""
+    return bool(await session.scalar(select(AuthState.required).where(AuthState.id == 1)))
+
+
+async def live_token_count(session: AsyncSession) -> int:
+    """How many tokens are not revoked."""
+    return int(await session.scalar(
+        select(func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_(None))) or 0)
+
+
+async def live_token_ids(session: AsyncSession, ids: set[uuid.UUID]) -> set[uuid.UUID]:
+    """Which of `ids` are tokens that are still live."""
+    if not ids:
+        return set()
+    rows = await session.scalars(select(ApiToken.id).where(ApiToken.id.in_(ids), ApiToken.revoked_at.is_(None)))
+    return set(rows)
+
+
+async def reopen_auth(session: AsyncSession) -> str | None:
+    """Turn auth off again; refused (with the reason) while live tokens exist."""
+    live = await live_token_count(session)
+    if live:
+        return f"{live} live token(s) exist: revoke them first (churns-gql token list / revoke ID)"
+    await set_auth_required(session, False)
+    return None
 
 
 async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
@@ -68,18 +111,23 @@ class TokenGate:
         self.require = require
         self._any: tuple[float, bool] | None = None
         self._tokens: dict[str, tuple[float, uuid.UUID | None]] = {}
+        self._live: dict[uuid.UUID | None, tuple[float, bool]] = {}
 
-    async def auth_on(self) -> bool:
-        """True when CHURNS_REQUIRE_AUTH is set or any live token exists (cached for a few seconds)."""
+    async def auth_on(self, *, fresh: bool = False) -> bool:
+        """True when auth is forced by settings or has been switched on (cached for a few seconds).
+
+        Once on it stays on in this process even if the cache would say otherwise: only a restart after
+        an operator re-opened auth turns it off, so a revoked last token never opens a running server.
+        """
         if self.require:
             return True
         now = time.monotonic()
-        if self._any is None or now - self._any[0] > _CACHE_S:
+        if fresh or self._any is None or now - self._any[0] > _CACHE_S:
             async with self.db() as session:
-                count = await session.scalar(
-                    select(func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_(None))
-                )
-            self._any = (now, bool(count))
+                on = await auth_required(session) or await live_token_count(session) > 0
+            self._any = (now, on)
+            if on:
+                self.require = True
         return self._any[1]
 
     async def _lookup(self, token: str) -> uuid.UUID | None:
@@ -109,7 +157,37 @@ class TokenGate:
             raise AuthRequired("the API token is not valid")
         return Caller(token_id=token_id)
 
+    async def still_allowed(self, caller: Caller) -> bool:
+        """Whether a connection authenticated earlier as `caller` may run another operation.
+
+        Answers are reused for at most a second: a burst of subscribe messages costs one query, and a
+        revoked token is refused within a second (its sockets are closed by the SocketGuard anyway).
+        """
+        if caller.is_open:
+            return not await self.auth_on()
+        now = time.monotonic()
+        cached = self._live.get(caller.token_id)
+        if cached is not None and now - cached[0] <= _RECHECK_S:
+            return cached[1]
+        async with self.db() as session:
+            live = bool(await live_token_ids(session, {caller.token_id}))
+        if len(self._live) > 10_000:
+            self._live.clear()
+        self._live[caller.token_id] = (now, live)
+        return live
+
+    async def revoked_among(self, callers: set[Caller]) -> set[Caller]:
+        """Which of `callers` are no longer allowed: revoked tokens, and open callers once auth is on."""
+        ids = {c.token_id for c in callers if c.token_id is not None}
+        async with self.db() as session:
+            live = await live_token_ids(session, ids)
+        gone = {c for c in callers if c.token_id is not None and c.token_id not in live}
+        if any(c.is_open for c in callers) and await self.auth_on(fresh=True):
+            gone |= {c for c in callers if c.is_open}
+        return gone
+
     def forget(self) -> None:
         """Drop cached answers (after tokens change in this process)."""
         self._any = None
         self._tokens.clear()
+        self._live.clear()

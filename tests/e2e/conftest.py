@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from churns_gql.config import Settings
-from churns_gql.jobs import make_worker
+from churns_gql.worker import make_worker
 from tests.conftest import ROOT, GraphQLClient
 
 WEB_DIST = ROOT / "web" / "dist"
@@ -110,6 +110,9 @@ async def web(request: pytest.FixtureRequest, browser: Any, live_server: str) ->
     context = await browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
                                         reduced_motion="reduce")
     context.set_default_timeout(TIMEOUT_MS)
+    if AXE_JS.is_file():
+        # Init scripts are injected by the browser itself, so the page's CSP (no inline scripts) allows them.
+        await context.add_init_script(path=str(AXE_JS))
     page = await context.new_page()
     wrapped = BrowserPage(page=page, base_url=live_server)
     page.on("pageerror", lambda exc: wrapped.errors.append(str(exc)))
@@ -122,6 +125,8 @@ async def web(request: pytest.FixtureRequest, browser: Any, live_server: str) ->
         (ARTIFACTS / f"failed-{request.node.name}.log").write_text("\n".join(wrapped.console))
     await context.close()
     assert not wrapped.errors, f"uncaught errors in the page: {wrapped.errors}"
+    blocked = [line for line in wrapped.console if "Content Security Policy" in line]
+    assert not blocked, f"the page's CSP blocked something the app needs: {blocked}"
 
 
 @pytest.fixture
@@ -142,7 +147,7 @@ class WorkerControl:
     def start(self) -> None:
         """Start polling the queue (idempotent)."""
         if self.task is None:
-            self.worker = make_worker(self.worker_services, poll_delay=0.05)
+            self.worker = make_worker(self.worker_services)
             self.task = asyncio.create_task(self.worker.async_run())
 
     async def stop(self) -> None:

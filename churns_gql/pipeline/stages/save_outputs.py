@@ -37,7 +37,8 @@ async def run(ctx: PipelineContext) -> str:
     storage, db, job_id = ctx.services.storage, ctx.services.db, ctx.job_id
 
     async def index() -> None:
-        await record_in_index(db, storage, job_id)
+        async with db() as session:
+            await record_in_index(session, storage, job_id)
 
     ctx.after_commit.append(index)
     return f"saved {relative}"

@@ -247,3 +247,28 @@ export const RefinementProgressDoc = graphql(`
     }
   }
 `);
+
+// The caller's use of each per-token limit (0 = unlimited), shown above the runs list.
+export const MeDoc = graphql(`
+  query Me {
+    me {
+      tokenId
+      queuedThisMinute {
+        used
+        limit
+      }
+      activeJobs {
+        used
+        limit
+      }
+      spentTodayUsd {
+        used
+        limit
+      }
+      storageMb {
+        used
+        limit
+      }
+    }
+  }
+`);

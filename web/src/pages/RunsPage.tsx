@@ -9,6 +9,7 @@ import { StatusBadge } from '../components/StatusBadge';
 import { formatDateTime, formatUsd } from '../lib/format';
 import { runHref } from '../lib/router';
 import { AuthImage } from '../components/AuthImage';
+import { UsagePanel } from '../components/UsagePanel';
 
 /** Runs fetched per page. */
 export const PAGE_SIZE = 12;
@@ -152,6 +153,7 @@ export function RunsPage() {
         <CreateRunForm />
         <ImportRunForm />
       </div>
+      <UsagePanel />
       <section aria-labelledby="runs-list-title" className="runs-section">
         <h2 id="runs-list-title">All runs{total !== undefined && <span className="count"> ({total})</span>}</h2>
         <ul className="run-list">

@@ -1,0 +1,102 @@
+"""Static query cost: a document's size and an estimate of the rows it can make the server produce."""
+
+from __future__ import annotations
+
+from typing import Any, Iterator
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLError,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    ValidationRule,
+)
+from strawberry.extensions import SchemaExtension
+
+TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+# A connection without `first` returns the API's default page; a `$first` variable may be the maximum.
+DEFAULT_PAGE = 20
+MAX_PAGE = 100
+# Lists without paging are bounded by the data (images of a run, stages of a job); assume a few.
+LIST_FIELDS = {"images": 10, "stages": 10, "events": 50, "ancestors": 10}
+# Fields that cost far more than a column: a COUNT query, a JSON blob of arbitrary size, or a level of a
+# version tree. The levels of a tree partition its nodes, so nested `children` add one batched load per
+# level rather than multiplying: they are weighted, not multiplied.
+FIELD_WEIGHTS = {"totalCount": 10, "metadata": 100, "children": 10}
+
+
+def field_multiplier(node: FieldNode) -> int:
+    """How many times a field's selection runs: its `first` for connections, an estimate for plain lists."""
+    for argument in node.arguments or ():
+        if argument.name.value == "first":
+            value = argument.value
+            return int(value.value) if isinstance(value, IntValueNode) else MAX_PAGE
+    if node.name.value in ("runs", "refinements"):
+        return DEFAULT_PAGE
+    return LIST_FIELDS.get(node.name.value, 1)
+
+
+def selection_cost(selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+                   seen: frozenset[str] = frozenset()) -> int:
+    """The cost of a selection set: each field's weight plus its children's cost times its multiplier."""
+    total = 0
+    for node in _fields(selections, fragments, seen):
+        children = selection_cost(node.selection_set, fragments, seen) if node.selection_set else 0
+        total += FIELD_WEIGHTS.get(node.name.value, 1) + field_multiplier(node) * children
+    return total
+
+
+def _fields(selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
+            seen: frozenset[str]) -> Iterator[FieldNode]:
+    """The fields of a selection set with fragments inlined (a fragment cycle is left to validation)."""
+    for selection in selections.selections if selections else ():
+        if isinstance(selection, FieldNode):
+            yield selection
+        elif isinstance(selection, InlineFragmentNode):
+            yield from _fields(selection.selection_set, fragments, seen)
+        elif isinstance(selection, FragmentSpreadNode):
+            name = selection.name.value
+            fragment = fragments.get(name)
+            if fragment is not None and name not in seen:
+                yield from _fields(fragment.selection_set, fragments, seen | {name})
+
+
+def cost_rule(max_cost: int) -> type[ValidationRule]:
+    """A validation rule refusing operations whose static cost is above `max_cost` (0 = no limit)."""
+
+    class QueryCostRule(ValidationRule):
+        """Refuses an operation that could make the server produce more than the allowed rows."""
+
+        def enter_operation_definition(self, node: OperationDefinitionNode, *_args: Any) -> None:
+            """Compute the operation's cost and report it when over the limit."""
+            if max_cost <= 0:
+                return
+            document = self.context.document
+            fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
+            cost = selection_cost(node.selection_set, fragments)
+            if cost > max_cost:
+                self.report_error(GraphQLError(
+                    f"the query's estimated cost is {cost:,}; the limit is {max_cost:,} "
+                    "(ask for smaller pages or fewer aliases)", node, extensions={"code": TOO_COMPLEX}))
+
+    return QueryCostRule
+
+
+class MaxQueryBytes(SchemaExtension):
+    """Refuses a document longer than the limit before the lexer sees it (comments are not tokens)."""
+
+    def __init__(self, max_bytes: int) -> None:
+        super().__init__()
+        self.max_bytes = max_bytes
+
+    def on_parse(self) -> Iterator[None]:
+        """Check the document's length, then let parsing go on."""
+        query = self.execution_context.query or ""
+        if self.max_bytes > 0 and len(query) > self.max_bytes:
+            raise GraphQLError(f"the query is {len(query):,} characters; the limit is {self.max_bytes:,}",
+                               extensions={"code": TOO_COMPLEX})
+        yield

@@ -1,0 +1,111 @@
+"""Per-token quotas: rate, active jobs, daily spend and storage, atomic under concurrency, shown by `me`."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from sqlalchemy import func, select
+
+from churns_gql.models import Refinement, Run
+from churns_gql.services import quotas, tokens
+from tests.conftest import import_images, png_bytes, refine
+
+ME = """{ me { tokenId queuedThisMinute { used limit } activeJobs { used limit } spentTodayUsd { used limit }
+              storageMb { used limit } } }"""
+
+
+def _limit(services, **limits) -> None:
+    services.settings = replace(services.settings, **limits)
+
+
+async def _parent(client) -> str:
+    return (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
+
+
+async def _refinements(services) -> int:
+    async with services.db() as session:
+        return int(await session.scalar(select(func.count()).select_from(Refinement)))
+
+
+async def test_the_rate_limit_refuses_with_the_seconds_to_wait_and_stores_nothing(client, services):
+    parent = await _parent(client)
+    _limit(services, rate_limit_per_minute=3)
+    accepted = [await refine(client, parent, prompt="warmer") for _ in range(3)]
+    assert all(not p["userErrors"] for p in accepted)
+    refused = await refine(client, parent, prompt="warmer")
+    assert refused["refinement"] is None
+    [error] = refused["userErrors"]
+    assert error["code"] == "RATE_LIMITED" and "try again in" in error["message"]
+    seconds = int(error["message"].rsplit("in ", 1)[1].split(" ")[0])
+    assert 1 <= seconds <= 60
+    assert await _refinements(services) == 3
+
+
+async def test_concurrent_requests_never_overshoot_the_active_job_limit(client, services):
+    parent = await _parent(client)
+    _limit(services, max_active_jobs_per_token=5)
+    # No worker runs, so every accepted job stays QUEUED: exactly five may be admitted.
+    payloads = await asyncio.gather(*[refine(client, parent, prompt="cooler") for _ in range(12)])
+    codes = sorted(p["userErrors"][0]["code"] if p["userErrors"] else "OK" for p in payloads)
+    assert codes == ["OK"] * 5 + ["QUOTA_EXCEEDED"] * 7
+    assert await _refinements(services) == 5
+
+
+async def test_tokens_have_their_own_buckets(client, services):
+    _limit(services, max_active_jobs_per_token=1)
+    clients = []
+    for name in ("a", "b"):
+        async with services.db() as session:
+            _row, token = await tokens.create_token(session, name)
+            await session.commit()
+        clients.append(token)
+    services.gate.forget()
+    for token in clients:
+        client.http.headers["Authorization"] = f"Bearer {token}"
+        parent = await _parent(client)
+        assert not (await refine(client, parent, prompt="warmer"))["userErrors"]
+        assert (await refine(client, parent, prompt="warmer"))["userErrors"][0]["code"] == "QUOTA_EXCEEDED"
+    client.http.headers.pop("Authorization")
+
+
+async def test_the_daily_spend_limit_counts_estimates_of_queued_jobs(client, services):
+    parent = await _parent(client)
+    # The estimate is what OpenAI would cost; the fake key selects it without calling anything here.
+    _limit(services, provider="openai", openai_api_key="sk-test", daily_spend_limit_usd=0.6)
+    assert quotas.estimated_cost(services.settings, 1) == quotas.OPENAI_IMAGE_ESTIMATE_USD
+    first = await refine(client, parent, prompt="warmer")
+    second = await refine(client, parent, prompt="warmer")
+    third = await refine(client, parent, prompt="warmer")
+    assert not first["userErrors"] and not second["userErrors"]
+    assert third["userErrors"][0]["code"] == "QUOTA_EXCEEDED" and "$0.60" in third["userErrors"][0]["message"]
+
+
+async def test_the_storage_limit_refuses_imports_once_full(client, services):
+    _limit(services, max_storage_mb_per_token=1)
+    quotas._storage_cache.clear()
+    big = png_bytes(900, 900)
+    noise = bytes(range(256)) * 4096  # 1 MB of incompressible-enough bytes beside the run
+    first = await import_images(client, [big])
+    run_dir = services.storage.runs_dir / first["run"]["images"][0]["url"].split("/")[3]
+    (run_dir / "padding.bin").write_bytes(noise + noise)
+    quotas._storage_cache.clear()
+    second = await import_images(client, [big])
+    assert second["run"] is None and second["userErrors"][0]["code"] == "QUOTA_EXCEEDED"
+    async with services.db() as session:
+        assert await session.scalar(select(func.count()).select_from(Run)) == 1
+
+
+async def test_me_shows_usage_against_each_limit(client, services):
+    parent = await _parent(client)
+    run_dir = next(services.storage.runs_dir.iterdir())
+    (run_dir / "padding.bin").write_bytes(b"x" * 512 * 1024)
+    _limit(services, rate_limit_per_minute=10, max_active_jobs_per_token=4, max_storage_mb_per_token=100)
+    quotas._storage_cache.clear()
+    await refine(client, parent, prompt="warmer")
+    me = (await client.data(ME))["me"]
+    assert me["tokenId"] is None
+    assert me["queuedThisMinute"] == {"used": 1, "limit": 10}
+    assert me["activeJobs"] == {"used": 1, "limit": 4}
+    assert me["spentTodayUsd"] == {"used": 0, "limit": 0}
+    assert 0.5 <= me["storageMb"]["used"] < 0.6 and me["storageMb"]["limit"] == 100
