@@ -17,6 +17,7 @@ from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services import quotas
 from churns_gql.services.runs import check_text, validate_reference
 from churns_gql.services.uow import pending_files
@@ -235,7 +236,7 @@ async def create_refinement(
     The reference file is removed if the caller's unit of work does not commit.
     Raises UserInputError, having written nothing, when the input is wrong.
     """
-    problems = _check_request(req)
+    problems = _check_request(req) + check_refine_request(req, settings)
     if problems:
         raise UserInputError(problems)
     parent_image = parent_ref = None
