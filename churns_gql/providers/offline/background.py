@@ -1,0 +1,128 @@
+"""Background changes: the subject is segmented with GrabCut and only what lies outside it is blurred, re-filled or re-toned."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import cv2
+import numpy as np
+
+from churns_gql.imaging import Box, feather
+from churns_gql.providers.offline.intents import BackgroundChange
+from churns_gql.providers.offline.tone import apply_edits
+
+WORK_SIDE = 320
+"""Longest side GrabCut runs at: ~0.2 s on a 2-core machine, and its edge is refined at full size."""
+_ITERATIONS = 4
+# When no rectangle marks the subject, it is assumed to sit in the middle, as product shots do.
+_CENTRE_PRIOR = (0.14, 0.08, 0.86, 0.96)
+
+
+def _seed(size: tuple[int, int], boxes: Sequence[Box], scale: float) -> np.ndarray:
+    """The GrabCut seed at work size: probable subject inside the boxes (or the centre), background elsewhere."""
+    width, height = size
+    seed = np.full((height, width), cv2.GC_BGD, np.uint8)
+    if boxes:
+        for left, top, right, bottom in boxes:
+            l, t = int(left * scale), int(top * scale)
+            r, b = max(l + 2, int(np.ceil(right * scale))), max(t + 2, int(np.ceil(bottom * scale)))
+            seed[t:b, l:r] = cv2.GC_PR_FGD
+        return seed
+    x0, y0, x1, y1 = _CENTRE_PRIOR
+    seed[round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)] = cv2.GC_PR_BGD
+    centre = (width // 2, round(height * 0.53))
+    axes = (max(2, round(width * 0.28)), max(2, round(height * 0.36)))
+    cv2.ellipse(seed, centre, axes, 0, 0, 360, int(cv2.GC_PR_FGD), -1)
+    return seed
+
+
+def _largest_parts(mask: np.ndarray) -> np.ndarray:
+    """The mask without specks: its largest connected part and any part at least a fifth of that size."""
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
+    if count <= 2:
+        return mask
+    areas = stats[1:, cv2.CC_STAT_AREA]
+    keep = np.flatnonzero(areas >= 0.2 * areas.max()) + 1
+    return np.isin(labels, keep).astype(np.uint8)
+
+
+def subject_mask(rgb: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, bool]:
+    """A uint8 H×W mask (1 = subject) from GrabCut, and whether GrabCut found one (else the seed is used)."""
+    height, width = rgb.shape[:2]
+    scale = min(1.0, WORK_SIDE / max(width, height))
+    size = (max(8, round(width * scale)), max(8, round(height * scale)))
+    small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
+    seed = _seed(size, boxes, size[0] / width)
+    mask = seed.copy()
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    found = True
+    try:
+        cv2.setRNGSeed(7)  # GrabCut's k-means start is random; a fixed seed keeps edits reproducible
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, _ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        subject = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    except cv2.error:
+        subject = np.zeros_like(seed)
+    share = subject.mean()
+    if share < 0.01 or share > 0.95:
+        # GrabCut gave up (a flat image, or no contrast to the seed): fall back to the seed itself.
+        subject, found = (seed == cv2.GC_PR_FGD).astype(np.uint8), False
+    subject = _largest_parts(subject)
+    # Upscaling a blurred mask and cutting at one half gives a smooth full-size contour, not a staircase.
+    soft = cv2.resize(cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.7), (width, height),
+                      interpolation=cv2.INTER_LINEAR)
+    return (soft >= 0.5).astype(np.uint8), found
+
+
+def background_weight(subject: np.ndarray) -> np.ndarray:
+    """A float32 weight, 0 on the subject and 1 on the background, ramping over a band centred on its edge."""
+    band = max(2, round(0.006 * max(subject.shape)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (band + 1, band + 1))
+    core = cv2.erode(subject, kernel)
+    return 1.0 - feather(core if core.any() else subject, band)
+
+
+def _fill(size: tuple[int, int], change: BackgroundChange, rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
+    """The replacement backdrop: one colour, or a top-to-bottom gradient between two colours."""
+    width, height = size
+    if not change.gradient:
+        return np.broadcast_to(np.array(change.fill[0], np.uint8), (height, width, 3)).copy()
+    if len(change.fill) >= 2:
+        top, bottom = np.array(change.fill[0], np.float32), np.array(change.fill[1], np.float32)
+    else:
+        # Without two colours the gradient is made from the named one, or the old background's own colour.
+        base = (np.array(change.fill[0], np.float32) if change.fill
+                else rgb[background > 0.5].mean(axis=0).astype(np.float32) if (background > 0.5).any()
+                else rgb.reshape(-1, 3).mean(axis=0).astype(np.float32))
+        top, bottom = base + (255.0 - base) * 0.75, base + (255.0 - base) * 0.15
+    t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
+    column = top * (1.0 - t) + bottom * t
+    return np.clip(np.broadcast_to(column, (height, width, 3)) + 0.5, 0, 255).astype(np.uint8)
+
+
+def _blur_outside(rgb: np.ndarray, background: np.ndarray, sigma: float) -> np.ndarray:
+    """The background blurred by `sigma` without the subject's colours bleeding into it (normalised convolution)."""
+    weight = (background > 0.5).astype(np.float32)
+    spread = cv2.GaussianBlur(weight, (0, 0), sigma)
+    blurred = cv2.GaussianBlur(rgb.astype(np.float32) * weight[..., None], (0, 0), sigma)
+    plain = cv2.GaussianBlur(rgb.astype(np.float32), (0, 0), sigma)
+    out = np.where(spread[..., None] > 1e-3, blurred / np.maximum(spread, 1e-3)[..., None], plain)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+
+def change_background(
+    rgb: np.ndarray, boxes: Sequence[Box], change: BackgroundChange, strength: float
+) -> tuple[np.ndarray, np.ndarray, bool]:
+    """The RGB uint8 image with its background changed; the weight used (0 = subject kept); whether GrabCut found it."""
+    height, width = rgb.shape[:2]
+    subject, found = subject_mask(rgb, boxes)
+    weight = background_weight(subject)
+    edited = rgb
+    if change.edits:
+        edited = apply_edits(edited, change.edits, strength)
+    if change.blur:
+        edited = _blur_outside(edited, weight, max(1.5, 0.012 * max(width, height) * strength))
+    if change.fill or change.gradient:
+        backdrop = _fill((width, height), change, rgb, weight)
+        opacity = min(1.0, 0.7 + 0.3 * strength)
+        edited = np.clip(edited * (1.0 - opacity) + backdrop * opacity + 0.5, 0, 255).astype(np.uint8)
+    return edited, weight, found

@@ -1,0 +1,61 @@
+"""The PROMPT path: removal, then background, then tonal edits, each confined to where it belongs."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from PIL import Image
+
+from churns_gql.imaging import Rect, composite, feathered_mask, join_alpha, pixel_boxes, split_alpha
+from churns_gql.providers.offline.background import change_background
+from churns_gql.providers.offline.inpaint import remove
+from churns_gql.providers.offline.intents import PromptPlan
+from churns_gql.providers.offline.tone import apply_edits
+
+TONAL_FEATHER = 2.0
+"""Feather of a regional tonal edit, in multiples of the shared default: a colour shift on a smooth sky needs a long ramp."""
+
+
+def _removal_note(target: str, share: float) -> str:
+    """What the removal did, for the notes."""
+    what = f"the {target}" if target else "the selection"
+    if share >= 1.0:
+        return f"removed {what}: painted the selected area over from its surroundings"
+    return f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its background"
+
+
+def edit_prompt(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float) -> tuple[Image.Image, str]:
+    """The image with the plan applied, and notes saying what was done and what was ignored.
+
+    Removal paints over the rectangles; a background change treats them as the subject (or assumes a
+    centred subject) and changes only what is outside it; tonal edits apply inside the rectangles
+    with a feathered edge, or to the whole image when there are none. Outside every changed region
+    and its feather band the result is bit-identical to the input.
+    """
+    parent, alpha = split_alpha(image)
+    boxes = pixel_boxes(parent.size, rects)
+    current = parent
+    done: list[str] = []
+    if plan.removal is not None and boxes:
+        filled, _, share = remove(np.asarray(current), boxes, strength)
+        current = Image.fromarray(filled, "RGB")
+        done.append(_removal_note(plan.removal, share))
+    if plan.background is not None:
+        edited, weight, found = change_background(np.asarray(current), boxes, plan.background, strength)
+        current = composite(current, Image.fromarray(edited, "RGB"), weight)
+        seed = "the selected area" if boxes else "the middle of the image"
+        how = "found by GrabCut in" if found else "taken as"
+        done.append(f"{plan.background.describe()} around the subject {how} {seed}")
+    if plan.edits:
+        edited = Image.fromarray(apply_edits(np.asarray(current), plan.edits, strength), "RGB")
+        if boxes:
+            current = composite(current, edited, feathered_mask(current.size, rects, scale=TONAL_FEATHER))
+        else:
+            current = edited
+        where = " to the selected area" if boxes else ""
+        done.append(f"applied{where}: {', '.join(str(e) for e in plan.edits)}")
+    notes = "; ".join(done)
+    if plan.ignored:
+        notes += f"; ignored: {', '.join(plan.ignored)}"
+    return join_alpha(current, alpha), notes
