@@ -36,6 +36,7 @@ class UserErrorCode(enum.Enum):
     UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
     CONFLICT = "CONFLICT"
     UNAVAILABLE = "UNAVAILABLE"
+    UNSUPPORTED_BY_PROVIDER = "UNSUPPORTED_BY_PROVIDER"
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")

@@ -7,7 +7,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from churns_gql.imaging import Box, feather
+from churns_gql.imaging import Box
 from churns_gql.providers.offline.intents import BackgroundChange
 from churns_gql.providers.offline.tone import apply_edits
 
@@ -66,19 +66,54 @@ def subject_mask(rgb: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, boo
     if share < 0.01 or share > 0.95:
         # GrabCut gave up (a flat image, or no contrast to the seed): fall back to the seed itself.
         subject, found = (seed == cv2.GC_PR_FGD).astype(np.uint8), False
-    subject = _largest_parts(subject)
+    # GrabCut likes to claim a one-pixel line along strong backdrop edges (a horizon); opening drops it.
+    subject = _largest_parts(cv2.morphologyEx(subject, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
     # Upscaling a blurred mask and cutting at one half gives a smooth full-size contour, not a staircase.
     soft = cv2.resize(cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.7), (width, height),
                       interpolation=cv2.INTER_LINEAR)
     return (soft >= 0.5).astype(np.uint8), found
 
 
-def background_weight(subject: np.ndarray) -> np.ndarray:
-    """A float32 weight, 0 on the subject and 1 on the background, ramping over a band centred on its edge."""
-    band = max(2, round(0.006 * max(subject.shape)))
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (band + 1, band + 1))
-    core = cv2.erode(subject, kernel)
-    return 1.0 - feather(core if core.any() else subject, band)
+def _local_mean(values: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """The mean of `values` over `mask` in a size×size window around each pixel, and how much mask that window held."""
+    weight = cv2.boxFilter(mask, -1, (size, size))
+    total = cv2.boxFilter(values * mask[..., None], -1, (size, size))
+    return total / np.maximum(weight, 1e-4)[..., None], weight
+
+
+def subject_alpha(rgb: np.ndarray, subject: np.ndarray) -> np.ndarray:
+    """A float32 subject opacity: 1 inside, 0 well outside, and at the edge read from the local colours.
+
+    GrabCut's edge is only as fine as its working size, so along a band of that uncertainty each pixel
+    is placed on the line between the nearby subject colour and the nearby background colour; where
+    the two are too alike to tell apart, a smooth ramp is used instead.
+    """
+    height, width = subject.shape
+    radius = max(2, int(np.ceil(1.5 * max(width, height) / WORK_SIDE)) + 1)
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+    core = cv2.erode(subject, kernel).astype(np.float32)
+    outer = cv2.erode(1 - subject, kernel).astype(np.float32)
+    ramp = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), radius / 2.0)
+    if not core.any() or not outer.any():
+        return ramp
+    colours = rgb.astype(np.float32)
+    window = 4 * radius + 1
+    fg, fg_weight = _local_mean(colours, core, window)
+    bg, bg_weight = _local_mean(colours, outer, window)
+    step = fg - bg
+    spread = (step * step).sum(axis=2)
+    t = np.clip(((colours - bg) * step).sum(axis=2) / np.maximum(spread, 1e-4), 0.0, 1.0)
+    # A subject or backdrop of several colours has a mean that no real pixel matches, so a pixel only
+    # changes side when it closely matches the other side's local colour: a cream label next to a
+    # blue sky stays subject although it is nearer the sky than the bottle's mean.
+    near_bg = np.clip((np.linalg.norm(colours - bg, axis=2) - 12.0) / 12.0, 0.0, 1.0)
+    near_fg = np.clip((np.linalg.norm(colours - fg, axis=2) - 12.0) / 12.0, 0.0, 1.0)
+    t = np.where(subject > 0, np.maximum(t, near_bg), np.minimum(t, 1.0 - near_fg))
+    confidence = np.clip(np.sqrt(spread) / 30.0, 0.0, 1.0) * (fg_weight > 1e-3) * (bg_weight > 1e-3)
+    alpha = confidence * t + (1.0 - confidence) * ramp
+    alpha[core > 0] = 1.0
+    alpha[outer > 0] = 0.0
+    return alpha.astype(np.float32)
 
 
 def _fill(size: tuple[int, int], change: BackgroundChange, rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -115,7 +150,7 @@ def change_background(
     """The RGB uint8 image with its background changed; the weight used (0 = subject kept); whether GrabCut found it."""
     height, width = rgb.shape[:2]
     subject, found = subject_mask(rgb, boxes)
-    weight = background_weight(subject)
+    weight = 1.0 - subject_alpha(rgb, subject)
     edited = rgb
     if change.edits:
         edited = apply_edits(edited, change.edits, strength)
