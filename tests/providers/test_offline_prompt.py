@@ -255,3 +255,23 @@ async def test_edits_are_deterministic():
     first, _ = await edit("blur the background, sharpen", [SCENE.rect(SCENE.subject)])
     second, _ = await edit("blur the background, sharpen", [SCENE.rect(SCENE.subject)])
     assert first.tobytes() == second.tobytes()
+
+
+async def test_blur_smooths_and_sharpen_overshoots_a_step():
+    """Blur puts in-between values on a step edge; sharpen overshoots both sides and leaves flat areas alone."""
+    step = Image.new("RGB", (64, 64), (192, 192, 192))
+    step.paste((64, 64, 64), (0, 0, 32, 64))
+    blurred, _ = await edit("blur", image=step)
+    sharpened, _ = await edit("sharpen", image=step)
+    assert 64 < blurred.getpixel((31, 32))[0] < blurred.getpixel((32, 32))[0] < 192
+    assert sharpened.getpixel((31, 32))[0] < 64 and sharpened.getpixel((32, 32))[0] > 192
+    assert all(abs(c - 64) <= 1 for c in sharpened.getpixel((5, 32)))
+
+
+async def test_a_named_colour_tints_grey_towards_it_and_notes_say_what_was_ignored():
+    """"Make it blue" pulls grey towards blue; unknown words are listed as ignored."""
+    grey = Image.new("RGB", (40, 40), (128, 128, 128))
+    image, notes = await edit("make it blue with sparkles and a dragon", image=grey)
+    r, g, b = image.getpixel((20, 20))
+    assert b > 128 + 10 and b > r + 10 and b > g + 10
+    assert notes == "applied: tint blue; ignored: sparkles, dragon"

@@ -11,9 +11,9 @@ from churns_gql.imaging import Box
 from churns_gql.providers.offline.intents import BackgroundChange
 from churns_gql.providers.offline.tone import apply_edits
 
-WORK_SIDE = 320
-"""Longest side GrabCut runs at: ~0.2 s on a 2-core machine, and its edge is refined at full size."""
-_ITERATIONS = 4
+WORK_SIDE = 256
+"""Longest side GrabCut runs at (0.1-0.25 s here); its edge is then refined at full size by subject_alpha."""
+_ITERATIONS = 3
 # When no rectangle marks the subject, it is assumed to sit in the middle, as product shots do.
 _CENTRE_PRIOR = (0.14, 0.08, 0.86, 0.96)
 
@@ -74,11 +74,11 @@ def subject_mask(rgb: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, boo
     return (soft >= 0.5).astype(np.uint8), found
 
 
-def _local_mean(values: np.ndarray, mask: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
-    """The mean of `values` over `mask` in a size×size window around each pixel, and how much mask that window held."""
-    weight = cv2.boxFilter(mask, -1, (size, size))
-    total = cv2.boxFilter(values * mask[..., None], -1, (size, size))
-    return total / np.maximum(weight, 1e-4)[..., None], weight
+def _local_mean(values: np.ndarray, mask: np.ndarray, size: int, at: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """At the pixels `at`: the mean of `values` over `mask` in a size×size window, and how much mask it held."""
+    weight = cv2.boxFilter(mask, -1, (size, size))[at]
+    total = cv2.boxFilter(values * mask[..., None], -1, (size, size))[at]
+    return total / np.maximum(weight, 1e-4)[:, None], weight
 
 
 def subject_alpha(rgb: np.ndarray, subject: np.ndarray) -> np.ndarray:
@@ -93,27 +93,29 @@ def subject_alpha(rgb: np.ndarray, subject: np.ndarray) -> np.ndarray:
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
     core = cv2.erode(subject, kernel).astype(np.float32)
     outer = cv2.erode(1 - subject, kernel).astype(np.float32)
-    ramp = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), radius / 2.0)
+    alpha = cv2.GaussianBlur(subject.astype(np.float32), (0, 0), radius / 2.0)
     if not core.any() or not outer.any():
-        return ramp
+        return alpha
+    alpha[core > 0], alpha[outer > 0] = 1.0, 0.0
+    # Only the thin band between the two eroded sides is uncertain; the work is done there alone.
+    band = np.nonzero((core == 0) & (outer == 0))
     colours = rgb.astype(np.float32)
     window = 4 * radius + 1
-    fg, fg_weight = _local_mean(colours, core, window)
-    bg, bg_weight = _local_mean(colours, outer, window)
+    fg, fg_weight = _local_mean(colours, core, window, band)
+    bg, bg_weight = _local_mean(colours, outer, window, band)
+    pixels = colours[band]
     step = fg - bg
-    spread = (step * step).sum(axis=2)
-    t = np.clip(((colours - bg) * step).sum(axis=2) / np.maximum(spread, 1e-4), 0.0, 1.0)
+    spread = (step * step).sum(axis=1)
+    t = np.clip(((pixels - bg) * step).sum(axis=1) / np.maximum(spread, 1e-4), 0.0, 1.0)
     # A subject or backdrop of several colours has a mean that no real pixel matches, so a pixel only
     # changes side when it closely matches the other side's local colour: a cream label next to a
     # blue sky stays subject although it is nearer the sky than the bottle's mean.
-    near_bg = np.clip((np.linalg.norm(colours - bg, axis=2) - 12.0) / 12.0, 0.0, 1.0)
-    near_fg = np.clip((np.linalg.norm(colours - fg, axis=2) - 12.0) / 12.0, 0.0, 1.0)
-    t = np.where(subject > 0, np.maximum(t, near_bg), np.minimum(t, 1.0 - near_fg))
+    near_bg = np.clip((np.sqrt(((pixels - bg) ** 2).sum(axis=1)) - 12.0) / 12.0, 0.0, 1.0)
+    near_fg = np.clip((np.sqrt(((pixels - fg) ** 2).sum(axis=1)) - 12.0) / 12.0, 0.0, 1.0)
+    t = np.where(subject[band] > 0, np.maximum(t, near_bg), np.minimum(t, 1.0 - near_fg))
     confidence = np.clip(np.sqrt(spread) / 30.0, 0.0, 1.0) * (fg_weight > 1e-3) * (bg_weight > 1e-3)
-    alpha = confidence * t + (1.0 - confidence) * ramp
-    alpha[core > 0] = 1.0
-    alpha[outer > 0] = 0.0
-    return alpha.astype(np.float32)
+    alpha[band] = confidence * t + (1.0 - confidence) * alpha[band]
+    return alpha
 
 
 def _fill(size: tuple[int, int], change: BackgroundChange, rgb: np.ndarray, background: np.ndarray) -> np.ndarray:
@@ -125,13 +127,14 @@ def _fill(size: tuple[int, int], change: BackgroundChange, rgb: np.ndarray, back
         top, bottom = np.array(change.fill[0], np.float32), np.array(change.fill[1], np.float32)
     else:
         # Without two colours the gradient is made from the named one, or the old background's own colour.
+        sample, outside = rgb[::4, ::4], background[::4, ::4] > 0.5
         base = (np.array(change.fill[0], np.float32) if change.fill
-                else rgb[background > 0.5].mean(axis=0).astype(np.float32) if (background > 0.5).any()
-                else rgb.reshape(-1, 3).mean(axis=0).astype(np.float32))
+                else sample[outside].mean(axis=0).astype(np.float32) if outside.any()
+                else sample.reshape(-1, 3).mean(axis=0).astype(np.float32))
         top, bottom = base + (255.0 - base) * 0.75, base + (255.0 - base) * 0.15
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
-    column = top * (1.0 - t) + bottom * t
-    return np.clip(np.broadcast_to(column, (height, width, 3)) + 0.5, 0, 255).astype(np.uint8)
+    column = np.clip(top * (1.0 - t) + bottom * t + 0.5, 0, 255).astype(np.uint8)
+    return np.broadcast_to(column, (height, width, 3)).copy()
 
 
 def _blur_outside(rgb: np.ndarray, background: np.ndarray, sigma: float) -> np.ndarray:
@@ -159,5 +162,5 @@ def change_background(
     if change.fill or change.gradient:
         backdrop = _fill((width, height), change, rgb, weight)
         opacity = min(1.0, 0.7 + 0.3 * strength)
-        edited = np.clip(edited * (1.0 - opacity) + backdrop * opacity + 0.5, 0, 255).astype(np.uint8)
+        edited = cv2.addWeighted(np.ascontiguousarray(edited), 1.0 - opacity, backdrop, opacity, 0.0)
     return edited, weight, found

@@ -16,10 +16,10 @@ import numpy as np
 
 from churns_gql.imaging import Box, feather_px
 
-FILL_SIDE = 48
-"""Hole size (px) at which the coarse inpaint runs; measured best of 32/48/96/full size (see the tests)."""
+FILL_SIDE = 96
+"""Hole size (px) the inpaint runs at: of 32, 48, 96 and full size, 96 measured best (mean PSNR over test scenes)."""
 METHOD = cv2.INPAINT_NS
-"""Navier-Stokes measured at least as well as Telea on the textured test scenes and never worse by eye."""
+"""Navier-Stokes: 39.7 dB vs Telea 39.3 on logos over texture, 25.8 vs 20.5 across a horizon (at FILL_SIDE)."""
 _GRAIN_SEED = 12
 
 
@@ -46,14 +46,24 @@ def _ring(hole: np.ndarray, width: int) -> np.ndarray:
     return (cv2.dilate(hole, kernel) > 0) & (hole == 0)
 
 
-def _grain(rgb: np.ndarray, hole: np.ndarray, ring: np.ndarray) -> np.ndarray:
-    """A float32 noise field with the ring's fine-texture strength per channel (deterministic)."""
+def _grain(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    """A float32 noise field whose strength follows the surrounding fine texture (deterministic).
+
+    The local texture strength is itself filled into the hole like the colours are, so a hole that
+    spans smooth sky and grainy ground gets smooth sky and grainy ground.
+    """
     detail = rgb.astype(np.float32) - cv2.GaussianBlur(rgb, (0, 0), 1.5).astype(np.float32)
-    std = detail[ring].std(axis=0) if ring.any() else np.zeros(3, np.float32)
+    # Averaged over known pixels only: the object's own edges must not read as texture around it.
+    known = (cv2.dilate(hole, np.ones((7, 7), np.uint8)) == 0).astype(np.float32)
+    energy = cv2.GaussianBlur(detail * detail * known[..., None], (0, 0), 3.0)
+    energy /= np.maximum(cv2.GaussianBlur(known, (0, 0), 3.0), 1e-3)[..., None]
+    # Stored as 4 × std in 8 bits, which cv2.inpaint needs; textures stronger than std 63 are clipped.
+    strength = np.clip(np.sqrt(energy) * 4.0 + 0.5, 0, 255).astype(np.uint8)
+    strength = _coarse_fill(strength, hole).astype(np.float32) / 4.0
     noise = np.random.default_rng(_GRAIN_SEED).standard_normal(rgb.shape).astype(np.float32)
     noise = cv2.GaussianBlur(noise, (0, 0), 0.8)
     noise /= max(1e-6, float(noise.std()))
-    return noise * std.reshape(1, 1, 3)
+    return noise * strength
 
 
 def _object_mask(rgb: np.ndarray, predicted: np.ndarray, box_hole: np.ndarray, margin: int, ring: np.ndarray) -> np.ndarray:
@@ -68,12 +78,8 @@ def _object_mask(rgb: np.ndarray, predicted: np.ndarray, box_hole: np.ndarray, m
     return cv2.bitwise_and(grown, box_hole)
 
 
-def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.ndarray, np.ndarray, float]:
-    """An RGB uint8 array with the boxes' content painted over; the hole used; the share of the boxes filled.
-
-    The hole (uint8, 255 = replaced) never leaves the boxes grown by a small margin, which creativity
-    widens (0.5 → 1 %, 1.6 → 3 % of the box's shorter side) to cover anti-aliased or glowing edges.
-    """
+def _paint_over(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """remove() on an array that holds the boxes and enough of their surroundings."""
     height, width = rgb.shape[:2]
     box_hole = np.zeros((height, width), np.uint8)
     # Nothing may change beyond each box's feather band, the promise every regional edit keeps.
@@ -96,8 +102,7 @@ def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.n
     else:
         # With a smaller hole the surrounding background inside the box informs the fill too.
         predicted = _coarse_fill(rgb, hole)
-    ring = _ring(hole, max(3, margin * 2))
-    filled = predicted.astype(np.float32) + _grain(rgb, hole, ring)
+    filled = predicted.astype(np.float32) + _grain(rgb, hole)
     # A 1-2 px soft rim makes the hole's edge blend instead of stepping from fill to original.
     soft = cv2.GaussianBlur((hole > 0).astype(np.float32), (0, 0), 1.0)
     soft = (np.maximum(soft, (hole > 0).astype(np.float32)) * allowed)[..., None]
@@ -106,3 +111,23 @@ def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.n
     touched = soft[..., 0] > 0
     result[~touched] = rgb[~touched]
     return result, (touched.astype(np.uint8) * 255), share
+
+
+def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.ndarray, np.ndarray, float]:
+    """An RGB uint8 array with the boxes' content painted over; the hole used; the share of the boxes filled.
+
+    The hole (uint8, 255 = replaced) never leaves the boxes grown by a small margin, which creativity
+    widens (0.5 → 1 %, 1.6 → 3 % of the box's shorter side) to cover anti-aliased or glowing edges.
+    The work is done on the boxes' surroundings only (half their size again on each side), which is
+    all the fill reads from.
+    """
+    height, width = rgb.shape[:2]
+    left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
+    right, bottom = max(b[2] for b in boxes), max(b[3] for b in boxes)
+    pad = max(32, (max(right - left, bottom - top) + 1) // 2)
+    x0, y0, x1, y1 = max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad)
+    shifted = [(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0) for b in boxes]
+    part, part_hole, share = _paint_over(np.ascontiguousarray(rgb[y0:y1, x0:x1]), shifted, strength)
+    result, hole = rgb.copy(), np.zeros((height, width), np.uint8)
+    result[y0:y1, x0:x1], hole[y0:y1, x0:x1] = part, part_hole
+    return result, hole, share

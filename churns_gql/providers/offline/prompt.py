@@ -25,6 +25,22 @@ def _removal_note(target: str, share: float) -> str:
     return f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its background"
 
 
+def _edit_region(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float) -> Image.Image:
+    """The image with the tonal edits applied under the rectangles' feathered mask, working on its bounding crop."""
+    weight = feathered_mask(image.size, rects, scale=TONAL_FEATHER)
+    rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
+    # Blur and sharpen read a few pixels beyond what they change, so the crop keeps some context.
+    pad = max(8, round(0.02 * max(image.size)))
+    top, bottom = max(0, rows[0] - pad), min(image.height, rows[-1] + 1 + pad)
+    left, right = max(0, cols[0] - pad), min(image.width, cols[-1] + 1 + pad)
+    box = (left, top, right, bottom)
+    part = image.crop(box)
+    edited = Image.fromarray(apply_edits(np.asarray(part), plan.edits, strength), "RGB")
+    out = image.copy()
+    out.paste(composite(part, edited, weight[top:bottom, left:right]), box[:2])
+    return out
+
+
 def edit_prompt(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float) -> tuple[Image.Image, str]:
     """The image with the plan applied, and notes saying what was done and what was ignored.
 
@@ -48,11 +64,10 @@ def edit_prompt(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, str
         how = "found by GrabCut in" if found else "taken as"
         done.append(f"{plan.background.describe()} around the subject {how} {seed}")
     if plan.edits:
-        edited = Image.fromarray(apply_edits(np.asarray(current), plan.edits, strength), "RGB")
         if boxes:
-            current = composite(current, edited, feathered_mask(current.size, rects, scale=TONAL_FEATHER))
+            current = _edit_region(current, rects, plan, strength)
         else:
-            current = edited
+            current = Image.fromarray(apply_edits(np.asarray(current), plan.edits, strength), "RGB")
         where = " to the selected area" if boxes else ""
         done.append(f"applied{where}: {', '.join(str(e) for e in plan.edits)}")
     notes = "; ".join(done)
