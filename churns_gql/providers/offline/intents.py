@@ -128,6 +128,7 @@ class Edit:
     amount: float | None = None
 
     def __str__(self) -> str:
+        """The edit as the notes show it: "brighter" or "brighter 20%"."""
         return self.name if self.amount is None else f"{self.name} {round(self.amount * 100)}%"
 
 
