@@ -180,10 +180,17 @@ async def test_grabcut_finds_the_product_from_its_rectangle_and_from_the_centre(
     l, t, r, b = SCENE.subject
     truth[t:b, l:r] = True
     loose = (l - 30, t - 20, r + 30, b + 15)
-    for boxes in ([loose], []):
-        mask, found = subject_mask(rgb, boxes)
+    for boxes, seed in (([loose], "the selected area"), ([], "the middle of the image")):
+        mask, where = subject_mask(rgb, boxes)
         inter, union = (truth & (mask > 0)).sum(), (truth | (mask > 0)).sum()
-        assert found and inter / union > 0.75, (boxes, inter / union)
+        assert where == seed and inter / union > 0.75, (boxes, inter / union)
+
+
+async def test_a_flat_image_has_no_subject_to_find():
+    """With nothing to separate, the edit fails with advice instead of cutting out a made-up shape."""
+    with pytest.raises(ProviderError) as caught:
+        await edit("blur the background", image=Image.new("RGB", (120, 90), (90, 140, 200)))
+    assert caught.value.kind == "bad_request" and "rectangle" in caught.value.message
 
 
 async def test_blur_the_background_changes_only_outside_the_subject():

@@ -8,6 +8,7 @@ import cv2
 import numpy as np
 
 from churns_gql.imaging import Box
+from churns_gql.providers.base import ProviderError
 from churns_gql.providers.offline.intents import BackgroundChange
 from churns_gql.providers.offline.tone import apply_edits
 
@@ -18,22 +19,26 @@ _ITERATIONS = 3
 _CENTRE_PRIOR = (0.14, 0.08, 0.86, 0.96)
 
 
-def _seed(size: tuple[int, int], boxes: Sequence[Box], scale: float) -> np.ndarray:
-    """The GrabCut seed at work size: probable subject inside the boxes (or the centre), background elsewhere."""
+def _seeds(size: tuple[int, int], boxes: Sequence[Box], scale: float) -> list[tuple[str, np.ndarray]]:
+    """The GrabCut seeds to try at work size, each with where it puts the subject (for the notes)."""
     width, height = size
-    seed = np.full((height, width), cv2.GC_BGD, np.uint8)
     if boxes:
+        seed = np.full((height, width), cv2.GC_BGD, np.uint8)
         for left, top, right, bottom in boxes:
             l, t = int(left * scale), int(top * scale)
             r, b = max(l + 2, int(np.ceil(right * scale))), max(t + 2, int(np.ceil(bottom * scale)))
             seed[t:b, l:r] = cv2.GC_PR_FGD
-        return seed
+        return [("the selected area", seed)]
+    # First a centred product with room around it, as product shots have; then anything inside a thin frame.
+    centred = np.full((height, width), cv2.GC_BGD, np.uint8)
     x0, y0, x1, y1 = _CENTRE_PRIOR
-    seed[round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)] = cv2.GC_PR_BGD
-    centre = (width // 2, round(height * 0.53))
+    centred[round(y0 * height) : round(y1 * height), round(x0 * width) : round(x1 * width)] = cv2.GC_PR_BGD
     axes = (max(2, round(width * 0.28)), max(2, round(height * 0.36)))
-    cv2.ellipse(seed, centre, axes, 0, 0, 360, int(cv2.GC_PR_FGD), -1)
-    return seed
+    cv2.ellipse(centred, (width // 2, round(height * 0.53)), axes, 0, 0, 360, int(cv2.GC_PR_FGD), -1)
+    framed = np.full((height, width), cv2.GC_BGD, np.uint8)
+    fx, fy = max(2, round(width * 0.02)), max(2, round(height * 0.02))
+    framed[fy : height - fy, fx : width - fx] = cv2.GC_PR_FGD
+    return [("the middle of the image", centred), ("the image inside a thin frame", framed)]
 
 
 def _largest_parts(mask: np.ndarray) -> np.ndarray:
@@ -46,32 +51,41 @@ def _largest_parts(mask: np.ndarray) -> np.ndarray:
     return np.isin(labels, keep).astype(np.uint8)
 
 
-def subject_mask(rgb: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, bool]:
-    """A uint8 H×W mask (1 = subject) from GrabCut, and whether GrabCut found one (else the seed is used)."""
+def _grabcut(small: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
+    """GrabCut's subject (uint8, 1 = subject) from a seed, or None when it finds none worth keeping."""
+    mask = seed.copy()
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    try:
+        cv2.setRNGSeed(7)  # GrabCut's k-means start is random; a fixed seed keeps edits reproducible
+        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, _ITERATIONS, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:
+        return None
+    subject = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
+    # GrabCut likes to claim a one-pixel line along strong backdrop edges (a horizon); opening drops it.
+    subject = cv2.morphologyEx(subject, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8))
+    share = float(subject.mean())
+    return _largest_parts(subject) if 0.01 <= share <= 0.95 else None
+
+
+def subject_mask(rgb: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, str]:
+    """A uint8 H×W mask (1 = subject) from GrabCut, and which seed found it.
+
+    Raises ProviderError when no seed separates a subject from its background: a made-up outline
+    (the seed's ellipse or rectangle) would look worse than saying so.
+    """
     height, width = rgb.shape[:2]
     scale = min(1.0, WORK_SIDE / max(width, height))
     size = (max(8, round(width * scale)), max(8, round(height * scale)))
     small = cv2.resize(rgb, size, interpolation=cv2.INTER_AREA)
-    seed = _seed(size, boxes, size[0] / width)
-    mask = seed.copy()
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    found = True
-    try:
-        cv2.setRNGSeed(7)  # GrabCut's k-means start is random; a fixed seed keeps edits reproducible
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, _ITERATIONS, cv2.GC_INIT_WITH_MASK)
-        subject = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)
-    except cv2.error:
-        subject = np.zeros_like(seed)
-    share = subject.mean()
-    if share < 0.01 or share > 0.95:
-        # GrabCut gave up (a flat image, or no contrast to the seed): fall back to the seed itself.
-        subject, found = (seed == cv2.GC_PR_FGD).astype(np.uint8), False
-    # GrabCut likes to claim a one-pixel line along strong backdrop edges (a horizon); opening drops it.
-    subject = _largest_parts(cv2.morphologyEx(subject, cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)))
-    # Upscaling a blurred mask and cutting at one half gives a smooth full-size contour, not a staircase.
-    soft = cv2.resize(cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.7), (width, height),
-                      interpolation=cv2.INTER_LINEAR)
-    return (soft >= 0.5).astype(np.uint8), found
+    for where, seed in _seeds(size, boxes, size[0] / width):
+        subject = _grabcut(small, seed)
+        if subject is not None:
+            # Upscaling a blurred mask and cutting at one half gives a smooth full-size contour, not a staircase.
+            soft = cv2.resize(cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.7), (width, height),
+                              interpolation=cv2.INTER_LINEAR)
+            return (soft >= 0.5).astype(np.uint8), where
+    hint = "select it more tightly" if boxes else "select it"
+    raise ProviderError("bad_request", f"The subject could not be told apart from the background; {hint} with a rectangle.")
 
 
 def _local_mean(values: np.ndarray, mask: np.ndarray, size: int, at: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
@@ -157,10 +171,10 @@ def _blur_outside(rgb: np.ndarray, background: np.ndarray, sigma: float) -> np.n
 
 def change_background(
     rgb: np.ndarray, boxes: Sequence[Box], change: BackgroundChange, strength: float
-) -> tuple[np.ndarray, np.ndarray, bool]:
-    """The RGB uint8 image with its background changed; the weight used (0 = subject kept); whether GrabCut found it."""
+) -> tuple[np.ndarray, np.ndarray, str]:
+    """The RGB uint8 image with its background changed; the weight used (0 = subject kept); where the subject was sought."""
     height, width = rgb.shape[:2]
-    subject, found = subject_mask(rgb, boxes)
+    subject, where = subject_mask(rgb, boxes)
     weight = 1.0 - subject_alpha(rgb, subject)
     edited = rgb
     if change.edits:
@@ -171,4 +185,4 @@ def change_background(
         backdrop = _fill((width, height), change, rgb, weight)
         opacity = min(1.0, 0.7 + 0.3 * strength)
         edited = cv2.addWeighted(np.ascontiguousarray(edited), 1.0 - opacity, backdrop, opacity, 0.0)
-    return edited, weight, found
+    return edited, weight, where

@@ -58,11 +58,9 @@ def edit_prompt(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, str
         current = Image.fromarray(filled, "RGB")
         done.append(_removal_note(plan.removal, share))
     if plan.background is not None:
-        edited, weight, found = change_background(np.asarray(current), boxes, plan.background, strength)
+        edited, weight, where = change_background(np.asarray(current), boxes, plan.background, strength)
         current = composite(current, Image.fromarray(edited, "RGB"), weight)
-        seed = "the selected area" if boxes else "the middle of the image"
-        how = "found by GrabCut in" if found else "taken as"
-        done.append(f"{plan.background.describe()} around the subject {how} {seed}")
+        done.append(f"{plan.background.describe()} around the subject found by GrabCut in {where}")
     if plan.edits:
         if boxes:
             current = _edit_region(current, rects, plan, strength)
