@@ -58,6 +58,23 @@ async def test_warmer_in_the_sky_is_feathered_and_confined():
     assert notes == "applied to the selected area: warmer"
 
 
+async def test_warmer_in_two_rectangles_has_no_hard_edges():
+    """Regression: warmer in two rectangles painted hard-edged tinted boxes; now both blend in and nothing else moves."""
+    boxes = [SCENE.sky, (300, 20, 480, 120)]
+    image, _ = await edit("make it warmer", [SCENE.rect(b) for b in boxes])
+    save("prompt_warmer_two_rects", SCENE.image, image)
+    before, after = lab(SCENE.image)[..., 2], lab(image)[..., 2]
+    keep = np.ones(before.shape, bool)
+    for box in boxes:
+        band = round(feather_px(box) * TONAL_FEATHER) + 1
+        keep[max(0, box[1] - band) : box[3] + band, max(0, box[0] - band) : box[2] + band] = False
+        inside = (slice(box[1], box[3]), slice(box[0], box[2]))
+        assert after[inside].mean() > before[inside].mean() + 5
+        near, far = border_step(after, box, band)
+        assert near <= 1.5 * far, (box, near, far)
+    assert (np.asarray(image)[keep] == np.asarray(SCENE.image)[keep]).all()
+
+
 async def test_the_border_measure_catches_a_hard_edge():
     """The same warm shift pasted with a hard edge fails the border measure, so the check above can fail."""
     box = SCENE.sky
