@@ -95,6 +95,8 @@ def test_removal_and_tonal_edits_combine():
         ("replace the background with a gradient", False, (), True, ()),
         ("a navy to pink gradient background", False, (FILL_COLOURS["navy"], FILL_COLOURS["pink"]), True, ()),
         ("darken the background", False, (), False, (Edit("darker"),)),
+        ("a light blue background", False, ((154, 176, 244),), False, ()),
+        ("dark green to white gradient background", False, ((20, 90, 30), FILL_COLOURS["white"]), True, ()),
     ],
 )
 def test_parse_reads_background_changes(prompt, blur, fill, gradient, edits):

@@ -282,10 +282,27 @@ def _removal(tokens: list[str]) -> str | None:
     return None
 
 
+_SHADES = {"light": 0.55, "pale": 0.7, "pastel": 0.6, "soft": 0.45, "dark": -0.5, "deep": -0.35}
+
+
+def _shaded(colour: RGB, shade: str) -> RGB:
+    """The colour lightened towards white (shade > 0) or darkened towards black (shade < 0)."""
+    t = _SHADES.get(shade, 0.0)
+    if t >= 0:
+        return tuple(round(c + (255 - c) * t) for c in colour)  # type: ignore[return-value]
+    return tuple(round(c * (1 + t)) for c in colour)  # type: ignore[return-value]
+
+
 def _background(tokens: list[str]) -> tuple[BackgroundChange | None, list[str]]:
     """The background change a clause naming the background asks for, and its words not understood."""
     words = [t for t in tokens if t not in _BACKGROUND]
-    colours = [FILL_COLOURS[t] for t in words if t in FILL_COLOURS]
+    colours: list[RGB] = []
+    for i, word in enumerate(words):
+        if word in FILL_COLOURS:
+            shade = words[i - 1] if i else ""
+            colours.append(_shaded(FILL_COLOURS[word], shade))
+    # "light blue" is one colour, not a blue fill plus a brighter background.
+    words = [w for i, w in enumerate(words) if not (w in _SHADES and words[i + 1 : i + 2] and words[i + 1] in FILL_COLOURS)]
     gradient = "gradient" in words
     wants_fill = gradient or bool(colours)
     removal = _removal(tokens) is not None
