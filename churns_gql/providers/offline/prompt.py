@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 from PIL import Image
 
-from churns_gql.imaging import Rect, composite, feathered_mask, join_alpha, pixel_boxes, split_alpha
+from churns_gql.imaging import Rect, composite, feather, feather_px, join_alpha, pixel_boxes, split_alpha
 from churns_gql.providers.offline.background import change_background
 from churns_gql.providers.offline.inpaint import remove
 from churns_gql.providers.offline.intents import PromptPlan
@@ -25,9 +25,26 @@ def _removal_note(target: str, share: float) -> str:
     return f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its background"
 
 
+def region_weight(size: tuple[int, int], rects: Sequence[Rect]) -> np.ndarray:
+    """A float32 weight for a regional tonal edit: a smooth ramp centred on each rectangle's edge.
+
+    The ramp runs half inside, half outside, so the edit fades in rather than starting at full
+    strength on the border; beyond half a band outside the rectangle the weight is exactly 0.
+    """
+    width, height = size
+    weight = np.zeros((height, width), np.float32)
+    for left, top, right, bottom in pixel_boxes(size, rects):
+        band = max(2, round(feather_px((left, top, right, bottom)) * TONAL_FEATHER))
+        inset = min(band // 2, (right - left - 1) // 2, (bottom - top - 1) // 2)
+        core = np.zeros((height, width), np.uint8)
+        core[top + inset : bottom - inset, left + inset : right - inset] = 1
+        weight = np.maximum(weight, feather(core, band))
+    return weight
+
+
 def _edit_region(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float) -> Image.Image:
     """The image with the tonal edits applied under the rectangles' feathered mask, working on its bounding crop."""
-    weight = feathered_mask(image.size, rects, scale=TONAL_FEATHER)
+    weight = region_weight(image.size, rects)
     rows, cols = np.flatnonzero(weight.any(axis=1)), np.flatnonzero(weight.any(axis=0))
     # Blur and sharpen read a few pixels beyond what they change, so the crop keeps some context.
     pad = max(8, round(0.02 * max(image.size)))
