@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
+from churns_gql.imaging import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
@@ -228,6 +229,20 @@ def _check_request(req: RefineRequest) -> list[Problem]:
     return problems
 
 
+def _check_provider(req: RefineRequest, settings: Settings) -> list[Problem]:
+    """What the offline engine cannot do in this request (nothing when OpenAI does the editing)."""
+    if settings.provider_name == "openai":
+        return []
+    from churns_gql.providers.offline.support import offline_supports
+
+    rects = [Rect(r["x"], r["y"], r["width"], r["height"]) for r in req.mask or []]
+    refusal = offline_supports(req.type.value, req.prompt, req.instructions, rects, req.reference_upload is not None)
+    if refusal is None:
+        return []
+    field = "prompt" if req.type == RefinementType.PROMPT else "instructions"
+    return [Problem(("input", field), refusal, "UNSUPPORTED_BY_PROVIDER")]
+
+
 async def create_refinement(
     session: AsyncSession, storage: RunStorage, settings: Settings, req: RefineRequest
 ) -> Refinement:
@@ -252,6 +267,9 @@ async def create_refinement(
             "NOT_READY", f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
             "input", "parentId",
         )
+    problems = _check_provider(req, settings)
+    if problems:
+        raise UserInputError(problems)
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
     estimate = quotas.estimated_cost(settings, 1)
