@@ -1,0 +1,212 @@
+"""TEXT repair: find the wrong line with OCR, inpaint its glyphs and render the intended text in its place."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from difflib import SequenceMatcher
+from typing import Sequence
+
+import cv2
+import numpy as np
+from PIL import Image, ImageDraw
+
+from churns_gql.imaging import Box, composite, join_alpha, pixel_boxes, split_alpha, to_bgr
+from churns_gql.providers.base import EditRequest, ProviderError
+from churns_gql.providers.offline import fonts
+from churns_gql.providers.offline.ocr import TextLine, read_lines
+from churns_gql.providers.offline.text_rules import intended_text
+
+_TOP_WORDS = frozenset("headline heading title header top upper".split())
+_BOTTOM_WORDS = frozenset("footer bottom tagline caption footnote lower disclaimer".split())
+# Below this similarity a line is not taken for a misspelling of the intended text without another hint.
+MIN_SIMILARITY = 0.35
+# New text may grow this much wider than the old (times strength) before it is set smaller.
+GROWTH = 0.35
+
+
+def _norm(text: str) -> str:
+    """Text compared case- and spacing-insensitively."""
+    return " ".join(re.sub(r"[^\w%$€£&!?]+", " ", text.upper()).split())
+
+
+def similarity(a: str, b: str) -> float:
+    """How alike two texts read, 0..1."""
+    return SequenceMatcher(None, _norm(a), _norm(b)).ratio()
+
+
+def _position_hint(instructions: str | None) -> str | None:
+    """"top" or "bottom" when the instructions name where the text is (headline, footer...)."""
+    words = set(re.findall(r"[a-z]+", (instructions or "").lower()))
+    if words & _TOP_WORDS and not words & _BOTTOM_WORDS:
+        return "top"
+    if words & _BOTTOM_WORDS and not words & _TOP_WORDS:
+        return "bottom"
+    return None
+
+
+def _hinted(lines: Sequence[TextLine], hint: str | None, height: int) -> TextLine | None:
+    """The line a position word points at: the largest line in the upper part, or the lowest line."""
+    if hint == "bottom":
+        return max(lines, key=lambda line: line.box[3])
+    if hint == "top":
+        upper = [line for line in lines if (line.box[1] + line.box[3]) / 2 < 0.6 * height] or list(lines)
+        return max(upper, key=lambda line: (line.height, -line.box[1]))
+    return None
+
+
+def _overlap(line: TextLine, box: Box) -> float:
+    """The share of the line's box that lies inside `box`."""
+    l, t, r, b = line.box
+    w = max(0, min(r, box[2]) - max(l, box[0]))
+    h = max(0, min(b, box[3]) - max(t, box[1]))
+    return w * h / max(1, (r - l) * (b - t))
+
+
+def choose_line(lines: Sequence[TextLine], wanted: str, instructions: str | None, selected: Sequence[Box],
+                height: int) -> TextLine:
+    """The OCR line that should read `wanted`: inside the selection, at the named position, most alike."""
+    candidates = [line for line in lines if not selected or max(_overlap(line, b) for b in selected) >= 0.3]
+    if not candidates:
+        raise ProviderError("bad_request", "No text was found in the selected area: select the text to correct.")
+    found = ", ".join(f'"{line.text}"' for line in candidates)
+    wrong = [line for line in candidates if _norm(line.text) != _norm(wanted)]
+    hinted = _hinted(candidates, _position_hint(instructions), height)
+    if hinted is not None:
+        if hinted not in wrong:
+            raise ProviderError("bad_request", f'That text already reads "{hinted.text}": nothing to correct.')
+        return hinted
+    if not wrong:
+        raise ProviderError("bad_request", f'The text already reads "{wanted}": nothing to correct.')
+    best = max(wrong, key=lambda line: (similarity(line.text, wanted), line.height))
+    if selected or len(candidates) == 1 or similarity(best.text, wanted) >= MIN_SIMILARITY:
+        return best
+    raise ProviderError(
+        "bad_request",
+        f'Which text should read "{wanted}" is unclear: the image reads {found}. '
+        "Select it with a rectangle, or say which one (the headline, the footer).",
+    )
+
+
+@dataclass
+class Glyphs:
+    """The old lettering inside its box: a mask of its pixels, their colour, weight and extent."""
+
+    mask: np.ndarray  # uint8 over the whole image, 255 on glyph pixels
+    colour: tuple[int, int, int]
+    ink: Box  # the glyph pixels' bounding box
+    bold: bool
+
+
+def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
+    """The glyph pixels of the text in `box`: of two colour clusters, the one rarer on the box's rim."""
+    height, width = bgr.shape[:2]
+    l, t, r, b = box
+    pad = max(2, round(0.12 * (b - t)))
+    L, T, R, B = max(0, l - pad), max(0, t - pad), min(width, r + pad), min(height, b + pad)
+    patch = bgr[T:B, L:R]
+    lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
+    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    _, labels, _ = cv2.kmeans(lab, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
+    labels = labels.reshape(patch.shape[:2])
+    rim = np.ones(labels.shape, bool)
+    rim[pad : -pad or None, pad : -pad or None] = False
+    # The rim lies outside the OCR box, so it is mostly background: the cluster rarer there is the lettering.
+    share = [float((labels[rim] == k).mean()) if rim.any() else 0.5 for k in (0, 1)]
+    ink = (labels == int(np.argmin(share))).astype(np.uint8)
+    inner = np.zeros_like(ink)
+    inner[max(0, t - T - pad // 2) : b - T + pad // 2, max(0, l - L - pad // 2) : r - L + pad // 2] = 1
+    ink &= inner
+    fill = ink.mean() / max(1e-6, inner.mean())
+    if not 0.02 <= fill <= 0.75:
+        # No clean two-colour split (lettering over a photo): the whole box is the lettering's area.
+        ink = inner
+    mask = np.zeros((height, width), np.uint8)
+    mask[T:B, L:R] = ink * 255
+    core = cv2.erode(ink, np.ones((3, 3), np.uint8))
+    pixels = patch[(core if core.sum() >= 20 else ink) > 0]
+    colour = tuple(int(v) for v in np.median(pixels, axis=0)[::-1]) if len(pixels) else (255, 255, 255)
+    ys, xs = np.nonzero(mask)
+    ink_box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
+    # Stroke width from the thickest point of the strokes (twice the distance to their edge).
+    stroke = 2.0 * float(cv2.distanceTransform(ink, cv2.DIST_L2, 3).max())
+    bold = stroke / max(1, ink_box[3] - ink_box[1]) >= fonts.BOLD_STROKE_RATIO
+    return Glyphs(mask=mask, colour=colour, ink=ink_box, bold=bold)  # type: ignore[arg-type]
+
+
+def _alignment(box: Box, width: int) -> str:
+    """"left", "centre" or "right": how the line sits in the image, judged by its margins."""
+    left, right = box[0], width - box[2]
+    if abs(left - right) <= 0.08 * width:
+        return "centre"
+    return "left" if left < right else "right"
+
+
+def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float) -> Image.Image:
+    """`rgb` with `new` drawn where the old ink was: same cap size, baseline, alignment and colour."""
+    width = rgb.width
+    l, t, r, b = glyphs.ink
+    # Size the font so the old string would cover the old ink's height, then set the new one at that size.
+    probe = fonts.font(100, bold=glyphs.bold)
+    ol, ot, orr, ob = probe.getbbox(old, anchor="ls")
+    size = max(4, round(100 * (b - t) / max(1, ob - ot)))
+    baseline = b - round(ob * size / 100)
+    align = _alignment(glyphs.ink, width)
+    margin = round(0.02 * width)
+    room = {"left": width - margin - l, "right": r - margin, "centre": 2 * min((l + r) / 2 - margin, width - margin - (l + r) / 2)}[align]
+    max_width = int(min(room, (r - l) * (1 + GROWTH * strength)))
+    face = fonts.font(size, bold=glyphs.bold)
+    nl, nt, nr, nb = face.getbbox(new, anchor="ls")
+    if nr - nl > max_width:
+        cap = fonts.ink_box("H", face)
+        face = fonts.fit(new, cap[3] - cap[1], max_width, bold=glyphs.bold)
+        nl, nt, nr, nb = face.getbbox(new, anchor="ls")
+    x = {"left": l - nl, "right": r - nr, "centre": round((l + r) / 2 - (nl + nr) / 2)}[align]
+    out = rgb.copy()
+    ImageDraw.Draw(out).text((x, baseline), new, font=face, fill=glyphs.colour, anchor="ls")
+    return out
+
+
+def repair_text(request: EditRequest, strength: float) -> tuple[Image.Image, str]:
+    """The parent with its wrong line of text replaced by the intended text, and what was done."""
+    wanted = intended_text(request.instructions, request.concept.intended_text)
+    if wanted is None:
+        raise ProviderError("bad_request", 'What the text should read is unknown: quote it, e.g. "NEW FLAVOUR".')
+    text, source = wanted
+    rgb, alpha = split_alpha(request.image)
+    bgr = to_bgr(rgb)
+    lines = read_lines(bgr)
+    if not lines:
+        raise ProviderError("bad_request", "No text was found in the image to correct.")
+    line = choose_line(lines, text, request.instructions, pixel_boxes(rgb.size, request.rects), rgb.height)
+    glyphs = find_glyphs(bgr, line.box)
+    stroke = max(2, round(0.06 * (glyphs.ink[3] - glyphs.ink[1])))
+    hole = cv2.dilate(glyphs.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * stroke + 1, 2 * stroke + 1)))
+    cleaned = _inpaint(bgr, hole, radius=max(3, min(6, stroke)))
+    edited = render(Image.fromarray(cv2.cvtColor(cleaned, cv2.COLOR_BGR2RGB)), line.text, text, glyphs, strength)
+    changed = (hole > 0) | np.any(np.asarray(edited) != np.asarray(rgb), axis=2)
+    result = composite(request.image, join_alpha(edited, alpha), changed.astype(np.float32))
+    l, t, r, b = line.box
+    notes = f'replaced "{line.text}" with "{text}" (from {source}) in its own box {r - l}×{b - t} at ({l},{t})'
+    return result, notes
+
+
+def _inpaint(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
+    """`bgr` with the hole filled from its surroundings and given the grain of the rows beside it."""
+    ys, xs = np.nonzero(hole)
+    height, width = hole.shape
+    m = 2 * radius + 4
+    T, B, L, R = max(0, ys.min() - m), min(height, ys.max() + m + 1), max(0, xs.min() - m), min(width, xs.max() + m + 1)
+    roi, gap = bgr[T:B, L:R], hole[T:B, L:R]
+    smooth = cv2.inpaint(roi, gap, radius, cv2.INPAINT_TELEA).astype(np.float32)
+    # Diffusion fills with a smooth smear; the fine grain of the same columns just above or below the hole
+    # (whichever fits in the image) is added back so a textured background does not show a soft patch.
+    span = B - T
+    source = T - span if T - span >= 0 else B if B + span <= height else None
+    if source is not None:
+        donor = bgr[source : source + span, L:R].astype(np.float32)
+        grain = donor - cv2.GaussianBlur(donor, (0, 0), 2.0)
+        smooth += np.where(gap[:, :, None] > 0, grain, 0)
+    out = bgr.copy()
+    out[T:B, L:R] = np.where(gap[:, :, None] > 0, np.clip(smooth, 0, 255).astype(np.uint8), roi)
+    return out
