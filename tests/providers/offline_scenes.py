@@ -105,7 +105,7 @@ REFERENCE_BACKGROUND = (128, 128, 132)
 
 def reference_shot(width: int = 360, height: int = 640, *, alpha: bool = False) -> Image.Image:
     """A product photo of the new (red) bottle on a flat studio grey, or cut out with alpha."""
-    obj, mask = bottle(round(width * 0.6), round(height * 0.8), (190, 30, 40), (245, 240, 225), "NEW", seed=11)
+    obj, mask = bottle(round(width * 0.8), round(height * 0.6), (190, 30, 40), (245, 240, 225), "NEW", seed=11)
     h, w = mask.shape
     left, top = (width - w) // 2, (height - h) // 2
     canvas = np.zeros((height, width, 3), np.uint8)

@@ -12,7 +12,7 @@ from churns_gql.imaging import Box
 
 # Detection runs on a copy whose longest side is at most this: 1024² text lines of 16 px and up are still
 # found, and detection costs a third of what it does at full size.
-DETECT_SIDE = 736
+DETECT_SIDE = 640
 # Lines read with less confidence than this are noise (texture, a logo's strokes).
 MIN_SCORE = 0.5
 

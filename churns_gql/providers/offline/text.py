@@ -14,6 +14,7 @@ from PIL import Image, ImageDraw
 from churns_gql.imaging import Box, composite, join_alpha, pixel_boxes, split_alpha, to_bgr
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline import fonts
+from churns_gql.providers.offline.fill import fill
 from churns_gql.providers.offline.ocr import TextLine, read_lines
 from churns_gql.providers.offline.text_rules import intended_text
 
@@ -117,8 +118,8 @@ def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
     inner = np.zeros_like(ink)
     inner[max(0, t - T - pad // 2) : b - T + pad // 2, max(0, l - L - pad // 2) : r - L + pad // 2] = 1
     ink &= inner
-    fill = ink.mean() / max(1e-6, inner.mean())
-    if not 0.02 <= fill <= 0.75:
+    coverage = ink.mean() / max(1e-6, inner.mean())
+    if not 0.02 <= coverage <= 0.75:
         # No clean two-colour split (lettering over a photo): the whole box is the lettering's area.
         ink = inner
     mask = np.zeros((height, width), np.uint8)
@@ -182,31 +183,10 @@ def repair_text(request: EditRequest, strength: float) -> tuple[Image.Image, str
     glyphs = find_glyphs(bgr, line.box)
     stroke = max(2, round(0.06 * (glyphs.ink[3] - glyphs.ink[1])))
     hole = cv2.dilate(glyphs.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * stroke + 1, 2 * stroke + 1)))
-    cleaned = _inpaint(bgr, hole, radius=max(3, min(6, stroke)))
+    cleaned = fill(bgr, hole, radius=max(3, min(6, stroke)))
     edited = render(Image.fromarray(cv2.cvtColor(cleaned, cv2.COLOR_BGR2RGB)), line.text, text, glyphs, strength)
     changed = (hole > 0) | np.any(np.asarray(edited) != np.asarray(rgb), axis=2)
     result = composite(request.image, join_alpha(edited, alpha), changed.astype(np.float32))
     l, t, r, b = line.box
     notes = f'replaced "{line.text}" with "{text}" (from {source}) in its own box {r - l}×{b - t} at ({l},{t})'
     return result, notes
-
-
-def _inpaint(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
-    """`bgr` with the hole filled from its surroundings and given the grain of the rows beside it."""
-    ys, xs = np.nonzero(hole)
-    height, width = hole.shape
-    m = 2 * radius + 4
-    T, B, L, R = max(0, ys.min() - m), min(height, ys.max() + m + 1), max(0, xs.min() - m), min(width, xs.max() + m + 1)
-    roi, gap = bgr[T:B, L:R], hole[T:B, L:R]
-    smooth = cv2.inpaint(roi, gap, radius, cv2.INPAINT_TELEA).astype(np.float32)
-    # Diffusion fills with a smooth smear; the fine grain of the same columns just above or below the hole
-    # (whichever fits in the image) is added back so a textured background does not show a soft patch.
-    span = B - T
-    source = T - span if T - span >= 0 else B if B + span <= height else None
-    if source is not None:
-        donor = bgr[source : source + span, L:R].astype(np.float32)
-        grain = donor - cv2.GaussianBlur(donor, (0, 0), 2.0)
-        smooth += np.where(gap[:, :, None] > 0, grain, 0)
-    out = bgr.copy()
-    out[T:B, L:R] = np.where(gap[:, :, None] > 0, np.clip(smooth, 0, 255).astype(np.uint8), roi)
-    return out
