@@ -116,3 +116,19 @@ def reference_shot(width: int = 360, height: int = 640, *, alpha: bool = False) 
     full = np.zeros((height, width), np.uint8)
     full[top : top + h, left : left + w] = mask
     return Image.fromarray(np.dstack([canvas, full]), "RGBA")
+
+
+def matched_scene(size: int = 1024, seed: int = 2) -> tuple[Image.Image, tuple[int, int, int, int]]:
+    """A scene whose subject is a dull, soft, smaller rendering of the reference product, off-centre; and its box."""
+    reference = np.asarray(reference_shot(alpha=True))
+    ys, xs = np.nonzero(reference[:, :, 3])
+    crop = reference[ys.min() : ys.max() + 1, xs.min() : xs.max() + 1]
+    h, w = crop.shape[:2]
+    scale = 0.55 * size / 1024
+    nw, nh = round(w * scale), round(h * scale)
+    small = cv2.resize(crop, (nw, nh), interpolation=cv2.INTER_AREA)
+    dull = cv2.GaussianBlur(small[:, :, :3], (0, 0), 0.8).astype(np.float32)
+    dull = (0.75 * dull + 0.25 * dull.mean(axis=2, keepdims=True)) * 0.85
+    left, top = round(0.12 * size), round(0.45 * size)
+    scene = paste(texture(size, size, seed), np.clip(dull, 0, 255).astype(np.uint8), small[:, :, 3], left, top)
+    return Image.fromarray(scene), (left, top, left + nw, top + nh)

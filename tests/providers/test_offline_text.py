@@ -194,3 +194,20 @@ def test_refusal_rules():
     assert "reference" in text_subject_refusal("SUBJECT", "make it a can", False, None)
     assert text_subject_refusal("SUBJECT", None, True, None) is None
     assert text_subject_refusal("PROMPT", None, False, None) is None
+
+
+def test_one_opencv_build_and_ocr_models_inside_the_installed_package():
+    """The OCR dependency brings no second cv2 build, and its models are files of the installed wheel."""
+    from importlib import metadata
+    from pathlib import Path
+
+    import rapidocr
+
+    builds = set()
+    for dist in metadata.distributions():
+        name = (dist.metadata["Name"] or "").lower()
+        if name.startswith("opencv-") or name.startswith("opencv_"):
+            builds.add(name)
+    assert len(builds) == 1, builds
+    models = sorted(p.name for p in (Path(rapidocr.__file__).parent / "models").glob("*.onnx"))
+    assert any("det" in m for m in models) and any("rec" in m for m in models)
