@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 from PIL import Image
@@ -211,3 +212,48 @@ def test_one_opencv_build_and_ocr_models_inside_the_installed_package():
     assert len(builds) == 1, builds
     models = sorted(p.name for p in (Path(rapidocr.__file__).parent / "models").glob("*.onnx"))
     assert any("det" in m for m in models) and any("rec" in m for m in models)
+
+
+def shadowed_and_banner_poster() -> Image.Image:
+    """A poster with a white headline casting a dark drop shadow, and a footer on a flat red banner."""
+    from PIL import ImageDraw
+
+    from tests.providers.offline_scenes import known_font
+
+    image = Image.fromarray(texture(768, 768, seed=6))
+    draw = ImageDraw.Draw(image)
+    face = known_font(64)
+    draw.text((389, 105), "FRESH TASTE", font=face, fill=(30, 20, 10), anchor="mm")
+    draw.text((384, 100), "FRESH TASTE", font=face, fill=(255, 255, 255), anchor="mm")
+    draw.rectangle((0, 640, 768, 720), fill=(180, 20, 40))
+    draw.text((40, 680), "Only 2.99 this wek", font=known_font(34), fill=(255, 240, 200), anchor="lm")
+    return image
+
+
+def test_a_drop_shadow_goes_with_its_letters_and_comes_back_under_the_new_ones():
+    """No orphan shadow of the old letters remains; the new letters get a shadow of the same colour and offset."""
+    parent = shadowed_and_banner_poster()
+    old = {line.text: line for line in read(parent)}["FRESH TASTE"]
+    result, _ = repair(parent, 'The headline should read "FRESH FLAVOUR"')
+    save(result, "text_shadow")
+    new = check_rewritten(parent, result, old, "FRESH TASTE", "FRESH FLAVOUR")
+    box = np.asarray(result.crop(grown(old.box, 8) if grown(old.box, 8)[0] >= 0 else old.box)).astype(int)
+    white = (box.min(axis=2) > 200).astype(np.uint8)
+    dark = box.sum(axis=2) < 150
+    near_letters = cv2.dilate(white, np.ones((17, 17), np.uint8)) > 0
+    assert dark.sum() > 0.1 * white.sum()  # the new letters have their shadow
+    assert (dark & ~near_letters).sum() == 0  # and no shadow is left without its letter
+    assert new.box[3] <= old.box[3] + 8
+
+
+def test_text_on_a_flat_banner_leaves_the_banner_flat():
+    """Where the old letters were, the banner is its own plain red again, not a patch of something else."""
+    parent = shadowed_and_banner_poster()
+    old = {line.text: line for line in read(parent)}["Only 2.99 this wek"]
+    result, _ = repair(parent, 'The footer should read "Only 2.99 this week"')
+    save(result, "text_banner")
+    check_rewritten(parent, result, old, "Only 2.99 this wek", "Only 2.99 this week")
+    banner = np.asarray(result)[644:716].astype(int)
+    letters = (np.abs(banner - (255, 240, 200)).max(axis=2) < 120).astype(np.uint8)
+    plain = cv2.dilate(letters, np.ones((7, 7), np.uint8)) == 0
+    assert np.abs(banner[plain] - (180, 20, 40)).max() <= 10

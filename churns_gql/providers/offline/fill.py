@@ -7,8 +7,13 @@ import numpy as np
 
 # Width of the rim around the hole that a candidate patch must match.
 RIM = 4
-# Candidate shifts are tried every this many pixels.
-STEP = 2
+# Candidate shifts are tried every this many pixels, then refined around the best one.
+COARSE = 4
+# How far a candidate may also slide along the hole (to line a slanted or wavy pattern up).
+JITTER = 48
+# At most this many rim pixels are compared per refined candidate, about this many per coarse one.
+RIM_SAMPLES = 3000
+COARSE_SAMPLES = 600
 # The low-frequency seam correction is computed at 1/this of full resolution (it is smooth by nature).
 CORRECTION_SCALE = 4
 
@@ -23,8 +28,10 @@ def fill(bgr: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
     hole = (hole > 0).astype(np.uint8)
     if not hole.any():
         return bgr.copy()
-    shift = _best_shift(bgr, hole)
-    if shift is None:
+    shift, cost, flat = _best_shift(bgr, hole)
+    # On a plain surround (a banner, a studio wall) no patch beats a smooth fill, and a patch from beyond its
+    # edge would bring in another colour; diffusion is right there.
+    if shift is None or cost >= flat:
         return _diffuse(bgr, hole, radius)
     dy, dx = shift
     ys, xs = np.nonzero(hole)
@@ -33,32 +40,52 @@ def fill(bgr: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
     return _correct_seam(bgr, out, hole, shift)
 
 
-def _best_shift(bgr: np.ndarray, hole: np.ndarray) -> tuple[int, int] | None:
-    """The (dy, dx) whose shifted rim differs least from the hole's rim, among shifts clear of the hole."""
+def _best_shift(bgr: np.ndarray, hole: np.ndarray) -> tuple[tuple[int, int] | None, float, float]:
+    """The (dy, dx) whose shifted rim differs least from the hole's rim, among shifts clear of the hole; its
+    mean difference; and the rim's own mean difference from its median colour (what a flat fill would miss by)."""
     height, width = hole.shape
     ys, xs = np.nonzero(hole)
     top, bottom, left, right = int(ys.min()), int(ys.max()) + 1, int(xs.min()), int(xs.max()) + 1
     rim = cv2.dilate(hole, np.ones((2 * RIM + 1, 2 * RIM + 1), np.uint8)) & (1 - hole)
     ry, rx = np.nonzero(rim)
-    if len(ry) > 6000:
-        keep = np.linspace(0, len(ry) - 1, 6000).astype(int)
+    if len(ry) > RIM_SAMPLES:
+        keep = np.linspace(0, len(ry) - 1, RIM_SAMPLES).astype(int)
         ry, rx = ry[keep], rx[keep]
     here = bgr[ry, rx].astype(np.int16)
+    flat = float(np.abs(here - np.median(here, axis=0)).mean())
     hh, hw = bottom - top, right - left
-    candidates: list[tuple[int, int]] = []
-    # Shifts at least the hole's size plus its rim along one axis, so the copied area never overlaps the hole.
-    for sign in (-1, 1):
-        reach_y, reach_x = hh + 2 * RIM + 2, hw + 2 * RIM + 2
-        candidates += [(sign * d, 0) for d in range(reach_y, reach_y + max(hh, 64), STEP)]
-        candidates += [(0, sign * d) for d in range(reach_x, reach_x + max(hw, 64), STEP)]
-    best, best_cost = None, float("inf")
-    for dy, dx in candidates:
+    reach_y, reach_x = hh + 2 * RIM + 2, hw + 2 * RIM + 2
+
+    def cost(dy: int, dx: int, step: int = 1) -> float:
+        """How much the rim shifted by (dy, dx) differs from the rim (every `step`-th rim pixel); infinite when
+        the shifted rim leaves the image."""
         if top - RIM + dy < 0 or bottom + RIM + dy > height or left - RIM + dx < 0 or right + RIM + dx > width:
-            continue
-        cost = float(np.abs(bgr[ry + dy, rx + dx].astype(np.int16) - here).mean())
-        if cost < best_cost:
-            best, best_cost = (dy, dx), cost
-    return best
+            return float("inf")
+        return float(np.abs(bgr[ry[::step] + dy, rx[::step] + dx].astype(np.int16) - here[::step]).mean())
+
+    # Shifts of at least the hole's size plus its rim along one axis never copy the hole into itself; a sideways
+    # jitter along the other axis lets a slanted or wavy pattern line up. Coarse steps on a sample of the rim
+    # first, then the best few refined pixel by pixel on all of it.
+    jitter = range(-JITTER, JITTER + 1, COARSE)
+    coarse: list[tuple[int, int, bool]] = []
+    for sign in (-1, 1):
+        coarse += [(sign * d, j, True) for d in range(reach_y, reach_y + max(hh, 64), COARSE) for j in jitter]
+        coarse += [(j, sign * d, False) for d in range(reach_x, reach_x + max(hw, 64), COARSE) for j in jitter]
+    sample = max(1, len(ry) // COARSE_SAMPLES)
+    scored = sorted((cost(dy, dx, sample), dy, dx, vertical) for dy, dx, vertical in coarse)
+    best, best_cost = None, float("inf")
+    for rough, dy0, dx0, vertical in scored[:3]:
+        if rough == float("inf"):
+            break
+        for dy in range(dy0 - COARSE + 1, dy0 + COARSE):
+            for dx in range(dx0 - COARSE + 1, dx0 + COARSE):
+                # Refining must not bring the copy back over the hole.
+                if (abs(dy) < reach_y) if vertical else (abs(dx) < reach_x):
+                    continue
+                c = cost(dy, dx)
+                if c < best_cost:
+                    best_cost, best = c, (dy, dx)
+    return best, best_cost, flat
 
 
 def _correct_seam(original: np.ndarray, patched: np.ndarray, hole: np.ndarray, shift: tuple[int, int]) -> np.ndarray:

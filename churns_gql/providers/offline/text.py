@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from difflib import SequenceMatcher
 from typing import Sequence
 
@@ -15,6 +14,7 @@ from churns_gql.imaging import Box, composite, join_alpha, pixel_boxes, split_al
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline import fonts
 from churns_gql.providers.offline.fill import fill
+from churns_gql.providers.offline.glyphs import Glyphs, find_glyphs
 from churns_gql.providers.offline.ocr import TextLine, read_lines
 from churns_gql.providers.offline.text_rules import intended_text
 
@@ -89,52 +89,6 @@ def choose_line(lines: Sequence[TextLine], wanted: str, instructions: str | None
     )
 
 
-@dataclass
-class Glyphs:
-    """The old lettering inside its box: a mask of its pixels, their colour, weight and extent."""
-
-    mask: np.ndarray  # uint8 over the whole image, 255 on glyph pixels
-    colour: tuple[int, int, int]
-    ink: Box  # the glyph pixels' bounding box
-    bold: bool
-
-
-def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
-    """The glyph pixels of the text in `box`: of two colour clusters, the one rarer on the box's rim."""
-    height, width = bgr.shape[:2]
-    l, t, r, b = box
-    pad = max(2, round(0.12 * (b - t)))
-    L, T, R, B = max(0, l - pad), max(0, t - pad), min(width, r + pad), min(height, b + pad)
-    patch = bgr[T:B, L:R]
-    lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
-    criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
-    _, labels, _ = cv2.kmeans(lab, 2, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
-    labels = labels.reshape(patch.shape[:2])
-    rim = np.ones(labels.shape, bool)
-    rim[pad : -pad or None, pad : -pad or None] = False
-    # The rim lies outside the OCR box, so it is mostly background: the cluster rarer there is the lettering.
-    share = [float((labels[rim] == k).mean()) if rim.any() else 0.5 for k in (0, 1)]
-    ink = (labels == int(np.argmin(share))).astype(np.uint8)
-    inner = np.zeros_like(ink)
-    inner[max(0, t - T - pad // 2) : b - T + pad // 2, max(0, l - L - pad // 2) : r - L + pad // 2] = 1
-    ink &= inner
-    coverage = ink.mean() / max(1e-6, inner.mean())
-    if not 0.02 <= coverage <= 0.75:
-        # No clean two-colour split (lettering over a photo): the whole box is the lettering's area.
-        ink = inner
-    mask = np.zeros((height, width), np.uint8)
-    mask[T:B, L:R] = ink * 255
-    core = cv2.erode(ink, np.ones((3, 3), np.uint8))
-    pixels = patch[(core if core.sum() >= 20 else ink) > 0]
-    colour = tuple(int(v) for v in np.median(pixels, axis=0)[::-1]) if len(pixels) else (255, 255, 255)
-    ys, xs = np.nonzero(mask)
-    ink_box = (int(xs.min()), int(ys.min()), int(xs.max()) + 1, int(ys.max()) + 1)
-    # Stroke width from the thickest point of the strokes (twice the distance to their edge).
-    stroke = 2.0 * float(cv2.distanceTransform(ink, cv2.DIST_L2, 3).max())
-    bold = stroke / max(1, ink_box[3] - ink_box[1]) >= fonts.BOLD_STROKE_RATIO
-    return Glyphs(mask=mask, colour=colour, ink=ink_box, bold=bold)  # type: ignore[arg-type]
-
-
 def _alignment(box: Box, width: int) -> str:
     """"left", "centre" or "right": how the line sits in the image, judged by its margins."""
     left, right = box[0], width - box[2]
@@ -164,7 +118,11 @@ def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float
         nl, nt, nr, nb = face.getbbox(new, anchor="ls")
     x = {"left": l - nl, "right": r - nr, "centre": round((l + r) / 2 - (nl + nr) / 2)}[align]
     out = rgb.copy()
-    ImageDraw.Draw(out).text((x, baseline), new, font=face, fill=glyphs.colour, anchor="ls")
+    draw = ImageDraw.Draw(out)
+    if glyphs.shadow is not None:
+        colour, dx, dy = glyphs.shadow
+        draw.text((x + dx, baseline + dy), new, font=face, fill=colour, anchor="ls")
+    draw.text((x, baseline), new, font=face, fill=glyphs.colour, anchor="ls")
     return out
 
 
