@@ -257,3 +257,28 @@ def test_text_on_a_flat_banner_leaves_the_banner_flat():
     letters = (np.abs(banner - (255, 240, 200)).max(axis=2) < 120).astype(np.uint8)
     plain = cv2.dilate(letters, np.ones((7, 7), np.uint8)) == 0
     assert np.abs(banner[plain] - (180, 20, 40)).max() <= 10
+
+
+def test_small_print_is_read_on_large_images_and_split_words_are_one_line():
+    """Detection scales with the image, so 12 px print on a 1536² image is found (not at a fixed 640 px)."""
+    from PIL import ImageDraw
+
+    from churns_gql.providers.offline.ocr import merge_words
+    from tests.providers.offline_scenes import known_font
+
+    image, _ = poster(1536, 1536, headline="SUMMER SALE", footer="Big savings")
+    ImageDraw.Draw(image).text((80, 1450), "Terms apply, see store", font=known_font(12), fill=(255, 255, 255))
+    assert [line.text for line in read(image)][-1] == "Terms apply, see store"
+    pieces = [TextLine("Small print size", (61, 128, 208, 149), 0.99), TextLine("16", (202, 131, 227, 144), 0.99),
+              TextLine("far away", (700, 128, 800, 149), 0.99)]
+    assert [(line.text, line.box) for line in merge_words(pieces)] == [
+        ("Small print size 16", (61, 128, 227, 149)), ("far away", (700, 128, 800, 149))]
+
+
+def test_warm_up_loads_both_models():
+    """After warm_up the detector and the recogniser are loaded, so the first repair does not load them."""
+    from churns_gql.providers.offline import ocr
+
+    ocr.warm_up()
+    engine = ocr._engine()
+    assert engine.text_det is not None and engine.text_rec is not None
