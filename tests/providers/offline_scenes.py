@@ -132,3 +132,14 @@ def matched_scene(size: int = 1024, seed: int = 2) -> tuple[Image.Image, tuple[i
     left, top = round(0.12 * size), round(0.45 * size)
     scene = paste(texture(size, size, seed), np.clip(dull, 0, 255).astype(np.uint8), small[:, :, 3], left, top)
     return Image.fromarray(scene), (left, top, left + nw, top + nh)
+
+
+def busy_reference_shot() -> Image.Image:
+    """The reference product photographed on a noisy blue-to-violet gradient instead of a plain backdrop."""
+    rgba = np.asarray(reference_shot(alpha=True)).astype(np.float32)
+    h, w = rgba.shape[:2]
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    noise = np.random.default_rng(3).normal(0, 8, (h, w, 3))
+    back = np.stack([60 + 60 * x / w, 90 + 0 * x, 200 - 60 * y / h], axis=2) + noise
+    alpha = rgba[:, :, 3:] / 255
+    return Image.fromarray(np.clip(rgba[:, :, :3] * alpha + back * (1 - alpha), 0, 255).astype(np.uint8))

@@ -10,7 +10,14 @@ from PIL import Image
 from churns_gql.imaging import Rect
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline.subject import repair_subject
-from tests.providers.offline_scenes import REFERENCE_BACKGROUND, matched_scene, reference_shot, save, shelf_scene
+from tests.providers.offline_scenes import (
+    REFERENCE_BACKGROUND,
+    busy_reference_shot,
+    matched_scene,
+    reference_shot,
+    save,
+    shelf_scene,
+)
 
 Box = tuple[int, int, int, int]
 # A found reference needs at least this many SIFT matches that agree on one homography.
@@ -96,6 +103,18 @@ def test_reference_on_a_studio_backdrop_replaces_the_main_object():
     result, notes = replace(parent, reference_shot())
     check_replaced(parent, result, old_box, "subject_shelf")
     assert "the main object" in notes and "backdrop" in notes
+
+
+def test_reference_on_a_busy_backdrop_is_cut_out_by_grabcut():
+    """A reference shot on a noisy gradient is cut from it: none of the blue backdrop comes along."""
+    parent, old_box = shelf_scene()
+    result, notes = replace(parent, busy_reference_shot())
+    placed = check_replaced(parent, result, old_box, "subject_busy_backdrop")
+    assert "GrabCut" in notes
+    rgb = np.asarray(result.convert("RGB")).astype(int)
+    ring = cv2.dilate(placed, np.ones((11, 11), np.uint8)) & (1 - placed)
+    bluish = rgb[..., 2] > rgb[..., 0] + 25
+    assert bluish[ring > 0].mean() < 0.005
 
 
 def test_reference_with_alpha_goes_into_the_selected_area():
