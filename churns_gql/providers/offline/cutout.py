@@ -75,7 +75,11 @@ def _grabcut(bgr: np.ndarray) -> np.ndarray:
     bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     cv2.grabCut(small, mask, (*inset, sw - 2 * inset[0], sh - 2 * inset[1]), bgd, fgd, 4, cv2.GC_INIT_WITH_RECT)
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
-    return (cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR) >= 0.5).astype(np.uint8)
+    full = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
+    # Smoothing over about one low-resolution pixel turns the upscaled mask's stair steps into clean curves.
+    if scale < 1:
+        full = cv2.GaussianBlur(full, (0, 0), 0.5 / scale)
+    return (full >= 0.5).astype(np.uint8)
 
 
 def _solid(mask: np.ndarray) -> np.ndarray:
