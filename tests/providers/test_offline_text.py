@@ -282,3 +282,23 @@ def test_warm_up_loads_both_models():
     ocr.warm_up()
     engine = ocr._engine()
     assert engine.text_det is not None and engine.text_rec is not None
+
+
+def test_condensed_lettering_gets_condensed_replacement():
+    """Lettering narrower than the bundled font is matched: the new text keeps the old width per letter."""
+    from PIL import ImageDraw
+
+    from tests.providers.offline_scenes import known_font
+
+    base = Image.fromarray(texture(768, 384, seed=8))
+    face = known_font(60)
+    l, t, r, b = face.getbbox("MEGA DEEL", anchor="la")
+    wide = Image.new("L", (r - l + 4, b - t + 4), 0)
+    ImageDraw.Draw(wide).text((2 - l, 2 - t), "MEGA DEEL", font=face, fill=255, anchor="la")
+    narrow = wide.resize((round(wide.width * 0.7), wide.height), Image.Resampling.BICUBIC)
+    base.paste((240, 60, 40), (200, 150, 200 + narrow.width, 150 + narrow.height), narrow)
+    old = read(base)[0]
+    result, _ = repair(base, 'It should read "MEGA DEAL"')
+    save(result, "text_condensed")
+    new = check_rewritten(base, result, old, "MEGA DEEL", "MEGA DEAL")
+    assert abs((new.box[2] - new.box[0]) - (old.box[2] - old.box[0])) <= 0.08 * (old.box[2] - old.box[0])

@@ -98,7 +98,8 @@ def _alignment(box: Box, width: int) -> str:
 
 
 def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float) -> Image.Image:
-    """`rgb` with `new` drawn where the old ink was: same cap size, baseline, alignment and colour."""
+    """`rgb` with `new` drawn where the old ink was: same cap size, width per letter, baseline, alignment and
+    colour (and drop shadow)."""
     width = rgb.width
     l, t, r, b = glyphs.ink
     # Size the font so the old string would cover the old ink's height, then set the new one at that size.
@@ -106,24 +107,44 @@ def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float
     ol, ot, orr, ob = probe.getbbox(old, anchor="ls")
     size = max(4, round(100 * (b - t) / max(1, ob - ot)))
     baseline = b - round(ob * size / 100)
+    # The old lettering may be narrower or wider than this font; the new text is squeezed or stretched alike.
+    squeeze = (r - l) / max(1.0, (orr - ol) * size / 100)
+    squeeze = 1.0 if abs(squeeze - 1) < 0.05 else min(1.6, max(0.6, squeeze))
     align = _alignment(glyphs.ink, width)
     margin = round(0.02 * width)
-    room = {"left": width - margin - l, "right": r - margin, "centre": 2 * min((l + r) / 2 - margin, width - margin - (l + r) / 2)}[align]
-    max_width = int(min(room, (r - l) * (1 + GROWTH * strength)))
+    centre = (l + r) / 2
+    room = {"left": width - margin - l, "right": r - margin, "centre": 2 * min(centre - margin, width - margin - centre)}
+    max_width = int(min(room[align], (r - l) * (1 + GROWTH * strength)))
     face = fonts.font(size, bold=glyphs.bold)
-    nl, nt, nr, nb = face.getbbox(new, anchor="ls")
-    if nr - nl > max_width:
+    nl, _, nr, _ = face.getbbox(new, anchor="ls")
+    if (nr - nl) * squeeze > max_width:
         cap = fonts.ink_box("H", face)
-        face = fonts.fit(new, cap[3] - cap[1], max_width, bold=glyphs.bold)
-        nl, nt, nr, nb = face.getbbox(new, anchor="ls")
-    x = {"left": l - nl, "right": r - nr, "centre": round((l + r) / 2 - (nl + nr) / 2)}[align]
+        face = fonts.fit(new, cap[3] - cap[1], int(max_width / squeeze), bold=glyphs.bold)
+        nl, _, nr, _ = face.getbbox(new, anchor="ls")
+    ink_width = round((nr - nl) * squeeze)
+    left = {"left": l, "right": r - ink_width, "centre": round(centre - ink_width / 2)}[align]
     out = rgb.copy()
-    draw = ImageDraw.Draw(out)
     if glyphs.shadow is not None:
         colour, dx, dy = glyphs.shadow
-        draw.text((x + dx, baseline + dy), new, font=face, fill=colour, anchor="ls")
-    draw.text((x, baseline), new, font=face, fill=glyphs.colour, anchor="ls")
+        _draw(out, new, face, (left + dx, baseline + dy), colour, squeeze)
+    _draw(out, new, face, (left, baseline), glyphs.colour, squeeze)
     return out
+
+
+def _draw(out: Image.Image, text: str, face: fonts.Font, at: tuple[int, int], colour: tuple[int, int, int],
+          squeeze: float) -> None:
+    """Draw `text` with its ink starting at x = at[0] on baseline y = at[1], its width scaled by `squeeze`."""
+    nl, nt, nr, nb = face.getbbox(text, anchor="ls")
+    x, baseline = at
+    if squeeze == 1.0:
+        ImageDraw.Draw(out).text((x - nl, baseline), text, font=face, fill=colour, anchor="ls")
+        return
+    pad = 2
+    layer = Image.new("L", (int(nr - nl) + 2 * pad, int(nb - nt) + 2 * pad), 0)
+    ImageDraw.Draw(layer).text((pad - nl, pad - nt), text, font=face, fill=255, anchor="ls")
+    layer = layer.resize((max(1, round(layer.width * squeeze)), layer.height), Image.Resampling.BICUBIC)
+    left, top = x - round(pad * squeeze), int(baseline + nt - pad)
+    out.paste(colour, (left, top, left + layer.width, top + layer.height), layer)
 
 
 def repair_text(request: EditRequest, strength: float) -> tuple[Image.Image, str]:
