@@ -187,6 +187,16 @@ def test_quoted_text(instructions, expected):
     assert quoted_text(instructions) == expected
 
 
+def test_position_words_inside_the_quotes_do_not_count():
+    """'It should read "TOP DEALS"' names no position: the line most like the text is fixed, not the top one."""
+    from churns_gql.providers.offline.text import choose_line
+
+    lines = [TextLine("SUMMER SALE", (100, 50, 400, 100), 0.99), TextLine("TOP DEELS", (150, 400, 350, 430), 0.99)]
+    assert choose_line(lines, "TOP DEALS", 'It should read "TOP DEALS"', [], 500).text == "TOP DEELS"
+    assert choose_line(lines, "TOP DEALS", 'The headline should read "TOP DEALS"', [], 500).text == "SUMMER SALE"
+    assert choose_line(lines, "TOP DEALS", 'Footer: "TOP DEALS"', [], 500).text == "TOP DEELS"
+
+
 def test_refusal_rules():
     """TEXT needs quoted or concept text; SUBJECT needs a reference; otherwise the engine tries."""
     assert "quotes" in text_subject_refusal("TEXT", "fix the typo", False, None)

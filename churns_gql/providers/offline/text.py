@@ -16,7 +16,7 @@ from churns_gql.providers.offline import fonts
 from churns_gql.providers.offline.fill import fill
 from churns_gql.providers.offline.glyphs import Glyphs, find_glyphs
 from churns_gql.providers.offline.ocr import TextLine, read_lines
-from churns_gql.providers.offline.text_rules import intended_text
+from churns_gql.providers.offline.text_rules import intended_text, unquoted
 
 _TOP_WORDS = frozenset("headline heading title header top upper".split())
 _BOTTOM_WORDS = frozenset("footer bottom tagline caption footnote lower disclaimer".split())
@@ -38,7 +38,7 @@ def similarity(a: str, b: str) -> float:
 
 def _position_hint(instructions: str | None) -> str | None:
     """"top" or "bottom" when the instructions name where the text is (headline, footer...)."""
-    words = set(re.findall(r"[a-z]+", (instructions or "").lower()))
+    words = set(re.findall(r"[a-z]+", unquoted(instructions).lower()))
     if words & _TOP_WORDS and not words & _BOTTOM_WORDS:
         return "top"
     if words & _BOTTOM_WORDS and not words & _TOP_WORDS:

@@ -17,6 +17,11 @@ def quoted_text(instructions: str | None) -> str | None:
     return None
 
 
+def unquoted(instructions: str | None) -> str:
+    """The instructions with every quoted string taken out (what the text should read is not where it is)."""
+    return _QUOTED.sub(" ", instructions or "")
+
+
 def intended_text(instructions: str | None, concept_text: str | None) -> tuple[str, str] | None:
     """The text to write and where it came from: quoted in the instructions first, else the run's concept."""
     quoted = quoted_text(instructions)
