@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, Literal, Protocol
 from PIL import Image
 
 from churns_gql.concepts import Concept
-from churns_gql.imaging import Rect
+from churns_gql.geometry import Rect
 
 __all__ = ["Rect"]  # one rectangle type, defined with the shared imaging helpers
 

@@ -25,7 +25,7 @@ from churns_gql.providers.generation import (
     STYLE_GUIDE,
 )
 from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, luminance, text_image
-from churns_gql.providers.offline.intents import COLOURS, quoted_text
+from churns_gql.offline_rules.intents import COLOURS, quoted_text
 
 TEXT_BAND = 0.18  # share of the height the promotional text band takes
 

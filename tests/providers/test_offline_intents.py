@@ -6,7 +6,7 @@ import pytest
 
 from churns_gql.imaging import Rect
 from churns_gql.providers.offline import offline_supports, parse_prompt, parse_prompt_intents
-from churns_gql.providers.offline.intents import FILL_COLOURS, Edit
+from churns_gql.offline_rules.intents import FILL_COLOURS, Edit
 
 BOX = [Rect(0.1, 0.1, 0.3, 0.3)]
 
@@ -137,9 +137,12 @@ def test_doable_prompts_pass(prompt):
     assert offline_supports("PROMPT", prompt, None, [], False) is None
 
 
-def test_prompt_falls_back_to_instructions_and_other_kinds_pass():
-    """The instructions are read when the prompt is empty; TEXT and SUBJECT rules live elsewhere."""
+def test_prompt_falls_back_to_instructions_and_text_and_subject_rules_apply():
+    """The instructions are read when the prompt is empty; TEXT needs text to write, SUBJECT a reference."""
     assert offline_supports("PROMPT", None, "make it warmer", [], False) is None
     assert offline_supports("PROMPT", "  ", "add a surfer", [], False) is not None
-    assert offline_supports("TEXT", None, "fix it", [], False) is None
+    assert "quotes" in offline_supports("TEXT", None, "fix it", [], False)
+    assert offline_supports("TEXT", None, "fix it", [], False, concept_text="NEW FLAVOUR") is None
+    assert offline_supports("TEXT", None, 'it should read "SALE"', [], False) is None
     assert offline_supports("SUBJECT", None, "fix it", [], True) is None
+    assert "reference" in offline_supports("SUBJECT", None, "fix it", [], False)

@@ -9,7 +9,7 @@ import numpy as np
 
 from churns_gql.imaging import Box
 from churns_gql.providers.base import ProviderError
-from churns_gql.providers.offline.intents import BackgroundChange
+from churns_gql.offline_rules.intents import BackgroundChange
 from churns_gql.providers.offline.tone import apply_edits
 
 WORK_SIDE = 256

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageStat
 
 from churns_gql.imaging import Box, join_alpha as _join, split_alpha as _split
-from churns_gql.providers.offline.intents import RGB
+from churns_gql.offline_rules.intents import RGB
 
 _FONT_FILES = ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "FreeSansBold.ttf", "Arial Bold.ttf")
 

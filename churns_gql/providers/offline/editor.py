@@ -3,18 +3,17 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
-import importlib.util
-from types import ModuleType
 from typing import Callable
 
 from PIL import Image
 
 from churns_gql.imaging import pixel_boxes
+from churns_gql.offline_rules.intents import parse_prompt
+from churns_gql.offline_rules.support import offline_supports, prompt_text
 from churns_gql.providers.base import EditRequest, EditResult, ProviderError
-from churns_gql.providers.offline.intents import parse_prompt
 from churns_gql.providers.offline.prompt import edit_prompt
-from churns_gql.providers.offline.support import offline_supports, prompt_text
+from churns_gql.providers.offline.subject import repair_subject
+from churns_gql.providers.offline.text import repair_text
 
 # How far each creativity level pushes an edit, relative to the medium level.
 _STRENGTH = {1: 0.5, 2: 1.0, 3: 1.6}
@@ -30,20 +29,11 @@ def strength_for(creativity: int) -> float:
     return _STRENGTH[max(1, min(3, int(creativity)))]
 
 
-def _module(name: str) -> ModuleType:
-    """offline.<name> when it exists, else the fallback module with the same functions."""
-    full = f"churns_gql.providers.offline.{name}"
-    # find_spec rather than try/except ImportError: a real import error inside the module must surface.
-    if importlib.util.find_spec(full) is not None:
-        return importlib.import_module(full)
-    return importlib.import_module("churns_gql.providers.offline._legacy")
-
-
 def repairer(kind: str) -> Repair:
     """The function that performs a TEXT or SUBJECT repair."""
     if kind == "TEXT":
-        return _module("text").repair_text
-    return _module("subject").repair_subject
+        return repair_text
+    return repair_subject
 
 
 def _preview(request: EditRequest, strength: float) -> Image.Image:

@@ -7,7 +7,7 @@ from typing import Callable, Sequence
 import cv2
 import numpy as np
 
-from churns_gql.providers.offline.intents import COLOURS, TONAL_INTENTS, Edit
+from churns_gql.offline_rules.intents import COLOURS, TONAL_INTENTS, Edit
 
 Lab = np.ndarray  # float32 H×W×3: L in 0..100, a and b roughly -128..127 (OpenCV's float convention)
 
