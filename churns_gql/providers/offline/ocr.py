@@ -5,10 +5,14 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from churns_gql.imaging import Box
+
+if TYPE_CHECKING:
+    from rapidocr import RapidOCR
 
 # Detection runs on a copy scaled to this share of the longest side (within the bounds below): at 1024² text
 # of 14 px and up is still found, and detection costs about a third of what it does at full size.
@@ -36,7 +40,7 @@ class TextLine:
 
 
 @functools.lru_cache(maxsize=1)
-def _engine():  # type: ignore[no-untyped-def]
+def _engine() -> RapidOCR:
     """The one OCR engine of this process; its models load on first use, from the installed package."""
     from rapidocr import RapidOCR  # imported late: it pulls in onnxruntime, which only text repair needs
 
