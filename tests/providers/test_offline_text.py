@@ -16,8 +16,8 @@ from churns_gql.imaging import Rect, to_bgr
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline import ocr
 from churns_gql.providers.offline.ocr import TextLine, merge_words, read_lines
-from churns_gql.providers.offline.text import choose_line, repair_text
-from churns_gql.providers.offline.text_rules import quoted_text, text_subject_refusal
+from churns_gql.providers.offline.text import choose_line, closest_piece, repair_text
+from churns_gql.providers.offline.text_rules import concept_pieces, quoted_text, text_subject_refusal
 from tests.providers.offline_scenes import known_font, poster, save, texture
 
 Box = tuple[int, int, int, int]
@@ -194,6 +194,21 @@ def test_position_words_inside_the_quotes_do_not_count():
     assert choose_line(lines, "TOP DEALS", 'It should read "TOP DEALS"', [], 500).text == "TOP DEELS"
     assert choose_line(lines, "TOP DEALS", 'The headline should read "TOP DEALS"', [], 500).text == "SUMMER SALE"
     assert choose_line(lines, "TOP DEALS", 'Footer: "TOP DEALS"', [], 500).text == "TOP DEELS"
+
+
+def test_a_concept_text_in_pieces_fixes_the_piece_the_image_gets_wrong():
+    """"Summer Sale | 50% off everything" set as two lines: the misspelt tagline is fixed with its own piece."""
+    pieces = concept_pieces("Summer Sale | 50% off everything")
+    assert pieces == ["Summer Sale | 50% off everything", "Summer Sale", "50% off everything"]
+    assert concept_pieces("NEW FLAVOUR\nLimited offer. Get yours!") == [
+        "NEW FLAVOUR Limited offer. Get yours!", "NEW FLAVOUR", "Limited offer.", "Get yours!"]
+    assert concept_pieces("Coca-Cola zero") == ["Coca-Cola zero"]
+    lines = [TextLine("SUMMER SALE", (100, 50, 400, 100), 0.99), TextLine("50% off everyting", (150, 400, 350, 430), 0.99)]
+    assert closest_piece(lines, pieces, []) == "50% off everything"
+    parent, _ = poster(512, 512, headline="SUMMER SALE", footer="50% off everyting")
+    result, notes = repair(parent, None, concept=Concept(intended_text="Summer Sale | 50% off everything"))
+    assert reading(read(result), "50% off everything") is not None and reading(read(result), "SUMMER SALE") is not None
+    assert '"50% off everything"' in notes
 
 
 def test_refusal_rules():
