@@ -8,6 +8,7 @@ export const RefinementFieldsDoc = graphql(`
   fragment RefinementFields on Refinement {
     id
     version
+    depth
     generationIndex
     url
     width

@@ -114,8 +114,10 @@ export function RefinementCard({ refinement: r, parentVersion, originalLabel, li
       <div className="refinement-body">
         <h3 id={titleId} className="card-title-row">
           <VersionBadge version={r.version} />
+          <span className="muted from" data-testid="lineage">
+            · from v{parentVersion}
+          </span>
           <span className="refinement-type">{refinementTypeLabel(r.type)}</span>
-          <span className="muted from">from v{parentVersion}</span>
         </h3>
         <p className="card-status-row">
           <StatusBadge status={r.status} progress={live?.progress} />

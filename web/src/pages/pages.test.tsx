@@ -89,11 +89,13 @@ describe('Run results page', () => {
     expect(cards.map((c) => [c.dataset.version, c.dataset.status])).toEqual([
       ['2', 'COMPLETED'],
       ['3', 'COMPLETED'],
-      ['2', 'FAILED'],
+      ['4', 'FAILED'],
     ]);
     const rows = cards.map((c) => c.closest('li')!);
     expect(rows.map((r) => r.dataset.depth)).toEqual(['1', '2', '1']);
-    expect(screen.getAllByTestId('version-badge').map((b) => b.textContent)).toEqual(['v1', 'v2', 'v3', 'v2']);
+    expect(screen.getAllByTestId('version-badge').map((b) => b.textContent)).toEqual(['v1', 'v2', 'v3', 'v4']);
+    // Versions are unique per original; the lineage reads next to them.
+    expect(screen.getAllByTestId('lineage').map((l) => l.textContent?.trim())).toEqual(['· from v1', '· from v2', '· from v1']);
     const shapes = screen.getAllByTestId('version-badge').map((b) => b.dataset.shape);
     expect(new Set(shapes.slice(0, 3)).size).toBe(3);
     expect(screen.getByTestId('total-cost').textContent).toBe('$0.0922');
