@@ -30,5 +30,7 @@ export default defineConfig({
     setupFiles: ['./src/test/setup.ts'],
     include: ['src/**/*.test.{ts,tsx}'],
     css: false,
+    // axe over a whole page takes seconds when other builds share the CPU.
+    testTimeout: 20000,
   },
 });

@@ -14,7 +14,7 @@ export function App() {
   const [tokenDialog, setTokenDialog] = useState(false);
   const mainRef = useRef<HTMLElement>(null);
   const first = useRef(true);
-  const routeKey = route.name === 'run' ? `run:${route.id}` : route.name;
+  const routeKey = route.name === 'run' ? `run:${route.id}:${route.image ?? ''}` : route.name;
 
   useEffect(() => {
     if (route.name !== 'run') document.title = route.name === 'runs' ? 'Runs · churns' : 'Not found · churns';
@@ -76,7 +76,7 @@ export function App() {
           </div>
         )}
         {route.name === 'runs' && <RunsPage />}
-        {route.name === 'run' && <RunPage key={route.id} runId={route.id} />}
+        {route.name === 'run' && <RunPage key={route.id} runId={route.id} imageIndex={route.image} />}
         {route.name === 'notFound' && (
           <>
             <h1 tabIndex={-1} className="page-title">

@@ -55,7 +55,7 @@ describe('RefineModal', () => {
     setup();
     const dialog = screen.getByTestId('modal');
     expect(dialog.getAttribute('role')).toBe('dialog');
-    expect(screen.getByRole('dialog', { name: 'Refine Original 1 (v1)' })).toBe(dialog);
+    expect(screen.getByRole('dialog', { name: 'Refine original 1 (v1)' })).toBe(dialog);
     expect(within(dialog).getAllByRole('tab')).toHaveLength(3);
     expect(document.activeElement).toBe(screen.getByTestId('tab-subject'));
     expect(screen.getByRole('radio', { name: '2 balanced' })).toHaveProperty('checked', true);

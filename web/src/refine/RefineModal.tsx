@@ -135,7 +135,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
 
   return (
     <Dialog
-      title={`Refine ${target.label} (v${target.version})`}
+      title={target.version === 1 ? `Refine ${target.label.toLowerCase()} (v1)` : `Refine ${target.label}`}
       onClose={onClose}
       testId="modal"
       initialFocus={queued ? undefined : selectedTabRef}
