@@ -394,3 +394,35 @@ async def test_axe_finds_no_serious_violation_on_runs_results_and_the_modal(
     await modal.get_by_test_id("submit-button").click()
     await expect(modal.get_by_test_id("field-error-instructions")).to_be_visible()
     await web.assert_accessible("the refine modal with a field error")
+
+
+async def test_cancel_from_the_jobs_panel_after_a_reload(web: BrowserPage, api: GraphQLClient, worker_services):
+    """A job queued in the refine dialog is listed on every page after a reload and can be cancelled from there."""
+    page = web.page
+    run = await seed_run(api)
+    await open_run(page, run["id"])
+    await page.get_by_test_id("viewer-refine").click()
+    modal = page.get_by_test_id("modal")
+    await modal.get_by_test_id("tab-prompt").click()
+    await modal.get_by_label("What to change").fill("warmer")
+    await modal.get_by_test_id("submit-button").click()
+    await expect(modal.get_by_test_id("refine-progress")).to_be_visible()
+    await expect(page.get_by_test_id("jobs-panel").get_by_test_id("job-row")).to_have_count(1)
+
+    await page.goto("/#/")
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+    row = page.get_by_test_id("jobs-panel").get_by_test_id("job-row")
+    await expect(row).to_have_count(1)
+    await expect(row).to_have_attribute("data-status", "QUEUED")
+    await expect(row.get_by_role("link")).to_have_text("v2 · Prompt edit of original 1")
+    await web.assert_accessible("the runs page with the jobs panel")
+    await web.screenshot("jobs-panel.png")
+    await row.get_by_role("button", name="Cancel v2 · Prompt edit of original 1").click()
+    await expect(page.get_by_test_id("jobs-panel")).to_have_count(0)
+    [stored] = await refinements_of(api, run["id"])
+    assert stored["status"] == "CANCELLED", stored
+    # A worker that picks the job up now leaves it cancelled.
+    await run_worker(worker_services)
+    await open_run(page, run["id"])
+    await expect(card(page, 2)).to_have_attribute("data-status", "CANCELLED")

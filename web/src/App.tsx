@@ -5,6 +5,7 @@ import { TokenDialog } from './auth/TokenDialog';
 import { useHashRoute } from './lib/router';
 import { RunsPage } from './pages/RunsPage';
 import { RunPage } from './pages/RunPage';
+import { JobsPanel } from './jobs/JobsPanel';
 
 // Focus moves to the new page's heading on navigation so screen-reader and keyboard users
 // start reading where the content changed, as they would after a full page load.
@@ -75,6 +76,7 @@ export function App() {
             </button>
           </div>
         )}
+        <JobsPanel />
         {route.name === 'runs' && <RunsPage />}
         {route.name === 'run' && <RunPage key={route.id} runId={route.id} imageIndex={route.image} />}
         {route.name === 'notFound' && (

@@ -4,6 +4,7 @@ import { useId, useReducer, useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
 import { RefineImageDoc } from '../graphql/operations';
 import type { RefineImageInput, RefinementType } from '../gql/graphql';
+import { notifyJobsChanged } from '../jobs/jobsChanged';
 import { Dialog } from '../components/Dialog';
 import { FieldError, describedBy } from '../components/FieldError';
 import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
@@ -113,6 +114,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
     if (payload?.refinement) {
       setQueued({ id: payload.refinement.id, version: payload.refinement.version });
       onQueued(payload.refinement.id);
+      notifyJobsChanged();
     }
   };
 
