@@ -7,6 +7,7 @@ import contextlib
 import logging
 import mimetypes
 import uuid
+from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import parse_qs
 
@@ -14,7 +15,7 @@ from sqlalchemy import select, text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -22,6 +23,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from churns_gql import thumbnails
 from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
@@ -227,8 +229,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             return PlainTextResponse("Not Found", status_code=404)
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         # Files are per-token: shared caches must not keep them, the browser may.
-        return FileResponse(found, media_type=media_type,
-                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+        return await thumbnails.file_response(
+            request, services.storage.runs_dir / Path(relative).parts[1], found, media_type,
+            {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
 
     async def index(request: Request) -> Response:
         return HTMLResponse(_NO_WEB)

@@ -426,3 +426,70 @@ async def test_cancel_from_the_jobs_panel_after_a_reload(web: BrowserPage, api: 
     await run_worker(worker_services)
     await open_run(page, run["id"])
     await expect(card(page, 2)).to_have_attribute("data-status", "CANCELLED")
+
+
+def large_png(width: int = 6000, height: int = 3000) -> bytes:
+    """A photo-sized PNG (gradient with blocky grain) of a few megabytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 240, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 240, height, dtype=np.float32)[:, None]
+    grain = rng.integers(0, 8, (height // 8, width // 8), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2).astype(np.uint8) + grain[..., None]
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, api: GraphQLClient):
+    """Four 6000 px originals show as a grid of at least two columns at 1280 px for under 1 MB of images."""
+    page = web.page
+    big = large_png()
+    api.http.timeout = 120  # decoding and storing 72 megapixels takes a while on a loaded machine
+    payload = await import_images(api, [big] * 4, prompt="autumn collection")
+    assert not payload["userErrors"], payload["userErrors"]
+    run = payload["run"]
+    full_bytes = 0
+    for image in run["images"]:
+        full_bytes += len((await api.http.get(image["url"])).content)
+    assert full_bytes > 5_000_000, full_bytes  # what the page would cost at full size
+
+    image_bytes: dict[str, int] = {}
+
+    async def record(response: Any) -> None:
+        if "/files/" in response.url:
+            image_bytes[response.url] = len(await response.body())
+
+    page.on("response", record)
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.goto(f"/#/runs/{run['id']}")
+    tiles = page.get_by_test_id("original-tile")
+    await wait_loaded(tiles.locator("img"), 4)
+    boxes = [await tiles.nth(i).bounding_box() for i in range(4)]
+    columns = {round(b["x"]) for b in boxes if b}
+    assert len(columns) >= 2, boxes
+    assert all(b and b["width"] >= 250 for b in boxes), boxes
+    await page.wait_for_timeout(200)
+    assert image_bytes and all("?w=" in url for url in image_bytes), image_bytes
+    assert sum(image_bytes.values()) < 1_000_000, image_bytes
+    print(f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests; full size {full_bytes:,}")
+    await web.assert_accessible("the gallery at 1280 px")
+    await web.screenshot("gallery-desktop.png")
+
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(tiles.first).to_be_visible()
+    assert len({round((await tiles.nth(i).bounding_box())["x"]) for i in range(4)}) == 1
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 390, scroll_width
+    await web.assert_accessible("the gallery at 390 px")
+    await web.screenshot("gallery-mobile.png")
+    await tiles.nth(1).get_by_role("link").click()
+    await expect(page.get_by_role("heading", name="Original 2", level=1)).to_be_visible()
+    await wait_loaded(page.get_by_test_id("viewer-image"), 1)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await web.assert_accessible("the large view at 390 px")
+    await web.screenshot("large-view-mobile.png", full_page=True)

@@ -56,11 +56,19 @@ export function App() {
                 </a>
               </li>
               <li>
-                <a href="/graphql">API explorer</a>
+                <a href="/graphql" aria-label="API explorer">
+                  API<span className="nav-long"> explorer</span>
+                </a>
               </li>
               <li>
-                <button type="button" className="header-button" onClick={() => setTokenDialog(true)} data-testid="token-button">
-                  {token ? 'API token ✓' : 'API token'}
+                <button
+                  type="button"
+                  className="header-button"
+                  onClick={() => setTokenDialog(true)}
+                  data-testid="token-button"
+                  aria-label={token ? 'API token (set)' : 'API token'}
+                >
+                  <span className="nav-long">API </span>token{token ? ' ✓' : ''}
                 </button>
               </li>
             </ul>

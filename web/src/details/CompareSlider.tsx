@@ -10,8 +10,8 @@ interface CompareSliderProps {
   afterLabel: string;
   width?: number | null;
   height?: number | null;
-  /** Image widths the page should ask the server for (see thumbnailSrcSet). */
-  sizes?: string;
+  /** The widest the stage is drawn, in CSS px (the server sends copies that size). */
+  displayWidth?: number;
 }
 
 /** A divider position kept inside 0..100 and rounded to a tenth. */
@@ -36,7 +36,8 @@ export function keyedPosition(position: number, key: string, shift: boolean): nu
 }
 
 // Starts at 50% so both versions are visible at once.
-export function CompareSlider({ beforeUrl, afterUrl, beforeLabel, afterLabel, width, height, sizes }: CompareSliderProps) {
+export function CompareSlider(props: CompareSliderProps) {
+  const { beforeUrl, afterUrl, beforeLabel, afterLabel, width, height, displayWidth } = props;
   const [position, setPosition] = useState(50);
   const stage = useRef<HTMLDivElement>(null);
   const handle = useRef<HTMLDivElement>(null);
@@ -88,7 +89,7 @@ export function CompareSlider({ beforeUrl, afterUrl, beforeLabel, afterLabel, wi
         <AuthImage
           className="compare-after"
           src={afterUrl}
-          sizes={sizes}
+          displayWidth={displayWidth}
           alt={`After: ${afterLabel}`}
           width={width ?? undefined}
           height={height ?? undefined}
@@ -97,7 +98,7 @@ export function CompareSlider({ beforeUrl, afterUrl, beforeLabel, afterLabel, wi
         <div className="compare-before" style={{ clipPath: `inset(0 ${100 - position}% 0 0)` }}>
           <AuthImage
             src={beforeUrl}
-            sizes={sizes}
+            displayWidth={displayWidth}
             alt={`Before: ${beforeLabel}`}
             width={width ?? undefined}
             height={height ?? undefined}

@@ -49,6 +49,7 @@ export function RefinementDetails({ refinementId, onClose }: RefinementDetailsPr
               afterLabel={`v${r.version}`}
               width={r.width ?? r.parent.width}
               height={r.height ?? r.parent.height}
+              displayWidth={900}
             />
           ) : r.parent.url ? (
             <figure className="current-image">

@@ -13,8 +13,8 @@ interface GalleryProps {
   refinements: readonly RefinementFieldsFragment[];
 }
 
-/** Tile image widths: the grid never shows a tile wider than about 600 CSS px. */
-export const TILE_SIZES = '(max-width: 640px) 100vw, (max-width: 1000px) 50vw, 400px';
+/** The widest a tile is drawn, in CSS px (one column on a phone, about 390 px at 1280). */
+export const TILE_WIDTH = 400;
 
 // One tile per original: the picture, its name and how many versions hang under it.
 export function Gallery({ runId, images, refinements }: GalleryProps) {
@@ -31,7 +31,7 @@ export function Gallery({ runId, images, refinements }: GalleryProps) {
                 <AuthImage
                   className="gallery-image"
                   src={image.url}
-                  sizes={TILE_SIZES}
+                  displayWidth={TILE_WIDTH}
                   alt=""
                   width={image.width ?? undefined}
                   height={image.height ?? undefined}

@@ -24,8 +24,8 @@ interface Shown {
   height: number | null;
 }
 
-/** The large image is at most about 900 CSS px wide. */
-export const LARGE_SIZES = '(max-width: 900px) 100vw, 900px';
+/** The widest the large image is drawn, in CSS px. */
+export const LARGE_WIDTH = 900;
 
 interface ImageViewerProps {
   image: Original;
@@ -116,7 +116,7 @@ export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine,
             afterLabel={`v${shown.version}`}
             width={shown.width ?? parent!.width}
             height={shown.height ?? parent!.height}
-            sizes={LARGE_SIZES}
+            displayWidth={LARGE_WIDTH}
           />
         ) : shown.url ? (
           <div className="viewer-frame" style={shown.width && shown.height ? { ['--ratio' as string]: shown.width / shown.height } : undefined}>
@@ -124,7 +124,7 @@ export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine,
               className="viewer-image"
               data-testid="viewer-image"
               src={shown.url}
-              sizes={LARGE_SIZES}
+              displayWidth={LARGE_WIDTH}
               alt={alt}
               width={shown.width ?? undefined}
               height={shown.height ?? undefined}

@@ -5,8 +5,8 @@ import { VersionBadge } from '../components/VersionBadge';
 
 type Original = RunTreeRun['images'][number];
 
-/** Strip thumbnails are drawn 88 CSS px wide. */
-export const STRIP_SIZES = '88px';
+/** Strip thumbnails are drawn at most 120 CSS px wide (88 on the strip, 80 on phones). */
+export const STRIP_WIDTH = 120;
 
 // A button, pressed while the large view shows the original.
 export function VersionStripOriginal({ image, selected, onSelect }: { image: Original; selected: boolean; onSelect: (id: string) => void }) {
@@ -19,7 +19,7 @@ export function VersionStripOriginal({ image, selected, onSelect }: { image: Ori
       onClick={() => onSelect(image.id)}
     >
       {image.url ? (
-        <AuthImage className="refinement-thumb" src={image.url} sizes={STRIP_SIZES} alt="" width={image.width ?? undefined} height={image.height ?? undefined} />
+        <AuthImage className="refinement-thumb" src={image.url} displayWidth={STRIP_WIDTH} alt="" width={image.width ?? undefined} height={image.height ?? undefined} />
       ) : (
         <span className="refinement-thumb placeholder" />
       )}

@@ -131,7 +131,7 @@ export function MaskEditor({ imageUrl, imageAlt, width, height, state, dispatch,
         to remove it.
       </p>
       <div className="mask-stage" style={aspect ? { aspectRatio: aspect } : undefined}>
-        <AuthImage src={imageUrl} alt={imageAlt} width={width ?? undefined} height={height ?? undefined} draggable={false} />
+        <AuthImage src={imageUrl} displayWidth={800} alt={imageAlt} width={width ?? undefined} height={height ?? undefined} draggable={false} />
         <div
           ref={overlayRef}
           className="mask-overlay"

@@ -72,7 +72,7 @@ export function RefinementCard(props: RefinementCardProps) {
           <AuthImage
             className="refinement-thumb"
             src={r.url}
-            sizes="88px"
+            displayWidth={120}
             alt={`${onSelect ? 'Show large' : 'Open details'}: v${r.version}${summary ? `, ${summary}` : ''}`}
             width={r.width ?? undefined}
             height={r.height ?? undefined}

@@ -123,6 +123,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
     <figure className="current-image">
       <AuthImage
         src={target.url}
+        displayWidth={600}
         alt={`Current image: ${target.label} (v${target.version})`}
         width={target.width ?? undefined}
         height={target.height ?? undefined}
