@@ -32,7 +32,7 @@ from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
 from churns_gql.jobs import JobQueue, redis_unreachable
 from churns_gql.models import Run
-from churns_gql.security_headers import SecurityHeaders
+from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
@@ -95,6 +95,14 @@ class GraphQLApp(GraphQL):
                     await _too_large(limit)(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The web build's API explorer (GraphiQL bundled, works offline); Strawberry's CDN page without a build."""
+        page = self.services.settings.web_dir / "graphiql.html"
+        if page.is_file():
+            return HTMLResponse(page.read_text(encoding="utf-8"),
+                                headers={"Content-Security-Policy": LOCAL_GRAPHIQL_POLICY, "Cache-Control": "no-cache"})
+        return await super().render_graphql_ide(request)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         """A fresh context (and fresh DataLoaders) per request or websocket connection."""

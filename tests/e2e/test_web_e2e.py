@@ -493,3 +493,43 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await web.assert_accessible("the large view at 390 px")
     await web.screenshot("large-view-mobile.png", full_page=True)
+
+
+async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web: BrowserPage, services):
+    """GraphiQL loads from the server alone (every non-loopback request is blocked), runs a query with the app's token."""
+    from urllib.parse import urlsplit
+
+    from churns_gql.services import tokens
+
+    page = web.page
+    blocked: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    await page.context.route("**/*", only_loopback)
+    async with services.db() as session:
+        row, token = await tokens.create_token(session, "explorer")
+        await session.commit()
+    services.gate.forget()
+    await page.goto("/#/")
+    await page.evaluate("t => localStorage.setItem('churns.apiToken', t)", token)
+
+    await page.get_by_role("link", name="API explorer").click()
+    await page.wait_for_url("**/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    await expect(editor).to_be_visible()
+    await expect(page.get_by_test_id("explorer-token")).to_have_text("Sending your API token")
+    await page.evaluate("q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)",
+                        "{ me { tokenId } }")
+    await page.locator(".graphiql-execute-button").click()
+    await expect(page.locator(".graphiql-response")).to_contain_text(str(row.id))
+    assert blocked == [], blocked
+    await web.screenshot("graphiql.png")
+
+    await page.get_by_test_id("back-to-app").click()
+    await expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
