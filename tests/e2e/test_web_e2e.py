@@ -188,6 +188,8 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
     v2 = card(page, 2)
     await expect(v2).to_have_attribute("data-status", "COMPLETED")
     await expect(v2).to_be_focused()
+    # The highlight shows although the focus came from script (no :focus-visible).
+    assert await v2.evaluate("el => getComputedStyle(el).outlineStyle") == "solid"
     values = await page.evaluate("window.__progress")
     assert values[0] == 0 and values[-1] == 100, values
     assert values == sorted(values) and len(values) >= 3, f"the bar did not move step by step: {values}"
@@ -493,6 +495,15 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await web.assert_accessible("the large view at 390 px")
     await web.screenshot("large-view-mobile.png", full_page=True)
+    # The header keeps one row and the refine dialog's tabs too.
+    header = await page.locator(".site-header").bounding_box()
+    assert header and header["height"] < 70, header
+    await page.get_by_test_id("viewer-refine").click()
+    tabs = page.get_by_test_id("modal").get_by_role("tab")
+    await expect(tabs).to_have_count(3)
+    assert len({round((await tabs.nth(i).bounding_box())["y"]) for i in range(3)}) == 1
+    await web.assert_accessible("the refine dialog at 390 px")
+    await web.screenshot("refine-modal-mobile.png")
 
 
 async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web: BrowserPage, services):

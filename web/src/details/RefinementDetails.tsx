@@ -144,7 +144,13 @@ export function RefinementDetails({ refinementId, onClose }: RefinementDetailsPr
           {r.stages.length === 0 ? (
             <p className="hint">No stages recorded.</p>
           ) : (
-            <div className="table-wrap">
+            <div
+              className="table-wrap"
+              tabIndex={0}
+              role="region"
+              aria-label="Stages (scrolls sideways)"
+              data-testid="stages-scroll"
+            >
               <table className="stages-table" data-testid="stages-table">
                 <caption className="sr-only">Stages of this refinement</caption>
                 <thead>

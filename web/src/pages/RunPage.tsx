@@ -23,20 +23,25 @@ const COMPLETE_WAIT_MS = 3000;
 /** Polling interval while the websocket is unavailable and some job is still running. */
 const POLL_MS = 4000;
 
-// Latest event per job; a terminal event drops the job because its card then shows the
-// final status from the refetched tree.
+// Latest event per job, its progress never going back. A completed job stays at 100 % until the
+// refetched tree shows it finished (dropping it would draw 0 % in between); a job that failed or was
+// cancelled is dropped because its card then shows the final status.
 export function applyLiveEvent(
   map: Record<string, LiveProgress>,
   event: ProgressEventFieldsFragment,
 ): Record<string, LiveProgress> {
+  const previous = map[event.jobId];
+  if (event.terminal && event.status === 'COMPLETED') {
+    return { ...map, [event.jobId]: { progress: 1, stage: previous?.stage ?? 'Finishing' } };
+  }
   if (event.terminal) {
-    if (!(event.jobId in map)) return map;
+    if (!previous) return map;
     const next = { ...map };
     delete next[event.jobId];
     return next;
   }
-  const stage = event.stage === 'job' ? (map[event.jobId]?.stage ?? 'Starting') : humanizeStage(event.stage);
-  return { ...map, [event.jobId]: { progress: event.progress, stage } };
+  const stage = event.stage === 'job' ? (previous?.stage ?? 'Starting') : humanizeStage(event.stage);
+  return { ...map, [event.jobId]: { progress: Math.max(previous?.progress ?? 0, event.progress), stage } };
 }
 
 // The id comes from the hash route; everything else is fetched.

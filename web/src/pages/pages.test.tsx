@@ -141,7 +141,28 @@ describe('Run results page', () => {
     expect(screen.getByAltText('After: v3')).toBeTruthy();
     expect(screen.getByTestId('details-mask').textContent).toContain('left 10%, top 20%, 30% wide, 40% high');
     expect(within(screen.getByTestId('stages-table')).getByText('Prompt refine')).toBeTruthy();
+    // The table scrolls sideways on phones, so its frame takes focus for the arrow keys.
+    const frame = screen.getByRole('region', { name: 'Stages (scrolls sideways)' });
+    expect(frame.tabIndex).toBe(0);
     expect(await seriousViolations()).toEqual([]);
+  });
+});
+
+describe('Import form', () => {
+  it('drops "choose at least one image" as soon as a file is added', async () => {
+    window.location.hash = '#/';
+    const mock = mockClient({ Runs: () => ({ data: runsData }) });
+    render(
+      <Provider value={mock.client}>
+        <App />
+      </Provider>,
+    );
+    const form = await screen.findByTestId('import-run-form');
+    fireEvent.click(within(form).getByTestId('import-submit'));
+    expect((await within(form).findByTestId('field-error-images')).textContent).toBe('Choose at least one image to import.');
+    const input = form.querySelector<HTMLInputElement>('input[type="file"]')!;
+    fireEvent.change(input, { target: { files: [new File([new Uint8Array([137, 80, 78, 71])], 'a.png', { type: 'image/png' })] } });
+    await waitFor(() => expect(within(form).queryByTestId('field-error-images')).toBeNull());
   });
 });
 
@@ -182,10 +203,18 @@ describe('Gallery and large view', () => {
 });
 
 describe('live progress map', () => {
-  it('tracks the latest event per job and drops finished jobs', () => {
+  it('tracks the latest event per job and drops failed or cancelled jobs', () => {
     let m = applyLiveEvent({}, progressEvent(1, 'load_base_image', 'RUNNING', 0.2, false, 'j') as never);
     expect(m).toEqual({ j: { progress: 0.2, stage: 'Load base image' } });
-    m = applyLiveEvent(m, progressEvent(2, 'job', 'COMPLETED', 1, true, 'j') as never);
+    m = applyLiveEvent(m, progressEvent(2, 'job', 'CANCELLED', 0.2, true, 'j') as never);
     expect(m).toEqual({});
+  });
+
+  it('never shows a generation going from 100 % back to 0 % before Completed', () => {
+    let m = applyLiveEvent({}, progressEvent(1, 'image_generation', 'RUNNING', 0.9, false, 'run') as never);
+    m = applyLiveEvent(m, progressEvent(2, 'save_outputs', 'RUNNING', 0.1, false, 'run') as never);
+    expect(m.run.progress).toBe(0.9);
+    m = applyLiveEvent(m, progressEvent(3, 'job', 'COMPLETED', 0, true, 'run') as never);
+    expect(m.run).toEqual({ progress: 1, stage: 'Save outputs' });
   });
 });

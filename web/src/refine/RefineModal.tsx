@@ -1,6 +1,6 @@
 // The refinement dialog: three kinds of refinement as tabs, a shared creativity control, then
 // live progress of the queued job in the same dialog.
-import { useId, useReducer, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useReducer, useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
 import { RefineImageDoc } from '../graphql/operations';
 import type { RefineImageInput, RefinementType } from '../gql/graphql';
@@ -11,7 +11,7 @@ import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
 import { TabList, tabIds, type TabSpec } from '../components/Tabs';
 import { MaskEditor } from '../mask/MaskEditor';
 import { EMPTY_MASK, maskReducer } from '../mask/maskReducer';
-import { FORM_KEY, errorId, groupUserErrors, type FieldErrors } from '../lib/userErrors';
+import { FORM_KEY, errorId, firstInvalid, groupUserErrors, type FieldErrors } from '../lib/userErrors';
 import type { RefineTarget } from '../pages/RefinementCard';
 import { RefinementProgress } from './RefinementProgress';
 import { AuthImage } from '../components/AuthImage';
@@ -80,17 +80,27 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
   const [drawMask, setDrawMask] = useState(false);
   const [mask, dispatchMask] = useReducer(maskReducer, EMPTY_MASK);
   const [creativityLevel, setCreativityLevel] = useState(2);
-  const [errors, setErrors] = useState<FieldErrors>({});
+  const [submittedErrors, setErrors] = useState<FieldErrors>({});
+  const [errorTab, setErrorTab] = useState<RefinementType>('SUBJECT');
+  // Tabs share field names (instructions): another tab's errors must not appear under this tab's field.
+  const errors = errorTab === type ? submittedErrors : {};
   const [queued, setQueued] = useState<{ id: string; version: number } | null>(null);
   const [{ fetching }, refine] = useMutation(RefineImageDoc);
   const selectedTabRef = useRef<HTMLButtonElement>(null);
   const restoreFocus = useRef(true);
   const referenceInput = useRef<HTMLInputElement>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+
+  // After the server refused the input, focus goes to the first field it named (not the submit button).
+  useEffect(() => {
+    if (Object.keys(submittedErrors).length > 0) firstInvalid(formRef.current)?.focus();
+  }, [submittedErrors]);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     if (fetching) return;
     setErrors({});
+    setErrorTab(type);
     const input = buildRefineInput(target.id, {
       type,
       subjectInstructions,
@@ -144,6 +154,10 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
       initialFocus={queued ? undefined : selectedTabRef}
       restoreFocus={restoreFocus}
       className="refine-dialog"
+      confirmClose={
+        !queued &&
+        !!(subjectInstructions.trim() || subjectReference || textInstructions.trim() || prompt.trim() || mask.rects.length > 0)
+      }
     >
       {queued ? (
         <RefinementProgress
@@ -156,7 +170,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
           }}
         />
       ) : (
-        <form onSubmit={onSubmit} noValidate data-testid="refine-form">
+        <form ref={formRef} onSubmit={onSubmit} noValidate data-testid="refine-form">
           <FieldError formId={formId} name={FORM_KEY} errors={errors} />
           <TabList
             idPrefix={formId}
