@@ -234,8 +234,9 @@ async def test_an_empty_prompt_shows_the_servers_error_next_to_the_field(web: Br
 
     error = modal.get_by_test_id("field-error-prompt")
     await expect(error).to_be_visible()
-    await expect(error).to_contain_text("prompt")
+    await expect(error).to_have_text("Please describe what to change.")
     prompt = modal.get_by_label("What to change")
+    await expect(prompt).to_be_focused()  # not the Submit button
     await expect(prompt).to_have_attribute("aria-invalid", "true")
     error_id = await error.get_attribute("id")
     assert error_id and error_id in (await prompt.get_attribute("aria-describedby") or "").split()
