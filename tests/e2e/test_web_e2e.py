@@ -383,6 +383,9 @@ async def test_axe_finds_no_serious_violation_on_runs_results_and_the_modal(
     # Two siblings, v2 and v3: one finished, one cancelled, so both status styles are checked.
     cards = page.get_by_test_id("refinement-card")
     await expect(cards).to_have_count(2)
+    # Siblings of one original never share a number: v2 and v3, both made from v1.
+    assert [await cards.nth(i).get_attribute("data-version") for i in range(2)] == ["2", "3"]
+    await expect(cards.nth(1).get_by_test_id("lineage")).to_have_text("· from v1")
     await expect(cards.and_(page.locator('[data-status="COMPLETED"]'))).to_have_count(1)
     await expect(cards.and_(page.locator('[data-status="CANCELLED"]'))).to_have_count(1)
     await wait_loaded(page.locator("main img"), 3)
@@ -545,3 +548,32 @@ async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web
 
     await page.get_by_test_id("back-to-app").click()
     await expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+
+
+async def test_axe_on_a_phone_for_the_runs_page_and_every_dialog(web: BrowserPage, api: GraphQLClient, worker_services):
+    """At 390 px: the runs page, the details dialog (its stage table reachable by keyboard) and the token dialog."""
+    page = web.page
+    run = await seed_run(api)
+    assert not (await refine(api, run["images"][0]["id"], prompt="warmer"))["userErrors"]
+    await run_worker(worker_services)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto("/#/")
+    await expect(page.get_by_test_id("run-card")).to_have_count(1)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await web.assert_accessible("the runs page at 390 px")
+    await web.screenshot("runs-mobile.png", full_page=True)
+
+    await open_run(page, run["id"])
+    await card(page, 2).get_by_test_id("details-button").click()
+    dialog = page.get_by_test_id("details-dialog")
+    await expect(dialog.get_by_test_id("stages-table")).to_be_visible()
+    frame = dialog.get_by_role("region", name="Stages (scrolls sideways)")
+    await frame.focus()
+    await expect(frame).to_be_focused()
+    await web.assert_accessible("the details dialog at 390 px")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+
+    await page.get_by_test_id("token-button").click()
+    await expect(page.get_by_test_id("token-dialog")).to_be_visible()
+    await web.assert_accessible("the token dialog at 390 px")
