@@ -26,6 +26,7 @@ from churns_gql.graphql.types import (
 )
 from churns_gql.services import runs as run_service
 from churns_gql.graphql.usage import Me, resolve_me
+from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100
@@ -73,6 +74,11 @@ class Query:
     async def me(self, info: Info) -> Me:
         """The caller's usage against its limits."""
         return await resolve_me(info)
+
+    @strawberry.field(description="The caller's QUEUED and RUNNING runs and refinements, oldest first.")
+    async def active_jobs(self, info: Info) -> ActiveJobs:
+        """What the caller is waiting for."""
+        return await resolve_active_jobs(info)
 
     @strawberry.field(description="A run by global id.")
     async def run(self, info: Info, id: strawberry.ID) -> Optional[Run]:
