@@ -23,6 +23,8 @@ OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSErr
 # Backoff between attempts while Redis is away: quick at first, then every few seconds.
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 5.0
+# Errors this soon after Redis came back are stale pooled connections of the same outage.
+AFTERSHOCK_S = 10.0
 
 
 class ResilientWorker(Worker):
@@ -31,6 +33,8 @@ class ResilientWorker(Worker):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self._outage_since: float | None = None
+        self._recovered_at = float("-inf")
+        self._quiet = False
         self._retry_s = FIRST_RETRY_S
         self.outages = 0
 
@@ -49,26 +53,37 @@ class ResilientWorker(Worker):
 
     async def _poll_iteration(self) -> None:
         """One arq poll; a lost Redis pauses picking jobs instead of ending the worker."""
+        if self._outage_since is not None:
+            # A ping first: the end of an outage is noticed (and said) before jobs are picked again.
+            try:
+                await self.pool.ping()
+            except OUTAGE_ERRORS as exc:
+                await self._wait(exc)
+                return
+            self._recovered()
         try:
             await super()._poll_iteration()
         except OUTAGE_ERRORS as exc:
             await self._wait(exc)
-            return
-        self._recovered()
 
     async def _wait(self, exc: BaseException) -> None:
         """Log the outage once, then back off before the next attempt."""
         if self._outage_since is None:
             self._outage_since = time.monotonic()
-            self.outages += 1
-            log.warning("Redis unreachable (%s): not picking jobs until it is back; running jobs go on",
-                        exc.__class__.__name__)
+            # Pooled connections broken by the outage fail once more just after it: the same outage, not a new one.
+            self._quiet = time.monotonic() - self._recovered_at < AFTERSHOCK_S
+            if not self._quiet:
+                self.outages += 1
+                log.warning("Redis unreachable (%s): not picking jobs until it is back; running jobs go on",
+                            exc.__class__.__name__)
         await asyncio.sleep(self._retry_s)
         self._retry_s = min(MAX_RETRY_S, self._retry_s * 2)
 
     def _recovered(self) -> None:
         """Log the end of an outage."""
         if self._outage_since is not None:
-            log.warning("Redis is back after %.0f s: picking jobs again", time.monotonic() - self._outage_since)
+            if not self._quiet:
+                log.warning("Redis is back after %.0f s: picking jobs again", time.monotonic() - self._outage_since)
             self._outage_since = None
+            self._recovered_at = time.monotonic()
             self._retry_s = FIRST_RETRY_S
