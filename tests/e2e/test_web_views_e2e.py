@@ -173,6 +173,10 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     tabs = page.get_by_test_id("modal").get_by_role("tab")
     await expect(tabs).to_have_count(3)
     assert len({round((await tabs.nth(i).bounding_box())["y"]) for i in range(3)}) == 1
+    # ...and none is cut off by the tab list's edge.
+    tablist = await page.get_by_test_id("modal").get_by_role("tablist").bounding_box()
+    last = await tabs.nth(2).bounding_box()
+    assert tablist and last and last["x"] + last["width"] <= tablist["x"] + tablist["width"] + 1, (last, tablist)
     await web.assert_accessible("the refine dialog at 390 px")
     await web.screenshot("refine-modal-mobile.png")
 
