@@ -75,7 +75,7 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
     from churns_gql.config import Settings
     from churns_gql.db import make_engine, make_sessionmaker
     from churns_gql.graphql.context import AppServices
-    from churns_gql.jobs import JobQueue
+    from churns_gql.queue import JobQueue
     from churns_gql.storage import RunStorage
 
     url = httpx.URL(ctx.target.dsn)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import parse_qs
 
-from sqlalchemy import select, text
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -30,9 +29,10 @@ from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
-from churns_gql.jobs import JobQueue, redis_unreachable
-from churns_gql.models import Run
+from churns_gql.queue import JobQueue, redis_unreachable
 from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
+from churns_gql.services import health
+from churns_gql.services import runs as run_service
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
@@ -172,7 +172,7 @@ async def _may_read(services: AppServices, caller: Caller, relative: str) -> boo
     except (IndexError, ValueError):
         return False
     async with services.db() as session:
-        owner = await session.scalar(select(Run.owner_token_id).where(Run.id == run_id))
+        owner = await run_service.run_owner(session, run_id)
     return owner is not None and owner == caller.token_id
 
 
@@ -217,7 +217,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         checks: dict[str, str] = {}
         try:
             async with services.db() as session:
-                await asyncio.wait_for(session.execute(text("SELECT 1")), timeout=3)
+                await asyncio.wait_for(health.ping_database(session), timeout=3)
             checks["postgres"] = "ok"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
@@ -258,3 +258,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
     app.state.services = services
     return app
+
+
+def schema_sdl() -> str:
+    """The served schema as SDL, exactly as schema.graphql holds it."""
+    return build_schema().as_str() + "\n"

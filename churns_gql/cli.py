@@ -45,7 +45,7 @@ def check_services(settings: Settings) -> bool:
     """Reach Postgres (creating the database if missing) and Redis; explain exactly what failed."""
 
     async def both() -> tuple[str | None, str | None]:
-        from churns_gql.jobs import redis_unreachable
+        from churns_gql.queue import redis_unreachable
 
         return await _check_postgres(settings), await redis_unreachable(settings.redis_url, timeout_s=5)
 
@@ -58,6 +58,20 @@ def check_services(settings: Settings) -> bool:
         _say(f"Redis is not reachable at {settings.redis_url}\n  ({redis_error})\n"
              "  Start it (e.g. `redis-server --daemonize yes`), set CHURNS_REDIS_URL, or use `docker compose up`.")
     return not (pg_error or redis_error)
+
+
+def check_models(settings: Settings) -> bool:
+    """With the OpenAI provider: refuse unknown or shut-down models, naming the setting; warn of announced shutdowns."""
+    if settings.provider_name != "openai":
+        return True
+    from churns_gql.providers.generation_openai import configured_model_problems
+
+    errors, warnings = configured_model_problems(settings)
+    for line in warnings:
+        _say(f"warning: {line}")
+    for line in errors:
+        _say(f"OpenAI model problem: {line}")
+    return not errors
 
 
 def migrate(database_url: str | None = None, revision: str = "head") -> None:
@@ -74,9 +88,9 @@ def migrate(database_url: str | None = None, revision: str = "head") -> None:
 
 def export_schema() -> str:
     """The served schema as SDL, exactly as schema.graphql holds it."""
-    from churns_gql.graphql.schema import schema
+    from churns_gql.app import schema_sdl
 
-    return schema.as_str() + "\n"
+    return schema_sdl()
 
 
 _LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -162,6 +176,24 @@ async def token_command(settings: Settings, action: str, value: str | None) -> i
         await engine.dispose()
 
 
+async def fsck_command(settings: Settings, repair: bool) -> int:
+    """Report (and with --repair fix) rows without files, lost index entries and orphan files; 1 if any found."""
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.services import fsck
+    from churns_gql.storage import RunStorage
+
+    engine = make_engine(settings.database_url, pool_size=2)
+    try:
+        report = await fsck.check(make_sessionmaker(engine), RunStorage(settings.data_dir), repair=repair)
+    finally:
+        await engine.dispose()
+    for line in report.lines():
+        _say(line)
+    if repair and not report.clean:
+        _say("repaired: index entries added or dropped, orphans removed, rows without files marked FAILED")
+    return 0 if report.clean or repair else 1
+
+
 async def auth_command(settings: Settings, action: str) -> int:
     """auth status | open: show whether auth is on, or re-open an API whose tokens are all revoked."""
     from churns_gql.db import make_engine, make_sessionmaker
@@ -190,12 +222,16 @@ def worker(settings: Settings) -> None:
     """Run the arq worker until stopped."""
     import logging
 
-    from arq import run_worker
-
-    from churns_gql.jobs import WorkerSettings
+    from churns_gql.resilient_worker import ResilientWorker
+    from churns_gql.worker import worker_settings
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
-    run_worker(WorkerSettings)  # type: ignore[arg-type]
+    ResilientWorker(**worker_settings(settings)).run()
+
+
+# `dev` restarts a child that dies, but not more than this many times in this many seconds.
+MAX_RESTARTS = 5
+RESTART_WINDOW_S = 60.0
 
 
 def dev(settings: Settings) -> int:
@@ -206,7 +242,8 @@ def dev(settings: Settings) -> int:
     provider = settings.provider_name
     _say(f"provider: {provider}" + ("" if provider == "openai" else " (offline: set OPENAI_API_KEY to use OpenAI)"))
     exe = [sys.executable, "-m", "churns_gql.cli"]
-    children = [subprocess.Popen([*exe, "serve"]), subprocess.Popen([*exe, "worker"])]
+    commands = [[*exe, "serve"], [*exe, "worker"]]
+    children = [subprocess.Popen(command) for command in commands]
     base = f"http://{settings.host}:{settings.port}"
     _say(f"\n  web client  {base}/\n  GraphiQL    {base}/graphql\n  files       {base}/files/runs/...\n"
          "  Ctrl-C stops the API and the worker.\n")
@@ -218,9 +255,21 @@ def dev(settings: Settings) -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
+    restarts: list[float] = []
     try:
-        while not stopping and all(c.poll() is None for c in children):
+        while not stopping:
             time.sleep(0.3)
+            for i, child in enumerate(children):
+                if child.poll() is None or stopping:
+                    continue
+                # A dead API or worker is started again, unless it keeps dying (then dev gives up and says so).
+                now = time.monotonic()
+                restarts[:] = [t for t in restarts if now - t < RESTART_WINDOW_S] + [now]
+                if len(restarts) > MAX_RESTARTS:
+                    _say(f"{commands[i][-1]} keeps exiting (code {child.returncode}); stopping")
+                    return 1
+                _say(f"{commands[i][-1]} exited with code {child.returncode}; starting it again")
+                children[i] = subprocess.Popen(commands[i])
     finally:
         for child in children:
             if child.poll() is None:
@@ -230,8 +279,7 @@ def dev(settings: Settings) -> int:
                 child.wait(timeout=15)
             except subprocess.TimeoutExpired:
                 child.kill()
-    failed = [c.returncode for c in children if c.returncode not in (0, -signal.SIGINT, None)]
-    return 1 if failed and not stopping else 0
+    return 0
 
 
 CLIENT_COMMANDS = ("runs", "import", "refine", "cancel", "tree")
@@ -278,6 +326,8 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("token", help="API tokens: create NAME, list, revoke ID")
     token.add_argument("action", choices=["create", "list", "revoke"])
     token.add_argument("value", nargs="?", help="the name (create) or id (revoke)")
+    fsck = sub.add_parser("fsck", help="check run folders against the database (--repair fixes what it can)")
+    fsck.add_argument("--repair", action="store_true")
     auth = sub.add_parser("auth", help="auth status, or open (re-open auth once every token is revoked)")
     auth.add_argument("action", choices=["status", "open"])
     args = parser.parse_args(argv)
@@ -289,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export-schema":
         sys.stdout.write(export_schema())
         return 0
+    if args.command in ("serve", "worker", "dev", "check") and not check_models(settings):
+        return 2
     if args.command == "serve":
         serve(settings)
         return 0
@@ -301,10 +353,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.action in ("create", "revoke") and not args.value:
             parser.error(f"token {args.action} needs a {'name' if args.action == 'create' else 'token id'}")
         return asyncio.run(token_command(settings, args.action, args.value))
+    if args.command == "fsck":
+        return asyncio.run(fsck_command(settings, args.repair))
     if args.command == "auth":
         return asyncio.run(auth_command(settings, args.action))
     if args.command == "check":
-        return 0 if check_services(settings) else 2
+        return 0 if check_services(settings) else 2  # models were checked above
     if args.command == "migrate":
         if not check_services(settings):
             return 2

@@ -11,7 +11,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from churns_gql.graphql.ids import decode_id
+from churns_gql.global_ids import decode_id
 
 
 class ClientError(Exception):

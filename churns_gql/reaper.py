@@ -22,10 +22,9 @@ from typing import Any, AsyncIterator, Union
 
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix, result_key_prefix
-from sqlalchemy import select
-
 from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
+from churns_gql.services.uow import unit_of_work
 
 log = logging.getLogger("churns_gql.reaper")
 
@@ -130,10 +129,7 @@ async def reap(db: Any, redis: ArqRedis, kinds: list[JobKind], *, now_grace_s: i
     for kind in kinds:
         model = kind.model
         async with db() as session:
-            rows = (await session.execute(
-                select(model.id, model.status, model.created_at, model.started_at)
-                .where(model.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
-            )).all()
+            rows = await lifecycle.unfinished_jobs(session, model)
         for job_id, status, created_at, started_at in rows:
             key = str(job_id)
             queued, has_job, in_progress = await _arq_state(redis, key)
@@ -143,10 +139,11 @@ async def reap(db: Any, redis: ArqRedis, kinds: list[JobKind], *, now_grace_s: i
             if status == JobStatus.QUEUED and age < timedelta(seconds=now_grace_s):
                 continue
             if status == JobStatus.RUNNING and age > timedelta(seconds=kind.timeout_s * 3 + 60):
-                await lifecycle.finish_job(
-                    db, model, job_id, JobStatus.FAILED, progress=0.0,
-                    message="the job stopped with its worker and could not be resumed; try again",
-                )
+                async with unit_of_work(db) as uow:
+                    await lifecycle.finish_job(
+                        uow.session, model, job_id, JobStatus.FAILED, progress=0.0,
+                        message="the job stopped with its worker and could not be resumed; try again",
+                    )
                 report.failed += 1
                 continue
             # Redis lost the job (restart, failed enqueue): queue it again under its own id.

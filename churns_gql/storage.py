@@ -178,13 +178,26 @@ class RunStorage:
             # A job that runs twice replaces its own entry, so the index never holds it twice.
             entries = [e for e in index.get("refinements", []) if e.get("job_id") != entry.job_id]
             entries.append(entry.as_dict())
-            index = {
-                "refinements": entries,
-                "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
-                "total_refinements": len(entries),
-            }
-            _write_atomic(self.path(run_id, INDEX_FILE), json.dumps(index, indent=2).encode())
-            return index
+            return self._write_index(run_id, entries)
+
+    async def drop_index_entries(self, run_id: uuid.UUID | str, job_ids: set[str]) -> dict[str, Any]:
+        """Remove the entries of `job_ids` from refinements.json (repairs by fsck) and update totals."""
+        return await asyncio.to_thread(self._drop_index_entries, run_id, job_ids)
+
+    def _drop_index_entries(self, run_id: uuid.UUID | str, job_ids: set[str]) -> dict[str, Any]:
+        with self._index_lock(run_id):
+            entries = [e for e in self.read_index(run_id).get("refinements", []) if e.get("job_id") not in job_ids]
+            return self._write_index(run_id, entries)
+
+    def _write_index(self, run_id: uuid.UUID | str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+        """Write refinements.json with `entries` and their totals (the caller holds the index lock)."""
+        index = {
+            "refinements": entries,
+            "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
+            "total_refinements": len(entries),
+        }
+        _write_atomic(self.path(run_id, INDEX_FILE), json.dumps(index, indent=2).encode())
+        return index
 
     # -- reads for /files -----------------------------------------------------------------------
 

@@ -25,7 +25,7 @@ from churns_gql.app import create_app
 from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices
-from churns_gql.jobs import JobQueue
+from churns_gql.queue import JobQueue
 from churns_gql.storage import RunStorage
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -239,12 +239,12 @@ def worker_services(services: AppServices) -> Any:
 
 async def run_worker(worker_services: Any, **overrides: Any) -> int:
     """Run a burst worker until the queue is empty; returns how many jobs completed."""
-    from churns_gql.jobs import make_worker
+    from churns_gql.worker import make_worker, pipeline_jobs_done
 
-    worker = make_worker(worker_services, burst=True, poll_delay=0, **overrides)
+    worker = make_worker(worker_services, burst=True, **overrides)
     try:
         await worker.async_run()
-        return worker.jobs_complete
+        return pipeline_jobs_done(worker)
     finally:
         await worker.close()
 

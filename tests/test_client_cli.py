@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from churns_gql.client import parse_rect, progress_bar
-from churns_gql.jobs import make_worker
+from churns_gql.worker import make_worker
 from tests.conftest import ROOT, png_bytes
 
 
@@ -22,7 +22,7 @@ async def _cli(base_url: str, *args: str) -> tuple[int, str, str]:
 
 @pytest.fixture
 async def worker(worker_services):
-    w = make_worker(worker_services, poll_delay=0.05)
+    w = make_worker(worker_services)
     task = asyncio.create_task(w.async_run())
     yield w
     task.cancel()

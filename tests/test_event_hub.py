@@ -103,7 +103,7 @@ async def test_replay_that_keeps_failing_ends_the_stream_with_a_clear_error(monk
     async def no_wait(_seconds):
         return None
 
-    monkeypatch.setattr(events.asyncio, "sleep", no_wait)
+    monkeypatch.setattr(events.hub.asyncio, "sleep", no_wait)
     hub = EventHub(DSN, DownDatabase())
     import uuid
 

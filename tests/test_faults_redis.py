@@ -8,7 +8,8 @@ import pytest
 from arq import create_pool
 from sqlalchemy import select
 
-from churns_gql.jobs import JobQueue, job_kinds, redis_settings
+from churns_gql.queue import JobQueue, redis_settings
+from churns_gql.worker import job_kinds
 from churns_gql.models import JobStatus, Refinement
 from churns_gql.reaper import reap
 from tests.conftest import import_images, png_bytes, refine, run_worker
@@ -55,3 +56,51 @@ async def test_refine_while_redis_is_down_then_back(client, services, worker_ser
 async def _statuses(services) -> dict[str, JobStatus]:
     async with services.db() as session:
         return {r.prompt: r.status for r in (await session.scalars(select(Refinement))).all()}
+
+
+async def test_the_worker_process_rides_out_a_redis_outage(client, services, redis_server, tmp_path):
+    """R3b: `churns-gql worker` with Redis gone for a few seconds logs it once, keeps running, then works again."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import ROOT
+
+    await services.queue.close()
+    services.queue = JobQueue(redis_server.url)
+    env = {**os.environ, "CHURNS_DATABASE_URL": services.settings.database_url, "CHURNS_REDIS_URL": redis_server.url,
+           "CHURNS_DATA_DIR": str(services.settings.data_dir), "CHURNS_PROVIDER": "local"}
+    log_path = tmp_path / "worker.log"
+    with open(log_path, "wb") as log_file:
+        worker = subprocess.Popen([sys.executable, "-m", "churns_gql.cli", "worker"], cwd=ROOT, env=env,
+                                  stdout=log_file, stderr=subprocess.STDOUT)
+    try:
+        parent = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
+        await refine(client, parent, prompt="warmer")
+        await _until(services, {"warmer": JobStatus.COMPLETED})
+        redis_server.stop()
+        await asyncio.sleep(4)
+        assert worker.poll() is None, log_path.read_text()[-2000:]
+        redis_server.start()
+        await services.queue.close()
+        services.queue = JobQueue(redis_server.url)
+        await refine(client, parent, prompt="cooler")
+        await _until(services, {"warmer": JobStatus.COMPLETED, "cooler": JobStatus.COMPLETED})
+        assert worker.poll() is None
+        text = log_path.read_text()
+        assert text.count("Redis unreachable") == 1 and "Redis is back after" in text, text[-3000:]
+    finally:
+        worker.terminate()
+        worker.wait(15)
+
+
+async def _until(services, expected: dict[str, JobStatus], timeout_s: float = 30) -> None:
+    """Wait until the refinements have exactly the expected statuses."""
+    import asyncio
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while (current := await _statuses(services)) != expected:
+        assert time.monotonic() < deadline, current
+        await asyncio.sleep(0.2)

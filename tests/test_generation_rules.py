@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.jobs import make_worker
+from churns_gql.worker import make_worker, pipeline_jobs_done
 from churns_gql.models import Run, StageEvent
 from churns_gql.providers.base import ImageRequest, ProviderError, StructuredRequest
 from churns_gql.providers.generation_local import LocalGenerationProvider
@@ -185,7 +185,7 @@ async def test_cancel_while_running_stops_at_the_next_check(client, services, wo
 @asynccontextmanager
 async def _long_running_worker(worker_services) -> AsyncIterator[Any]:
     """A non-burst worker over `worker_services`, stopped when the block ends."""
-    worker = make_worker(worker_services, poll_delay=0.05)
+    worker = make_worker(worker_services)
     task = asyncio.create_task(worker.async_run())
     try:
         yield worker
@@ -203,9 +203,9 @@ async def test_cancel_while_running_aborts_the_arq_job(client, services, worker_
         await asyncio.wait_for(generator.entered.wait(), 10)
         assert (await client.data(CANCEL, {"id": run["id"]}))["cancelRun"]["run"]["status"] == "CANCELLED"
         deadline = asyncio.get_running_loop().time() + 10
-        while not (worker.jobs_failed or worker.jobs_complete) and asyncio.get_running_loop().time() < deadline:
+        while not (worker.jobs_failed or pipeline_jobs_done(worker)) and asyncio.get_running_loop().time() < deadline:
             await asyncio.sleep(0.05)
-        assert worker.jobs_failed + worker.jobs_complete == 1 and not worker.jobs_retried
+        assert worker.jobs_failed + pipeline_jobs_done(worker) == 1 and not worker.jobs_retried
     await _ended_cleanly(client, services, run["id"], "CANCELLED")
 
 

@@ -10,10 +10,11 @@ from arq.constants import in_progress_key_prefix
 from sqlalchemy import update
 
 from churns_gql.graphql.ids import decode_id
-from churns_gql.jobs import REFINE_JOB, redis_settings
+from churns_gql.queue import REFINE_JOB, redis_settings
 from churns_gql.models import JobStatus, Refinement
 from churns_gql.reaper import HEARTBEAT_PREFIX, JobKind, reap
 from churns_gql.services import lifecycle
+from churns_gql.services.uow import unit_of_work
 from tests.conftest import import_images, png_bytes, refine, run_worker
 
 KINDS = [JobKind(Refinement, REFINE_JOB, timeout_s=60)]
@@ -58,7 +59,8 @@ async def test_a_queued_job_redis_lost_is_enqueued_again(client, services, worke
 async def test_a_running_job_whose_worker_died_is_freed(client, services, redis):
     gid = await _queued(client)
     job_id = str(decode_id(gid)[1])
-    await lifecycle.start_job(services.db, Refinement, decode_id(gid)[1])
+    async with unit_of_work(services.db) as uow:
+        await lifecycle.start_job(uow.session, Refinement, decode_id(gid)[1])
     # Claimed 30 s ago by arq's reckoning (its TTL is the longest timeout + 10 s).
     await redis.set(in_progress_key_prefix + job_id, b"1", px=(60 + 10 - 30) * 1000)
     await redis.set(HEARTBEAT_PREFIX + job_id, b"1", ex=10)
@@ -71,7 +73,8 @@ async def test_a_running_job_whose_worker_died_is_freed(client, services, redis)
 
 async def test_running_long_past_its_budget_with_no_trace_fails(client, services, redis):
     gid = await _queued(client)
-    await lifecycle.start_job(services.db, Refinement, decode_id(gid)[1])
+    async with unit_of_work(services.db) as uow:
+        await lifecycle.start_job(uow.session, Refinement, decode_id(gid)[1])
     await redis.flushdb()
     await _age(services, gid, 3600)
     assert (await reap(services.db, redis, KINDS)).failed == 1

@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.jobs import make_worker
+from churns_gql.worker import make_worker, pipeline_jobs_done
 from churns_gql.models import Refinement, StageEvent
 from churns_gql.providers.base import EditRequest, EditResult
 from churns_gql.providers.local import LocalImageEditor
@@ -74,6 +74,38 @@ async def test_bad_input_is_refused_and_nothing_is_stored(client, services, pare
     assert payload["refinement"] is None
     assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(field, code)]
     assert await _stored(services) == (0, 0, [])
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [{"prompt": "add a surfer in the background"}, {"prompt": "x"}, {"prompt": "remove the logo"},
+     {"prompt": "add a red surfer", "mask": [{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}]}],
+    ids=["surfer", "nonsense", "removal-without-mask", "generative-with-mask"],
+)
+async def test_prompt_the_offline_engine_cannot_do_is_refused_before_storing(client, services, parent, fields):
+    """Regression: "add a surfer in the background" used to COMPLETE unchanged; now nothing is stored or queued."""
+    payload = await refine(client, parent, **fields)
+    assert payload["refinement"] is None
+    [error] = payload["userErrors"]
+    assert (error["field"], error["code"]) == (["input", "prompt"], "UNSUPPORTED_BY_PROVIDER")
+    assert "offline" in error["message"]
+    assert await _stored(services) == (0, 0, [])
+
+
+async def test_partly_understood_and_masked_removal_prompts_are_queued(client, services, parent):
+    """A prompt with something doable is queued; removal with a rectangle is too."""
+    ok = await refine(client, parent, prompt="warmer, with a dragon")
+    masked = await refine(client, parent, prompt="remove the logo",
+                          mask=[{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}])
+    assert ok["userErrors"] == [] and masked["userErrors"] == []
+    assert (await _stored(services))[0] == 2
+
+
+async def test_openai_provider_is_not_held_to_the_offline_rules(client, services, parent):
+    """With OpenAI editing, a generative prompt is the model's job and is queued."""
+    services.settings = replace(services.settings, provider="openai")
+    payload = await refine(client, parent, prompt="add a surfer in the background")
+    assert payload["userErrors"] == [] and payload["refinement"]["status"] == "QUEUED"
 
 
 async def test_unknown_or_wrong_type_parent_is_not_found(client, services, parent):
@@ -191,14 +223,14 @@ async def test_cancel_while_running_aborts_the_arq_job(client, services, worker_
     editor = GatedEditor()  # the gate never opens: only the abort can end this job
     gated = replace(worker_services, editor=editor)
     ref = (await refine(client, parent, prompt="warmer"))["refinement"]
-    worker = make_worker(gated, poll_delay=0.05)
+    worker = make_worker(gated)
     task = asyncio.create_task(worker.async_run())
     try:
         await asyncio.wait_for(editor.entered.wait(), 10)
         payload = (await client.data(CANCEL, {"id": ref["id"]}))["cancelRefinement"]
         assert payload["refinement"]["status"] == "CANCELLED"
         for _ in range(200):
-            if worker.jobs_failed or worker.jobs_complete or worker.jobs_retried:
+            if worker.jobs_failed or pipeline_jobs_done(worker) or worker.jobs_retried:
                 break
             await asyncio.sleep(0.05)
         assert not worker.tasks or all(t.done() for t in worker.tasks.values())

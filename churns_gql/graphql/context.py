@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, AsyncContextManager
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.config import Settings
 from churns_gql.graphql.loaders import Loaders, make_loaders
 from churns_gql.services.tokens import OPEN, Caller
+from churns_gql.services.uow import UnitOfWork, unit_of_work
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from churns_gql.storage import RunStorage
 
 
@@ -40,6 +43,10 @@ class Context:
 
     def __post_init__(self) -> None:
         self.loaders = make_loaders(self.services.db)
+
+    def unit_of_work(self) -> AsyncContextManager[UnitOfWork]:
+        """The request's transaction: committed when the block ends cleanly, files removed when it does not."""
+        return unit_of_work(self.services.db, self.services.storage)
 
     def fresh_loaders(self) -> Loaders:
         """New loaders, for each event of a subscription: a websocket context outlives any one event."""

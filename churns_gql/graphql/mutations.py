@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Awaitable, Callable, Optional
 
 import strawberry
-from sqlalchemy.ext.asyncio import AsyncSession
 from strawberry.file_uploads import Upload
 from strawberry.scalars import JSON
 
@@ -25,12 +24,15 @@ from churns_gql.graphql.types import (
     UserError,
     UserErrorCode,
 )
-from churns_gql.jobs import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
+from churns_gql.queue import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
 from churns_gql.models import JobStatus
 from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 from churns_gql.services.errors import UserInputError
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 @strawberry.input(description="A rectangle in fractions of the parent image (0..1, origin top-left).")
@@ -99,18 +101,9 @@ def _queue_down() -> UserError:
 
 
 async def _store_run(info: Info, store: Callable[[AsyncSession], Awaitable[models.Run]]) -> models.Run:
-    """Add a run with `store` and commit; a run folder it wrote is removed again if the commit fails."""
-    services = info.context.services
-    run = None
-    try:
-        async with services.db() as session:
-            run = await store(session)
-            await session.commit()
-    except BaseException:
-        if run is not None:
-            await services.storage.remove_run_dir(run.id)
-        raise
-    return run
+    """Add a run with `store` in the request's transaction (a run folder it wrote goes if it does not commit)."""
+    async with info.context.unit_of_work() as uow:
+        return await store(uow.session)
 
 
 async def _enqueue(info: Info, function: str, model: type[models.Run] | type[models.Refinement], job_id: uuid.UUID) -> bool:
@@ -120,7 +113,8 @@ async def _enqueue(info: Info, function: str, model: type[models.Run] | type[mod
         await services.queue.enqueue(function, job_id)
         return True
     except QueueUnavailable:
-        await lifecycle.fail_unstarted(services.db, model, job_id, QUEUE_UNAVAILABLE)
+        async with info.context.unit_of_work() as uow:
+            await lifecycle.fail_unstarted(uow.session, model, job_id, QUEUE_UNAVAILABLE)
         return False
 
 
@@ -178,19 +172,13 @@ class Mutation:
             creativity_level=input.creativity_level, reference_upload=input.reference_image, parent_row=parent_row,
             owner_token_id=info.context.caller.token_id,
         )
-        reference = row = None
         try:
-            async with services.db() as session:
-                row, reference = await refinement_service.create_refinement(
-                    session, services.storage, services.settings, request
+            async with info.context.unit_of_work() as uow:
+                row = await refinement_service.create_refinement(
+                    uow.session, services.storage, services.settings, request
                 )
-                await session.commit()
         except UserInputError as exc:
             return RefineImagePayload(refinement=None, user_errors=_errors(exc))
-        except BaseException:
-            if row is not None and reference is not None:
-                await services.storage.delete(row.run_id, reference)
-            raise
         if not await _enqueue(info, REFINE_JOB, models.Refinement, row.id):
             failed = await info.context.fresh_loaders().refinement_by_id.load(row.id)
             return RefineImagePayload(refinement=Refinement.from_row(failed, info), user_errors=[_queue_down()])
@@ -204,7 +192,8 @@ class Mutation:
         try:
             if await load_visible(info, "Refinement", raw_id) is None:
                 raise UserInputError.one("NOT_FOUND", "no refinement with that id", "id")
-            row, previous = await lifecycle.cancel_job(services.db, models.Refinement, raw_id, "refinement")
+            async with info.context.unit_of_work() as uow:
+                row, previous = await lifecycle.cancel_job(uow.session, models.Refinement, raw_id, "refinement")
         except UserInputError as exc:
             return CancelRefinementPayload(refinement=None, user_errors=_errors(exc))
         if previous == JobStatus.RUNNING:
@@ -219,7 +208,8 @@ class Mutation:
         if await load_visible(info, "Run", run_id) is None:
             return CancelRunPayload(run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id")))
         try:
-            row, previous = await lifecycle.cancel_job(services.db, models.Run, run_id, "run")
+            async with info.context.unit_of_work() as uow:
+                row, previous = await lifecycle.cancel_job(uow.session, models.Run, run_id, "run")
         except UserInputError as exc:
             return CancelRunPayload(run=None, user_errors=_errors(exc))
         if previous == JobStatus.RUNNING:

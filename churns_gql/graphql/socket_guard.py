@@ -79,12 +79,24 @@ async def close_forbidden(handler: Any) -> None:
         await handler.websocket.close(code=FORBIDDEN, reason="Forbidden: the API token is no longer valid")
 
 
-async def _allowed(handler: Any) -> bool:
-    """Whether the connection's caller may still run an operation; closes the socket if not."""
-    if await handler.view.services.gate.still_allowed(handler.context.caller):
-        return True
-    await close_forbidden(handler)
-    return False
+async def _allowed(handler: Any, op_id: str, *, legacy: bool = False) -> bool:
+    """Whether the connection's caller may still run an operation; closes the socket if not.
+
+    When the check itself cannot run (the database is down), only this operation gets an error:
+    the socket and its other subscriptions stay up, as they do through the outage.
+    """
+    try:
+        allowed = await handler.view.services.gate.still_allowed(handler.context.caller)
+    except Exception:  # noqa: BLE001 - any failure to check is "unavailable", reported to the client
+        log.warning("could not re-check a websocket token", exc_info=True)
+        error = {"message": "cannot check the API token right now; try again", "extensions": {"code": "UNAVAILABLE"}}
+        # graphql-transport-ws sends a list of errors; the legacy graphql-ws protocol one error object.
+        payload: Any = error if legacy else [error]
+        await handler.send_message({"id": op_id, "type": "error", "payload": payload})
+        return False
+    if not allowed:
+        await close_forbidden(handler)
+    return allowed
 
 
 class _Watched:
@@ -107,7 +119,7 @@ class GuardedTransportWSHandler(_Watched, BaseGraphQLTransportWSHandler):  # typ
 
     async def handle_subscribe(self, message: Any) -> None:
         """Refuse (4403) an operation whose token was revoked since connection_init."""
-        if self.connection_acknowledged and not await _allowed(self):
+        if self.connection_acknowledged and not await _allowed(self, message["id"]):
             return
         await super().handle_subscribe(message)
 
@@ -117,6 +129,6 @@ class GuardedWSHandler(_Watched, BaseGraphQLWSHandler):  # type: ignore[type-arg
 
     async def handle_start(self, message: Any) -> None:
         """Refuse (4403) an operation whose token was revoked since connection_init."""
-        if self.connection_acknowledged and not await _allowed(self):
+        if self.connection_acknowledged and not await _allowed(self, message["id"], legacy=True):
             return
         await super().handle_start(message)

@@ -38,6 +38,7 @@ class UserErrorCode(enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    UNSUPPORTED_BY_PROVIDER = "UNSUPPORTED_BY_PROVIDER"
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")

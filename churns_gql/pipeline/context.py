@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 import uuid
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
 
 from PIL import Image
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.concepts import Concept
 from churns_gql.config import Settings
@@ -17,8 +15,11 @@ from churns_gql.models import JobStatus, Refinement, Run, StageStatus
 from churns_gql.providers.base import EditResult, GenerationProvider, ImageEditor, StructuredRequest
 from churns_gql.providers.generation import check_answer
 from churns_gql.services import lifecycle
+from churns_gql.services.uow import PendingFiles, unit_of_work
 from churns_gql.storage import RunStorage
 
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
 
@@ -151,9 +152,22 @@ class PipelineContext:
     # The final stage fills these in; the executor applies them with the COMPLETED transition.
     completion: dict[str, Any] = field(default_factory=dict)
     # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
-    completion_writes: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
+    completion_writes: list[Callable[["AsyncSession"], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-    cleanup_paths: list[str] = field(default_factory=list)
+    # What the job's provider calls cost so far, kept for a job that ends FAILED or CANCELLED too;
+    # spend_unknown once a call may have been billed without reporting usage.
+    spent_usd: float = 0.0
+    spend_unknown: bool = False
+    # Files the job wrote that no committed row points at yet: removed unless it completes.
+    files: PendingFiles = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.files = PendingFiles(self.services.storage)
+
+    @property
+    def cleanup_paths(self) -> list[str]:
+        """The run files of this job to remove unless it completes (stages append before writing)."""
+        return self.files.paths(self.run.id)
 
     @property
     def job_model(self) -> type[Refinement] | type[Run]:
@@ -163,21 +177,33 @@ class PipelineContext:
     async def publish(self, status: StageStatus, message: str | None = None, *, preview_path: str | None = None,
                       cost_usd: float | None = None) -> None:
         """Record an event of the current stage; raises JobCancelled if the job no longer runs."""
-        ok = await lifecycle.publish_if_running(
-            self.services.db, self.job_model, self.job_id, stage=self.current_stage, status=status,
-            progress=self.progress, message=message, cost_usd=cost_usd, preview_path=preview_path,
-        )
+        async with unit_of_work(self.services.db) as uow:
+            ok = await lifecycle.publish_if_running(
+                uow.session, self.job_model, self.job_id, stage=self.current_stage, status=status,
+                progress=self.progress, message=message, cost_usd=cost_usd, preview_path=preview_path,
+            )
         if not ok:
             raise JobCancelled()
 
     async def check_cancelled(self) -> None:
         """Raise JobCancelled when the job's row says it no longer runs."""
         async with self.services.db() as session:
-            status = await session.scalar(select(self.job_model.status).where(self.job_model.id == self.job_id))
+            status = await lifecycle.job_status(session, self.job_model, self.job_id)
         if status != JobStatus.RUNNING:
             raise JobCancelled()
 
-    def add_cost(self, usd: float) -> None:
+    def record_spend(self, usd: float | None) -> None:
+        """Count what one provider call of a refinement cost; None means billed for an unknown amount."""
+        if usd is None:
+            self.spend_unknown = True
+        else:
+            self.spent_usd = round(self.spent_usd + usd, 6)
+
+    def spent_cost(self) -> float | None:
+        """What the job's calls cost, or None when any of them may have been billed for an unknown amount."""
+        return None if self.spend_unknown else self.spent_usd
+
+    def add_cost(self, usd: float | None) -> None:
         """Count a provider call's cost towards the current stage (and the generation's total)."""
         if not usd:
             return

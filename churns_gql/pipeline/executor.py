@@ -16,6 +16,7 @@ from churns_gql.models import JobStatus, RefinementType, StageStatus
 from churns_gql.pipeline.context import JobCancelled, PipelineContext, StageFailed
 from churns_gql.providers.base import ProviderError
 from churns_gql.services import lifecycle
+from churns_gql.services.uow import unit_of_work
 
 log = logging.getLogger("churns_gql.pipeline")
 
@@ -91,24 +92,28 @@ class PipelineExecutor:
         return None
 
     async def _complete(self, ctx: PipelineContext, stage: str, message: str | None) -> JobStatus | None:
-        row = await lifecycle.finish_job(
-            ctx.services.db, ctx.job_model, ctx.job_id, JobStatus.COMPLETED, message="completed", progress=1.0,
-            fields=ctx.completion, writes=ctx.completion_writes,
-            stage_event={"stage": stage, "status": StageStatus.COMPLETED, "progress": 1.0, "message": message,
-                         "cost_usd": ctx.stage_cost},
-        )
+        async with unit_of_work(ctx.services.db) as uow:
+            row = await lifecycle.finish_job(
+                uow.session, ctx.job_model, ctx.job_id, JobStatus.COMPLETED, message="completed", progress=1.0,
+                fields=ctx.completion, writes=ctx.completion_writes,
+                stage_event={"stage": stage, "status": StageStatus.COMPLETED, "progress": 1.0, "message": message,
+                             "cost_usd": ctx.stage_cost},
+            )
         if row is None:
             raise JobCancelled()
+        # Committed: the rows now point at the job's files, which therefore stay.
+        ctx.files.keep()
         for hook in ctx.after_commit:
             await hook()
         return JobStatus.COMPLETED
 
     async def fail(self, ctx: PipelineContext, failure: StageFailed) -> bool:
         """End the job FAILED with the stage's message; False if it had already ended."""
-        row = await lifecycle.finish_job(
-            ctx.services.db, ctx.job_model, ctx.job_id, JobStatus.FAILED, message=failure.message,
-            progress=ctx.progress,
-            stage_event={"stage": failure.stage, "status": StageStatus.FAILED, "progress": ctx.progress,
-                         "message": failure.message},
-        )
+        async with unit_of_work(ctx.services.db) as uow:
+            row = await lifecycle.finish_job(
+                uow.session, ctx.job_model, ctx.job_id, JobStatus.FAILED, message=failure.message,
+                progress=ctx.progress, fields={"cost_usd": ctx.spent_cost()} if ctx.refinement is not None else None,
+                stage_event={"stage": failure.stage, "status": StageStatus.FAILED, "progress": ctx.progress,
+                             "message": failure.message},
+            )
         return row is not None

@@ -2,6 +2,7 @@
 
 Every transition locks the job's row, so the worker finishing a job and a user cancelling it never
 both win: whoever changes the row first publishes the terminal event, and it stays the last event.
+Each takes the caller's session and never commits: the caller's unit of work does (services.uow).
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, Awaitable, Callable, Sequence, Union
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql import events
 from churns_gql.models import JobStatus, Refinement, Run, StageEvent, StageStatus
@@ -41,6 +42,25 @@ async def lock_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID) ->
     return await session.scalar(select(model).where(model.id == job_id).with_for_update())
 
 
+async def job_status(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobStatus | None:
+    """The job's status as its row says now, or None if the row is gone."""
+    return await session.scalar(select(model.status).where(model.id == job_id))
+
+
+async def unfinished_jobs(session: AsyncSession, model: JobModel) -> list[Any]:
+    """(id, status, created_at, started_at) of every QUEUED or RUNNING job of one kind."""
+    return list((await session.execute(
+        select(model.id, model.status, model.created_at, model.started_at)
+        .where(model.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
+    )).all())
+
+
+async def record_spent(session: AsyncSession, run_id: uuid.UUID, cost_usd: float) -> None:
+    """Store what a generation that has not completed has cost so far (a completed one keeps its own total)."""
+    await session.execute(update(Run).where(Run.id == run_id, Run.status != JobStatus.COMPLETED)
+                          .values(generation_cost_usd=cost_usd))
+
+
 async def last_progress(session: AsyncSession, job_id: uuid.UUID) -> float:
     """How far the job had got, by its events; a terminal event that is not success keeps this value."""
     value = await session.scalar(select(func.max(StageEvent.progress)).where(StageEvent.job_id == job_id))
@@ -53,35 +73,31 @@ async def publish_queued(session: AsyncSession, row: JobRow) -> None:
                          status=StageStatus.PENDING, progress=0.0, message="queued", first=True)
 
 
-async def start_job(db: async_sessionmaker[AsyncSession], model: JobModel, job_id: uuid.UUID) -> JobRow | None:
+async def start_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobRow | None:
     """Move a QUEUED job to RUNNING (or note a restart of a RUNNING one); returns the row as it now is."""
-    async with db() as session, session.begin():
-        row = await lock_job(session, model, job_id)
-        if row is None or row.status.is_terminal:
-            return row
-        restarted = row.status == JobStatus.RUNNING
-        row.status = JobStatus.RUNNING
-        row.started_at = row.started_at or utcnow()
-        await events.publish(session, job_id=row.id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                             status=StageStatus.RUNNING, progress=0.0,
-                             message="restarted after an interruption" if restarted else "started")
+    row = await lock_job(session, model, job_id)
+    if row is None or row.status.is_terminal:
         return row
+    restarted = row.status == JobStatus.RUNNING
+    row.status = JobStatus.RUNNING
+    row.started_at = row.started_at or utcnow()
+    await events.publish(session, job_id=row.id, run_id=_run_id(row), stage=events.JOB_STAGE,
+                         status=StageStatus.RUNNING, progress=0.0,
+                         message="restarted after an interruption" if restarted else "started")
+    return row
 
 
-async def publish_if_running(
-    db: async_sessionmaker[AsyncSession], model: JobModel, job_id: uuid.UUID, **event: Any
-) -> bool:
+async def publish_if_running(session: AsyncSession, model: JobModel, job_id: uuid.UUID, **event: Any) -> bool:
     """Record a stage event unless the job stopped running (cancelled); False means stop working."""
-    async with db() as session, session.begin():
-        row = await lock_job(session, model, job_id)
-        if row is None or row.status != JobStatus.RUNNING:
-            return False
-        await events.publish(session, job_id=job_id, run_id=_run_id(row), **event)
-        return True
+    row = await lock_job(session, model, job_id)
+    if row is None or row.status != JobStatus.RUNNING:
+        return False
+    await events.publish(session, job_id=job_id, run_id=_run_id(row), **event)
+    return True
 
 
 async def finish_job(
-    db: async_sessionmaker[AsyncSession],
+    session: AsyncSession,
     model: JobModel,
     job_id: uuid.UUID,
     status: JobStatus,
@@ -96,53 +112,56 @@ async def finish_job(
 
     `writes` run inside the same transaction, so what they add exists exactly when the job has ended.
     """
-    async with db() as session, session.begin():
-        row = await lock_job(session, model, job_id)
-        if row is None or row.status != JobStatus.RUNNING:
-            return None
-        for name, value in (fields or {}).items():
-            setattr(row, name, value)
-        for write in writes:
-            await write(session)
-        row.status = status
-        row.completed_at = utcnow()
-        if status == JobStatus.FAILED:
-            row.error_message = message
-        run_id = _run_id(row)
-        if stage_event:
-            await events.publish(session, job_id=job_id, run_id=run_id, **stage_event)
-        await events.publish(session, job_id=job_id, run_id=run_id, stage=events.JOB_STAGE,
-                             status=_TERMINAL_STAGE_STATUS[status], progress=progress, message=message, terminal=True)
-        return row
-
-
-async def fail_unstarted(db: async_sessionmaker[AsyncSession], model: JobModel, job_id: uuid.UUID, message: str) -> None:
-    """Mark a QUEUED job FAILED (its job could not be enqueued), with the terminal event."""
-    async with db() as session, session.begin():
-        row = await lock_job(session, model, job_id)
-        if row is None or row.status != JobStatus.QUEUED:
-            return
-        row.status = JobStatus.FAILED
+    row = await lock_job(session, model, job_id)
+    if row is None or row.status != JobStatus.RUNNING:
+        return None
+    for name, value in (fields or {}).items():
+        setattr(row, name, value)
+    for write in writes:
+        await write(session)
+    row.status = status
+    row.completed_at = utcnow()
+    if status == JobStatus.FAILED:
         row.error_message = message
-        row.completed_at = utcnow()
-        await events.publish(session, job_id=job_id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                             status=StageStatus.FAILED, progress=0.0, message=message, terminal=True)
+    run_id = _run_id(row)
+    if stage_event:
+        await events.publish(session, job_id=job_id, run_id=run_id, **stage_event)
+    await events.publish(session, job_id=job_id, run_id=run_id, stage=events.JOB_STAGE,
+                         status=_TERMINAL_STAGE_STATUS[status], progress=progress, message=message, terminal=True)
+    return row
+
+
+async def fail_unstarted(session: AsyncSession, model: JobModel, job_id: uuid.UUID, message: str) -> None:
+    """Mark a QUEUED job FAILED (its job could not be enqueued), with the terminal event."""
+    row = await lock_job(session, model, job_id)
+    if row is None or row.status != JobStatus.QUEUED:
+        return
+    row.status = JobStatus.FAILED
+    row.error_message = message
+    row.completed_at = utcnow()
+    await events.publish(session, job_id=job_id, run_id=_run_id(row), stage=events.JOB_STAGE,
+                         status=StageStatus.FAILED, progress=0.0, message=message, terminal=True)
 
 
 async def cancel_job(
-    db: async_sessionmaker[AsyncSession], model: JobModel, job_id: uuid.UUID, label: str
+    session: AsyncSession, model: JobModel, job_id: uuid.UUID, label: str
 ) -> tuple[JobRow, JobStatus]:
     """Cancel a QUEUED or RUNNING job; returns the row and the status it had. CONFLICT once finished."""
-    async with db() as session, session.begin():
-        row = await lock_job(session, model, job_id)
-        if row is None:
-            raise UserInputError.one("NOT_FOUND", f"no {label} with that id", "id")
-        previous = row.status
-        if previous.is_terminal:
-            raise UserInputError.one("CONFLICT", f"the {label} is already {previous.value}", "id")
-        row.status = JobStatus.CANCELLED
-        row.completed_at = utcnow()
-        await events.publish(session, job_id=job_id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                             status=StageStatus.CANCELLED, progress=await last_progress(session, job_id),
-                             message="cancelled by request", terminal=True)
-        return row, previous
+    row = await lock_job(session, model, job_id)
+    if row is None:
+        raise UserInputError.one("NOT_FOUND", f"no {label} with that id", "id")
+    previous = row.status
+    if previous.is_terminal:
+        raise UserInputError.one("CONFLICT", f"the {label} is already {previous.value}", "id")
+    row.status = JobStatus.CANCELLED
+    row.completed_at = utcnow()
+    await events.publish(session, job_id=job_id, run_id=_run_id(row), stage=events.JOB_STAGE,
+                         status=StageStatus.CANCELLED, progress=await last_progress(session, job_id),
+                         message="cancelled by request", terminal=True)
+    return row, previous
+
+
+async def record_refinement_spend(session: AsyncSession, job_id: uuid.UUID, usd: float | None) -> None:
+    """Store what a refinement that ended without completing spent (None: billed, amount unknown)."""
+    await session.execute(update(Refinement).where(
+        Refinement.id == job_id, Refinement.status.in_((JobStatus.FAILED, JobStatus.CANCELLED))).values(cost_usd=usd))

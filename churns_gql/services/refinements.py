@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import uuid
 from collections import defaultdict
@@ -14,12 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
+from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services import quotas, versions
+from churns_gql.offline_rules.support import offline_supports
+from churns_gql.offline_rules.text_rules import quoted_text
+from churns_gql.concepts import concept_from_metadata
 from churns_gql.services.runs import check_text, validate_reference
-from churns_gql.storage import IndexEntry, RunStorage, reference_path
+from churns_gql.services.uow import pending_files
+from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_path
 
 
 async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Refinement]:
@@ -124,20 +132,35 @@ def summarize(refinement: Refinement, notes: str = "") -> str:
     return f"{summary}; {ignored}" if ignored else summary
 
 
-async def record_in_index(db: Any, storage: RunStorage, refinement_id: uuid.UUID) -> None:
+@dataclass(frozen=True)
+class ParentFile:
+    """The image a refinement edits: its row id, its file (None until it has one) and its key in file names."""
+
+    id: uuid.UUID
+    path: str | None
+    # An original's generation index, or the parent refinement's id (refinement_path names files by it).
+    key: int | uuid.UUID
+
+
+async def parent_file(session: AsyncSession, refinement: Refinement) -> ParentFile:
+    """The original or refinement that `refinement` was made from."""
+    if refinement.parent_image_id is not None:
+        image = await session.get(Image, refinement.parent_image_id)
+        assert image is not None
+        return ParentFile(id=image.id, path=image.path, key=image.generation_index)
+    parent = await session.get(Refinement, refinement.parent_refinement_id)
+    assert parent is not None
+    return ParentFile(id=parent.id, path=parent.image_path, key=parent.id)
+
+
+async def record_in_index(session: AsyncSession, storage: RunStorage, refinement_id: uuid.UUID) -> None:
     """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id)."""
-    async with db() as session:
-        refinement = await session.get(Refinement, refinement_id)
-        if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
-            return
-        if refinement.parent_image_id is not None:
-            parent = await session.get(Image, refinement.parent_image_id)
-            parent_id, parent_path = str(parent.id), parent.path
-        else:
-            parent_ref = await session.get(Refinement, refinement.parent_refinement_id)
-            parent_id, parent_path = str(parent_ref.id), parent_ref.image_path or ""
+    refinement = await session.get(Refinement, refinement_id)
+    if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
+        return
+    parent = await parent_file(session, refinement)
     entry = IndexEntry(
-        job_id=str(refinement.id), parent_image_id=parent_id, parent_image_path=parent_path,
+        job_id=str(refinement.id), parent_image_id=str(parent.id), parent_image_path=parent.path or "",
         image_path=refinement.image_path, type=refinement.type.value.lower(), summary=refinement.summary,
         cost=float(refinement.cost_usd or 0.0),
         created_at=refinement.created_at.isoformat(),
@@ -211,15 +234,39 @@ def _check_request(req: RefineRequest) -> list[Problem]:
     return problems
 
 
+def _check_provider(req: RefineRequest, settings: Settings, concept_text: str | None) -> list[Problem]:
+    """What the offline engine cannot do in this request (nothing when OpenAI does the editing)."""
+    if settings.provider_name == "openai":
+        return []
+    rects = [Rect(r["x"], r["y"], r["width"], r["height"]) for r in req.mask or []]
+    refusal = offline_supports(req.type.value, req.prompt, req.instructions, rects, req.reference_upload is not None,
+                               concept_text)
+    if refusal is None:
+        return []
+    field = {RefinementType.PROMPT: "prompt", RefinementType.TEXT: "instructions"}.get(req.type, "referenceImage")
+    return [Problem(("input", field), refusal, "UNSUPPORTED_BY_PROVIDER")]
+
+
+async def _intended_text(storage: RunStorage, req: RefineRequest, run_id: uuid.UUID, generation_index: int) -> str | None:
+    """The run's intended text for the image, read only when a TEXT repair's instructions quote none."""
+    if req.type != RefinementType.TEXT or quoted_text(req.instructions):
+        return None
+    try:
+        metadata = json.loads(await asyncio.to_thread(storage.path(run_id, METADATA_FILE).read_text))
+    except (OSError, ValueError):
+        return None
+    return concept_from_metadata(metadata if isinstance(metadata, dict) else None, generation_index).intended_text
+
+
 async def create_refinement(
     session: AsyncSession, storage: RunStorage, settings: Settings, req: RefineRequest
-) -> tuple[Refinement, str | None]:
+) -> Refinement:
     """Validate, save the reference, and add a QUEUED refinement with its first event.
 
-    Returns the row and the reference file's path (the caller removes it if the commit fails).
+    The reference file is removed if the caller's unit of work does not commit.
     Raises UserInputError, having written nothing, when the input is wrong.
     """
-    problems = _check_request(req)
+    problems = _check_request(req) + check_refine_request(req, settings)
     if problems:
         raise UserInputError(problems)
     parent_image = parent_ref = None
@@ -235,6 +282,12 @@ async def create_refinement(
             "NOT_READY", f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
             "input", "parentId",
         )
+    parent_row = parent_image if parent_image is not None else parent_ref
+    assert parent_row is not None
+    concept_text = await _intended_text(storage, req, parent_row.run_id, parent_row.generation_index)
+    problems = _check_provider(req, settings, concept_text)
+    if problems:
+        raise UserInputError(problems)
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
     estimate = quotas.estimated_cost(settings, 1)
@@ -254,13 +307,13 @@ async def create_refinement(
         mask=req.mask, creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
         estimated_cost_usd=estimate,
     )
-    reference_rel = None
     if reference_png is not None:
         reference_rel = reference_path(ref_id)
+        pending_files(session).add(run_id, reference_rel)
         await storage.write_bytes(run_id, reference_rel, reference_png)
         row.reference_image_path = reference_rel
     # A Core INSERT of the row's columns: the ORM unit of work was a large share of refineImage's CPU.
     await session.execute(insert(Refinement).values({c.key: getattr(row, c.key) for c in Refinement.__table__.columns
                                                      if getattr(row, c.key) is not None}))
     await lifecycle.publish_queued(session, row)
-    return row, reference_rel
+    return row

@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import yaml
 
 from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
@@ -22,6 +23,7 @@ from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle, quotas
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.tokens import OPEN, Caller
+from churns_gql.services.uow import pending_files
 from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
 MAX_IMPORT_IMAGES = 16
@@ -88,8 +90,8 @@ async def import_run(
 ) -> Run:
     """Validate every upload, write the run folder in one step and add a COMPLETED run with its images.
 
-    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
-    the folder with `storage.remove_run_dir(run.id)`.
+    Nothing is written when any input is wrong; the folder is removed if the caller's unit of work
+    does not commit.
     """
     problems: list[Problem] = []
     if not 1 <= len(uploads) <= MAX_IMPORT_IMAGES:
@@ -122,6 +124,7 @@ async def import_run(
     run_id = uuid.uuid4()
     files = {original_path(i): png for i, (png, _w, _h) in enumerate(decoded)}
     files[METADATA_FILE] = _json_bytes(metadata or {})
+    pending_files(session).add_run_dir(run_id)
     await storage.create_run_dir(run_id, files)
     now = lifecycle.utcnow()
     run = Run(
@@ -217,8 +220,8 @@ def _check_create(req: CreateRunRequest, platforms: Sequence[Platform]) -> list[
 async def create_run(session: AsyncSession, storage: RunStorage, settings: Settings, req: CreateRunRequest) -> Run:
     """Validate, save the reference, and add a QUEUED run with its first event.
 
-    Nothing is written when any input is wrong. The caller commits, and on a failed commit removes
-    the folder with `storage.remove_run_dir(run.id)`.
+    Nothing is written when any input is wrong; the folder is removed if the caller's unit of work
+    does not commit.
     """
     platforms = load_platforms(settings.configs_dir / "platforms.yml")
     problems = _check_create(req, platforms)
@@ -241,6 +244,7 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
         "reference_image": REFERENCE_FILE if reference is not None else None,
     }
     if reference is not None:
+        pending_files(session).add_run_dir(run_id)
         await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
     run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
               created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id,
@@ -261,6 +265,23 @@ def _json_bytes(value: Any) -> bytes:
 async def runs_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Run]:
     """Runs keyed by id."""
     return await rows_by_id(session, Run, ids)
+
+
+async def run_by_id(session: AsyncSession, run_id: uuid.UUID) -> Run | None:
+    """One run, or None."""
+    return await session.get(Run, run_id)
+
+
+async def run_owner(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | None:
+    """The id of the token that owns a run (None when the run is missing or was made without a token)."""
+    return await session.scalar(select(Run.owner_token_id).where(Run.id == run_id))
+
+
+async def add_originals(session: AsyncSession, run_id: uuid.UUID, originals: Sequence[dict[str, Any]]) -> None:
+    """Insert a generated run's Image rows (generation_index, path, width, height); one already there is kept."""
+    rows = [{"id": uuid.uuid4(), "run_id": run_id, **original} for original in originals]
+    await session.execute(insert(Image).values(rows).on_conflict_do_nothing(
+        index_elements=[Image.run_id, Image.generation_index]))
 
 
 async def images_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Image]:

@@ -21,6 +21,8 @@ from churns_gql.services.lifecycle import utcnow
 
 PREFIX = "churns_"
 _CACHE_S = 5.0
+# How long a websocket's "token still live" answer is reused between its operations.
+_RECHECK_S = 1.0
 
 
 def hash_token(token: str) -> str:
@@ -109,6 +111,7 @@ class TokenGate:
         self.require = require
         self._any: tuple[float, bool] | None = None
         self._tokens: dict[str, tuple[float, uuid.UUID | None]] = {}
+        self._live: dict[uuid.UUID | None, tuple[float, bool]] = {}
 
     async def auth_on(self, *, fresh: bool = False) -> bool:
         """True when auth is forced by settings or has been switched on (cached for a few seconds).
@@ -155,11 +158,23 @@ class TokenGate:
         return Caller(token_id=token_id)
 
     async def still_allowed(self, caller: Caller) -> bool:
-        """Whether a connection authenticated earlier as `caller` may run another operation, checked now."""
+        """Whether a connection authenticated earlier as `caller` may run another operation.
+
+        Answers are reused for at most a second: a burst of subscribe messages costs one query, and a
+        revoked token is refused within a second (its sockets are closed by the SocketGuard anyway).
+        """
         if caller.is_open:
-            return not await self.auth_on(fresh=True)
+            return not await self.auth_on()
+        now = time.monotonic()
+        cached = self._live.get(caller.token_id)
+        if cached is not None and now - cached[0] <= _RECHECK_S:
+            return cached[1]
         async with self.db() as session:
-            return bool(await live_token_ids(session, {caller.token_id}))
+            live = bool(await live_token_ids(session, {caller.token_id}))
+        if len(self._live) > 10_000:
+            self._live.clear()
+        self._live[caller.token_id] = (now, live)
+        return live
 
     async def revoked_among(self, callers: set[Caller]) -> set[Caller]:
         """Which of `callers` are no longer allowed: revoked tokens, and open callers once auth is on."""
@@ -175,3 +190,4 @@ class TokenGate:
         """Drop cached answers (after tokens change in this process)."""
         self._any = None
         self._tokens.clear()
+        self._live.clear()

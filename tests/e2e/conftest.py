@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from churns_gql.config import Settings
-from churns_gql.jobs import make_worker
+from churns_gql.worker import make_worker
 from tests.conftest import ROOT, GraphQLClient
 
 WEB_DIST = ROOT / "web" / "dist"
@@ -147,7 +147,7 @@ class WorkerControl:
     def start(self) -> None:
         """Start polling the queue (idempotent)."""
         if self.task is None:
-            self.worker = make_worker(self.worker_services, poll_delay=0.05)
+            self.worker = make_worker(self.worker_services)
             self.task = asyncio.create_task(self.worker.async_run())
 
     async def stop(self) -> None:

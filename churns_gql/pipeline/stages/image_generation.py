@@ -7,19 +7,18 @@ it has completed, and a job delivered twice cannot add them twice.
 from __future__ import annotations
 
 import asyncio
-import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps
-from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from churns_gql.images import encode_png
-from churns_gql.models import Image as ImageRow
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import PipelineContext, concurrently
 from churns_gql.providers.base import ImageRequest
+from churns_gql.services.runs import add_originals
 from churns_gql.storage import original_path
+
+if TYPE_CHECKING:
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 def _exact(image: Image.Image, size: tuple[int, int]) -> Image.Image:
@@ -51,7 +50,7 @@ async def run(ctx: PipelineContext) -> str:
         done += 1
         await ctx.publish(StageStatus.RUNNING, f"image {index + 1} ready ({done} of {total})")
         return {"image": image, "index": index, "path": relative, "width": width, "height": height,
-                "cost_usd": round(result.cost_usd, 6), "notes": result.notes}
+                "cost_usd": None if result.cost_usd is None else round(result.cost_usd, 6), "notes": result.notes}
 
     await ctx.check_cancelled()
     results = await concurrently(one(i) for i in range(total))
@@ -59,12 +58,10 @@ async def run(ctx: PipelineContext) -> str:
     state.pictures = [r.pop("image") for r in results]
     state.image_results = results
 
-    async def add_rows(session: AsyncSession) -> None:
+    async def add_rows(session: "AsyncSession") -> None:
         """Insert the run's Image rows (none twice) in the COMPLETED transaction."""
-        rows = [{"id": uuid.uuid4(), "run_id": run_id, "generation_index": r["index"], "path": r["path"],
-                 "width": width, "height": height} for r in results]
-        await session.execute(insert(ImageRow).values(rows).on_conflict_do_nothing(
-            index_elements=[ImageRow.run_id, ImageRow.generation_index]))
+        await add_originals(session, run_id, [{"generation_index": r["index"], "path": r["path"],
+                                               "width": width, "height": height} for r in results])
 
     ctx.completion_writes.append(add_rows)
     return f"{total} image{'s' if total != 1 else ''} at {width}×{height}"

@@ -9,9 +9,8 @@ from pathlib import Path
 from PIL import Image
 
 from churns_gql.concepts import concept_from_metadata
-from churns_gql.models import Image as ImageRow
-from churns_gql.models import Refinement
 from churns_gql.pipeline.context import PipelineContext, StageFailed
+from churns_gql.services.refinements import parent_file
 from churns_gql.storage import METADATA_FILE
 
 
@@ -35,12 +34,8 @@ async def run(ctx: PipelineContext) -> str:
     assert refinement is not None
     storage = ctx.services.storage
     async with ctx.services.db() as session:
-        if refinement.parent_image_id is not None:
-            parent = await session.get(ImageRow, refinement.parent_image_id)
-            ctx.parent_path, ctx.parent_key, ctx.parent_id = parent.path, parent.generation_index, parent.id
-        else:
-            parent_ref = await session.get(Refinement, refinement.parent_refinement_id)
-            ctx.parent_path, ctx.parent_key, ctx.parent_id = parent_ref.image_path, parent_ref.id, parent_ref.id
+        parent = await parent_file(session, refinement)
+    ctx.parent_path, ctx.parent_key, ctx.parent_id = parent.path, parent.key, parent.id
     if not ctx.parent_path:
         raise StageFailed("load_base_image", "the parent image has no file; refine a completed image")
     try:

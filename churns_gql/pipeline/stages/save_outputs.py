@@ -32,12 +32,13 @@ async def run(ctx: PipelineContext) -> str:
         "width": base.width,
         "height": base.height,
         "summary": summarize(refinement, result.notes),
-        "cost_usd": round(result.cost_usd, 6),
+        "cost_usd": ctx.spent_cost(),
     }
     storage, db, job_id = ctx.services.storage, ctx.services.db, ctx.job_id
 
     async def index() -> None:
-        await record_in_index(db, storage, job_id)
+        async with db() as session:
+            await record_in_index(session, storage, job_id)
 
     ctx.after_commit.append(index)
     return f"saved {relative}"

@@ -1,4 +1,4 @@
-"""Stage events: publish() records one and notifies listeners in the same transaction; reads for the API."""
+"""The API's event hub: one LISTEN connection per process fanned out to subscribers, with replay from the table."""
 
 from __future__ import annotations
 
@@ -8,144 +8,17 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from dataclasses import dataclass
-from datetime import datetime, timezone
-from typing import Any, AsyncIterator, Sequence
+from typing import Any, AsyncIterator, Awaitable, Callable
 
 import asyncpg
-from sqlalchemy import func, select, text
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from churns_gql.db import rows_grouped
-from churns_gql.models import StageEvent, StageStatus
+from churns_gql.events import read
+from churns_gql.events.publish import CHANNEL, event_from_payload
+from churns_gql.models import StageEvent
 
 log = logging.getLogger("churns_gql.events")
-
-CHANNEL = "churns_events"
-"""The Postgres NOTIFY channel every stage event is announced on."""
-
-JOB_STAGE = "job"
-"""Stage name of job-level events (queued, terminal), which are not listed as a StageRun."""
-
-
-_INSERT_AND_NOTIFY = text("""
-WITH e AS (
-    INSERT INTO stage_events
-        (job_id, run_id, seq, stage, status, progress, message, cost_usd, preview_path, terminal, created_at)
-    VALUES (:job_id, :run_id,
-            CASE WHEN :first THEN 1
-                 ELSE COALESCE((SELECT max(seq) FROM stage_events WHERE job_id = :job_id), 0) + 1 END,
-            :stage, :status, :progress, :message, :cost_usd, :preview_path, :terminal, :created_at)
-    RETURNING id, seq
-)
-SELECT e.id, e.seq, pg_notify(:channel, CASE WHEN :inline
-    THEN json_build_object('id', e.id, 'job', :job_id, 'run', :run_id, 'seq', e.seq, 'stage', :stage,
-                           'status', :status, 'progress', :progress, 'message', :message, 'cost_usd', :cost_usd,
-                           'preview_path', :preview_path, 'terminal', :terminal, 'at', :created_at)::text
-    ELSE json_build_object('id', e.id, 'job', :job_id, 'run', :run_id, 'seq', e.seq)::text END)
-FROM e
-""")
-
-# NOTIFY payloads must stay under 8,000 bytes; longer events travel as ids and are read back.
-_INLINE_LIMIT = 6000
-
-
-async def publish(
-    session: AsyncSession,
-    *,
-    job_id: uuid.UUID,
-    run_id: uuid.UUID,
-    stage: str,
-    status: StageStatus,
-    progress: float,
-    message: str | None = None,
-    cost_usd: float | None = None,
-    preview_path: str | None = None,
-    terminal: bool = False,
-    first: bool = False,
-) -> StageEvent:
-    """Insert the job's next event and pg_notify it, in one statement; takes effect when the caller commits.
-
-    The caller holds the job's row lock (services.lifecycle takes it for every transition), so two
-    publishers of one job — the worker and a cancel — take turns and seq stays gap-free and unique.
-    `first` is for the event written with the job's own row: its seq is 1. The notification carries
-    the whole event when it fits, so listeners need not read it back.
-    """
-    event = StageEvent(job_id=job_id, run_id=run_id, stage=stage, status=status,
-                       progress=max(0.0, min(1.0, progress)), message=message, cost_usd=cost_usd,
-                       preview_path=preview_path, terminal=terminal, created_at=datetime.now(timezone.utc))
-    inline = len(message or "") + len(preview_path or "") + len(stage) < _INLINE_LIMIT
-    row = (await session.execute(_INSERT_AND_NOTIFY, {
-        "job_id": str(job_id), "run_id": str(run_id), "first": first, "stage": stage, "status": status.value,
-        "progress": event.progress, "message": message, "cost_usd": cost_usd, "preview_path": preview_path,
-        "terminal": terminal, "created_at": event.created_at, "channel": CHANNEL, "inline": inline,
-    })).one()
-    event.id, event.seq = row[0], row[1]
-    return event
-
-
-def event_from_payload(data: dict[str, Any]) -> StageEvent | None:
-    """The event a notification carries in full, or None when it only names it (too long to carry)."""
-    if "stage" not in data:
-        return None
-    return StageEvent(
-        id=int(data["id"]), job_id=uuid.UUID(data["job"]), run_id=uuid.UUID(data["run"]), seq=int(data["seq"]),
-        stage=data["stage"], status=StageStatus(data["status"]), progress=float(data["progress"]),
-        message=data["message"], cost_usd=data["cost_usd"], preview_path=data["preview_path"],
-        terminal=bool(data["terminal"]), created_at=datetime.fromisoformat(data["at"]),
-    )
-
-
-async def events_by_job_ids(session: AsyncSession, job_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[StageEvent]]:
-    """Every recorded event of each job, in seq order."""
-    query = select(StageEvent).where(StageEvent.job_id.in_(job_ids)).order_by(StageEvent.job_id, StageEvent.seq)
-    return await rows_grouped(session, query, "job_id", job_ids)
-
-
-@dataclass
-class StageSummary:
-    """One stage of a job as its events tell it."""
-
-    name: str
-    status: StageStatus
-    started_at: datetime | None = None
-    completed_at: datetime | None = None
-    cost_usd: float | None = None
-    message: str | None = None
-
-    @property
-    def duration_ms(self) -> int | None:
-        """Milliseconds from start to finish, when both are known."""
-        if self.started_at is None or self.completed_at is None:
-            return None
-        return int((self.completed_at - self.started_at).total_seconds() * 1000)
-
-
-_FINISHED = {StageStatus.COMPLETED, StageStatus.FAILED, StageStatus.SKIPPED, StageStatus.CANCELLED}
-
-
-def summarize_stages(stage_events: Sequence[StageEvent]) -> list[StageSummary]:
-    """Fold a job's events into one summary per stage, in the order the stages first appeared."""
-    stages: dict[str, StageSummary] = {}
-    costs: dict[str, float] = defaultdict(float)
-    for event in stage_events:
-        if event.stage == JOB_STAGE:
-            continue
-        summary = stages.setdefault(event.stage, StageSummary(name=event.stage, status=event.status))
-        summary.status = event.status
-        summary.message = event.message or summary.message
-        if event.status == StageStatus.RUNNING and summary.started_at is None:
-            summary.started_at = event.created_at
-        if event.status in _FINISHED:
-            summary.completed_at = event.created_at
-        if event.cost_usd is not None:
-            costs[event.stage] += event.cost_usd
-            summary.cost_usd = round(costs[event.stage], 6)
-    return list(stages.values())
-
-
-# -- the API side: one LISTEN connection per process, fanned out to subscribers -------------------
 
 
 class _Resync:
@@ -297,7 +170,7 @@ class EventHub:
             ids, self._pending = self._pending, []
             try:
                 async with self.db() as session:
-                    rows = (await session.scalars(select(StageEvent).where(StageEvent.id.in_(ids)))).all()
+                    rows = await read.events_by_ids(session, ids)
             except Exception as exc:  # noqa: BLE001 - subscribers will re-read from the table themselves
                 log.warning("could not fetch notified events (%s); asking subscribers to resync", exc.__class__.__name__)
                 for sub in self._everyone():
@@ -320,12 +193,13 @@ class EventStreamLost(Exception):
 _REPLAY_ATTEMPTS = 10
 
 
-async def _replay(query: Any, db: async_sessionmaker[AsyncSession]) -> list[StageEvent]:
+async def _replay(read_rows: Callable[[AsyncSession], Awaitable[list[StageEvent]]],
+                  db: async_sessionmaker[AsyncSession]) -> list[StageEvent]:
     # Postgres may be restarting: retry for a few seconds, then end the stream rather than guess.
     for attempt in range(_REPLAY_ATTEMPTS):
         try:
             async with db() as session:
-                return list((await session.scalars(query)).all())
+                return await read_rows(session)
         except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
             if attempt == _REPLAY_ATTEMPTS - 1:
                 raise EventStreamLost("progress stream interrupted; subscribe again to catch up") from exc
@@ -334,9 +208,7 @@ async def _replay(query: Any, db: async_sessionmaker[AsyncSession]) -> list[Stag
 
 
 async def _events_after(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID, after: int) -> list[StageEvent]:
-    return await _replay(
-        select(StageEvent).where(StageEvent.job_id == job_id, StageEvent.seq > after).order_by(StageEvent.seq), db
-    )
+    return await _replay(lambda session: read.job_events_after(session, job_id, after), db)
 
 
 async def follow_job(hub: EventHub, db: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> AsyncIterator[StageEvent]:
@@ -369,7 +241,7 @@ async def follow_run(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id
     last: dict[uuid.UUID, int] = {}
     try:
         async with db() as session:
-            since = await session.scalar(select(func.coalesce(func.max(StageEvent.id), 0)).where(StageEvent.run_id == run_id))
+            since = await read.last_run_event_id(session, run_id)
         # The generation's own history comes first: a client subscribing right after createRun would
         # otherwise miss whatever the worker published before the subscription started.
         for row in await _events_after(db, run_id, 0):
@@ -378,10 +250,7 @@ async def follow_run(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id
         while True:
             item = await sub.get()
             if isinstance(item, _Resync):
-                rows = await _replay(
-                    select(StageEvent).where(StageEvent.run_id == run_id, StageEvent.id > since)
-                    .order_by(StageEvent.job_id, StageEvent.seq), db
-                )
+                rows = await _replay(lambda session: read.run_events_after(session, run_id, since), db)
             elif item.job_id in last and item.seq > last[item.job_id] + 1:
                 rows = await _events_after(db, item.job_id, last[item.job_id])
             else:

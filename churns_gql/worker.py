@@ -1,116 +1,44 @@
-"""arq: the job queue the API enqueues on, the worker's settings, and the job functions."""
+"""The arq worker: the job functions, the reaper cron and the one WorkerSettings builder.
+
+The CLI and the tests build their worker with `worker_settings`, so both run the same functions,
+the same reaper cron and the same poll delay; settings are passed in, never read at import time.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 import time
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
-from arq import create_pool
-from arq.connections import ArqRedis, RedisSettings
-from arq.constants import abort_jobs_ss
-from arq.utils import timestamp_ms
+from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
-from redis.asyncio import Redis
-from redis.exceptions import RedisError
-from sqlalchemy import update
 
-from churns_gql.config import Settings, get_settings
+from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.pipeline.context import GenerationState, JobCancelled, PipelineContext, StageFailed, WorkerServices
 from churns_gql.pipeline.executor import PipelineExecutor
 from churns_gql.providers import make_editor, make_generation_provider
+from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
-from churns_gql.services import lifecycle
+from churns_gql.resilient_worker import ResilientWorker
+from churns_gql.services import lifecycle, runs
 from churns_gql.services.refinements import record_in_index
+from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
 
-log = logging.getLogger("churns_gql.jobs")
+log = logging.getLogger("churns_gql.worker")
 
-REFINE_JOB = "run_refinement"
-GENERATE_JOB = "run_generation"
-QUEUE_UNAVAILABLE = "the job queue (Redis) did not accept the job; try again once it is back"
-
-
-class QueueUnavailable(Exception):
-    """Redis could not be reached to enqueue or abort a job."""
-
-
-def redis_settings(url: str) -> RedisSettings:
-    """arq's connection settings for a Redis URL, failing fast instead of retrying for seconds."""
-    return dataclasses.replace(RedisSettings.from_dsn(url), conn_timeout=2, conn_retries=1, conn_retry_delay=0)
-
-
-async def redis_unreachable(url: str, timeout_s: float = 3) -> str | None:
-    """Why Redis at `url` does not answer a PING, or None when it does."""
-    redis = Redis.from_url(url, socket_connect_timeout=timeout_s)
-    try:
-        await asyncio.wait_for(redis.ping(), timeout=timeout_s)
-    except Exception as exc:  # noqa: BLE001 - any failure means unreachable, reported by name
-        return f"{exc.__class__.__name__}: {exc}"
-    finally:
-        await redis.aclose()
-    return None
-
-
-class JobQueue:
-    """The API's handle on arq: connects on first use, so the API starts even while Redis is down."""
-
-    def __init__(self, redis_url: str) -> None:
-        self.redis_url = redis_url
-        self._pool: ArqRedis | None = None
-        self._lock = asyncio.Lock()
-
-    async def _get_pool(self) -> ArqRedis:
-        async with self._lock:
-            if self._pool is None:
-                self._pool = await create_pool(redis_settings(self.redis_url))
-            return self._pool
-
-    async def enqueue(self, function: str, job_id: uuid.UUID) -> None:
-        """Enqueue `function(job_id)` under the job's own id; an id already queued counts as done."""
-        try:
-            pool = await self._get_pool()
-            await asyncio.wait_for(pool.enqueue_job(function, str(job_id), _job_id=str(job_id)), timeout=5)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            await self._reset()
-            raise QueueUnavailable(str(exc)) from exc
-
-    async def abort(self, job_id: uuid.UUID) -> None:
-        """Ask the worker running `job_id` to cancel it (best effort: the worker also checks the row)."""
-        try:
-            pool = await self._get_pool()
-            await asyncio.wait_for(pool.zadd(abort_jobs_ss, {str(job_id): timestamp_ms()}), timeout=5)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
-            log.warning("could not ask the worker to abort %s: %s", job_id, exc)
-            await self._reset()
-
-    async def _reset(self) -> None:
-        async with self._lock:
-            pool, self._pool = self._pool, None
-        if pool is not None:
-            try:
-                await pool.aclose()
-            except (RedisError, OSError):
-                pass
-
-    async def close(self) -> None:
-        """Close the Redis connection."""
-        await self._reset()
-
-
-# -- the worker side ------------------------------------------------------------------------------
 
 
 async def _cleanup(ctx: PipelineContext) -> None:
-    for relative in ctx.cleanup_paths:
-        await ctx.services.storage.delete(ctx.run.id, relative)
+    # The job ended without completing: no committed row points at what it wrote.
+    await ctx.files.discard()
 
 
 async def _execute(ctx: PipelineContext, mode: str, timeout_s: int) -> str:
@@ -158,10 +86,18 @@ async def run_generation(worker_ctx: dict[str, Any], run_id: str) -> str:
         return await _generate(worker_ctx, run_id)
 
 
+@dataclass
+class WorkerStats:
+    """What a worker did besides jobs: arq counts the reaper's passes as completed jobs too."""
+
+    reaper_passes: int = 0
+
+
 async def reap_lost_jobs(worker_ctx: dict[str, Any]) -> str:
     """Cron: get jobs a crash or a lost Redis left behind moving again (or FAILED)."""
     services: WorkerServices = worker_ctx["services"]
     report = await reap(services.db, worker_ctx["redis"], job_kinds(services.settings))
+    worker_ctx["stats"].reaper_passes += 1
     return f"revived {report.revived}, requeued {report.requeued}, failed {report.failed}"
 
 
@@ -174,25 +110,35 @@ def job_kinds(settings: Settings) -> list[JobKind]:
 async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(refinement_id)
-    row = await lifecycle.start_job(services.db, Refinement, job_id)
+    async with unit_of_work(services.db) as uow:
+        row = await lifecycle.start_job(uow.session, Refinement, job_id)
     if row is None:
         return "missing"
     if row.status.is_terminal:
         if row.status == JobStatus.COMPLETED:
             # The index write may have been lost with a previous worker; recording is idempotent.
-            await record_in_index(services.db, services.storage, job_id)
+            async with services.db() as session:
+                await record_in_index(session, services.storage, job_id)
         return row.status.value
     async with services.db() as session:
-        run = await session.get(Run, row.run_id)
+        run = await runs.run_by_id(session, row.run_id)
     assert isinstance(row, Refinement) and run is not None
     ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
-    return await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+    status = None
+    try:
+        status = await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+        return status
+    finally:
+        if status != JobStatus.COMPLETED.value and (ctx.spent_usd or ctx.spend_unknown):
+            # A cancelled (or failed) refinement was still billed for the calls it made; its cost says so.
+            await asyncio.shield(_record_refinement_spend(services, ctx))
 
 
 async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(run_id)
-    row = await lifecycle.start_job(services.db, Run, job_id)
+    async with unit_of_work(services.db) as uow:
+        row = await lifecycle.start_job(uow.session, Run, job_id)
     if row is None:
         return "missing"
     if row.status.is_terminal:
@@ -219,16 +165,20 @@ async def _record_spent(services: WorkerServices, ctx: PipelineContext) -> None:
     assert ctx.generation is not None
     if not ctx.generation.total_cost:
         return
-    async with services.db() as session, session.begin():
-        await session.execute(update(Run).where(Run.id == ctx.job_id, Run.status != JobStatus.COMPLETED)
-                              .values(generation_cost_usd=ctx.generation.total_cost))
+    async with unit_of_work(services.db) as uow:
+        await lifecycle.record_spent(uow.session, ctx.job_id, ctx.generation.total_cost)
+
+
+async def _record_refinement_spend(services: WorkerServices, ctx: PipelineContext) -> None:
+    """Store what a refinement that did not complete spent (None when a call may have been billed unreported)."""
+    async with unit_of_work(services.db) as uow:
+        await lifecycle.record_refinement_spend(uow.session, ctx.job_id, ctx.spent_cost())
 
 
 async def _status(services: WorkerServices, model: type[Refinement] | type[Run], job_id: uuid.UUID) -> JobStatus | None:
     """The job's status as its row says now, or None if the row is gone."""
     async with services.db() as session:
-        row = await session.get(model, job_id)
-        return row.status if row else None
+        return await lifecycle.job_status(session, model, job_id)
 
 
 def worker_services(settings: Settings) -> WorkerServices:
@@ -246,43 +196,56 @@ def functions(settings: Settings) -> list[Any]:
     ]
 
 
-def make_worker(services: WorkerServices, **overrides: Any) -> Worker:
-    """A worker over existing services; tests pass burst=True, poll_delay=0."""
+# arq's default half-second poll is most of an offline refinement's latency; Redis shrugs at 20/s.
+POLL_DELAY_S = 0.05
+MAX_JOBS = 4
+
+
+def worker_settings(settings: Settings, services: WorkerServices | None = None) -> dict[str, Any]:
+    """arq Worker options for `settings`; without `services` the worker makes its own at startup.
+
+    `churns-gql worker` runs exactly these; tests pass their own services (shared engine, offline provider).
+    """
     options: dict[str, Any] = {
-        "functions": functions(services.settings),
-        "redis_settings": redis_settings(services.settings.redis_url),
-        "ctx": {"services": services},
+        "functions": functions(settings),
+        "cron_jobs": [cron(reap_lost_jobs, name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
+                           unique=True, timeout=60)],
+        # The long-running worker keeps arq's patient reconnects; only the API fails fast.
+        "redis_settings": RedisSettings.from_dsn(settings.redis_url),
+        "ctx": {"stats": WorkerStats()},
         "allow_abort_jobs": True,
-        "max_jobs": 4,
+        "max_jobs": MAX_JOBS,
         "keep_result": 3600,
-        "handle_signals": False,
+        "poll_delay": POLL_DELAY_S,
     }
-    options.update(overrides)
-    return Worker(**options)
-
-
-async def _startup(ctx: dict[str, Any]) -> None:
-    ctx["services"] = worker_services(get_settings())
-    log.info("worker started with the %s provider", ctx["services"].editor.name)
-
-
-async def _shutdown(ctx: dict[str, Any]) -> None:
-    services: WorkerServices | None = ctx.get("services")
     if services is not None:
-        await services.db.kw["bind"].dispose()
+        options["ctx"]["services"] = services
+        return options
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        """Make this process's engine, storage and providers."""
+        ctx["services"] = worker_services(settings)
+        log.info("worker started with the %s provider", ctx["services"].editor.name)
+        warm_up = getattr(ctx["services"].editor, "warm_up", None)
+        if warm_up is not None:
+            # Model loading (OCR: about a second) happens beside the first polls, not in the first job.
+            ctx["warm_up"] = asyncio.create_task(asyncio.to_thread(warm_up))
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        """Close the engine startup made."""
+        made: WorkerServices | None = ctx.get("services")
+        if made is not None:
+            await made.db.kw["bind"].dispose()
+
+    options.update(on_startup=startup, on_shutdown=shutdown)
+    return options
 
 
-class WorkerSettings:
-    """Settings `churns-gql worker` runs arq with."""
+def make_worker(services: WorkerServices, **overrides: Any) -> Worker:
+    """A worker in this process over existing services (tests pass burst=True); signals stay with the caller."""
+    return ResilientWorker(**{**worker_settings(services.settings, services), "handle_signals": False, **overrides})
 
-    functions = functions(get_settings())
-    # The long-running worker keeps arq's patient reconnects; only the API fails fast.
-    redis_settings = RedisSettings.from_dsn(get_settings().redis_url)
-    on_startup = _startup
-    on_shutdown = _shutdown
-    allow_abort_jobs = True
-    max_jobs = 4
-    # arq's default half-second poll is most of an offline refinement's latency; Redis shrugs at 20/s.
-    poll_delay = 0.05
-    cron_jobs = [cron(reap_lost_jobs, name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
-                      unique=True, timeout=60)]
+
+def pipeline_jobs_done(worker: Worker) -> int:
+    """How many pipeline jobs `worker` completed, not counting the reaper's passes."""
+    return worker.jobs_complete - worker.ctx["stats"].reaper_passes

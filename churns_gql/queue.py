@@ -1,0 +1,91 @@
+"""The API's side of arq: job names, enqueueing, aborting and whether Redis answers.
+
+Nothing here imports the pipeline or a provider: the API process needs only this module to queue work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import uuid
+
+from arq import create_pool
+from arq.connections import ArqRedis, RedisSettings
+from arq.constants import abort_jobs_ss
+from arq.utils import timestamp_ms
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+log = logging.getLogger("churns_gql.queue")
+
+REFINE_JOB = "run_refinement"
+GENERATE_JOB = "run_generation"
+QUEUE_UNAVAILABLE = "the job queue (Redis) did not accept the job; try again once it is back"
+
+
+class QueueUnavailable(Exception):
+    """Redis could not be reached to enqueue or abort a job."""
+
+
+def redis_settings(url: str) -> RedisSettings:
+    """arq's connection settings for a Redis URL, failing fast instead of retrying for seconds."""
+    return dataclasses.replace(RedisSettings.from_dsn(url), conn_timeout=2, conn_retries=1, conn_retry_delay=0)
+
+
+async def redis_unreachable(url: str, timeout_s: float = 3) -> str | None:
+    """Why Redis at `url` does not answer a PING, or None when it does."""
+    redis = Redis.from_url(url, socket_connect_timeout=timeout_s)
+    try:
+        await asyncio.wait_for(redis.ping(), timeout=timeout_s)
+    except Exception as exc:  # noqa: BLE001 - any failure means unreachable, reported by name
+        return f"{exc.__class__.__name__}: {exc}"
+    finally:
+        await redis.aclose()
+    return None
+
+
+class JobQueue:
+    """The API's handle on arq: connects on first use, so the API starts even while Redis is down."""
+
+    def __init__(self, redis_url: str) -> None:
+        self.redis_url = redis_url
+        self._pool: ArqRedis | None = None
+        self._lock = asyncio.Lock()
+
+    async def _get_pool(self) -> ArqRedis:
+        async with self._lock:
+            if self._pool is None:
+                self._pool = await create_pool(redis_settings(self.redis_url))
+            return self._pool
+
+    async def enqueue(self, function: str, job_id: uuid.UUID) -> None:
+        """Enqueue `function(job_id)` under the job's own id; an id already queued counts as done."""
+        try:
+            pool = await self._get_pool()
+            await asyncio.wait_for(pool.enqueue_job(function, str(job_id), _job_id=str(job_id)), timeout=5)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            await self._reset()
+            raise QueueUnavailable(str(exc)) from exc
+
+    async def abort(self, job_id: uuid.UUID) -> None:
+        """Ask the worker running `job_id` to cancel it (best effort: the worker also checks the row)."""
+        try:
+            pool = await self._get_pool()
+            await asyncio.wait_for(pool.zadd(abort_jobs_ss, {str(job_id): timestamp_ms()}), timeout=5)
+        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+            log.warning("could not ask the worker to abort %s: %s", job_id, exc)
+            await self._reset()
+
+    async def _reset(self) -> None:
+        async with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            try:
+                await pool.aclose()
+            except (RedisError, OSError):
+                pass
+
+    async def close(self) -> None:
+        """Close the Redis connection."""
+        await self._reset()

@@ -1,0 +1,74 @@
+"""An arq Worker that rides out Redis outages: it waits, says so once, and resumes, instead of exiting.
+
+arq's poll loop lets a Redis ConnectionError escape `main()`, which ends the process: a ten-second
+Redis restart used to kill every worker (and the reaper running inside them) for good. Jobs already
+running carry on through an outage; only picking new ones pauses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from arq.connections import create_pool
+from arq.worker import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger("churns_gql.worker")
+
+# What a lost Redis raises through arq and redis-py.
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
+# Backoff between attempts while Redis is away: quick at first, then every few seconds.
+FIRST_RETRY_S = 0.5
+MAX_RETRY_S = 5.0
+
+
+class ResilientWorker(Worker):
+    """arq's Worker, with polling and start-up retried (backoff, one log line per outage) while Redis is down."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self._outage_since: float | None = None
+        self._retry_s = FIRST_RETRY_S
+        self.outages = 0
+
+    async def main(self) -> None:
+        """Connect (retrying while Redis is down), then run arq's loop."""
+        while self._pool is None:
+            try:
+                self._pool = await create_pool(
+                    self.redis_settings, job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer, default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms)
+            except OUTAGE_ERRORS as exc:
+                await self._wait(exc)
+        self._recovered()
+        await super().main()
+
+    async def _poll_iteration(self) -> None:
+        """One arq poll; a lost Redis pauses picking jobs instead of ending the worker."""
+        try:
+            await super()._poll_iteration()
+        except OUTAGE_ERRORS as exc:
+            await self._wait(exc)
+            return
+        self._recovered()
+
+    async def _wait(self, exc: BaseException) -> None:
+        """Log the outage once, then back off before the next attempt."""
+        if self._outage_since is None:
+            self._outage_since = time.monotonic()
+            self.outages += 1
+            log.warning("Redis unreachable (%s): not picking jobs until it is back; running jobs go on",
+                        exc.__class__.__name__)
+        await asyncio.sleep(self._retry_s)
+        self._retry_s = min(MAX_RETRY_S, self._retry_s * 2)
+
+    def _recovered(self) -> None:
+        """Log the end of an outage."""
+        if self._outage_since is not None:
+            log.warning("Redis is back after %.0f s: picking jobs again", time.monotonic() - self._outage_since)
+            self._outage_since = None
+            self._retry_s = FIRST_RETRY_S

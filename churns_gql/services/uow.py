@@ -1,0 +1,107 @@
+"""The transaction policy in one place: a unit of work commits or rolls back, and the files written for it follow.
+
+Services take a session and never commit. The request boundary (a GraphQL mutation) and the job
+boundary (the pipeline) open a unit of work around them; it commits when the block ends cleanly and
+rolls back otherwise. A service that writes a run file registers it with `pending_files(session)`:
+the file is removed when the transaction does not commit, and kept when it does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import uuid
+from dataclasses import dataclass
+from typing import AsyncIterator, Awaitable
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from churns_gql.storage import RunStorage
+
+log = logging.getLogger("churns_gql.uow")
+
+_SESSION_KEY = "churns_gql.unit_of_work"
+
+
+class PendingFiles:
+    """Run files written for a change that has not committed yet: removed unless it commits."""
+
+    def __init__(self, storage: RunStorage) -> None:
+        self.storage = storage
+        self._paths: dict[uuid.UUID, list[str]] = {}
+        self._run_dirs: list[uuid.UUID] = []
+
+    def paths(self, run_id: uuid.UUID) -> list[str]:
+        """The pending files of one run folder, as a list callers may append to and remove from."""
+        return self._paths.setdefault(run_id, [])
+
+    def add(self, run_id: uuid.UUID, relative: str) -> None:
+        """Remove `relative` in the run's folder unless the change commits (register before writing)."""
+        self.paths(run_id).append(relative)
+
+    def add_run_dir(self, run_id: uuid.UUID) -> None:
+        """Remove the whole run folder unless the change commits (register before creating it)."""
+        self._run_dirs.append(run_id)
+
+    def keep(self) -> None:
+        """The change committed: its files stay."""
+        self._paths.clear()
+        self._run_dirs.clear()
+
+    async def discard(self) -> None:
+        """The change did not commit: remove every file registered for it (best effort, never raises)."""
+        paths, run_dirs = self._paths, self._run_dirs
+        self._paths, self._run_dirs = {}, []
+        for run_id, relatives in paths.items():
+            for relative in relatives:
+                await self._quietly(self.storage.delete(run_id, relative), run_id, relative)
+        for run_id in run_dirs:
+            await self._quietly(self.storage.remove_run_dir(run_id), run_id, "")
+
+    @staticmethod
+    async def _quietly(removal: Awaitable[None], run_id: uuid.UUID, relative: str) -> None:
+        """Await one removal, logging instead of raising when it fails."""
+        try:
+            await removal
+        except Exception as exc:  # noqa: BLE001 - an orphaned file is logged, the original error still wins
+            log.warning("could not remove %s/%s after a rollback: %s", run_id, relative, exc)
+
+
+@dataclass
+class UnitOfWork:
+    """One transaction: its session and the files written for it."""
+
+    session: AsyncSession
+    files: PendingFiles | None = None
+
+
+@contextlib.asynccontextmanager
+async def unit_of_work(
+    db: async_sessionmaker[AsyncSession], storage: RunStorage | None = None
+) -> AsyncIterator[UnitOfWork]:
+    """A transaction committed when the block ends cleanly; on any error (or a failed commit) it rolls
+    back and the files written for it are removed. Without `storage` it takes no file writes."""
+    async with db() as session:
+        uow = UnitOfWork(session, PendingFiles(storage) if storage is not None else None)
+        session.info[_SESSION_KEY] = uow
+        try:
+            async with session.begin():
+                yield uow
+        except BaseException:
+            if uow.files is not None:
+                # Shielded: a cancelled request still removes what it wrote.
+                await asyncio.shield(uow.files.discard())
+            raise
+        finally:
+            session.info.pop(_SESSION_KEY, None)
+        if uow.files is not None:
+            uow.files.keep()
+
+
+def pending_files(session: AsyncSession) -> PendingFiles:
+    """The files of the unit of work `session` belongs to, for a service about to write run files."""
+    uow = session.info.get(_SESSION_KEY)
+    if uow is None or uow.files is None:
+        raise RuntimeError("writing run files needs a unit_of_work with storage around the session")
+    return uow.files
