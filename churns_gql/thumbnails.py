@@ -50,7 +50,11 @@ def cache_path(run_dir: Path, source: Path, width: int) -> Path:
 
 def render(source: Path, target: Path, width: int) -> bool:
     """Write `source` scaled to `width` as WebP at `target`; False (nothing written) when it is not wider."""
-    with Image.open(source) as image:
+    try:
+        image = Image.open(source)
+    except (OSError, Image.DecompressionBombError):
+        return False  # not a picture Pillow reads: the file is served as it is
+    with image:
         if image.width <= width:
             return False
         mode = "RGBA" if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info else "RGB"
@@ -93,7 +97,8 @@ def _not_modified(request: Request, response: FileResponse) -> bool:
 async def file_response(request: Request, run_dir: Path, found: Path, media_type: str, headers: dict[str, str]) -> Response:
     """Serve a run file or, with `?w=`, its resized copy; answers 304 to a matching If-None-Match."""
     raw = request.query_params.get("w")
-    if raw is not None:
+    # Only pictures have smaller copies; `?w=` on a JSON file serves the file itself.
+    if raw is not None and media_type.startswith("image/"):
         try:
             width = snap_width(raw)
         except BadWidth as exc:

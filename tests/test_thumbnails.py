@@ -69,3 +69,14 @@ async def test_the_cache_folder_is_not_served_directly(client, services):
     run_id = url.split("/")[3]
     [cached] = list((services.storage.runs_dir / run_id / ".thumbs").iterdir())
     assert (await client.http.get(f"/files/runs/{run_id}/.thumbs/{cached.name}")).status_code == 404
+
+
+async def test_a_width_on_a_file_that_is_no_picture_serves_the_file(client, services):
+    run = (await import_images(client, [photo_png(800, 400)], metadata={"k": "v"}))["run"]
+    run_id = run["images"][0]["url"].split("/")[3]
+    meta = await client.http.get(f"/files/runs/{run_id}/pipeline_metadata.json", params={"w": "160"})
+    assert meta.status_code == 200 and meta.json() == {"k": "v"}
+    broken = services.storage.runs_dir / run_id / "originals" / "broken.png"
+    broken.write_bytes(b"\x89PNG not really")
+    served = await client.http.get(f"/files/runs/{run_id}/originals/broken.png", params={"w": "160"})
+    assert served.status_code == 200 and served.content == b"\x89PNG not really"

@@ -76,7 +76,14 @@ export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine,
                 className="button-primary"
                 data-testid="viewer-refine"
                 onClick={() =>
-                  onRefine({ id: shown.id, version: shown.version, url: shown.url!, width: shown.width, height: shown.height, label })
+                  onRefine({
+                    id: shown.id,
+                    version: shown.version,
+                    url: shown.url!,
+                    width: shown.width,
+                    height: shown.height,
+                    label,
+                  })
                 }
               >
                 Refine
@@ -119,7 +126,10 @@ export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine,
             displayWidth={LARGE_WIDTH}
           />
         ) : shown.url ? (
-          <div className="viewer-frame" style={shown.width && shown.height ? { ['--ratio' as string]: shown.width / shown.height } : undefined}>
+          <div
+            className="viewer-frame"
+            style={shown.width && shown.height ? { ['--ratio' as string]: shown.width / shown.height } : undefined}
+          >
             <AuthImage
               className="viewer-image"
               data-testid="viewer-image"
@@ -132,7 +142,11 @@ export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine,
           </div>
         ) : (
           <div className="viewer-frame placeholder">
-            {chosen?.status === 'FAILED' ? 'This refinement failed.' : chosen?.status === 'CANCELLED' ? 'Cancelled.' : 'In progress…'}
+            {chosen?.status === 'FAILED'
+              ? 'This refinement failed.'
+              : chosen?.status === 'CANCELLED'
+                ? 'Cancelled.'
+                : 'In progress…'}
           </div>
         )}
         {chosen?.summary && <p className="summary viewer-summary">{chosen.summary}</p>}

@@ -9,7 +9,15 @@ type Original = RunTreeRun['images'][number];
 export const STRIP_WIDTH = 120;
 
 // A button, pressed while the large view shows the original.
-export function VersionStripOriginal({ image, selected, onSelect }: { image: Original; selected: boolean; onSelect: (id: string) => void }) {
+export function VersionStripOriginal({
+  image,
+  selected,
+  onSelect,
+}: {
+  image: Original;
+  selected: boolean;
+  onSelect: (id: string) => void;
+}) {
   return (
     <button
       type="button"
@@ -19,7 +27,14 @@ export function VersionStripOriginal({ image, selected, onSelect }: { image: Ori
       onClick={() => onSelect(image.id)}
     >
       {image.url ? (
-        <AuthImage className="refinement-thumb" src={image.url} displayWidth={STRIP_WIDTH} alt="" width={image.width ?? undefined} height={image.height ?? undefined} />
+        <AuthImage
+          className="refinement-thumb"
+          src={image.url}
+          displayWidth={STRIP_WIDTH}
+          alt=""
+          width={image.width ?? undefined}
+          height={image.height ?? undefined}
+        />
       ) : (
         <span className="refinement-thumb placeholder" />
       )}

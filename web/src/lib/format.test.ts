@@ -53,7 +53,9 @@ describe('resized image URLs', () => {
     const { fittedUrl, sizedUrl, thumbnailSrcSet } = await import('../components/AuthImage');
     const url = '/files/runs/r/originals/image_0.png';
     expect(sizedUrl(url, 480)).toBe(`${url}?w=480`);
-    expect(thumbnailSrcSet(url, 700)).toBe(`${url}?w=160 160w, ${url}?w=320 320w, ${url}?w=480 480w, ${url}?w=640 640w, ${url} 700w`);
+    expect(thumbnailSrcSet(url, 700)).toBe(
+      `${url}?w=160 160w, ${url}?w=320 320w, ${url}?w=480 480w, ${url}?w=640 640w, ${url} 700w`,
+    );
     expect(fittedUrl(url, 6000, 400, 1)).toBe(`${url}?w=480`);
     expect(fittedUrl(url, 6000, 400, 2)).toBe(`${url}?w=960`);
     expect(fittedUrl(url, 6000, 1500, 2)).toBe(url);

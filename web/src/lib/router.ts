@@ -3,10 +3,7 @@
 import { useEffect, useState } from 'react';
 
 /** The pages the app can show. */
-export type Route =
-  | { name: 'runs' }
-  | { name: 'run'; id: string; image?: number }
-  | { name: 'notFound'; path: string };
+export type Route = { name: 'runs' } | { name: 'run'; id: string; image?: number } | { name: 'notFound'; path: string };
 
 // Run ids are opaque global ids that may hold '/', '=' or '+', hence the URI encoding.
 export function parseHash(hash: string): Route {

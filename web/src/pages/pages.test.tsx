@@ -161,7 +161,9 @@ describe('Import form', () => {
     fireEvent.click(within(form).getByTestId('import-submit'));
     expect((await within(form).findByTestId('field-error-images')).textContent).toBe('Choose at least one image to import.');
     const input = form.querySelector<HTMLInputElement>('input[type="file"]')!;
-    fireEvent.change(input, { target: { files: [new File([new Uint8Array([137, 80, 78, 71])], 'a.png', { type: 'image/png' })] } });
+    fireEvent.change(input, {
+      target: { files: [new File([new Uint8Array([137, 80, 78, 71])], 'a.png', { type: 'image/png' })] },
+    });
     await waitFor(() => expect(within(form).queryByTestId('field-error-images')).toBeNull());
   });
 });
@@ -187,7 +189,17 @@ describe('Gallery and large view', () => {
     expect(screen.getByTestId('download-link').getAttribute('download')).toBe('original-1-v3.png');
     fireEvent.click(screen.getByTestId('compare-toggle'));
     const stage = screen.getByTestId('compare-stage');
-    stage.getBoundingClientRect = () => ({ left: 100, width: 400, top: 0, height: 400, right: 500, bottom: 400, x: 100, y: 0, toJSON: () => ({}) });
+    stage.getBoundingClientRect = () => ({
+      left: 100,
+      width: 400,
+      top: 0,
+      height: 400,
+      right: 500,
+      bottom: 400,
+      x: 100,
+      y: 0,
+      toJSON: () => ({}),
+    });
     fireEvent.pointerDown(stage, { pointerId: 1, button: 0, clientX: 200 });
     const slider = screen.getByRole('slider');
     expect(slider.getAttribute('aria-valuenow')).toBe('25');

@@ -25,7 +25,13 @@ function setup() {
           data: {
             refineImage: {
               refinement: null,
-              userErrors: [{ field: ['input', 'instructions'], message: 'subject repair needs instructions or a reference image', code: 'INVALID' }],
+              userErrors: [
+                {
+                  field: ['input', 'instructions'],
+                  message: 'subject repair needs instructions or a reference image',
+                  code: 'INVALID',
+                },
+              ],
             },
           },
         };

@@ -1,0 +1,122 @@
+"""Shared helpers of the browser tests: seeding runs through the API and finding things on the page."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from playwright.async_api import Locator, Page, expect
+
+from tests.conftest import GraphQLClient, import_images, png_bytes
+
+RED = (200, 60, 60)
+
+RUN_REFINEMENTS = """
+query($id: ID!) {
+  run(id: $id) {
+    refinements(first: 100) {
+      edges { node { id version status url type prompt mask { x y width height } parent { id version } } }
+    }
+  }
+}
+"""
+
+CANCEL = """
+mutation($id: ID!) { cancelRefinement(id: $id) { refinement { status } userErrors { code message } } }
+"""
+
+# Records every distinct aria-valuenow the refine dialog's progress bar shows, however briefly:
+# the offline provider finishes in milliseconds, faster than any polling assertion could sample.
+RECORD_PROGRESS = """() => {
+  window.__progress = [];
+  const record = () => {
+    const bar = document.querySelector('[data-testid="modal"] [data-testid="progress-bar"]');
+    if (!bar) return;
+    const value = Number(bar.getAttribute('aria-valuenow'));
+    if (window.__progress[window.__progress.length - 1] !== value) window.__progress.push(value);
+  };
+  new MutationObserver(record).observe(document.body,
+    { subtree: true, childList: true, attributes: true, attributeFilter: ['aria-valuenow'] });
+}"""
+
+# The centre pixel of an image as the page decoded it, read back through a canvas.
+CENTRE_PIXEL = """img => {
+  const canvas = document.createElement('canvas');
+  canvas.width = img.naturalWidth;
+  canvas.height = img.naturalHeight;
+  const ctx = canvas.getContext('2d');
+  ctx.drawImage(img, 0, 0);
+  return Array.from(ctx.getImageData(img.naturalWidth >> 1, img.naturalHeight >> 1, 1, 1).data.slice(0, 3));
+}"""
+
+
+async def import_run_images(api: GraphQLClient, run_id: str) -> list[str]:
+    """The ids of a run's originals."""
+    data = await api.data("query($id: ID!) { run(id: $id) { images { id } } }", {"id": run_id})
+    return [image["id"] for image in data["run"]["images"]]
+
+
+async def refinements_of(api: GraphQLClient, run_id: str) -> list[dict[str, Any]]:
+    """The run's refinements as the API reports them, by version."""
+    data = await api.data(RUN_REFINEMENTS, {"id": run_id})
+    return sorted((e["node"] for e in data["run"]["refinements"]["edges"]), key=lambda r: r["version"])
+
+
+async def seed_run(api: GraphQLClient, size: tuple[int, int] = (320, 240)) -> dict[str, Any]:
+    """Import one red image through the live server; returns the run."""
+    payload = await import_images(api, [png_bytes(*size, RED)], prompt="summer poster")
+    assert not payload["userErrors"], payload["userErrors"]
+    return payload["run"]
+
+
+async def open_run(page: Page, run_id: str) -> None:
+    """Load the large view of a run's first original and wait for it to render."""
+    await page.goto(f"/#/runs/{run_id}/images/0")
+    await expect(page.get_by_role("heading", name="Original 1", level=1)).to_be_visible()
+    await expect(page.get_by_test_id("viewer-image")).to_have_count(1)
+
+
+def card(page: Page, version: int) -> Locator:
+    """The refinement card of one version."""
+    return page.locator(f'[data-testid="refinement-card"][data-version="{version}"]')
+
+
+async def tab_to(page: Page, test_id: str, limit: int = 30) -> None:
+    """Press Tab until the element with `test_id` has focus, as a keyboard user would."""
+    for _ in range(limit):
+        if await page.evaluate("id => document.activeElement?.dataset?.testid === id", test_id):
+            return
+        await page.keyboard.press("Tab")
+    pytest.fail(f"Tab never reached {test_id}")
+
+
+async def press(page: Page, key: str, times: int) -> None:
+    """Press one key several times."""
+    for _ in range(times):
+        await page.keyboard.press(key)
+
+
+async def wait_loaded(images: Locator, count: int) -> None:
+    """Wait until `count` images matched by the locator are decoded with real pixels."""
+    await expect(images).to_have_count(count)
+    await images.first.page.wait_for_function(
+        "els => els.length > 0 && els.every(img => img.complete && img.naturalWidth > 0)",
+        arg=await images.element_handles(),
+    )
+
+
+def large_png(width: int = 6000, height: int = 3000) -> bytes:
+    """A photo-sized PNG (gradient with blocky grain) of a few megabytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 240, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 240, height, dtype=np.float32)[:, None]
+    grain = rng.integers(0, 8, (height // 8, width // 8), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2).astype(np.uint8) + grain[..., None]
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=1)
+    return out.getvalue()
