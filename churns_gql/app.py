@@ -24,7 +24,9 @@ from strawberry.exceptions import ConnectionRejectionError
 from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
+from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.context import AppServices, Context
+from churns_gql.graphql.http_view import GraphQLOverHTTP, error_response
 from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
 from churns_gql.queue import JobQueue, redis_unreachable
@@ -42,7 +44,7 @@ _PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "x-
 _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain")
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(GraphQLOverHTTP, GraphQL):
     """Strawberry's ASGI view with our context, token checks on every operation and a CSRF guard."""
 
     graphql_transport_ws_handler_class = GuardedTransportWSHandler
@@ -67,11 +69,9 @@ class GraphQLApp(GraphQL):
         if scope["type"] == "http" and scope.get("method") == "POST":
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _SIMPLE_CONTENT_TYPES and not any(h in headers for h in _PREFLIGHT_HEADERS):
-                response = PlainTextResponse(
-                    "This request needs a non-simple header such as 'Apollo-Require-Preflight: true' "
-                    "(CSRF protection for multipart uploads).",
-                    status_code=400,
-                )
+                response = error_response(
+                    400, "This request needs a non-simple header such as 'Apollo-Require-Preflight: true' "
+                    "(CSRF protection for multipart uploads).", ErrorCode.BAD_REQUEST)
                 await response(scope, receive, send)
                 return
             limit = self.services.settings.max_request_bytes
@@ -87,10 +87,13 @@ class GraphQLApp(GraphQL):
                 await send(message)
 
             try:
-                await super().__call__(scope, _limited(receive, limit), tracking_send)
+                await self.serve_http(scope, _limited(receive, limit), tracking_send)
             except _BodyTooLarge:
                 if not started:
                     await _too_large(limit)(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            await self.serve_http(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -141,12 +144,11 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 
 def _too_large(limit: int) -> Response:
-    return PlainTextResponse(f"Request body over the limit of {limit // (1024 * 1024)} MB", status_code=413)
+    return error_response(413, f"Request body over the limit of {limit // (1024 * 1024)} MB", ErrorCode.TOO_LARGE)
 
 
 def _unauthorized(message: str) -> Response:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
-                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return error_response(401, message, ErrorCode.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
 
 _NO_WEB = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>churns-gql</title></head>
 <body><main><h1>churns-gql</h1><p>The API is running. Explore it in <a href="/graphql">GraphiQL</a>.</p>

@@ -9,7 +9,7 @@ from strawberry.extensions.query_depth_limiter import create_validator as depth_
 
 from churns_gql.config import Settings
 from churns_gql.graphql.cost import MaxQueryBytes, cost_rule
-from churns_gql.graphql.errors import MaskUnexpectedErrors
+from churns_gql.graphql.errors import CodedErrors
 from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.mutations import Mutation
 from churns_gql.graphql.queries import Query
@@ -39,7 +39,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
-            MaskUnexpectedErrors,
+            CodedErrors,
         ],
     )
 

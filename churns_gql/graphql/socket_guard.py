@@ -117,6 +117,12 @@ class _Watched:
 class GuardedTransportWSHandler(_Watched, BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     """graphql-transport-ws with the token re-checked on every subscribe message."""
 
+    async def handle_connection_init(self, message: Any) -> None:
+        """Accept `payload: null`: the protocol makes the payload optional, and null is how some clients omit it."""
+        if message.get("payload", {}) is None:
+            message = {**message, "payload": {}}
+        await super().handle_connection_init(message)
+
     async def handle_subscribe(self, message: Any) -> None:
         """Refuse (4403) an operation whose token was revoked since connection_init."""
         if self.connection_acknowledged and not await _allowed(self, message["id"]):
