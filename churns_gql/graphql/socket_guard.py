@@ -10,6 +10,7 @@ from typing import Any
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from churns_gql.error_codes import ErrorCode
 from churns_gql.services.tokens import Caller
 
 log = logging.getLogger("churns_gql.socket_guard")
@@ -89,7 +90,7 @@ async def _allowed(handler: Any, op_id: str, *, legacy: bool = False) -> bool:
         allowed = await handler.view.services.gate.still_allowed(handler.context.caller)
     except Exception:  # noqa: BLE001 - any failure to check is "unavailable", reported to the client
         log.warning("could not re-check a websocket token", exc_info=True)
-        error = {"message": "cannot check the API token right now; try again", "extensions": {"code": "UNAVAILABLE"}}
+        error = {"message": "cannot check the API token right now; try again", "extensions": {"code": ErrorCode.UNAVAILABLE.value}}
         # graphql-transport-ws sends a list of errors; the legacy graphql-ws protocol one error object.
         payload: Any = error if legacy else [error]
         await handler.send_message({"id": op_id, "type": "error", "payload": payload})

@@ -7,6 +7,7 @@ from typing import Any, AsyncGenerator
 import strawberry
 
 from churns_gql import events
+from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
@@ -18,13 +19,13 @@ async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> 
     """The events `follow` yields for a visible Run or Refinement; an unrecoverable gap ends the stream."""
     raw_id = decode_id_of(global_id, type_name)
     if await load_visible(info, type_name, raw_id) is None:
-        raise PublicError(f"no {type_name.lower()} with that id", "NOT_FOUND")
+        raise PublicError(f"no {type_name.lower()} with that id", ErrorCode.NOT_FOUND)
     services = info.context.services
     try:
         async for row in follow(services.hub, services.db, raw_id):
             yield event_from_row(info, row)
     except events.EventStreamLost as exc:
-        raise PublicError(str(exc), "UNAVAILABLE") from exc
+        raise PublicError(str(exc), ErrorCode.UNAVAILABLE) from exc
 
 
 @strawberry.type(description="Follow jobs live.")

@@ -15,6 +15,8 @@ from strawberry.scalars import JSON
 
 from churns_gql import events as event_service
 from churns_gql import models
+from churns_gql.error_codes import DESCRIPTIONS as ERROR_DESCRIPTIONS
+from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.ids import encode_id
 from churns_gql.services.errors import Problem
@@ -25,19 +27,12 @@ StageStatus = strawberry.enum(models.StageStatus, description="Life cycle of one
 RefinementType = strawberry.enum(models.RefinementType, description="What a refinement repairs or changes.")
 
 
-@strawberry.enum(description="Why a mutation's input was refused.")
-class UserErrorCode(enum.Enum):
-    """Codes of expected, user-correctable problems."""
-
-    INVALID = "INVALID"
-    NOT_FOUND = "NOT_FOUND"
-    NOT_READY = "NOT_READY"
-    TOO_LARGE = "TOO_LARGE"
-    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
-    CONFLICT = "CONFLICT"
-    UNAVAILABLE = "UNAVAILABLE"
-    RATE_LIMITED = "RATE_LIMITED"
-    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+UserErrorCode = strawberry.enum(
+    ErrorCode, name="UserErrorCode",
+    description="Why a mutation's input was refused (userErrors' code); GraphQL errors' extensions.code uses the same values.",
+)
+for _value in UserErrorCode.__strawberry_definition__.values:
+    _value.description = ERROR_DESCRIPTIONS[ErrorCode(_value.value)]
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -54,7 +49,7 @@ class UserError:
     def from_problem(cls, problem: Problem) -> UserError:
         """The GraphQL form of a service Problem."""
         return cls(field=list(problem.field) if problem.field else None, message=problem.message,
-                   code=UserErrorCode[problem.code])
+                   code=ErrorCode(problem.code))
 
 
 @strawberry.type(description="A rectangle in fractions of the parent image's width and height (0..1, origin top-left).")
