@@ -22,6 +22,7 @@ from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
 from churns_gql.config import Settings, get_settings
+from churns_gql.cors import PathCORS
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.error_codes import ErrorCode
@@ -53,7 +54,8 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL):
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
         super().__init__(build_schema(settings), graphql_ide="graphiql", multipart_uploads_enabled=True,
-                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection)
+                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+                         allowed_origins=settings.cors_origins)
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -246,7 +248,10 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         routes.append(Mount("/", StaticFiles(directory=settings.web_dir, html=True)))
     else:
         routes.append(Route("/", index))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    middleware = [Middleware(SecurityHeaders)]
+    if settings.cors_origins:
+        middleware.append(Middleware(PathCORS, origins=settings.cors_origins))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.services = services
     return app
 
