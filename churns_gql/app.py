@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import mimetypes
 import uuid
 from typing import Any, AsyncIterator
 from urllib.parse import parse_qs
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -21,8 +23,10 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from churns_gql import metrics, tracing
 from churns_gql.config import Settings, get_settings
 from churns_gql.cors import PathCORS
+from churns_gql.logs import RequestId
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.error_codes import ErrorCode
@@ -53,7 +57,7 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL):
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
-        super().__init__(build_schema(settings), graphql_ide="graphiql", multipart_uploads_enabled=True,
+        super().__init__(build_schema(settings, tracing=tracing.tracing_requested()), graphql_ide="graphiql", multipart_uploads_enabled=True,
                          max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
                          allowed_origins=settings.cors_origins)
         self.services = services
@@ -234,6 +238,18 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         return FileResponse(found, media_type=media_type,
                             headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
 
+    async def metrics_page(request: Request) -> Response:
+        authorization = request.headers.get("authorization") or ""
+        if settings.metrics_token:
+            if not hmac.compare_digest(authorization.encode(), f"Bearer {settings.metrics_token}".encode()):
+                return _unauthorized("/metrics needs the metrics token (CHURNS_METRICS_TOKEN)")
+        else:
+            try:
+                await services.gate.caller(authorization or None)
+            except AuthRequired as exc:
+                return _unauthorized(str(exc))
+        return Response(await metrics.render(services), media_type=CONTENT_TYPE_LATEST)
+
     async def index(request: Request) -> Response:
         return HTMLResponse(_NO_WEB)
 
@@ -242,17 +258,20 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         WebSocketRoute("/graphql", graphql_app),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_page),
         Route("/files/{path:path}", files, methods=["GET", "HEAD"]),
     ]
     if (settings.web_dir / "index.html").is_file():
         routes.append(Mount("/", StaticFiles(directory=settings.web_dir, html=True)))
     else:
         routes.append(Route("/", index))
-    middleware = [Middleware(SecurityHeaders)]
+    middleware = [Middleware(RequestId), Middleware(SecurityHeaders)]
     if settings.cors_origins:
         middleware.append(Middleware(PathCORS, origins=settings.cors_origins))
     app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.services = services
+    if tracing.tracing_requested():
+        tracing.instrument_app(app)
     return app
 
 

@@ -11,8 +11,10 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from churns_gql.config import Settings, get_settings
+from churns_gql.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -127,8 +129,14 @@ def serve(settings: Settings) -> None:
     gc.freeze()
     if not settings.require_auth and host in _LOOPBACK:
         _say("auth: open on loopback until an API token exists (churns-gql token create NAME)")
+    logging_options: dict[str, Any] = {}
+    if settings.log_format == "json":
+        # uvicorn's own config would re-install its text handlers: its loggers go through ours instead.
+        configure_logging("json")
+        logging_options["log_config"] = None
     uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
-                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S)
+                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S,
+                **logging_options)
 
 
 async def token_command(settings: Settings, action: str, value: str | None) -> int:
@@ -206,12 +214,10 @@ async def auth_command(settings: Settings, action: str) -> int:
 
 def worker(settings: Settings) -> None:
     """Run the arq worker until stopped."""
-    import logging
-
     from churns_gql.resilient_worker import ResilientWorker
     from churns_gql.worker import worker_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
+    configure_logging(settings.log_format, prefix="worker ")
     ResilientWorker(**worker_settings(settings)).run()
 
 

@@ -14,6 +14,7 @@ from strawberry.http import process_result
 from cross_web import HTTPException
 from strawberry.types.graphql import OperationType
 
+from churns_gql import metrics
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.errors import REQUEST_ERROR_CODES, error_code, with_code
 
@@ -101,12 +102,15 @@ class GraphQLOverHTTP:
         except RequestRefused as refused:
             response = error_response(refused.status, refused.message, refused.code, media_type=media_type,
                                       headers=refused.headers)
+            metrics.count_errors([{"extensions": {"code": refused.code.value}}])
+        metrics.count_request(scope["state"].get("operation"), response.status_code)
         await response(scope, receive, send)
 
     async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
                              root_value: Any, request_data: Any) -> Any:
         """Execute one operation; subscriptions are refused here (they need a websocket)."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
+        request.scope.setdefault("state", {})["operation"] = request_data.operation_name
         try:
             return await self.schema.execute(  # type: ignore[attr-defined]
                 request_data.query, root_value=root_value, variable_values=request_data.variables,
@@ -124,6 +128,7 @@ class GraphQLOverHTTP:
         for error in getattr(result, "errors", None) or ():
             _code_late(error)
         body = process_result(result)
+        metrics.count_errors(body.get("errors") or [])
         if request.scope.get("state", {}).get("media_type") == GRAPHQL_RESPONSE_JSON and is_request_error(result):
             body.pop("data", None)
             request.scope["state"]["request_error"] = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import strawberry
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
+from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
 
@@ -20,13 +21,17 @@ CACHED_DOCUMENTS = 512
 """Distinct query texts whose parse and validation are kept (bounded: query texts come from clients)."""
 
 
-def build_schema(settings: Settings | None = None) -> strawberry.Schema:
-    """The API's schema: depth, alias and token limits from settings, cached parsing and validation, masking."""
+def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> strawberry.Schema:
+    """The API's schema: depth, alias and token limits from settings, cached parsing and validation, masking.
+
+    With `tracing`, Strawberry's OpenTelemetry extension adds a span per operation, parse, validation and resolver.
+    """
     limits = settings or Settings()
     # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
     # limiter extensions make new ones per request, so nothing would ever be found in it.
     rules = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
              cost_rule(limits.max_query_cost)]
+    traced = [OpenTelemetryExtension] if tracing else []
     return strawberry.Schema(
         query=Query,
         mutation=Mutation,
@@ -40,6 +45,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
             CodedErrors,
+            *traced,
         ],
     )
 

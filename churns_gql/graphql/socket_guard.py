@@ -38,6 +38,14 @@ class SocketGuard:
         """Stop watching a connection that ended."""
         self._handlers.discard(handler)
 
+    def open_sockets(self) -> int:
+        """Websockets open on this process."""
+        return len(self._handlers)
+
+    def open_operations(self) -> int:
+        """Operations (mostly subscriptions) running on those sockets, in either protocol."""
+        return sum(len(getattr(h, "operations", None) or getattr(h, "tasks", None) or ()) for h in self._handlers)
+
     def start(self) -> None:
         """Start the watcher loop on the running event loop."""
         if self._task is None:
