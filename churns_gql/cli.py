@@ -212,13 +212,16 @@ async def auth_command(settings: Settings, action: str) -> int:
         await engine.dispose()
 
 
-def worker(settings: Settings) -> None:
-    """Run the arq worker until stopped."""
+def worker(settings: Settings, concurrency: int | None = None) -> None:
+    """Run the arq worker until stopped; `concurrency` caps the jobs it runs at once (arq's max_jobs)."""
     from churns_gql.resilient_worker import ResilientWorker
     from churns_gql.worker import worker_settings
 
     configure_logging(settings.log_format, prefix="worker ")
-    ResilientWorker(**worker_settings(settings)).run()
+    options = worker_settings(settings)
+    if concurrency is not None:
+        options["max_jobs"] = concurrency
+    ResilientWorker(**options).run()
 
 
 # `dev` restarts a child that dies, but not more than this many times in this many seconds.
@@ -304,12 +307,41 @@ def _client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     tre.add_argument("run_id")
 
 
+def _version() -> str:
+    """The installed package's version."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("churns-gql")
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def _positive(text: str) -> int:
+    """argparse type: an integer of at least 1."""
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
+def serve_settings(settings: Settings, host: str | None, port: int | None) -> Settings:
+    """Settings with --host/--port applied over the environment's (flags win; unset flags keep the env)."""
+    return replace(settings, host=host if host is not None else settings.host,
+                   port=port if port is not None else settings.port)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the churns-gql command."""
     parser = argparse.ArgumentParser(prog="churns-gql", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the API (uvicorn)")
-    sub.add_parser("worker", help="run the arq worker")
+    serve_args = sub.add_parser("serve", help="run the API (uvicorn)")
+    serve_args.add_argument("--host", help="address to listen on (default: CHURNS_HOST, else 127.0.0.1)")
+    serve_args.add_argument("--port", type=_positive, help="port to listen on (default: CHURNS_PORT, else 8000)")
+    worker_args = sub.add_parser("worker", help="run the arq worker")
+    worker_args.add_argument("--concurrency", type=_positive,
+                             help="jobs one worker runs at once (default: 4)")
     sub.add_parser("dev", help="check services, migrate, run API and worker together")
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
     sub.add_parser("check", help="check that Postgres and Redis answer")
@@ -332,10 +364,10 @@ def main(argv: list[str] | None = None) -> int:
         sys.stdout.write(export_schema())
         return 0
     if args.command == "serve":
-        serve(settings)
+        serve(serve_settings(settings, args.host, args.port))
         return 0
     if args.command == "worker":
-        worker(settings)
+        worker(settings, args.concurrency)
         return 0
     if args.command == "dev":
         return dev(settings)
