@@ -9,6 +9,7 @@ import strawberry
 from churns_gql import events
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.access import load_visible
+from churns_gql.graphql.args import NodeId
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id_of
@@ -35,7 +36,7 @@ class Subscription:
     @strawberry.subscription(
         description="Events of one refinement: first those already recorded, then live ones; completes after the terminal event."
     )
-    async def refinement_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
+    async def refinement_progress(self, info: Info, id: NodeId) -> AsyncGenerator[ProgressEvent, None]:
         """Recorded then live events of a refinement."""
         async for event in _progress(info, "Refinement", id, events.follow_job):
             yield event
@@ -43,7 +44,7 @@ class Subscription:
     @strawberry.subscription(
         description="Events of a run's generation and of all its refinements, live, for as long as the client stays."
     )
-    async def run_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
+    async def run_progress(self, info: Info, id: NodeId) -> AsyncGenerator[ProgressEvent, None]:
         """Live events of a run and its refinements."""
         async for event in _progress(info, "Run", id, events.follow_run):
             yield event

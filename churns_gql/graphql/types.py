@@ -8,7 +8,7 @@ import enum
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.scalars import JSON
@@ -17,6 +17,7 @@ from churns_gql import events as event_service
 from churns_gql import models
 from churns_gql.error_codes import DESCRIPTIONS as ERROR_DESCRIPTIONS
 from churns_gql.error_codes import ErrorCode
+from churns_gql.graphql.args import After, EventsAfter, First
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.ids import encode_id
 from churns_gql.services.errors import Problem
@@ -31,8 +32,35 @@ UserErrorCode = strawberry.enum(
     ErrorCode, name="UserErrorCode",
     description="Why a mutation's input was refused (userErrors' code); GraphQL errors' extensions.code uses the same values.",
 )
-for _value in UserErrorCode.__strawberry_definition__.values:
-    _value.description = ERROR_DESCRIPTIONS[ErrorCode(_value.value)]
+
+
+def _describe_values(enum_type: type, descriptions: dict[str, str]) -> None:
+    """Give each value of a strawberry enum made from a Python enum its description (by value name)."""
+    for value in enum_type.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = descriptions[value.name]
+
+
+_describe_values(UserErrorCode, {code.name: ERROR_DESCRIPTIONS[code] for code in ErrorCode})
+_describe_values(JobStatus, {
+    "QUEUED": "Stored and waiting for a worker.",
+    "RUNNING": "A worker is running its stages.",
+    "COMPLETED": "Finished; its images are ready.",
+    "FAILED": "Stopped by an error; errorMessage says why.",
+    "CANCELLED": "Stopped on request before it finished.",
+})
+_describe_values(StageStatus, {
+    "PENDING": "Not started yet.",
+    "RUNNING": "In progress.",
+    "COMPLETED": "Finished.",
+    "FAILED": "Stopped by an error.",
+    "SKIPPED": "Not needed for this job (e.g. no reference image to evaluate).",
+    "CANCELLED": "Stopped because the job was cancelled.",
+})
+_describe_values(RefinementType, {
+    "SUBJECT": "Repair or replace the main subject, optionally from a reference image.",
+    "TEXT": "Repair the text rendered in the image (spelling, legibility).",
+    "PROMPT": "Change the image (or a masked region of it) as a prompt says.",
+})
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -237,7 +265,7 @@ class Refinement(ImageVersion):
         return [StageRun.from_summary(s) for s in event_service.summarize_stages(rows)]
 
     @strawberry.field(description="Progress events recorded so far, in order; `after` skips those with seq <= after.")
-    async def events(self, info: Info, after: Optional[int] = None) -> list[ProgressEvent]:
+    async def events(self, info: Info, after: EventsAfter = None) -> list[ProgressEvent]:
         """Recorded events after a seq."""
         rows = await info.context.loaders.events_by_job.load(self.raw.id)
         return [event_from_row(info, r) for r in rows if after is None or r.seq > after]
@@ -336,10 +364,10 @@ class Run(Node):
     async def refinements(
         self,
         info: Info,
-        first: Optional[int] = None,
-        after: Optional[str] = None,
-        type: Optional[RefinementType] = None,
-        status: Optional[JobStatus] = None,
+        first: First = None,
+        after: After = None,
+        type: Annotated[Optional[RefinementType], strawberry.argument(description="Only refinements of this type.")] = None,
+        status: Annotated[Optional[JobStatus], strawberry.argument(description="Only refinements in this status.")] = None,
     ) -> RefinementConnection:
         """A page of the run's refinements."""
         from churns_gql.graphql.queries import page_args
