@@ -27,6 +27,7 @@ from churns_gql import metrics, tracing
 from churns_gql.config import Settings, get_settings
 from churns_gql.cors import PathCORS
 from churns_gql.logs import RequestId
+from churns_gql.rest import rest_routes
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
 from churns_gql.error_codes import ErrorCode
@@ -259,6 +260,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics_page),
+        Mount("/api/v1", routes=rest_routes(services)),
         Route("/files/{path:path}", files, methods=["GET", "HEAD"]),
     ]
     if (settings.web_dir / "index.html").is_file():
