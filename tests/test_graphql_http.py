@@ -150,3 +150,25 @@ async def test_graphql_http_server_audit_passes_every_must_and_should(live_serve
     must = [r for r in results if r["name"].startswith("MUST")]
     assert failed == []
     assert len(should) >= 23 and len(must) >= 13, (len(should), len(must))
+
+
+async def test_document_errors_over_websockets_are_coded_errors_not_a_bare_complete(live_server):
+    cases = {"subscription { nope }": "GRAPHQL_VALIDATION_FAILED",
+             "subscription($id: ID!) { runProgress(id: $id) { seq } }": "BAD_USER_INPUT"}
+    async with WSClient(live_server) as ws:
+        for op_id, (query, code) in enumerate(cases.items()):
+            await ws.subscribe(str(op_id), query, {})
+            _items, last = await ws.collect(str(op_id))
+            assert last["type"] == "error", (query, last)
+            assert [e["extensions"]["code"] for e in last["payload"]] == [code]
+
+
+async def test_a_syntax_error_over_websockets_closes_4400_with_the_message(live_server):
+    # As graphql-ws's reference server does; it used to answer a bare `complete` (the error was lost).
+    from websockets.exceptions import ConnectionClosed
+
+    async with WSClient(live_server) as ws:
+        await ws.subscribe("1", "subscription {", {})
+        with pytest.raises(ConnectionClosed) as closed:
+            await ws.collect("1")
+    assert closed.value.rcvd.code == 4400 and closed.value.rcvd.reason.startswith("Syntax Error")

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Iterator
+
 import strawberry
+from graphql import GraphQLSyntaxError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
@@ -19,6 +22,20 @@ from churns_gql.graphql.types import Image, Refinement
 
 CACHED_DOCUMENTS = 512
 """Distinct query texts whose parse and validation are kept (bounded: query texts come from clients)."""
+
+
+class SafeParserCache(ParserCache):
+    """Strawberry's parser cache, minus raising from its hook: a syntax error raised there escapes the
+    websocket handler (the client got a bare `complete`); left uncached, the parse step reports it normally."""
+
+    def on_parse(self) -> Iterator[None]:
+        """Use the cached document when the text parses; otherwise let Strawberry's own parse report it."""
+        context = self.execution_context
+        try:
+            context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
+        except GraphQLSyntaxError:
+            pass  # reported by Strawberry's parse step, as a pre-execution error every transport sends
+        yield
 
 
 def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> strawberry.Schema:
@@ -41,7 +58,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
         extensions=[
             lambda: MaxQueryBytes(limits.max_query_bytes),
             lambda: MaxTokensLimiter(max_token_count=limits.max_query_tokens),
-            lambda: ParserCache(maxsize=CACHED_DOCUMENTS),
+            lambda: SafeParserCache(maxsize=CACHED_DOCUMENTS),
             lambda: AddValidationRules(rules),
             lambda: ValidationCache(maxsize=CACHED_DOCUMENTS),
             CodedErrors,
