@@ -63,3 +63,10 @@ bench: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+## soak: 10 minutes (SOAK_MINUTES=…) of mixed load while the API, worker, Redis and Postgres are killed and
+## restarted and the disk fills once; prints a table of faults and invariants (throwaway servers, own data dir)
+.PHONY: soak
+SOAK_MINUTES ?= 10
+soak: install
+	$(BIN)/python -m tests.soak --minutes $(SOAK_MINUTES)

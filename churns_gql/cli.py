@@ -62,6 +62,20 @@ def check_services(settings: Settings) -> bool:
     return not (pg_error or redis_error)
 
 
+def check_models(settings: Settings) -> bool:
+    """With the OpenAI provider: refuse unknown or shut-down models, naming the setting; warn of announced shutdowns."""
+    if settings.provider_name != "openai":
+        return True
+    from churns_gql.providers.generation_openai import configured_model_problems
+
+    errors, warnings = configured_model_problems(settings)
+    for line in warnings:
+        _say(f"warning: {line}")
+    for line in errors:
+        _say(f"OpenAI model problem: {line}")
+    return not errors
+
+
 def migrate(database_url: str | None = None, revision: str = "head") -> None:
     """Bring the database schema to `revision` with Alembic."""
     from alembic import command
@@ -363,6 +377,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "export-schema":
         sys.stdout.write(export_schema())
         return 0
+    if args.command in ("serve", "worker", "dev", "check") and not check_models(settings):
+        return 2
     if args.command == "serve":
         serve(serve_settings(settings, args.host, args.port))
         return 0
@@ -380,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "auth":
         return asyncio.run(auth_command(settings, args.action))
     if args.command == "check":
-        return 0 if check_services(settings) else 2
+        return 0 if check_services(settings) else 2  # models were checked above
     if args.command == "migrate":
         if not check_services(settings):
             return 2

@@ -34,7 +34,7 @@ class Settings:
     provider: str = "auto"
     openai_api_key: str | None = None
     openai_base_url: str | None = None
-    openai_image_model: str = "gpt-image-1.5"
+    openai_image_model: str = "gpt-image-2.5-sunburst"  # configs/openai_models.yml lists the others
     max_upload_mb: int = 25
     max_pixels: int = 40_000_000
     max_pixels_per_request: int = 120_000_000

@@ -17,6 +17,7 @@ class ErrorCode(str, enum.Enum):
     UNAVAILABLE = "UNAVAILABLE"
     RATE_LIMITED = "RATE_LIMITED"
     QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
+    UNSUPPORTED_BY_PROVIDER = "UNSUPPORTED_BY_PROVIDER"
     GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
     GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
     OPERATION_RESOLUTION_FAILURE = "OPERATION_RESOLUTION_FAILURE"
@@ -38,6 +39,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.UNAVAILABLE: "A backing service (database, queue) cannot be reached right now; try again.",
     ErrorCode.RATE_LIMITED: "Too many jobs queued in the last minute; the message says how long to wait.",
     ErrorCode.QUOTA_EXCEEDED: "A quota of the caller's token (active jobs, daily spend, storage) is used up.",
+    ErrorCode.UNSUPPORTED_BY_PROVIDER: "The current image provider cannot do what was asked (the message says why).",
     ErrorCode.GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL syntax.",
     ErrorCode.GRAPHQL_VALIDATION_FAILED: "The document does not validate against the schema.",
     ErrorCode.OPERATION_RESOLUTION_FAILURE: "No single operation to run: unknown operationName, or several "

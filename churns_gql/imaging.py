@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
-import io
-from dataclasses import dataclass
 from typing import Sequence
 
 import cv2
 import numpy as np
 from PIL import Image
+
+from churns_gql.geometry import Box, Rect
+from churns_gql.images import encode_png
+
+# The one rectangle type and the one PNG encoder, re-exported for the pixel helpers' callers.
+__all__ = ["Box", "Rect", "encode_png"]
 
 # Feather width as a fraction of a rectangle's shorter side: wide enough to hide the seam of a
 # strong edit, narrow enough that a small box is still mostly "inside".
@@ -17,25 +21,6 @@ FEATHER_FRACTION = 0.12
 MIN_FEATHER_PX = 2
 
 
-@dataclass(frozen=True)
-class Rect:
-    """A rectangle in fractions (0..1) of an image's width and height, origin top-left."""
-
-    x: float
-    y: float
-    width: float
-    height: float
-
-    def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image."""
-        left = max(0, min(width, round(self.x * width)))
-        top = max(0, min(height, round(self.y * height)))
-        right = max(left, min(width, round((self.x + self.width) * width)))
-        bottom = max(top, min(height, round((self.y + self.height) * height)))
-        return left, top, right, bottom
-
-
-Box = tuple[int, int, int, int]
 
 
 def pixel_boxes(size: tuple[int, int], rects: Sequence[Rect]) -> list[Box]:
@@ -147,10 +132,3 @@ def to_bgr(image: Image.Image) -> np.ndarray:
 def from_bgr(array: np.ndarray) -> Image.Image:
     """An OpenCV BGR uint8 array as an RGB Pillow image."""
     return Image.fromarray(cv2.cvtColor(array, cv2.COLOR_BGR2RGB), "RGB")
-
-
-def encode_png(image: Image.Image, *, level: int = 3) -> bytes:
-    """PNG bytes of an image; zlib level 1-3 is several times faster than Pillow's 6 for a few % more bytes."""
-    out = io.BytesIO()
-    image.save(out, format="PNG", compress_level=level)
-    return out.getvalue()

@@ -138,7 +138,14 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
         run = await runs.run_by_id(session, row.run_id)
     assert isinstance(row, Refinement) and run is not None
     ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
-    return await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+    status = None
+    try:
+        status = await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+        return status
+    finally:
+        if status != JobStatus.COMPLETED.value and (ctx.spent_usd or ctx.spend_unknown):
+            # A cancelled (or failed) refinement was still billed for the calls it made; its cost says so.
+            await asyncio.shield(_record_refinement_spend(services, ctx))
 
 
 async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
@@ -174,6 +181,12 @@ async def _record_spent(services: WorkerServices, ctx: PipelineContext) -> None:
         return
     async with unit_of_work(services.db) as uow:
         await lifecycle.record_spent(uow.session, ctx.job_id, ctx.generation.total_cost)
+
+
+async def _record_refinement_spend(services: WorkerServices, ctx: PipelineContext) -> None:
+    """Store what a refinement that did not complete spent (None when a call may have been billed unreported)."""
+    async with unit_of_work(services.db) as uow:
+        await lifecycle.record_refinement_spend(uow.session, ctx.job_id, ctx.spent_cost())
 
 
 async def _status(services: WorkerServices, model: type[Refinement] | type[Run], job_id: uuid.UUID) -> JobStatus | None:

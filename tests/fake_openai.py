@@ -8,8 +8,16 @@ Use it as a context manager and point the real SDK at it:
         edit = fake.last_request("/v1/images/edits")
         edit.field("model"), edit.images[0].image().size, edit.mask
 
-`fake.fail_next(path, status, code=..., message=...)` makes the next call to `path` fail with an
-OpenAI-shaped error body; `fake.respond_next(path, body)` queues any JSON answer;
+It is STRICT like the real API (rules in tests/fake_openai_rules.py, from the SDK's docs): unknown and
+shut-down models get 404 model_not_found; unknown parameters, parameters a model does not take
+(input_fidelity on gpt-image-2.x), quality values and sizes outside a model's rules, prompts over
+32 000 characters and images over 50 MB (masks over 4 MB) get 400. Streams send partial images, then
+`completed` with usage.
+
+`fake.fail_next(path, status, code=..., message=..., headers=...)` makes the next call to `path` fail
+with an OpenAI-shaped error body (e.g. a 500, or a 429 with Retry-After); `fake.delay_next(path, s)`
+answers the next call only after `s` seconds (a client timeout meanwhile: the call was still
+processed and billed, as on the real API); `fake.respond_next(path, body)` queues any JSON answer;
 `fake.stream_error_next(path, code=..., message=...)` breaks the next streamed answer with an
 error event. The server runs uvicorn in a background thread, so it serves sync and async tests alike.
 
@@ -22,8 +30,6 @@ API does (every object closed and every property required; 400 otherwise). With
 from __future__ import annotations
 
 import asyncio
-import base64
-import hashlib
 import io
 import json
 import math
@@ -32,11 +38,29 @@ import threading
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass
-from dataclasses import field as dc_field
 from typing import Any, AsyncIterator, Callable
 
 import uvicorn
-from PIL import Image, ImageFilter, ImageOps
+from PIL import Image, ImageFilter
+
+from tests import fake_openai_params as params_mod
+from tests import fake_openai_rules as rules
+from tests.fake_openai_rules import BadRequest as _BadRequest
+from tests.fake_openai_rules import ModelNotFound
+from tests.fake_openai_records import (
+    _OUTPUT_FORMATS,
+    RecordedFile,
+    RecordedRequest,
+    _edited,
+    _generated,
+    _png_b64,
+    _Queued,
+    error_body,
+)
+from tests.fake_openai_chat import chat_body, schema_answer, schema_instance, strict_schema_problem
+
+__all__ = ["CHAT", "EDITS", "GENERATIONS", "FakeOpenAI", "chat_body", "error_body", "schema_answer",
+           "schema_instance", "strict_schema_problem"]
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -46,231 +70,6 @@ from starlette.routing import Route
 EDITS = "/v1/images/edits"
 GENERATIONS = "/v1/images/generations"
 CHAT = "/v1/chat/completions"
-
-STANDARD_SIZES = {"1024x1024": (1024, 1024), "1536x1024": (1536, 1024), "1024x1536": (1024, 1536)}
-_IMAGE_MIME_TYPES = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP"}
-_QUALITIES = {"low", "medium", "high", "auto"}
-_OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "webp": "WEBP"}
-# Output image tokens GPT Image models bill per quality and size (square, then landscape/portrait).
-_OUTPUT_TOKENS = {"low": (272, 408), "medium": (1056, 1584), "high": (4160, 6240), "auto": (1056, 1584)}
-_PARTIAL_IMAGE_TOKENS = 100
-
-_DEFAULT_ERRORS: dict[int, tuple[str, str, str | None]] = {
-    400: ("invalid_request_error", "Invalid request.", None),
-    401: ("invalid_request_error", "Incorrect API key provided.", "invalid_api_key"),
-    403: ("invalid_request_error", "You are not allowed to use this model.", None),
-    404: ("invalid_request_error", "The model does not exist or you do not have access to it.", "model_not_found"),
-    429: ("requests", "Rate limit reached for requests. Please try again in 20s.", "rate_limit_exceeded"),
-    500: ("server_error", "The server had an error while processing your request.", None),
-    503: ("server_error", "The engine is currently overloaded, please try again later.", None),
-}
-
-
-@dataclass
-class RecordedFile:
-    """One file part of a multipart request."""
-
-    field: str
-    filename: str | None
-    content_type: str | None
-    data: bytes
-
-    def image(self) -> Image.Image:
-        """The part decoded as a Pillow image."""
-        image = Image.open(io.BytesIO(self.data))
-        image.load()
-        return image
-
-
-@dataclass
-class RecordedRequest:
-    """One request the fake received: path, headers, and its parsed form or JSON body."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    query: dict[str, str]
-    fields: dict[str, list[str]] = dc_field(default_factory=dict)
-    files: list[RecordedFile] = dc_field(default_factory=list)
-    json: Any = None
-    # The usage block the fake answered with, so tests can price exactly what was reported.
-    response_usage: dict[str, Any] | None = None
-
-    def field(self, name: str, default: str | None = None) -> str | None:
-        """The first value of form field `name`, or `default`."""
-        values = self.fields.get(name)
-        return values[0] if values else default
-
-    def files_named(self, name: str) -> list[RecordedFile]:
-        """File parts sent as `name` or as the array form `name[]`, in order."""
-        return [f for f in self.files if f.field in (name, f"{name}[]")]
-
-    @property
-    def images(self) -> list[RecordedFile]:
-        """The `image` parts, in order."""
-        return self.files_named("image")
-
-    @property
-    def mask(self) -> RecordedFile | None:
-        """The `mask` part, if sent."""
-        masks = self.files_named("mask")
-        return masks[0] if masks else None
-
-
-@dataclass
-class _Queued:
-    """A scripted answer for the next request to one path."""
-
-    status: int
-    body: Any
-    headers: dict[str, str]
-    stream_error: dict[str, Any] | None = None
-    after_partials: int = 0
-
-
-class _BadRequest(Exception):
-    """A request the real API would refuse with 400."""
-
-    def __init__(self, message: str, param: str | None = None, code: str | None = "invalid_value") -> None:
-        """Keep the message, the offending parameter and the error code."""
-        super().__init__(message)
-        self.message, self.param, self.code = message, param, code
-
-
-def error_body(status: int, message: str | None = None, code: str | None = None, param: str | None = None) -> dict[str, Any]:
-    """An OpenAI-shaped error body for `status`, with defaults like the real API's."""
-    err_type, default_message, default_code = _DEFAULT_ERRORS.get(status, ("invalid_request_error", f"HTTP {status}", None))
-    return {
-        "error": {
-            "message": message if message is not None else default_message,
-            "type": err_type,
-            "param": param,
-            "code": code if code is not None else default_code,
-        }
-    }
-
-
-def _png_b64(image: Image.Image, fmt: str = "PNG") -> str:
-    """`image` encoded in `fmt` and base64."""
-    buffer = io.BytesIO()
-    image.save(buffer, format=fmt)
-    return base64.b64encode(buffer.getvalue()).decode("ascii")
-
-
-def _input_image_tokens(width: int, height: int) -> int:
-    """Input image tokens by the tile rule: fit in 2048², shortest side 768, 85 + 170 per 512px tile."""
-    scale = min(1.0, 2048 / max(width, height))
-    width, height = width * scale, height * scale
-    scale = 768 / min(width, height)
-    width, height = width * scale, height * scale
-    return 85 + 170 * math.ceil(width / 512) * math.ceil(height / 512)
-
-
-def _output_tokens(quality: str, size: tuple[int, int]) -> int:
-    """Output image tokens for a quality and size."""
-    square, oblong = _OUTPUT_TOKENS.get(quality, _OUTPUT_TOKENS["auto"])
-    return square if size[0] == size[1] else oblong
-
-
-def _nearest_size(width: int, height: int) -> tuple[int, int]:
-    """The standard size nearest width:height."""
-    aspect = math.log(width / height)
-    return min(STANDARD_SIZES.values(), key=lambda s: abs(math.log(s[0] / s[1]) - aspect))
-
-
-def _parse_size(value: str | None, first: Image.Image | None) -> tuple[int, int]:
-    """The requested size as (width, height), `auto` resolved from the first image."""
-    if value in (None, "", "auto"):
-        return _nearest_size(*first.size) if first is not None else (1024, 1024)
-    if value not in STANDARD_SIZES:
-        raise _BadRequest(
-            f"Invalid value: '{value}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.",
-            param="size",
-        )
-    return STANDARD_SIZES[value]
-
-
-def _edited(first: Image.Image, size: tuple[int, int], mask: Image.Image | None) -> Image.Image:
-    """The deterministic "edit": colours inverted where the mask is transparent (everywhere without one)."""
-    base = first.convert("RGB").resize(size, Image.Resampling.LANCZOS)
-    inverted = ImageOps.invert(base)
-    if mask is None:
-        return inverted
-    editable = mask.convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST).point(lambda a: 255 if a == 0 else 0)
-    return Image.composite(inverted, base, editable)
-
-
-def _generated(prompt: str, size: tuple[int, int]) -> Image.Image:
-    """A deterministic image for a generation prompt: a two-colour gradient seeded by the prompt."""
-    digest = hashlib.sha256(prompt.encode()).digest()
-    left = Image.new("RGB", size, tuple(digest[0:3]))
-    right = Image.new("RGB", size, tuple(digest[3:6]))
-    ramp = Image.linear_gradient("L").resize(size)
-    return Image.composite(right, left, ramp)
-
-
-def strict_schema_problem(schema: Any, path: str = "schema") -> str | None:
-    """Why a strict json_schema would be refused by the real API, or None when it is acceptable."""
-    if not isinstance(schema, dict):
-        return None
-    types = schema.get("type")
-    if types == "object" or (isinstance(types, list) and "object" in types):
-        properties = schema.get("properties") or {}
-        if schema.get("additionalProperties") is not False:
-            return f"In {path}: 'additionalProperties' is required to be supplied and to be false."
-        missing = [key for key in properties if key not in (schema.get("required") or [])]
-        if missing:
-            return f"In {path}: 'required' is required to be supplied and to be an array including every key in properties. Missing '{missing[0]}'."
-        for key, sub in properties.items():
-            problem = strict_schema_problem(sub, f"{path}.{key}")
-            if problem:
-                return problem
-    if "items" in schema:
-        return strict_schema_problem(schema["items"], f"{path}[]")
-    return None
-
-
-def schema_instance(schema: dict[str, Any], key: str = "value", index: int = 0) -> Any:
-    """A deterministic value that fits `schema` (arrays get 4 items): what the fake answers with."""
-    types = schema.get("type")
-    kind = types if isinstance(types, str) else next(t for t in types if t != "null")
-    if "enum" in schema:
-        return schema["enum"][index % len(schema["enum"])]
-    if kind == "object":
-        return {k: schema_instance(sub, k, index) for k, sub in schema.get("properties", {}).items()}
-    if kind == "array":
-        return [schema_instance(schema["items"], key, i) for i in range(4)]
-    if kind == "integer" or kind == "number":
-        return max(schema.get("minimum", 0), min(schema.get("maximum", 4), 4))
-    if kind == "boolean":
-        return False
-    if schema.get("pattern", "").startswith("^#"):
-        return "#{:02X}{:02X}{:02X}".format(40 + 50 * index, 90, 160 - 30 * index)
-    return f"{key.replace('_', ' ')} {index + 1}"
-
-
-def schema_answer(body: dict[str, Any]) -> str:
-    """A chat answer for `body`: a valid instance of its json_schema response format, or "OK"."""
-    response_format = body.get("response_format") or {}
-    if response_format.get("type") != "json_schema":
-        return "OK"
-    return json.dumps(schema_instance(response_format["json_schema"]["schema"]))
-
-
-def chat_body(content: str, model: str = "gpt-4.1-mini", prompt_tokens: int = 100,
-              answer_id: str = "chatcmpl-scripted") -> dict[str, Any]:
-    """A complete chat.completion answer carrying `content`, with usage; what the fake answers chat with."""
-    completion_tokens = max(1, math.ceil(len(content) / 4))
-    return {
-        "id": answer_id,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
-    }
 
 
 class FakeOpenAI:
@@ -362,6 +161,10 @@ class FakeOpenAI:
         error = error_body(500, message=message, code=code)["error"]
         self._enqueue(path, _Queued(status=200, body=None, headers={}, stream_error=error, after_partials=after_partials))
 
+    def delay_next(self, path: str, seconds: float) -> None:
+        """Answer the next request to `path` normally, but only after `seconds`."""
+        self._enqueue(path, _Queued(status=200, body=None, headers={}, delay_s=seconds))
+
     def respond_chat_next(self, content: str) -> None:
         """Answer the next chat completion with `content` (usage included), whatever was asked."""
         self.respond_next(CHAT, chat_body(content))
@@ -433,7 +236,7 @@ class FakeOpenAI:
     def _pre_checks(self, recorded: RecordedRequest) -> Response | _Queued | None:
         """A queued answer, or a 401 for a missing or wrong key; None to carry on."""
         queued = self._dequeue(recorded.path)
-        if queued is not None and queued.stream_error is None:
+        if queued is not None and queued.stream_error is None and not queued.delay_s:
             return JSONResponse(queued.body, status_code=queued.status, headers=queued.headers)
         auth = recorded.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
@@ -464,125 +267,25 @@ class FakeOpenAI:
         try:
             if not request.headers.get("content-type", "").startswith("multipart/form-data"):
                 raise _BadRequest("Image edits take multipart/form-data.", code="invalid_request_error")
-            params = self._edit_params(recorded)
+            params = params_mod.edit_params(recorded)
         except _BadRequest as exc:
             return self._bad_request(exc)
-        return self._image_answer("image_edit", params, pre, recorded)
+        except ModelNotFound as exc:
+            return self._model_not_found(exc)
+        return await self._answer_after_delay("image_edit", params, pre, recorded)
 
-    def _edit_params(self, recorded: RecordedRequest) -> dict[str, Any]:
-        """The checked parameters of an edit request, raising _BadRequest as the real API would."""
-        model = recorded.field("model")
-        if not model:
-            raise _BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
-        prompt = recorded.field("prompt")
-        if not prompt:
-            raise _BadRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
-        parts = recorded.images
-        if not parts:
-            raise _BadRequest("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
-        if len(parts) > 16:
-            raise _BadRequest("Too many images: at most 16 may be given.", param="image")
-        images = [self._checked_image(part, f"image {i + 1}") for i, part in enumerate(parts)]
-        mask = None
-        if recorded.mask is not None:
-            mask_part = recorded.mask
-            if mask_part.content_type != "image/png":
-                raise _BadRequest("Invalid mask image format - mask must be a PNG.", param="mask", code="invalid_image_format")
-            mask = self._checked_image(mask_part, "mask")
-            if mask.format != "PNG":
-                raise _BadRequest("Invalid mask image format - mask must be a PNG.", param="mask", code="invalid_image_format")
-            if "A" not in mask.getbands():
-                raise _BadRequest("Invalid mask image format - mask image missing alpha channel.", param="mask", code="invalid_image_format")
-            if mask.size != images[0].size:
-                raise _BadRequest(
-                    f"Invalid mask image size - mask {mask.size[0]}x{mask.size[1]} does not match image "
-                    f"{images[0].size[0]}x{images[0].size[1]}.",
-                    param="mask",
-                    code="invalid_image_dimensions",
-                )
-        return self._common_params(recorded.fields, model, prompt, images, mask)
+    async def _answer_after_delay(self, prefix: str, params: dict[str, Any], queued: _Queued | None,
+                                  recorded: RecordedRequest) -> Response:
+        """The image answer, after a scripted delay (the request counts as processed either way)."""
+        if queued is not None and queued.delay_s:
+            recorded.response_usage = params_mod.usage(params, with_output_details=not params["stream"])
+            await asyncio.sleep(queued.delay_s)
+        return self._image_answer(prefix, params, queued, recorded)
 
     @staticmethod
-    def _checked_image(part: RecordedFile, label: str) -> Image.Image:
-        """The decoded image of `part`, refusing bad types or data as the real API does."""
-        param = "mask" if label == "mask" else "image"
-        if part.content_type not in _IMAGE_MIME_TYPES:
-            raise _BadRequest(
-                f"Invalid file '{param}': unsupported mimetype ('{part.content_type}'). "
-                "Supported file formats are 'image/jpeg', 'image/png', and 'image/webp'.",
-                param=param,
-                code="unsupported_file_mimetype",
-            )
-        try:
-            image = part.image()
-        except Exception:
-            raise _BadRequest(f"Invalid image file or mode for {label}, please check your image file.", param=param, code="invalid_image_file") from None
-        if image.format != _IMAGE_MIME_TYPES[part.content_type]:
-            raise _BadRequest(f"The {label} is {image.format} but was sent as {part.content_type}.", param=param, code="invalid_image_file")
-        return image
-
-    @staticmethod
-    def _common_params(
-        values: dict[str, Any], model: str, prompt: str, images: list[Image.Image], mask: Image.Image | None
-    ) -> dict[str, Any]:
-        """Checked model, prompt, size, quality, format and streaming options shared by edits and generations."""
-
-        def first(name: str) -> Any:
-            """The first value of `name`, whether form fields (lists) or JSON (scalars)."""
-            value = values.get(name)
-            return value[0] if isinstance(value, list) and value else value
-
-        quality = str(first("quality") or "auto")
-        if quality not in _QUALITIES:
-            raise _BadRequest(f"Invalid value: '{quality}'. Supported values are: 'low', 'medium', 'high', and 'auto'.", param="quality")
-        fidelity = first("input_fidelity")
-        if fidelity is not None and fidelity not in ("high", "low"):
-            raise _BadRequest(f"Invalid value: '{fidelity}'. Supported values are: 'high' and 'low'.", param="input_fidelity")
-        output_format = str(first("output_format") or "png")
-        if output_format not in _OUTPUT_FORMATS:
-            raise _BadRequest(f"Invalid value: '{output_format}'. Supported values are: 'png', 'jpeg', and 'webp'.", param="output_format")
-        try:
-            n = int(first("n") or 1)
-            partial_images = int(first("partial_images") or 0)
-        except (TypeError, ValueError):
-            raise _BadRequest("n and partial_images must be integers.", param="n") from None
-        if not 1 <= n <= 10:
-            raise _BadRequest(f"Invalid 'n': {n}. Must be between 1 and 10.", param="n")
-        if not 0 <= partial_images <= 3:
-            raise _BadRequest(f"Invalid 'partial_images': {partial_images}. Must be between 0 and 3.", param="partial_images")
-        stream = str(first("stream")).lower() in ("true", "1")
-        background = str(first("background") or "auto")
-        size = _parse_size(first("size"), images[0] if images else None)
-        return {
-            "model": model,
-            "prompt": prompt,
-            "images": images,
-            "mask": mask,
-            "size": size,
-            "quality": quality,
-            "input_fidelity": fidelity,
-            "output_format": output_format,
-            "n": n,
-            "partial_images": partial_images,
-            "stream": stream,
-            "background": background,
-        }
-
-    def _usage(self, params: dict[str, Any], with_output_details: bool) -> dict[str, Any]:
-        """A usage block for the call, priced the way GPT Image models count tokens."""
-        text_tokens = max(1, math.ceil(len(params["prompt"]) / 4))
-        image_tokens = sum(_input_image_tokens(*img.size) for img in params["images"])
-        output_tokens = _output_tokens(params["quality"], params["size"]) * params["n"]
-        output_tokens += _PARTIAL_IMAGE_TOKENS * (params["partial_images"] if params["stream"] else 0)
-        usage: dict[str, Any] = {
-            "input_tokens": text_tokens + image_tokens,
-            "input_tokens_details": {"text_tokens": text_tokens, "image_tokens": image_tokens},
-            "output_tokens": output_tokens,
-            "total_tokens": text_tokens + image_tokens + output_tokens,
-        }
-        if with_output_details:
-            usage["output_tokens_details"] = {"image_tokens": output_tokens, "text_tokens": 0}
-        return usage
+    def _model_not_found(exc: ModelNotFound) -> JSONResponse:
+        """The 404 model_not_found answer."""
+        return JSONResponse(error_body(404, message=str(exc), code="model_not_found", param="model"), status_code=404)
 
     def _image_answer(self, prefix: str, params: dict[str, Any], queued: _Queued | None, recorded: RecordedRequest) -> Response:
         """The JSON or SSE answer carrying the "edited" or generated image and its usage."""
@@ -596,7 +299,7 @@ class FakeOpenAI:
         size_text = f"{params['size'][0]}x{params['size'][1]}"
         created = int(time.time())
         if not params["stream"]:
-            recorded.response_usage = self._usage(params, with_output_details=True)
+            recorded.response_usage = params_mod.usage(params, with_output_details=True)
             return JSONResponse(
                 {
                     "created": created,
@@ -609,7 +312,7 @@ class FakeOpenAI:
                 }
             )
         stream_fails = queued is not None and queued.stream_error is not None
-        recorded.response_usage = None if stream_fails else self._usage(params, with_output_details=False)
+        recorded.response_usage = None if stream_fails else params_mod.usage(params, with_output_details=False)
         common = {"created_at": created, "size": size_text, "quality": quality, "background": background, "output_format": params["output_format"]}
 
         async def events() -> AsyncIterator[bytes]:
@@ -646,13 +349,16 @@ class FakeOpenAI:
         try:
             if not isinstance(body, dict):
                 raise _BadRequest("The request body must be a JSON object.", code="invalid_request_error")
-            if not body.get("prompt"):
-                raise _BadRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
-            model = body.get("model") or "gpt-image-1"
-            params = self._common_params(body, model, str(body["prompt"]), [], None)
+            rules.check_known(set(body), rules.GENERATE_PARAMETERS)
+            prompt = rules.check_prompt(body.get("prompt"))
+            if not body.get("model"):
+                raise _BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+            params = params_mod.common_params(body, str(body["model"]), str(prompt), [], None)
         except _BadRequest as exc:
             return self._bad_request(exc)
-        return self._image_answer("image_generation", params, pre, recorded)
+        except ModelNotFound as exc:
+            return self._model_not_found(exc)
+        return await self._answer_after_delay("image_generation", params, pre, recorded)
 
     async def _chat_completions(self, request: Request) -> Response:
         """POST /v1/chat/completions, answering with `chat_content`."""
@@ -663,6 +369,10 @@ class FakeOpenAI:
         body = recorded.json
         if not isinstance(body, dict) or not body.get("model"):
             return self._bad_request(_BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter"))
+        try:
+            rules.check_chat_model(str(body["model"]))
+        except ModelNotFound as exc:
+            return self._model_not_found(exc)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
             return self._bad_request(_BadRequest("Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"))

@@ -11,19 +11,22 @@ import openai
 import pytest
 from PIL import Image as PILImage
 
-from churns_gql.providers.base import Usage
+from churns_gql.config import Settings
+from churns_gql.providers.base import ProviderError, Usage
 from churns_gql.providers.generation import SCHEMAS, GenerationConfig, load_generation_config
-from churns_gql.providers.generation_openai import OpenAIGenerationProvider
-from churns_gql.providers.pricing import MissingTokenPrice, UnknownModelPrice, load_pricing
+from churns_gql.providers.generation_openai import OpenAIGenerationProvider, configured_model_problems
+from churns_gql.providers.openai_catalog import load_catalogue
 from tests.conftest import ROOT, png_bytes, run_worker
 from tests.test_generation_engine import RUN, create, create_with_reference
 from tests.test_generation_rules import _ended_cleanly
 from tests.fake_openai import CHAT, EDITS, GENERATIONS, FakeOpenAI, schema_answer
+from tests.fake_openai_rules import CHAT_MODELS, TODAY
 
-IMAGE_MODEL = "gpt-image-1.5"
-CHAT_MODEL = "gpt-4.1-mini"
-PRICING = load_pricing(ROOT / "configs" / "pricing.yml")
+CATALOGUE = load_catalogue(ROOT / "configs")
+IMAGE_MODEL = Settings().openai_image_model
 CONFIG = load_generation_config(ROOT / "configs" / "generation.yml")
+CHAT_MODEL = CONFIG.model_for("strategy")
+PRICING = CATALOGUE.pricing
 
 
 @pytest.fixture
@@ -37,7 +40,7 @@ def fake():
 def openai_worker(worker_services, fake):
     """Worker services whose generation provider talks to the fake."""
     client = openai.AsyncOpenAI(api_key="sk-test", base_url=fake.base_url, max_retries=0)
-    return replace(worker_services, generator=OpenAIGenerationProvider(client, IMAGE_MODEL, PRICING, CONFIG))
+    return replace(worker_services, generator=OpenAIGenerationProvider(client, IMAGE_MODEL, CATALOGUE, CONFIG))
 
 
 def _chat_cost(request) -> float:
@@ -93,6 +96,7 @@ async def test_a_run_sends_schemas_and_image_parameters_and_is_priced_from_usage
     for request in generations:
         assert {k: request.json[k] for k in ("model", "size", "n", "quality", "output_format")} == {
             "model": IMAGE_MODEL, "size": "1024x1536", "n": 1, "quality": "medium", "output_format": "png"}
+        assert set(request.json) == {"model", "prompt", "size", "n", "quality", "output_format"}
     assert sorted(r.json["prompt"] for r in generations) == sorted(
         p["prompt"] for p in run["metadata"]["processing_context"]["final_prompts"])
     expected["image_generation"] = sum(_image_cost(r) for r in generations)
@@ -123,11 +127,13 @@ async def test_a_reference_is_shown_to_the_text_model_and_edited_at_the_nearest_
     assert [len(_images_in(r)) for r in fake.chat_requests("image_assessment")] == [2]  # the result and the reference
     (edit,) = fake.requests_to(EDITS)
     assert fake.requests_to(GENERATIONS) == []
-    assert edit.field("size") == "1536x1024" and edit.field("input_fidelity") == "high" and edit.field("n") == "1"
+    width, height = (int(v) for v in edit.field("size").split("x"))
+    assert abs(width / height - 1200 / 630) < 0.005 and width * height < 1.1 * 1200 * 630  # the platform's own aspect
+    assert edit.field("input_fidelity") is None and edit.field("n") == "1"  # gpt-image-2.x takes no input_fidelity
     assert edit.images[0].image().size == (300, 200)
     assert edit.field("prompt").startswith("Using the provided image as the main subject")
     folder = services.storage.run_dir(run["metadata"]["run_id"])
-    assert PILImage.open(folder / "originals/image_0.png").size == (1200, 630)  # cropped from 1536×1024
+    assert PILImage.open(folder / "originals/image_0.png").size == (1200, 630)
     assert run["stages"][-1]["costUsd"] == pytest.approx(sum(_chat_cost(r) for r in fake.chat_requests("image_assessment")),
                                                         abs=2e-6)
 
@@ -137,9 +143,9 @@ async def test_a_reference_is_shown_to_the_text_model_and_edited_at_the_nearest_
     [
         (CHAT, 429, None, "strategy", "rate limit"),
         (CHAT, 401, "invalid_api_key", "strategy", "API key"),
-        (CHAT, 404, "model_not_found", "strategy", "gpt-4.1-mini to this account; check text_models.strategy in"),
-        (GENERATIONS, 429, None, "image_generation", "rate limit"),
-        (GENERATIONS, 400, "moderation_blocked", "image_generation", "safety system blocked this request"),
+        (CHAT, 404, "model_not_found", "strategy", f"{CHAT_MODEL} to this account; check text_models.strategy in"),
+        (GENERATIONS, 429, "insufficient_quota", "image_generation", "out of quota"),  # not cured by retrying
+        (GENERATIONS, 400, "moderation_blocked", "image_generation", "safety system blocked this generation"),
     ],
 )
 async def test_provider_errors_fail_the_run_cleanly(client, services, fake, openai_worker, path, status, code, stage,
@@ -187,10 +193,38 @@ def test_every_schema_is_strict_and_the_fake_accepts_it():
     assert "additionalProperties" in strict_schema_problem({"type": "object", "properties": {}})
 
 
-def test_unpriced_models_are_refused_at_construction():
-    """A configured model without prices is refused before any call is made."""
+def test_unknown_or_shut_down_models_are_refused_naming_the_setting():
+    """A configured model the catalogue does not list, or lists as shut down, is refused before any call."""
     client = openai.AsyncOpenAI(api_key="sk-test", base_url="http://127.0.0.1:9/v1")
-    with pytest.raises(UnknownModelPrice, match="gpt-9"):
-        OpenAIGenerationProvider(client, IMAGE_MODEL, PRICING, GenerationConfig(text_models={"strategy": "gpt-9"}))
-    with pytest.raises(MissingTokenPrice, match="image_input"):
-        OpenAIGenerationProvider(client, CHAT_MODEL, PRICING, CONFIG)
+    with pytest.raises(ProviderError, match="text_models.strategy in configs/generation.yml='gpt-9'"):
+        OpenAIGenerationProvider(client, IMAGE_MODEL, CATALOGUE, GenerationConfig(text_models={"strategy": "gpt-9"}))
+    with pytest.raises(ProviderError, match="'gpt-4.1-nano' was shut down by OpenAI on 2026-10-23"):
+        OpenAIGenerationProvider(client, IMAGE_MODEL, CATALOGUE, GenerationConfig(text_models={"default": "gpt-4.1-nano"}))
+    with pytest.raises(ProviderError, match="CHURNS_OPENAI_IMAGE_MODEL='gpt-image-1' was shut down"):
+        OpenAIGenerationProvider(client, "gpt-image-1", CATALOGUE, CONFIG)
+    with pytest.raises(ProviderError, match="CHURNS_OPENAI_IMAGE_MODEL='gpt-5.4-mini' is not an OpenAI image model"):
+        OpenAIGenerationProvider(client, "gpt-5.4-mini", CATALOGUE, CONFIG)
+
+
+def test_shipped_chat_models_are_current_and_priced():
+    """Every stage's chat model is served (by the fake's independent list) and priced, with cached input."""
+    errors, _ = configured_model_problems(Settings(openai_api_key="k", configs_dir=ROOT / "configs"))
+    assert errors == []
+    for stage in ("image_eval", "strategy", "style_guide", "creative_expert", "image_assessment"):
+        model = CONFIG.model_for(stage)
+        assert CHAT_MODELS[model] is None or CHAT_MODELS[model] > TODAY
+        assert set(PRICING.for_model(model)) == {"text_input", "cached_input", "text_output"}
+
+
+def test_cached_prompt_tokens_are_priced_at_the_cached_rate():
+    """A chat usage block with cached tokens is billed text_input for the rest and cached_input for those."""
+    from types import SimpleNamespace
+
+    from churns_gql.providers.generation_openai import chat_usage
+
+    usage = chat_usage(SimpleNamespace(prompt_tokens=10_000, completion_tokens=500,
+                                       prompt_tokens_details=SimpleNamespace(cached_tokens=8_000)), CHAT_MODEL)
+    assert (usage.text_input_tokens, usage.cached_input_tokens, usage.text_output_tokens) == (2_000, 8_000, 500)
+    prices = PRICING.for_model(CHAT_MODEL)
+    expected = (2_000 * prices["text_input"] + 8_000 * prices["cached_input"] + 500 * prices["text_output"]) / 1e6
+    assert PRICING.cost(usage) == round(expected, 6) and prices["cached_input"] < prices["text_input"]

@@ -6,6 +6,7 @@ import io
 import json
 
 from PIL import Image as PILImage
+from PIL import ImageDraw
 from sqlalchemy import select
 
 from churns_gql.graphql.ids import decode_id
@@ -27,11 +28,11 @@ async def _imported(client, n=3, size=(90, 60)):
 async def test_chains_and_branches_make_the_version_tree(client, services, worker_services):
     run, (a, b, _c) = await _imported(client)
     a1 = (await refine(client, a, prompt="make it warmer", mask=[{"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}]))["refinement"]
-    b1 = (await refine(client, b, "TEXT", instructions='text: "SALE 50%"'))["refinement"]
+    b1 = (await refine(client, b, prompt="cooler"))["refinement"]
     assert a1["status"] == "QUEUED" and a1["version"] == 2 and a1["url"] is None
     assert await run_worker(worker_services) == 2
     a2 = (await refine(client, a1["id"], prompt="black and white"))["refinement"]
-    a3 = (await refine(client, a, "SUBJECT", instructions="make the mug sharper"))["refinement"]
+    a3 = (await refine(client, a, prompt="much brighter"))["refinement"]
     assert await run_worker(worker_services) == 2
     assert a2["version"] == 3 and a3["version"] == 2 and b1["version"] == 2
     assert a2["generationIndex"] == 0 and b1["generationIndex"] == 1
@@ -152,34 +153,52 @@ async def test_subject_repair_with_reference_upload(client, services, worker_ser
     _, (a, *_rest) = await _imported(client, n=1, size=(200, 120))
     variables = {"input": {"parentId": a, "type": "SUBJECT", "referenceImage": None,
                            "mask": [{"x": 0.25, "y": 0.25, "width": 0.5, "height": 0.5}]}}
-    response = await client.upload(REFINE, variables, {"input.referenceImage": ("ref.jpg", png_bytes(50, 50, (255, 0, 0)), "image/png")})
+    # A red disc on a white backdrop: the engine cuts the disc out and places it in the region.
+    reference = PILImage.new("RGB", (60, 60), "white")
+    ImageDraw.Draw(reference).ellipse((8, 8, 52, 52), fill=(230, 20, 20))
+    data = io.BytesIO()
+    reference.save(data, format="PNG")
+    response = await client.upload(REFINE, variables, {"input.referenceImage": ("ref.png", data.getvalue(), "image/png")})
     payload = response.json()["data"]["refineImage"]
     assert payload["userErrors"] == []
     ref = payload["refinement"]
     assert ref["referenceImageUrl"].endswith(f"refinements/{_uuid(ref['id'])}_reference.png")
     stored = await client.http.get(ref["referenceImageUrl"])
-    assert PILImage.open(io.BytesIO(stored.content)).size == (50, 50)
+    assert PILImage.open(io.BytesIO(stored.content)).size == (60, 60)
     await run_worker(worker_services)
-    done = (await client.data("query($id: ID!) { refinement(id: $id) { status url summary } }", {"id": ref["id"]}))["refinement"]
-    assert done["status"] == "COMPLETED" and done["summary"] == "Subject: from the reference image (1 region)"
+    done = (await client.data("query($id: ID!) { refinement(id: $id) { status url summary errorMessage } }",
+                              {"id": ref["id"]}))["refinement"]
+    assert done["status"] == "COMPLETED", done["errorMessage"]
+    assert done["summary"] == "Subject: from the reference image (1 region)"
     result = PILImage.open(io.BytesIO((await client.http.get(done["url"])).content)).convert("RGB")
     r, g, b = result.getpixel((100, 60))
-    assert r > 200 and g < 60 and b < 60  # the red reference sits in the middle of the region
+    assert r > 150 and g < 90 and b < 90  # the red disc sits in the middle of the region
     assert result.getpixel((5, 5)) == PILImage.open(io.BytesIO(png_bytes(200, 120, (40, 120, 200)))).getpixel((5, 5))
 
 
-async def test_text_repair_without_known_text_fails_with_a_clear_message(client, services, worker_services):
+async def test_text_repair_without_known_text_is_refused_up_front(client, services):
     payload = await import_images(client, [png_bytes(80, 80)])
     parent = payload["run"]["images"][0]["id"]
-    ref = (await refine(client, parent, "TEXT", instructions="fix the spelling"))["refinement"]
+    refused = await refine(client, parent, "TEXT", instructions="fix the spelling")
+    assert refused["refinement"] is None
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [(["input", "instructions"],
+                                                                         "UNSUPPORTED_BY_PROVIDER")]
+    assert "quotes" in refused["userErrors"][0]["message"]
+    async with services.db() as session:
+        assert (await session.scalars(select(Refinement))).all() == []
+
+
+async def test_text_repair_with_no_text_in_the_image_fails_with_a_clear_message(client, services, worker_services):
+    payload = await import_images(client, [png_bytes(80, 80)])
+    parent = payload["run"]["images"][0]["id"]
+    ref = (await refine(client, parent, "TEXT", instructions='it should read "SALE"'))["refinement"]
     await run_worker(worker_services)
     done = (await client.data(
         "query($id: ID!) { refinement(id: $id) { status errorMessage url events { stage status terminal message } } }",
         {"id": ref["id"]},
     ))["refinement"]
     assert done["status"] == "FAILED" and done["url"] is None
-    assert "quote" in done["errorMessage"].lower()
+    assert "text" in done["errorMessage"].lower()
     assert done["events"][-1] == {"stage": "job", "status": "FAILED", "terminal": True, "message": done["errorMessage"]}
     assert ("text_repair", "FAILED") in [(e["stage"], e["status"]) for e in done["events"]]
-    run_folder = services.storage.runs_dir
-    assert list(run_folder.glob("*/refinements/*_from_*.png")) == []
+    assert list(services.storage.runs_dir.glob("*/refinements/*_from_*.png")) == []

@@ -76,6 +76,38 @@ async def test_bad_input_is_refused_and_nothing_is_stored(client, services, pare
     assert await _stored(services) == (0, 0, [])
 
 
+@pytest.mark.parametrize(
+    "fields",
+    [{"prompt": "add a surfer in the background"}, {"prompt": "x"}, {"prompt": "remove the logo"},
+     {"prompt": "add a red surfer", "mask": [{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}]}],
+    ids=["surfer", "nonsense", "removal-without-mask", "generative-with-mask"],
+)
+async def test_prompt_the_offline_engine_cannot_do_is_refused_before_storing(client, services, parent, fields):
+    """Regression: "add a surfer in the background" used to COMPLETE unchanged; now nothing is stored or queued."""
+    payload = await refine(client, parent, **fields)
+    assert payload["refinement"] is None
+    [error] = payload["userErrors"]
+    assert (error["field"], error["code"]) == (["input", "prompt"], "UNSUPPORTED_BY_PROVIDER")
+    assert "offline" in error["message"]
+    assert await _stored(services) == (0, 0, [])
+
+
+async def test_partly_understood_and_masked_removal_prompts_are_queued(client, services, parent):
+    """A prompt with something doable is queued; removal with a rectangle is too."""
+    ok = await refine(client, parent, prompt="warmer, with a dragon")
+    masked = await refine(client, parent, prompt="remove the logo",
+                          mask=[{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}])
+    assert ok["userErrors"] == [] and masked["userErrors"] == []
+    assert (await _stored(services))[0] == 2
+
+
+async def test_openai_provider_is_not_held_to_the_offline_rules(client, services, parent):
+    """With OpenAI editing, a generative prompt is the model's job and is queued."""
+    services.settings = replace(services.settings, provider="openai")
+    payload = await refine(client, parent, prompt="add a surfer in the background")
+    assert payload["userErrors"] == [] and payload["refinement"]["status"] == "QUEUED"
+
+
 async def test_unknown_or_wrong_type_parent_is_not_found(client, services, parent):
     image_id = decode_id(parent)[1]
     for bad in ["garbage", encode_id("Run", image_id), encode_id("Refinement", image_id), encode_id("Image", uuid.uuid4())]:

@@ -154,6 +154,10 @@ class PipelineContext:
     # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
     completion_writes: list[Callable[["AsyncSession"], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # What the job's provider calls cost so far, kept for a job that ends FAILED or CANCELLED too;
+    # spend_unknown once a call may have been billed without reporting usage.
+    spent_usd: float = 0.0
+    spend_unknown: bool = False
     # Files the job wrote that no committed row points at yet: removed unless it completes.
     files: PendingFiles = field(init=False)
 
@@ -188,7 +192,18 @@ class PipelineContext:
         if status != JobStatus.RUNNING:
             raise JobCancelled()
 
-    def add_cost(self, usd: float) -> None:
+    def record_spend(self, usd: float | None) -> None:
+        """Count what one provider call of a refinement cost; None means billed for an unknown amount."""
+        if usd is None:
+            self.spend_unknown = True
+        else:
+            self.spent_usd = round(self.spent_usd + usd, 6)
+
+    def spent_cost(self) -> float | None:
+        """What the job's calls cost, or None when any of them may have been billed for an unknown amount."""
+        return None if self.spend_unknown else self.spent_usd
+
+    def add_cost(self, usd: float | None) -> None:
         """Count a provider call's cost towards the current stage (and the generation's total)."""
         if not usd:
             return

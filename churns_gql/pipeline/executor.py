@@ -112,7 +112,7 @@ class PipelineExecutor:
         async with unit_of_work(ctx.services.db) as uow:
             row = await lifecycle.finish_job(
                 uow.session, ctx.job_model, ctx.job_id, JobStatus.FAILED, message=failure.message,
-                progress=ctx.progress,
+                progress=ctx.progress, fields={"cost_usd": ctx.spent_cost()} if ctx.refinement is not None else None,
                 stage_event={"stage": failure.stage, "status": StageStatus.FAILED, "progress": ctx.progress,
                              "message": failure.message},
             )

@@ -1,4 +1,4 @@
-"""Image providers: the real one (OpenAI) and the offline one (Pillow), chosen by settings."""
+"""Image providers: the real one (OpenAI) and the offline one (OpenCV), chosen by settings."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ def make_editor(settings: Settings) -> ImageEditor:
         from churns_gql.providers.openai import OpenAIImageEditor
 
         return OpenAIImageEditor.from_settings(settings)
-    from churns_gql.providers.local import LocalImageEditor
+    from churns_gql.providers.offline import LocalImageEditor
 
     return LocalImageEditor()
 

@@ -8,7 +8,7 @@ from typing import Any, Awaitable, Callable, Literal, Protocol
 from PIL import Image
 
 from churns_gql.concepts import Concept
-from churns_gql.imaging import Rect
+from churns_gql.geometry import Rect
 
 __all__ = ["Rect"]  # one rectangle type, defined with the shared imaging helpers
 
@@ -22,6 +22,8 @@ class Usage:
 
     model: str
     text_input_tokens: int = 0
+    # Text input the API served from its prompt cache (billed at the cached_input rate).
+    cached_input_tokens: int = 0
     image_input_tokens: int = 0
     image_output_tokens: int = 0
     text_output_tokens: int = 0
@@ -30,6 +32,7 @@ class Usage:
         return Usage(
             model=self.model,
             text_input_tokens=self.text_input_tokens + other.text_input_tokens,
+            cached_input_tokens=self.cached_input_tokens + other.cached_input_tokens,
             image_input_tokens=self.image_input_tokens + other.image_input_tokens,
             image_output_tokens=self.image_output_tokens + other.image_output_tokens,
             text_output_tokens=self.text_output_tokens + other.text_output_tokens,
@@ -62,7 +65,8 @@ class EditResult:
 
     image: Image.Image
     usage: Usage | None = None
-    cost_usd: float = 0.0
+    # None when the provider reported no usage: the call was billed, but for an unknown amount.
+    cost_usd: float | None = 0.0
     # Human-readable account of what the provider did, e.g. "warmer, brighter; ignored: sparkly".
     notes: str = ""
 
@@ -70,10 +74,13 @@ class EditResult:
 class ProviderError(Exception):
     """A provider call failed in a way the user can act on; `message` is safe to show."""
 
-    def __init__(self, kind: ErrorKind, message: str) -> None:
+    def __init__(self, kind: ErrorKind, message: str, *, spent_usd: float | None = 0.0, code: str | None = None) -> None:
+        """`spent_usd` is what the failed attempt(s) cost (None: unknown, maybe billed); `code` a stable error code."""
         super().__init__(message)
         self.kind = kind
         self.message = message
+        self.spent_usd = spent_usd
+        self.code = code
 
 
 class ImageEditor(Protocol):
@@ -109,7 +116,8 @@ class StructuredResult:
 
     value: Any
     usage: Usage | None = None
-    cost_usd: float = 0.0
+    # None when the provider reported no usage: billed, for an unknown amount.
+    cost_usd: float | None = 0.0
 
 
 class TextModel(Protocol):
@@ -141,7 +149,8 @@ class GeneratedImage:
 
     image: Image.Image
     usage: Usage | None = None
-    cost_usd: float = 0.0
+    # None when the provider reported no usage: billed, for an unknown amount.
+    cost_usd: float | None = 0.0
     notes: str = ""
 
 

@@ -3,7 +3,7 @@
 Nothing here is random: choices come from a SHA-256 of the inputs, so the same brief gives the same
 strategies, concepts and pixels (and PNG bytes) every time. The images are real compositions at the
 platform size: a gradient from the concept's palette, a subject shape (or the reference photo), and
-the promotional text on a band, drawn with the same text renderer the offline TEXT repair uses.
+the promotional text on a band, drawn with the offline provider's text renderer.
 """
 
 from __future__ import annotations
@@ -24,10 +24,10 @@ from churns_gql.providers.generation import (
     STRATEGY,
     STYLE_GUIDE,
 )
-from churns_gql.providers.local import _COLOURS, RGB, Box, _composite_reference, _luminance, _text_image, quoted_text
+from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, luminance, text_image
+from churns_gql.offline_rules.intents import COLOURS, quoted_text
 
-TEXT_BAND = 0.18
-"""Share of the height the promotional text band takes (the offline TEXT repair uses the same band)."""
+TEXT_BAND = 0.18  # share of the height the promotional text band takes
 
 _AUDIENCES = (
     "young professionals", "students on a budget", "busy parents", "fitness enthusiasts",
@@ -121,7 +121,7 @@ def headline(prompt: str) -> str:
 
 def _colour_name(colour: tuple[float, ...]) -> str:
     """The nearest named colour to an RGB mean."""
-    named = dict(_COLOURS, white=(245, 245, 245), black=(15, 15, 15), grey=(128, 128, 128))
+    named = dict(COLOURS, white=(245, 245, 245), black=(15, 15, 15), grey=(128, 128, 128))
     return min(named, key=lambda n: sum((a - b) ** 2 for a, b in zip(named[n], colour)))
 
 
@@ -153,7 +153,7 @@ def _analyse(payload: dict[str, Any], images: list[Image.Image]) -> dict[str, An
     contrast = "high" if ImageStat.Stat(reference.convert("L")).stddev[0] > 40 else "low"
     return {
         "main_subject": f"the {subject_colour} subject of the reference photo",
-        "setting": f"a {'light' if _luminance(backdrop) >= 128 else 'dark'} {_colour_name(backdrop)} backdrop",
+        "setting": f"a {'light' if luminance(backdrop) >= 128 else 'dark'} {_colour_name(backdrop)} backdrop",
         "style": f"photograph, {width}×{height}, {contrast} contrast",
         "text_in_image": "",
         "dominant_colors": [_hex(c) for c in colours],
@@ -192,7 +192,7 @@ def _styles(payload: dict[str, Any], images: list[Image.Image]) -> dict[str, Any
 def _palette(prompt: str, voice: str, analysis: dict[str, Any] | None, index: int) -> list[str]:
     """4 or 5 #RRGGBB colours for one concept."""
     # Colours the user named come first, then the reference's, then ones derived from the voice.
-    named = [_COLOURS[w] for w in keywords(prompt) if w in _COLOURS]
+    named = [COLOURS[w] for w in keywords(prompt) if w in COLOURS]
     from_reference = [_rgb(c) for c in (analysis or {}).get("dominant_colors", [])]
     hue = (_seed("hue", prompt) % 360) / 360 + _STYLES[voice][3] + 0.07 * index
     dark = voice in ("premium", "bold")
@@ -365,7 +365,7 @@ def render(request: ImageRequest) -> tuple[Image.Image, str]:
                             Image.new("RGB", (width, height), palette[0]), ramp)
     box = subject_box(width, height)
     if request.reference is not None:
-        image, placed, _feather = _composite_reference(image, request.reference, box, [])
+        image, placed, _feather = composite_reference(image, request.reference, box, [])
         drawn = f"the reference photo at {placed[2] - placed[0]}×{placed[3] - placed[1]}"
     else:
         kind = _shape_kind(str(concept.get("main_subject") or request.prompt))
@@ -374,7 +374,7 @@ def render(request: ImageRequest) -> tuple[Image.Image, str]:
     text_spec = concept.get("promotional_text_visuals") or {}
     text = " ".join(str(text_spec.get("text") or "").split())
     if text:
-        image, fits = _text_image(image, _band(width, height, str(text_spec.get("placement") or "bottom")), text)
+        image, fits = text_image(image, _band(width, height, str(text_spec.get("placement") or "bottom")), text)
         drawn += f' and the text "{text}"' + ("" if fits else " (too long to fit fully)")
     return image.convert("RGB"), f"offline render at {width}×{height}: {drawn}"
 

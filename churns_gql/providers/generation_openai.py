@@ -3,9 +3,10 @@
 Text stages call chat completions with `response_format={"type": "json_schema", "json_schema":
 {"name", "strict": true, "schema"}}`, the stage's schema from providers/generation.py, and the chat
 model configs/generation.yml names for the stage; images the stage looks at go along as data URLs.
-Originals come from `images.generate` (or `images.edit` with the reference as the image) at the
-supported size nearest the platform's aspect, then are cropped to the platform's exact size. Every
-call's usage is priced with configs/pricing.yml.
+Originals come from `images.generate` (or `images.edit` with the reference as the image) at the size
+of the model's rules nearest the platform's aspect (openai_sizes), then are scaled uniformly and
+cropped to the platform's exact size. Image calls use our retries (never after a timeout), chat calls
+the SDK's. Every model must be current in configs/openai_models.yml, whose prices cost every call.
 """
 
 from __future__ import annotations
@@ -29,17 +30,22 @@ from churns_gql.providers.base import (
     Usage,
 )
 from churns_gql.providers.generation import TEXT_STAGES, GenerationConfig, load_generation_config
-from churns_gql.providers.openai import (
-    DEFAULT_MAX_RETRIES,
-    DEFAULT_TIMEOUT_S,
-    _as_png,
-    _decode_b64_image,
-    accepts_input_fidelity,
-    choose_size,
-    to_provider_error,
-    usage_from_api,
+from churns_gql.imaging import encode_png
+from churns_gql.providers.openai import DEFAULT_TIMEOUT_S, decode_b64_image, usage_from_api
+from churns_gql.providers.openai_catalog import (
+    Catalogue,
+    chat_model_problem,
+    image_model_problem,
+    load_catalogue,
+    shutdown_warning,
 )
-from churns_gql.providers.pricing import Pricing, load_pricing, require_prices
+from churns_gql.providers.openai_errors import IMAGE_MODEL_SETTING, to_provider_error
+from churns_gql.providers.openai_retry import RetryPolicy, Sleep, call_with_retries
+from churns_gql.providers.openai_sizes import request_size
+from churns_gql.providers.pricing import require_prices
+
+DEFAULT_MAX_RETRIES = 2
+"""SDK retries for chat calls (cheap, and a chat answer is never half-billed like an image)."""
 
 VISION_MAX_SIDE = 768
 """Images shown to a chat model are scaled to fit this square first: enough to judge, cheap to send."""
@@ -52,7 +58,13 @@ def _data_url(image: Image.Image) -> str:
     """`image`, shrunk to fit VISION_MAX_SIDE, as a PNG data URL."""
     small = image.copy()
     small.thumbnail((VISION_MAX_SIDE, VISION_MAX_SIDE), Image.Resampling.LANCZOS)
-    return "data:image/png;base64," + base64.b64encode(_as_png(small)).decode("ascii")
+    return "data:image/png;base64," + base64.b64encode(encode_png(_rgb_or_rgba(small))).decode("ascii")
+
+
+def _rgb_or_rgba(image: Image.Image) -> Image.Image:
+    """`image` in RGB or RGBA, the modes the API reads reliably."""
+    mode = "RGBA" if "A" in image.getbands() or "transparency" in image.info else "RGB"
+    return image if image.mode == mode else image.convert(mode)
 
 
 def chat_params(request: StructuredRequest, model: str) -> dict[str, Any]:
@@ -71,26 +83,29 @@ def chat_params(request: StructuredRequest, model: str) -> dict[str, Any]:
 
 
 def chat_usage(api_usage: Any, model: str) -> Usage | None:
-    """Our Usage from a chat completion's usage block (prompt tokens include any image input)."""
+    """Our Usage from a chat completion's usage block (prompt tokens include any image input and cached tokens)."""
     if api_usage is None:
         return None
-    return Usage(model=model, text_input_tokens=int(api_usage.prompt_tokens or 0),
+    details = getattr(api_usage, "prompt_tokens_details", None)
+    cached = int(getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
+    prompt = int(api_usage.prompt_tokens or 0)
+    return Usage(model=model, text_input_tokens=max(0, prompt - cached), cached_input_tokens=min(cached, prompt),
                  text_output_tokens=int(api_usage.completion_tokens or 0))
+
+
+def stage_setting(stage: str) -> str:
+    """Where the chat model of `stage` is set, for messages about it."""
+    return f"text_models.{stage} in configs/generation.yml"
 
 
 def generation_error(exc: openai.OpenAIError, model: str, setting: str) -> ProviderError:
     """to_provider_error's mapping, worded for generation rather than editing, naming the model's `setting`."""
-    if isinstance(exc, openai.NotFoundError):
-        return ProviderError("bad_request", f"OpenAI does not offer {model} to this account; check {setting}")
-    error = to_provider_error(exc, model)
-    # The shared mapping speaks of refinement edits; a generation call is a request like any other.
-    return ProviderError(error.kind, error.message.replace("the edit request", "the request")
-                         .replace("this edit", "this request").replace("while editing", "while generating"))
+    return to_provider_error(exc, model, setting, action="request")
 
 
 def _fit(b64: str, size: tuple[int, int]) -> Image.Image:
     """Decode an image and crop-scale it to exactly `size` (the platform's aspect may not be a supported one)."""
-    image = _decode_b64_image(b64).convert("RGB")
+    image = decode_b64_image(b64).convert("RGB")
     return image if image.size == size else ImageOps.fit(image, size, Image.Resampling.LANCZOS)
 
 
@@ -99,20 +114,30 @@ class OpenAIGenerationProvider:
 
     name = "openai"
 
-    def __init__(self, client: openai.AsyncOpenAI, image_model: str, pricing: Pricing, config: GenerationConfig) -> None:
-        """Use `client`; raises UnknownModelPrice or MissingTokenPrice now if a configured model cannot be costed."""
-        require_prices(pricing, image_model, _IMAGE_CATEGORIES)
+    def __init__(self, client: openai.AsyncOpenAI, image_model: str, catalogue: Catalogue, config: GenerationConfig,
+                 *, retry: RetryPolicy = RetryPolicy(), sleep: Sleep = asyncio.sleep) -> None:
+        """Use `client`; ProviderError now if a configured model is unknown, shut down or unpriced."""
+        problems = [image_model_problem(catalogue, image_model, IMAGE_MODEL_SETTING)]
+        problems += [chat_model_problem(catalogue, config.model_for(stage), stage_setting(stage)) for stage in TEXT_STAGES]
+        if any(problems):
+            raise ProviderError("bad_request", "; ".join(p for p in problems if p), code="model_not_found")
+        require_prices(catalogue.pricing, image_model, _IMAGE_CATEGORIES)
         for stage in TEXT_STAGES:
-            require_prices(pricing, config.model_for(stage), _CHAT_CATEGORIES)
+            require_prices(catalogue.pricing, config.model_for(stage), _CHAT_CATEGORIES)
         self.client = client
+        # The SDK would re-send an image call after a timeout, billing it twice; ours never does.
+        self.image_client = client.with_options(max_retries=0)
         self.image_model = image_model
-        self.pricing = pricing
+        self.spec = catalogue.image_model(image_model)
+        self.pricing = catalogue.pricing
         self.config = config
+        self.retry = retry
+        self.sleep = sleep
 
     @classmethod
     def from_settings(cls, settings: Settings, *, max_retries: int = DEFAULT_MAX_RETRIES,
                       timeout_s: float = DEFAULT_TIMEOUT_S) -> OpenAIGenerationProvider:
-        """A provider for the configured key, base URL and models, priced from configs_dir/pricing.yml."""
+        """A provider for the configured key, base URL and models, with the catalogue in configs_dir."""
         if not settings.openai_api_key:
             raise ProviderError("auth", "OPENAI_API_KEY is not set; set it to use the OpenAI provider")
         client = openai.AsyncOpenAI(
@@ -121,7 +146,7 @@ class OpenAIGenerationProvider:
             max_retries=max_retries,
             timeout=openai.Timeout(timeout_s, connect=10.0),
         )
-        return cls(client, settings.openai_image_model, load_pricing(settings.configs_dir / "pricing.yml"),
+        return cls(client, settings.openai_image_model, load_catalogue(settings.configs_dir),
                    load_generation_config(settings.configs_dir / "generation.yml"))
 
     async def structured(self, request: StructuredRequest) -> StructuredResult:
@@ -131,9 +156,9 @@ class OpenAIGenerationProvider:
         try:
             response = await self.client.chat.completions.create(**params)
         except openai.OpenAIError as exc:
-            raise generation_error(exc, model, f"text_models.{request.stage} in configs/generation.yml") from exc
+            raise generation_error(exc, model, stage_setting(request.stage)) from exc
         usage = chat_usage(response.usage, model)
-        cost = self.pricing.cost(usage) if usage is not None else 0.0
+        cost = self.pricing.cost(usage) if usage is not None else None
         choice = response.choices[0] if response.choices else None
         message = choice.message if choice else None
         if message is not None and message.refusal:
@@ -148,16 +173,12 @@ class OpenAIGenerationProvider:
 
     def image_params(self, request: ImageRequest) -> dict[str, Any]:
         """The images.generate (or images.edit) keyword arguments, without the reference file."""
-        width, height = choose_size(request.width, request.height)
-        params: dict[str, Any] = {
-            "model": self.image_model,
-            "prompt": request.prompt,
-            "n": 1,
-            "size": f"{width}x{height}",
-            "quality": self.config.image_quality,
-            "output_format": "png",
-        }
-        if request.reference is not None and accepts_input_fidelity(self.image_model):
+        width, height = request_size(self.spec, request.width, request.height)
+        params: dict[str, Any] = {"model": self.image_model, "prompt": request.prompt, "n": 1,
+                                  "size": f"{width}x{height}", "output_format": "png"}
+        if self.config.image_quality in self.spec.qualities:
+            params["quality"] = self.config.image_quality
+        if request.reference is not None and "high" in self.spec.input_fidelity:
             # The reference is the product: keep its details rather than reinterpret them.
             params["input_fidelity"] = "high"
         return params
@@ -165,25 +186,43 @@ class OpenAIGenerationProvider:
     async def generate(self, request: ImageRequest) -> GeneratedImage:
         """One original: images.generate, or images.edit of the reference; cropped to the exact size."""
         params = self.image_params(request)
-        try:
-            if request.reference is not None:
-                png = await asyncio.to_thread(_as_png, request.reference)
-                response = await self.client.images.edit(image=("reference.png", png, "image/png"), **params)
-            else:
-                response = await self.client.images.generate(**params)
-        except openai.OpenAIError as exc:
-            raise generation_error(exc, self.image_model, "CHURNS_OPENAI_IMAGE_MODEL") from exc
+        if request.reference is not None:
+            png = await asyncio.to_thread(lambda: encode_png(_rgb_or_rgba(request.reference)))
+            call = lambda: self.image_client.images.edit(image=("reference.png", png, "image/png"), **params)  # noqa: E731
+        else:
+            call = lambda: self.image_client.images.generate(**params)  # noqa: E731
+        response = await call_with_retries(call, model=self.image_model, setting=IMAGE_MODEL_SETTING,
+                                           action="generation", policy=self.retry, sleep=self.sleep)
         usage = usage_from_api(response.usage, self.image_model, self.pricing)
-        cost = self.pricing.cost(usage) if usage is not None else 0.0
+        cost = self.pricing.cost(usage) if usage is not None else None
         first = response.data[0] if response.data else None
         if first is None or not first.b64_json:
-            raise ProviderError("unavailable", "OpenAI returned no image; try again")
+            raise ProviderError("unavailable", "OpenAI returned no image; try again", spent_usd=cost)
         try:
             image = await asyncio.to_thread(_fit, first.b64_json, (request.width, request.height))
         except (binascii.Error, ValueError, OSError) as exc:
-            raise ProviderError("unavailable", "OpenAI returned an image that could not be read; try again") from exc
+            raise ProviderError("unavailable", "OpenAI returned an image that could not be read; try again",
+                                spent_usd=cost) from exc
         call = "edit of the reference" if request.reference is not None else "generation"
         notes = f"{call} with {self.image_model} at {params['size']}, quality {params['quality']}"
         if usage is None:
             notes += "; OpenAI reported no token usage, so the cost is unknown"
         return GeneratedImage(image=image, usage=usage, cost_usd=cost, notes=notes)
+
+
+def configured_model_problems(settings: Settings) -> tuple[list[str], list[str]]:
+    """Errors (unknown or shut-down models, each naming its setting) and shutdown warnings for the OpenAI provider."""
+    catalogue = load_catalogue(settings.configs_dir)
+    config = load_generation_config(settings.configs_dir / "generation.yml")
+    named = [(settings.openai_image_model, IMAGE_MODEL_SETTING, image_model_problem)]
+    named += [(config.model_for(stage), stage_setting(stage), chat_model_problem) for stage in TEXT_STAGES]
+    errors: list[str] = []
+    warnings: list[str] = []
+    for model, setting, check in named:
+        problem = check(catalogue, model, setting)
+        if problem and problem not in errors:
+            errors.append(problem)
+        warning = None if problem else shutdown_warning(catalogue, model, setting)
+        if warning and warning not in warnings:
+            warnings.append(warning)
+    return errors, warnings

@@ -1,4 +1,4 @@
-"""Token prices per model from configs/pricing.yml, and what a provider call cost in USD."""
+"""Token prices per model from the model catalogue (configs/openai_models.yml), and what a provider call cost in USD."""
 
 from __future__ import annotations
 
@@ -12,11 +12,12 @@ import yaml
 
 from churns_gql.providers.base import Usage
 
-CATEGORIES = ("text_input", "image_input", "image_output", "text_output")
+CATEGORIES = ("text_input", "cached_input", "image_input", "image_output", "text_output")
 """The token categories a price file may list, each in USD per 1M tokens."""
 
 _USAGE_FIELDS = {
     "text_input": "text_input_tokens",
+    "cached_input": "cached_input_tokens",
     "image_input": "image_input_tokens",
     "image_output": "image_output_tokens",
     "text_output": "text_output_tokens",
@@ -58,7 +59,7 @@ class Pricing:
     """Per-model prices in USD per 1M tokens, read from one price file."""
 
     prices: Mapping[str, Mapping[str, float]]
-    source: str = "pricing.yml"
+    source: str = "openai_models.yml"
 
     def models(self) -> list[str]:
         """Every model the file prices, sorted."""
@@ -89,8 +90,17 @@ class Pricing:
         return round(total, 6)
 
 
+def catalogue_prices(data: Any) -> Any:
+    """The {"models": {name: prices}} view of a model catalogue document; other documents unchanged."""
+    if isinstance(data, dict) and isinstance(data.get("image_models"), dict):
+        entries = {**data["image_models"], **(data.get("chat_models") or {})}
+        return {"models": {name: (entry or {}).get("prices") or {} for name, entry in entries.items()}}
+    return data
+
+
 def parse_pricing(data: Any, source: str) -> Pricing:
-    """A Pricing from the parsed YAML document; raises ValueError naming `source` when malformed."""
+    """A Pricing from a parsed price document or model catalogue; raises ValueError naming `source` when malformed."""
+    data = catalogue_prices(data)
     if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
         raise ValueError(f"{source} must have a top-level 'models' mapping of model name to prices")
     prices: dict[str, Mapping[str, float]] = {}

@@ -159,3 +159,9 @@ async def cancel_job(
                          status=StageStatus.CANCELLED, progress=await last_progress(session, job_id),
                          message="cancelled by request", terminal=True)
     return row, previous
+
+
+async def record_refinement_spend(session: AsyncSession, job_id: uuid.UUID, usd: float | None) -> None:
+    """Store what a refinement that ended without completing spent (None: billed, amount unknown)."""
+    await session.execute(update(Refinement).where(
+        Refinement.id == job_id, Refinement.status.in_((JobStatus.FAILED, JobStatus.CANCELLED))).values(cost_usd=usd))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 import math
 import uuid
 from collections import defaultdict
@@ -14,13 +16,18 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
+from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.services import lifecycle
 from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services import quotas
+from churns_gql.offline_rules.support import offline_supports
+from churns_gql.offline_rules.text_rules import quoted_text
+from churns_gql.concepts import concept_from_metadata
 from churns_gql.services.runs import check_text, validate_reference
 from churns_gql.services.uow import pending_files
-from churns_gql.storage import IndexEntry, RunStorage, reference_path
+from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_path
 
 
 async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Refinement]:
@@ -227,6 +234,30 @@ def _check_request(req: RefineRequest) -> list[Problem]:
     return problems
 
 
+def _check_provider(req: RefineRequest, settings: Settings, concept_text: str | None) -> list[Problem]:
+    """What the offline engine cannot do in this request (nothing when OpenAI does the editing)."""
+    if settings.provider_name == "openai":
+        return []
+    rects = [Rect(r["x"], r["y"], r["width"], r["height"]) for r in req.mask or []]
+    refusal = offline_supports(req.type.value, req.prompt, req.instructions, rects, req.reference_upload is not None,
+                               concept_text)
+    if refusal is None:
+        return []
+    field = {RefinementType.PROMPT: "prompt", RefinementType.TEXT: "instructions"}.get(req.type, "referenceImage")
+    return [Problem(("input", field), refusal, "UNSUPPORTED_BY_PROVIDER")]
+
+
+async def _intended_text(storage: RunStorage, req: RefineRequest, run_id: uuid.UUID, generation_index: int) -> str | None:
+    """The run's intended text for the image, read only when a TEXT repair's instructions quote none."""
+    if req.type != RefinementType.TEXT or quoted_text(req.instructions):
+        return None
+    try:
+        metadata = json.loads(await asyncio.to_thread(storage.path(run_id, METADATA_FILE).read_text))
+    except (OSError, ValueError):
+        return None
+    return concept_from_metadata(metadata if isinstance(metadata, dict) else None, generation_index).intended_text
+
+
 async def create_refinement(
     session: AsyncSession, storage: RunStorage, settings: Settings, req: RefineRequest
 ) -> Refinement:
@@ -235,7 +266,7 @@ async def create_refinement(
     The reference file is removed if the caller's unit of work does not commit.
     Raises UserInputError, having written nothing, when the input is wrong.
     """
-    problems = _check_request(req)
+    problems = _check_request(req) + check_refine_request(req, settings)
     if problems:
         raise UserInputError(problems)
     parent_image = parent_ref = None
@@ -251,6 +282,12 @@ async def create_refinement(
             "NOT_READY", f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
             "input", "parentId",
         )
+    parent_row = parent_image if parent_image is not None else parent_ref
+    assert parent_row is not None
+    concept_text = await _intended_text(storage, req, parent_row.run_id, parent_row.generation_index)
+    problems = _check_provider(req, settings, concept_text)
+    if problems:
+        raise UserInputError(problems)
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
     estimate = quotas.estimated_cost(settings, 1)

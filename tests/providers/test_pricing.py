@@ -1,4 +1,4 @@
-"""Pricing: loading configs/pricing.yml, cost arithmetic, and errors for unpriced models."""
+"""Pricing: the prices of the model catalogue (configs/openai_models.yml), cost arithmetic, and errors for unpriced models."""
 
 from __future__ import annotations
 
@@ -16,18 +16,28 @@ from churns_gql.providers.pricing import (
     parse_pricing,
 )
 
-PRICING_FILE = Path(__file__).resolve().parents[2] / "configs" / "pricing.yml"
+PRICING_FILE = Path(__file__).resolve().parents[2] / "configs" / "openai_models.yml"
 
 
-def test_shipped_file_has_the_list_prices():
-    """The shipped price file carries the agreed per-1M-token prices."""
+def test_shipped_catalogue_has_the_list_prices():
+    """The catalogue carries the per-1M-token prices its comments cite, cached input included."""
     pricing = load_pricing(PRICING_FILE)
-    assert dict(pricing.for_model("gpt-image-1")) == {"text_input": 5.0, "image_input": 10.0, "image_output": 40.0}
-    assert dict(pricing.for_model("gpt-image-1-mini")) == {"text_input": 2.0, "image_input": 2.5, "image_output": 8.0}
-    assert dict(pricing.for_model("gpt-image-1.5")) == {"text_input": 5.0, "image_input": 8.0, "image_output": 32.0}
-    assert dict(pricing.for_model("gpt-4.1-mini")) == {"text_input": 0.4, "text_output": 1.6}
-    assert dict(pricing.for_model("gpt-4.1")) == {"text_input": 2.0, "text_output": 8.0}
-    assert dict(pricing.for_model("gpt-4o-mini")) == {"text_input": 0.15, "text_output": 0.6}
+    image2 = {"text_input": 5.0, "cached_input": 1.25, "image_input": 8.0, "image_output": 30.0}
+    for model in ("gpt-image-2", "gpt-image-2.5-sunburst", "gpt-image-2.5-flare", "gpt-image-2.6-sunburst"):
+        assert dict(pricing.for_model(model)) == image2, model
+    assert dict(pricing.for_model("gpt-image-1.5")) == {"text_input": 5.0, "cached_input": 1.25, "image_input": 8.0,
+                                                       "image_output": 32.0}
+    assert dict(pricing.for_model("gpt-image-1-mini")) == {"text_input": 2.0, "cached_input": 0.2, "image_input": 2.5,
+                                                          "image_output": 8.0}
+    assert dict(pricing.for_model("gpt-5.4-mini")) == {"text_input": 0.75, "cached_input": 0.075, "text_output": 4.5}
+    assert dict(pricing.for_model("gpt-4o-mini")) == {"text_input": 0.15, "cached_input": 0.075, "text_output": 0.6}
+
+
+def test_cached_input_is_billed_at_its_own_rate():
+    """Cached prompt tokens cost the cached_input price, not the text_input one."""
+    pricing = load_pricing(PRICING_FILE)
+    usage = Usage(model="gpt-5.4-mini", text_input_tokens=1_000, cached_input_tokens=9_000, text_output_tokens=100)
+    assert pricing.cost(usage) == round((1_000 * 0.75 + 9_000 * 0.075 + 100 * 4.5) / 1e6, 6) == 0.001875
 
 
 def test_cost_sums_tokens_times_price_per_million():

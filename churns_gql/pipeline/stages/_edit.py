@@ -3,14 +3,58 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Awaitable
 
 from PIL import Image
 
 from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
-from churns_gql.pipeline.context import PipelineContext
-from churns_gql.providers.base import EditRequest, Rect, RefinementKind
+from churns_gql.pipeline.context import JobCancelled, PipelineContext
+from churns_gql.providers.base import EditRequest, EditResult, ProviderError, Rect, RefinementKind
 from churns_gql.storage import preview_path
+
+
+async def paid_call(ctx: PipelineContext, call: Awaitable[EditResult]) -> EditResult:
+    """Await a provider call and record what it cost, even when it fails or the job is aborted meanwhile.
+
+    An editor that bills (billing_grace_s > 0) is paid for a sent request whether or not we wait, so
+    on an abort the call may finish for up to that long to report its usage; the offline one is
+    simply stopped.
+    """
+    task = asyncio.ensure_future(call)
+    try:
+        result = await asyncio.shield(task)
+    except ProviderError as exc:
+        ctx.record_spend(exc.spent_usd)
+        raise
+    except asyncio.CancelledError:
+        grace = float(getattr(ctx.services.editor, "billing_grace_s", 0.0))
+        try:
+            if grace > 0:
+                await asyncio.wait({task}, timeout=grace)
+        finally:
+            _record_late(ctx, task, billed=grace > 0)
+        raise
+    ctx.record_spend(result.cost_usd)
+    return result
+
+
+def _record_late(ctx: PipelineContext, task: asyncio.Future[EditResult], *, billed: bool) -> None:
+    """Record the spend of a call the job stopped waiting for; stop it if it still runs."""
+    if not task.done():
+        task.cancel()
+        if billed:
+            ctx.record_spend(None)
+        return
+    error = task.exception() if not task.cancelled() else None
+    if task.cancelled():
+        ctx.record_spend(None if billed else 0.0)
+    elif isinstance(error, ProviderError):
+        ctx.record_spend(error.spent_usd)
+    elif error is not None:
+        ctx.record_spend(None if billed else 0.0)
+    else:
+        ctx.record_spend(task.result().cost_usd)
 
 
 async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
@@ -18,12 +62,24 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
     refinement = ctx.refinement
     assert refinement is not None and ctx.base_image is not None
 
+    cancelled = False
+
     async def on_partial(image: Image.Image, index: int) -> None:
+        """Save a streamed partial as the job's preview and announce it."""
+        nonlocal cancelled
+        if cancelled:
+            return
         relative = preview_path(ctx.job_id, index)
         # Until an event points at the preview it is the job's to clean up if the job stops here.
         ctx.cleanup_paths.append(relative)
         await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(encode_png, image, level=1))
-        await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
+        try:
+            await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
+        except JobCancelled:
+            # The call is paid for whatever we do now: read it to the end for its usage (the spend);
+            # the check after the call then stops the job.
+            cancelled = True
+            return
         ctx.cleanup_paths.remove(relative)
 
     request = EditRequest(
@@ -39,7 +95,7 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
     )
     # Provider calls cost money and time: check before spending, and after in case a cancel came in.
     await ctx.check_cancelled()
-    result = await ctx.services.editor.edit(request)
+    result = await paid_call(ctx, ctx.services.editor.edit(request))
     await ctx.check_cancelled()
     ctx.result = result
     ctx.stage_cost = result.cost_usd

@@ -50,7 +50,7 @@ async def run(ctx: PipelineContext) -> str:
         done += 1
         await ctx.publish(StageStatus.RUNNING, f"image {index + 1} ready ({done} of {total})")
         return {"image": image, "index": index, "path": relative, "width": width, "height": height,
-                "cost_usd": round(result.cost_usd, 6), "notes": result.notes}
+                "cost_usd": None if result.cost_usd is None else round(result.cost_usd, 6), "notes": result.notes}
 
     await ctx.check_cancelled()
     results = await concurrently(one(i) for i in range(total))

@@ -32,7 +32,7 @@ async def run(ctx: PipelineContext) -> str:
         "width": base.width,
         "height": base.height,
         "summary": summarize(refinement, result.notes),
-        "cost_usd": round(result.cost_usd, 6),
+        "cost_usd": ctx.spent_cost(),
     }
     storage, db, job_id = ctx.services.storage, ctx.services.db, ctx.job_id
 

@@ -100,6 +100,20 @@ describe('RefineModal', () => {
     expect(onCompleted).toHaveBeenCalledWith('ref1');
   });
 
+  it('gives the Subject tab its own mask editor', () => {
+    setup();
+    fireEvent.click(screen.getByTestId('draw-mask-toggle'));
+    const overlay = screen.getByTestId('mask-overlay');
+    overlay.focus();
+    fireEvent.keyDown(overlay, { key: 'Enter' });
+    expect(screen.getAllByTestId('mask-rect')).toHaveLength(1);
+    fireEvent.click(screen.getByTestId('tab-prompt'));
+    expect(screen.getByTestId('draw-mask-toggle')).toHaveProperty('checked', false);
+    fireEvent.click(screen.getByTestId('tab-subject'));
+    expect(screen.getByTestId('draw-mask-toggle')).toHaveProperty('checked', true);
+    expect(screen.getAllByTestId('mask-rect')).toHaveLength(1);
+  });
+
   it('cancels a running refinement', async () => {
     const { mock } = setup();
     fireEvent.click(screen.getByTestId('tab-text'));
@@ -122,6 +136,8 @@ describe('buildRefineInput', () => {
   const base = {
     subjectInstructions: ' keep the logo ',
     subjectReference: null,
+    subjectDrawMask: false,
+    subjectMask: [{ x: 0.5, y: 0.4, width: 0.3, height: 0.5 }],
     textInstructions: 'fix typo',
     prompt: 'sunset',
     drawMask: true,
@@ -142,6 +158,18 @@ describe('buildRefineInput', () => {
       creativityLevel: 1,
       instructions: 'fix typo',
     });
+  });
+
+  it('sends the Subject tab’s own mask, never the Prompt tab’s', () => {
+    expect(buildRefineInput('p', { ...base, type: 'SUBJECT', subjectDrawMask: true })).toEqual({
+      parentId: 'p',
+      type: 'SUBJECT',
+      creativityLevel: 1,
+      instructions: 'keep the logo',
+      mask: [{ x: 0.5, y: 0.4, width: 0.3, height: 0.5 }],
+    });
+    expect(buildRefineInput('p', { ...base, type: 'PROMPT' }).mask).toEqual([{ x: 0.1, y: 0.1, width: 0.2, height: 0.2 }]);
+    expect(buildRefineInput('p', { ...base, type: 'SUBJECT', subjectMask: [], subjectDrawMask: true }).mask).toBeUndefined();
   });
 
   it('omits the mask when drawing is off', () => {

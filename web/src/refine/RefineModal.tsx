@@ -8,10 +8,10 @@ import { Dialog } from '../components/Dialog';
 import { FieldError, describedBy } from '../components/FieldError';
 import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
 import { TabList, tabIds, type TabSpec } from '../components/Tabs';
-import { MaskEditor } from '../mask/MaskEditor';
 import { EMPTY_MASK, maskReducer } from '../mask/maskReducer';
 import { FORM_KEY, errorId, groupUserErrors, type FieldErrors } from '../lib/userErrors';
 import type { RefineTarget } from '../pages/RefinementCard';
+import { MaskField } from './MaskField';
 import { RefinementProgress } from './RefinementProgress';
 import { AuthImage } from '../components/AuthImage';
 
@@ -36,6 +36,8 @@ export interface RefineFormValues {
   type: RefinementType;
   subjectInstructions: string;
   subjectReference: File | null;
+  subjectDrawMask: boolean;
+  subjectMask: { x: number; y: number; width: number; height: number }[];
   textInstructions: string;
   prompt: string;
   drawMask: boolean;
@@ -44,17 +46,21 @@ export interface RefineFormValues {
 }
 
 // Only the active tab's fields are sent: a prompt typed on another tab must not leak into a
-// subject repair. The mask is left out (= whole image) unless drawing is on and it has rectangles.
+// subject repair. Each of the Subject and Prompt tabs has its own mask, left out (= whole image,
+// subject found automatically) unless drawing is on there and it has rectangles.
+const rectsOf = (rects: RefineFormValues['mask']) => rects.map(({ x, y, width, height }) => ({ x, y, width, height }));
+
 export function buildRefineInput(parentId: string, v: RefineFormValues): RefineImageInput {
   const input: RefineImageInput = { parentId, type: v.type, creativityLevel: v.creativityLevel };
   if (v.type === 'SUBJECT') {
     if (v.subjectInstructions.trim()) input.instructions = v.subjectInstructions.trim();
     if (v.subjectReference) input.referenceImage = v.subjectReference;
+    if (v.subjectDrawMask && v.subjectMask.length > 0) input.mask = rectsOf(v.subjectMask);
   } else if (v.type === 'TEXT') {
     input.instructions = v.textInstructions.trim();
   } else {
     input.prompt = v.prompt.trim();
-    if (v.drawMask && v.mask.length > 0) input.mask = v.mask.map(({ x, y, width, height }) => ({ x, y, width, height }));
+    if (v.drawMask && v.mask.length > 0) input.mask = rectsOf(v.mask);
   }
   return input;
 }
@@ -74,6 +80,8 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
   const [type, setType] = useState<RefinementType>('SUBJECT');
   const [subjectInstructions, setSubjectInstructions] = useState('');
   const [subjectReference, setSubjectReference] = useState<File | null>(null);
+  const [subjectDrawMask, setSubjectDrawMask] = useState(false);
+  const [subjectMask, dispatchSubjectMask] = useReducer(maskReducer, EMPTY_MASK);
   const [textInstructions, setTextInstructions] = useState('');
   const [prompt, setPrompt] = useState('');
   const [drawMask, setDrawMask] = useState(false);
@@ -94,6 +102,8 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
       type,
       subjectInstructions,
       subjectReference,
+      subjectDrawMask,
+      subjectMask: subjectMask.rects,
       textInstructions,
       prompt,
       drawMask,
@@ -173,7 +183,6 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
           >
             {type === 'SUBJECT' && (
               <>
-                {currentImage}
                 <div className="field">
                   <label htmlFor={`${formId}-subject-instructions`}>What to repair in the subject</label>
                   <textarea
@@ -213,6 +222,17 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
                   )}
                   <FieldError formId={formId} name="referenceImage" errors={errors} />
                 </div>
+                <MaskField
+                  formId={formId}
+                  target={target}
+                  drawMask={subjectDrawMask}
+                  onDrawMask={setSubjectDrawMask}
+                  state={subjectMask}
+                  dispatch={dispatchSubjectMask}
+                  hint="Mark where the subject is; without a mask it is found in the image."
+                  errors={errors}
+                  currentImage={currentImage}
+                />
               </>
             )}
           </div>
@@ -264,35 +284,17 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
                   />
                   <FieldError formId={formId} name="prompt" errors={errors} />
                 </div>
-                <div className="field toggle-field">
-                  <input
-                    id={`${formId}-draw-mask`}
-                    type="checkbox"
-                    role="switch"
-                    checked={drawMask}
-                    onChange={(e) => setDrawMask(e.target.checked)}
-                    data-testid="draw-mask-toggle"
-                    aria-describedby={`${formId}-mask-hint`}
-                  />
-                  <label htmlFor={`${formId}-draw-mask`}>Draw mask</label>
-                  <p id={`${formId}-mask-hint`} className="hint">
-                    Limit the edit to rectangles you draw; without a mask the whole image may change.
-                  </p>
-                </div>
-                {drawMask ? (
-                  <MaskEditor
-                    imageUrl={target.url}
-                    imageAlt={`${target.label} (v${target.version})`}
-                    width={target.width}
-                    height={target.height}
-                    state={mask}
-                    dispatch={dispatchMask}
-                    errorId={errors.mask?.length ? errorId(formId, 'mask') : undefined}
-                  />
-                ) : (
-                  currentImage
-                )}
-                <FieldError formId={formId} name="mask" errors={errors} />
+                <MaskField
+                  formId={formId}
+                  target={target}
+                  drawMask={drawMask}
+                  onDrawMask={setDrawMask}
+                  state={mask}
+                  dispatch={dispatchMask}
+                  hint="Limit the edit to rectangles you draw; without a mask the whole image may change."
+                  errors={errors}
+                  currentImage={currentImage}
+                />
               </>
             )}
           </div>

@@ -1,0 +1,27 @@
+"""The one rectangle type (fractions of an image) and pixel boxes: plain data, no image libraries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Rect:
+    """A rectangle in fractions (0..1) of an image's width and height, origin top-left."""
+
+    x: float
+    y: float
+    width: float
+    height: float
+
+    def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image."""
+        left = max(0, min(width, round(self.x * width)))
+        top = max(0, min(height, round(self.y * height)))
+        right = max(left, min(width, round((self.x + self.width) * width)))
+        bottom = max(top, min(height, round((self.y + self.height) * height)))
+        return left, top, right, bottom
+
+
+Box = tuple[int, int, int, int]
+"""A (left, top, right, bottom) pixel box."""
