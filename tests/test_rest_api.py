@@ -33,7 +33,7 @@ async def test_refine_list_and_refine_the_refinement(client, worker_services):
     job_id = created.json()["job_id"]
     assert await run_worker(worker_services) == 1
     second = await _refine(client, run_id, parent_image_type="refinement", parent_image_id=job_id,
-                           refine_type="text", instructions="fix the spelling", prompt="")
+                           refine_type="text", instructions='The headline should read "SUMMER SALE"', prompt="")
     assert second.status_code == 201, second.text
     listed = (await client.http.get(f"/api/v1/runs/{run_id}/refinements")).json()["refinements"]
     assert [r["job_id"] for r in listed] == [job_id, second.json()["job_id"]]
