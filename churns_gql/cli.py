@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from churns_gql.config import Settings, get_settings
+from churns_gql.cli_args import positive as _positive
+from churns_gql.cli_args import serve_settings, version as _version
 from churns_gql.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -319,30 +321,6 @@ def _client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
     can.add_argument("id")
     tre = sub.add_parser("tree", parents=[common], help="print a run's version tree")
     tre.add_argument("run_id")
-
-
-def _version() -> str:
-    """The installed package's version."""
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("churns-gql")
-    except PackageNotFoundError:
-        return "unknown"
-
-
-def _positive(text: str) -> int:
-    """argparse type: an integer of at least 1."""
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
-
-
-def serve_settings(settings: Settings, host: str | None, port: int | None) -> Settings:
-    """Settings with --host/--port applied over the environment's (flags win; unset flags keep the env)."""
-    return replace(settings, host=host if host is not None else settings.host,
-                   port=port if port is not None else settings.port)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from churns_gql import cli
+from churns_gql import cli, cli_args
 from churns_gql.config import get_settings
 from tests.conftest import ROOT
 from tests.test_cli import _free_port
@@ -34,7 +34,7 @@ def test_version_prints_the_package_version(capsys):
     with pytest.raises(SystemExit) as done:
         cli.main(["--version"])
     assert done.value.code == 0
-    assert capsys.readouterr().out.strip() == f"churns-gql {cli._version()}" and cli._version() == "0.1.0"
+    assert capsys.readouterr().out.strip() == f"churns-gql {cli_args.version()}" and cli_args.version() == "0.1.0"
 
 
 def test_serve_flags_win_over_the_environment_which_still_works(monkeypatch):
