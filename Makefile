@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install schema bench clean web web-test
+.PHONY: run test install schema bench clean web web-test http-audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,8 +40,16 @@ run: install
 browser:
 	@test -x /usr/bin/chromium || { apt-get update -qq && apt-get install -y -qq chromium; }
 
+# graphql-http's GraphQL-over-HTTP audit (tests/test_graphql_http.py runs it against a live server).
+AUDIT_STAMP := tests/http-audit/node_modules/.installed
+$(AUDIT_STAMP): tests/http-audit/package-lock.json
+	cd tests/http-audit && npm ci --no-audit --no-fund --loglevel=error
+	touch $(AUDIT_STAMP)
+
+http-audit: $(AUDIT_STAMP)
+
 ## test: the whole suite against the local Postgres and Redis (own database, own Redis db)
-test: install browser web-test web
+test: install browser web-test web http-audit
 	$(BIN)/python -m pytest -q
 
 ## schema: re-export schema.graphql from the served schema

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 import logging
 import mimetypes
 import uuid
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any, AsyncIterator
 from urllib.parse import parse_qs
 
+from prometheus_client import CONTENT_TYPE_LATEST
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
@@ -22,11 +24,16 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
-from churns_gql import thumbnails
+from churns_gql import metrics, thumbnails, tracing
 from churns_gql.config import Settings, get_settings
+from churns_gql.cors import PathCORS
+from churns_gql.logs import RequestId
+from churns_gql.rest import rest_routes
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
+from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.context import AppServices, Context
+from churns_gql.graphql.http_view import GraphQLOverHTTP, error_response
 from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
 from churns_gql.queue import JobQueue, redis_unreachable
@@ -44,7 +51,7 @@ _PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "x-
 _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain")
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(GraphQLOverHTTP, GraphQL):
     """Strawberry's ASGI view with our context, token checks on every operation and a CSRF guard."""
 
     graphql_transport_ws_handler_class = GuardedTransportWSHandler
@@ -52,8 +59,9 @@ class GraphQLApp(GraphQL):
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
-        super().__init__(build_schema(settings), graphql_ide="graphiql", multipart_uploads_enabled=True,
-                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection)
+        super().__init__(build_schema(settings, tracing=tracing.tracing_requested()), graphql_ide="graphiql", multipart_uploads_enabled=True,
+                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+                         allowed_origins=settings.cors_origins)
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -69,11 +77,9 @@ class GraphQLApp(GraphQL):
         if scope["type"] == "http" and scope.get("method") == "POST":
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _SIMPLE_CONTENT_TYPES and not any(h in headers for h in _PREFLIGHT_HEADERS):
-                response = PlainTextResponse(
-                    "This request needs a non-simple header such as 'Apollo-Require-Preflight: true' "
-                    "(CSRF protection for multipart uploads).",
-                    status_code=400,
-                )
+                response = error_response(
+                    400, "This request needs a non-simple header such as 'Apollo-Require-Preflight: true' "
+                    "(CSRF protection for multipart uploads).", ErrorCode.BAD_REQUEST)
                 await response(scope, receive, send)
                 return
             limit = self.services.settings.max_request_bytes
@@ -89,10 +95,13 @@ class GraphQLApp(GraphQL):
                 await send(message)
 
             try:
-                await super().__call__(scope, _limited(receive, limit), tracking_send)
+                await self.serve_http(scope, _limited(receive, limit), tracking_send)
             except _BodyTooLarge:
                 if not started:
                     await _too_large(limit)(scope, receive, send)
+            return
+        if scope["type"] == "http":
+            await self.serve_http(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
 
@@ -151,12 +160,11 @@ def _limited(receive: Receive, limit: int) -> Receive:
 
 
 def _too_large(limit: int) -> Response:
-    return PlainTextResponse(f"Request body over the limit of {limit // (1024 * 1024)} MB", status_code=413)
+    return error_response(413, f"Request body over the limit of {limit // (1024 * 1024)} MB", ErrorCode.TOO_LARGE)
 
 
 def _unauthorized(message: str) -> Response:
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": "UNAUTHENTICATED"}}]},
-                        status_code=401, headers={"WWW-Authenticate": "Bearer"})
+    return error_response(401, message, ErrorCode.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
 
 _NO_WEB = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>churns-gql</title></head>
 <body><main><h1>churns-gql</h1><p>The API is running. Explore it in <a href="/graphql">GraphiQL</a>.</p>
@@ -241,6 +249,18 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             request, services.storage.runs_dir / Path(relative).parts[1], found, media_type,
             {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
 
+    async def metrics_page(request: Request) -> Response:
+        authorization = request.headers.get("authorization") or ""
+        if settings.metrics_token:
+            if not hmac.compare_digest(authorization.encode(), f"Bearer {settings.metrics_token}".encode()):
+                return _unauthorized("/metrics needs the metrics token (CHURNS_METRICS_TOKEN)")
+        else:
+            try:
+                await services.gate.caller(authorization or None)
+            except AuthRequired as exc:
+                return _unauthorized(str(exc))
+        return Response(await metrics.render(services), media_type=CONTENT_TYPE_LATEST)
+
     async def index(request: Request) -> Response:
         return HTMLResponse(_NO_WEB)
 
@@ -249,14 +269,21 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         WebSocketRoute("/graphql", graphql_app),
         Route("/healthz", healthz),
         Route("/readyz", readyz),
+        Route("/metrics", metrics_page),
+        Mount("/api/v1", routes=rest_routes(services)),
         Route("/files/{path:path}", files, methods=["GET", "HEAD"]),
     ]
     if (settings.web_dir / "index.html").is_file():
         routes.append(Mount("/", StaticFiles(directory=settings.web_dir, html=True)))
     else:
         routes.append(Route("/", index))
-    app = Starlette(routes=routes, lifespan=lifespan, middleware=[Middleware(SecurityHeaders)])
+    middleware = [Middleware(RequestId), Middleware(SecurityHeaders)]
+    if settings.cors_origins:
+        middleware.append(Middleware(PathCORS, origins=settings.cors_origins))
+    app = Starlette(routes=routes, lifespan=lifespan, middleware=middleware)
     app.state.services = services
+    if tracing.tracing_requested():
+        tracing.instrument_app(app)
     return app
 
 

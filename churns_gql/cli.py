@@ -11,8 +11,12 @@ import sys
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from churns_gql.config import Settings, get_settings
+from churns_gql.cli_args import positive as _positive
+from churns_gql.cli_args import serve_settings, version as _version
+from churns_gql.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -141,8 +145,14 @@ def serve(settings: Settings) -> None:
     gc.freeze()
     if not settings.require_auth and host in _LOOPBACK:
         _say("auth: open on loopback until an API token exists (churns-gql token create NAME)")
+    logging_options: dict[str, Any] = {}
+    if settings.log_format == "json":
+        # uvicorn's own config would re-install its text handlers: its loggers go through ours instead.
+        configure_logging("json")
+        logging_options["log_config"] = None
     uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
-                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S)
+                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S,
+                **logging_options)
 
 
 async def token_command(settings: Settings, action: str, value: str | None) -> int:
@@ -218,15 +228,16 @@ async def auth_command(settings: Settings, action: str) -> int:
         await engine.dispose()
 
 
-def worker(settings: Settings) -> None:
-    """Run the arq worker until stopped."""
-    import logging
-
+def worker(settings: Settings, concurrency: int | None = None) -> None:
+    """Run the arq worker until stopped; `concurrency` caps the jobs it runs at once (arq's max_jobs)."""
     from churns_gql.resilient_worker import ResilientWorker
     from churns_gql.worker import worker_settings
 
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s:     worker %(message)s")
-    ResilientWorker(**worker_settings(settings)).run()
+    configure_logging(settings.log_format, prefix="worker ")
+    options = worker_settings(settings)
+    if concurrency is not None:
+        options["max_jobs"] = concurrency
+    ResilientWorker(**options).run()
 
 
 # `dev` restarts a child that dies, but not more than this many times in this many seconds.
@@ -315,9 +326,14 @@ def _client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[t
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the churns-gql command."""
     parser = argparse.ArgumentParser(prog="churns-gql", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
-    sub.add_parser("serve", help="run the API (uvicorn)")
-    sub.add_parser("worker", help="run the arq worker")
+    serve_args = sub.add_parser("serve", help="run the API (uvicorn)")
+    serve_args.add_argument("--host", help="address to listen on (default: CHURNS_HOST, else 127.0.0.1)")
+    serve_args.add_argument("--port", type=_positive, help="port to listen on (default: CHURNS_PORT, else 8000)")
+    worker_args = sub.add_parser("worker", help="run the arq worker")
+    worker_args.add_argument("--concurrency", type=_positive,
+                             help="jobs one worker runs at once (default: 4)")
     sub.add_parser("dev", help="check services, migrate, run API and worker together")
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
     sub.add_parser("check", help="check that Postgres and Redis answer")
@@ -342,10 +358,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command in ("serve", "worker", "dev", "check") and not check_models(settings):
         return 2
     if args.command == "serve":
-        serve(settings)
+        serve(serve_settings(settings, args.host, args.port))
         return 0
     if args.command == "worker":
-        worker(settings)
+        worker(settings, args.concurrency)
         return 0
     if args.command == "dev":
         return dev(settings)

@@ -20,6 +20,10 @@ def _flag(name: str) -> bool:
     return _env(name, "0").lower() in ("1", "true", "yes", "on")
 
 
+def _list(name: str) -> tuple[str, ...]:
+    return tuple(item.strip() for item in os.environ.get(name, "").split(",") if item.strip())
+
+
 @dataclass(frozen=True)
 class Settings:
     """Every setting of the server and worker; `from_env()` builds it."""
@@ -51,6 +55,10 @@ class Settings:
     max_storage_mb_per_token: int = 10_240
     max_query_cost: int = 50_000
     max_subscriptions_per_connection: int = 100
+    cors_origins: tuple[str, ...] = ()
+    metrics_token: str | None = None
+    worker_metrics_port: int = 0
+    log_format: str = "text"
     configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
 
     @classmethod
@@ -88,6 +96,10 @@ class Settings:
             max_subscriptions_per_connection=int(
                 _env("CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION", str(d.max_subscriptions_per_connection))
             ),
+            cors_origins=_list("CHURNS_CORS_ORIGINS"),
+            metrics_token=os.environ.get("CHURNS_METRICS_TOKEN") or None,
+            worker_metrics_port=int(_env("CHURNS_WORKER_METRICS_PORT", str(d.worker_metrics_port))),
+            log_format=_env("CHURNS_LOG_FORMAT", d.log_format).lower(),
         )
 
     @property
@@ -123,7 +135,8 @@ ENV_VARS = {
     "CHURNS_MAX_ALIASES", "CHURNS_MAX_QUERY_TOKENS", "CHURNS_MAX_SUBSCRIPTIONS_PER_CONNECTION",
     "CHURNS_MAX_QUERY_BYTES", "CHURNS_MAX_QUERY_COST", "CHURNS_MAX_PIXELS_PER_REQUEST",
     "CHURNS_RATE_LIMIT_PER_MINUTE", "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN", "CHURNS_DAILY_SPEND_LIMIT_USD",
-    "CHURNS_MAX_STORAGE_MB_PER_TOKEN",
+    "CHURNS_MAX_STORAGE_MB_PER_TOKEN", "CHURNS_CORS_ORIGINS",
+    "CHURNS_METRICS_TOKEN", "CHURNS_WORKER_METRICS_PORT", "CHURNS_LOG_FORMAT",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from churns_gql.error_codes import ErrorCode
 
 # Formats accepted, keyed by the magic bytes that start the file.
 _ALLOWED = {"PNG": "PNG", "JPEG": "JPEG", "WEBP": "WebP"}
@@ -21,11 +22,11 @@ _decode_slots: dict[int, asyncio.Semaphore] = {}
 
 
 class ImageRejected(Exception):
-    """An upload that is not an acceptable image; `code` is a UserErrorCode name."""
+    """An upload that is not an acceptable image, with its ErrorCode."""
 
-    def __init__(self, code: str, message: str) -> None:
+    def __init__(self, code: ErrorCode | str, message: str) -> None:
         super().__init__(message)
-        self.code = code
+        self.code = ErrorCode(code)
         self.message = message
 
 

@@ -12,7 +12,7 @@ import uuid
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import abort_jobs_ss
+from arq.constants import abort_jobs_ss, default_queue_name
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -76,6 +76,11 @@ class JobQueue:
         except (RedisError, OSError, asyncio.TimeoutError) as exc:
             log.warning("could not ask the worker to abort %s: %s", job_id, exc)
             await self._reset()
+
+    async def depth(self) -> int:
+        """Jobs waiting in arq's queue (not yet picked by a worker)."""
+        pool = await self._get_pool()
+        return int(await asyncio.wait_for(pool.zcard(default_queue_name), timeout=5))
 
     async def _reset(self) -> None:
         async with self._lock:

@@ -31,6 +31,8 @@ from churns_gql.services import lifecycle, runs
 from churns_gql.services.refinements import record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
+from churns_gql import worker_metrics
+from churns_gql.worker_metrics import TimedProvider
 
 log = logging.getLogger("churns_gql.worker")
 
@@ -46,6 +48,18 @@ async def _execute(ctx: PipelineContext, mode: str, timeout_s: int) -> str:
     services = ctx.services
     executor = PipelineExecutor(mode, services.settings.configs_dir / "stage_order.yml")
     started = time.monotonic()
+    outcome = "interrupted"
+    try:
+        outcome = await _run_stages(ctx, executor, started, timeout_s)
+        return outcome
+    finally:
+        job_type = ctx.refinement.type.value.lower() if ctx.refinement is not None else mode
+        worker_metrics.observe_job(job_type, outcome.lower(), time.monotonic() - started)
+
+
+async def _run_stages(ctx: PipelineContext, executor: PipelineExecutor, started: float, timeout_s: int) -> str:
+    """The stages of a started job, and the terminal status they leave."""
+    services = ctx.services
     try:
         await executor.run(ctx)
         return JobStatus.COMPLETED.value
@@ -145,7 +159,7 @@ async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
         return row.status.value
     assert isinstance(row, Run)
     if services.generator is None:
-        services.generator = make_generation_provider(services.settings)
+        services.generator = TimedProvider(make_generation_provider(services.settings))
     # A restarted job's row holds what the interrupted attempt spent (see _record_spent).
     state = GenerationState(provider=services.generator, inputs=dict(row.inputs),
                             earlier_attempts_usd=row.generation_cost_usd or 0.0)
@@ -185,7 +199,8 @@ def worker_services(settings: Settings) -> WorkerServices:
     """Services for a worker process: its own engine, storage and the configured provider."""
     engine = make_engine(settings.database_url)
     return WorkerServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir),
-                          editor=make_editor(settings), generator=make_generation_provider(settings))
+                          editor=TimedProvider(make_editor(settings)),
+                          generator=TimedProvider(make_generation_provider(settings)))
 
 
 def functions(settings: Settings) -> list[Any]:
@@ -225,6 +240,7 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
     async def startup(ctx: dict[str, Any]) -> None:
         """Make this process's engine, storage and providers."""
         ctx["services"] = worker_services(settings)
+        worker_metrics.serve_metrics(settings.worker_metrics_port, settings.host)
         log.info("worker started with the %s provider", ctx["services"].editor.name)
         warm_up = getattr(ctx["services"].editor, "warm_up", None)
         if warm_up is not None:

@@ -17,7 +17,9 @@ from graphql import (
 )
 from strawberry.extensions import SchemaExtension
 
-TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+from churns_gql.error_codes import ErrorCode
+
+TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX.value
 # A connection without `first` returns the API's default page; a `$first` variable may be the maximum.
 DEFAULT_PAGE = 20
 MAX_PAGE = 100

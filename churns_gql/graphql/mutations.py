@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Awaitable, Callable, Optional
+from typing import TYPE_CHECKING, Annotated, Awaitable, Callable, Optional
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 
 from churns_gql import models
 from churns_gql.graphql.access import load_visible
+from churns_gql.graphql.args import NodeId
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.ids import decode_id, decode_id_of
 from churns_gql.graphql.types import (
@@ -123,7 +124,7 @@ class Mutation:
     """The mutation root."""
 
     @strawberry.mutation(description="Start the generation pipeline; returns at once with the run QUEUED.")
-    async def create_run(self, info: Info, input: CreateRunInput) -> RunPayload:
+    async def create_run(self, info: Info, input: Annotated[CreateRunInput, strawberry.argument(description="What to generate.")]) -> RunPayload:
         """Validate and store the run, then enqueue its generation; a failed enqueue ends it FAILED."""
         services = info.context.services
         request = run_service.CreateRunRequest(
@@ -141,7 +142,7 @@ class Mutation:
         return RunPayload(run=Run.from_row(run), user_errors=[])
 
     @strawberry.mutation(description="Make a COMPLETED run from existing images, ready to refine.")
-    async def import_run(self, info: Info, input: ImportRunInput) -> RunPayload:
+    async def import_run(self, info: Info, input: Annotated[ImportRunInput, strawberry.argument(description="The images to import and the run's details.")]) -> RunPayload:
         """Store uploaded images as a finished run; nothing is written when any input is wrong."""
         services = info.context.services
         try:
@@ -153,7 +154,7 @@ class Mutation:
         return RunPayload(run=Run.from_row(run), user_errors=[])
 
     @strawberry.mutation(description="Queue a refinement of an image or of a refinement; returns at once with it QUEUED.")
-    async def refine_image(self, info: Info, input: RefineImageInput) -> RefineImagePayload:
+    async def refine_image(self, info: Info, input: Annotated[RefineImageInput, strawberry.argument(description="The image to refine and how.")]) -> RefineImagePayload:
         """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
         services = info.context.services
         decoded = decode_id(input.parent_id)
@@ -185,7 +186,7 @@ class Mutation:
         return RefineImagePayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error.")
-    async def cancel_refinement(self, info: Info, id: strawberry.ID) -> CancelRefinementPayload:
+    async def cancel_refinement(self, info: Info, id: NodeId) -> CancelRefinementPayload:
         """Cancel at once; a running job is also told to stop, and checks between stages."""
         services = info.context.services
         raw_id = decode_id_of(id, "Refinement")
@@ -201,7 +202,7 @@ class Mutation:
         return CancelRefinementPayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING run's generation (its refinements are not touched).")
-    async def cancel_run(self, info: Info, id: strawberry.ID) -> CancelRunPayload:
+    async def cancel_run(self, info: Info, id: NodeId) -> CancelRunPayload:
         """Cancel at once; a running generation is also told to stop, and checks before each provider call."""
         services = info.context.services
         run_id = decode_id_of(id, "Run")

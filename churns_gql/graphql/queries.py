@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 
 from churns_gql.graphql.access import load_visible
+from churns_gql.graphql.args import After, First, NodeId
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id, decode_id_of
@@ -66,7 +67,7 @@ class Query:
     """The query root."""
 
     @strawberry.field(description="Refetch any object by its global id.")
-    async def node(self, info: Info, id: strawberry.ID) -> Optional[Node]:
+    async def node(self, info: Info, id: NodeId) -> Optional[Node]:
         """Any object by global id."""
         return await load_node(info, id)
 
@@ -81,15 +82,14 @@ class Query:
         return await resolve_active_jobs(info)
 
     @strawberry.field(description="A run by global id.")
-    async def run(self, info: Info, id: strawberry.ID) -> Optional[Run]:
+    async def run(self, info: Info, id: NodeId) -> Optional[Run]:
         """One run."""
         row = await load_visible(info, "Run", decode_id_of(id, "Run"))
         return Run.from_row(row) if row else None
 
     @strawberry.field(description="Runs, newest first.")
     async def runs(
-        self, info: Info, first: Optional[int] = None, after: Optional[str] = None,
-        status: Optional[JobStatus] = None,
+        self, info: Info, first: First = None, after: After = None, status: Annotated[Optional[JobStatus], strawberry.argument(description="Only runs in this status.")] = None,
     ) -> RunConnection:
         """A page of runs."""
         limit, position = page_args(first, after)
@@ -100,7 +100,7 @@ class Query:
         return RunConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
 
     @strawberry.field(description="A refinement by global id.")
-    async def refinement(self, info: Info, id: strawberry.ID) -> Optional[Refinement]:
+    async def refinement(self, info: Info, id: NodeId) -> Optional[Refinement]:
         """One refinement."""
         row = await load_visible(info, "Refinement", decode_id_of(id, "Refinement"))
         return Refinement.from_row(row, info) if row else None

@@ -10,6 +10,7 @@ from typing import Any
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from churns_gql.error_codes import ErrorCode
 from churns_gql.services.tokens import Caller
 
 log = logging.getLogger("churns_gql.socket_guard")
@@ -36,6 +37,14 @@ class SocketGuard:
     def discard(self, handler: Any) -> None:
         """Stop watching a connection that ended."""
         self._handlers.discard(handler)
+
+    def open_sockets(self) -> int:
+        """Websockets open on this process."""
+        return len(self._handlers)
+
+    def open_operations(self) -> int:
+        """Operations (mostly subscriptions) running on those sockets, in either protocol."""
+        return sum(len(getattr(h, "operations", None) or getattr(h, "tasks", None) or ()) for h in self._handlers)
 
     def start(self) -> None:
         """Start the watcher loop on the running event loop."""
@@ -89,7 +98,7 @@ async def _allowed(handler: Any, op_id: str, *, legacy: bool = False) -> bool:
         allowed = await handler.view.services.gate.still_allowed(handler.context.caller)
     except Exception:  # noqa: BLE001 - any failure to check is "unavailable", reported to the client
         log.warning("could not re-check a websocket token", exc_info=True)
-        error = {"message": "cannot check the API token right now; try again", "extensions": {"code": "UNAVAILABLE"}}
+        error = {"message": "cannot check the API token right now; try again", "extensions": {"code": ErrorCode.UNAVAILABLE.value}}
         # graphql-transport-ws sends a list of errors; the legacy graphql-ws protocol one error object.
         payload: Any = error if legacy else [error]
         await handler.send_message({"id": op_id, "type": "error", "payload": payload})
@@ -116,6 +125,12 @@ class _Watched:
 
 class GuardedTransportWSHandler(_Watched, BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     """graphql-transport-ws with the token re-checked on every subscribe message."""
+
+    async def handle_connection_init(self, message: Any) -> None:
+        """Accept `payload: null`: the protocol makes the payload optional, and null is how some clients omit it."""
+        if message.get("payload", {}) is None:
+            message = {**message, "payload": {}}
+        await super().handle_connection_init(message)
 
     async def handle_subscribe(self, message: Any) -> None:
         """Refuse (4403) an operation whose token was revoked since connection_init."""

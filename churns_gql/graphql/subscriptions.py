@@ -7,7 +7,9 @@ from typing import Any, AsyncGenerator
 import strawberry
 
 from churns_gql import events
+from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.access import load_visible
+from churns_gql.graphql.args import NodeId
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id_of
@@ -18,13 +20,13 @@ async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> 
     """The events `follow` yields for a visible Run or Refinement; an unrecoverable gap ends the stream."""
     raw_id = decode_id_of(global_id, type_name)
     if await load_visible(info, type_name, raw_id) is None:
-        raise PublicError(f"no {type_name.lower()} with that id", "NOT_FOUND")
+        raise PublicError(f"no {type_name.lower()} with that id", ErrorCode.NOT_FOUND)
     services = info.context.services
     try:
         async for row in follow(services.hub, services.db, raw_id):
             yield event_from_row(info, row)
     except events.EventStreamLost as exc:
-        raise PublicError(str(exc), "UNAVAILABLE") from exc
+        raise PublicError(str(exc), ErrorCode.UNAVAILABLE) from exc
 
 
 @strawberry.type(description="Follow jobs live.")
@@ -34,7 +36,7 @@ class Subscription:
     @strawberry.subscription(
         description="Events of one refinement: first those already recorded, then live ones; completes after the terminal event."
     )
-    async def refinement_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
+    async def refinement_progress(self, info: Info, id: NodeId) -> AsyncGenerator[ProgressEvent, None]:
         """Recorded then live events of a refinement."""
         async for event in _progress(info, "Refinement", id, events.follow_job):
             yield event
@@ -42,7 +44,7 @@ class Subscription:
     @strawberry.subscription(
         description="Events of a run's generation and of all its refinements, live, for as long as the client stays."
     )
-    async def run_progress(self, info: Info, id: strawberry.ID) -> AsyncGenerator[ProgressEvent, None]:
+    async def run_progress(self, info: Info, id: NodeId) -> AsyncGenerator[ProgressEvent, None]:
         """Live events of a run and its refinements."""
         async for event in _progress(info, "Run", id, events.follow_run):
             yield event

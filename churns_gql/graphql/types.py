@@ -4,41 +4,24 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import enum
 import json
 import uuid
 from datetime import datetime, timedelta
-from typing import Optional
+from typing import Annotated, Optional
 
 import strawberry
 from strawberry.scalars import JSON
 
 from churns_gql import events as event_service
 from churns_gql import models
+from churns_gql.error_codes import ErrorCode
+from churns_gql.graphql.args import After, EventsAfter, First
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.ids import encode_id
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
 
-JobStatus = strawberry.enum(models.JobStatus, description="Life cycle of a run's generation or of a refinement.")
-StageStatus = strawberry.enum(models.StageStatus, description="Life cycle of one pipeline stage.")
-RefinementType = strawberry.enum(models.RefinementType, description="What a refinement repairs or changes.")
-
-
-@strawberry.enum(description="Why a mutation's input was refused.")
-class UserErrorCode(enum.Enum):
-    """Codes of expected, user-correctable problems."""
-
-    INVALID = "INVALID"
-    NOT_FOUND = "NOT_FOUND"
-    NOT_READY = "NOT_READY"
-    TOO_LARGE = "TOO_LARGE"
-    UNSUPPORTED_FORMAT = "UNSUPPORTED_FORMAT"
-    CONFLICT = "CONFLICT"
-    UNAVAILABLE = "UNAVAILABLE"
-    RATE_LIMITED = "RATE_LIMITED"
-    QUOTA_EXCEEDED = "QUOTA_EXCEEDED"
-    UNSUPPORTED_BY_PROVIDER = "UNSUPPORTED_BY_PROVIDER"
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -55,7 +38,7 @@ class UserError:
     def from_problem(cls, problem: Problem) -> UserError:
         """The GraphQL form of a service Problem."""
         return cls(field=list(problem.field) if problem.field else None, message=problem.message,
-                   code=UserErrorCode[problem.code])
+                   code=ErrorCode(problem.code))
 
 
 @strawberry.type(description="A rectangle in fractions of the parent image's width and height (0..1, origin top-left).")
@@ -249,7 +232,7 @@ class Refinement(ImageVersion):
         return [StageRun.from_summary(s) for s in event_service.summarize_stages(rows)]
 
     @strawberry.field(description="Progress events recorded so far, in order; `after` skips those with seq <= after.")
-    async def events(self, info: Info, after: Optional[int] = None) -> list[ProgressEvent]:
+    async def events(self, info: Info, after: EventsAfter = None) -> list[ProgressEvent]:
         """Recorded events after a seq."""
         rows = await info.context.loaders.events_by_job.load(self.raw.id)
         return [event_from_row(info, r) for r in rows if after is None or r.seq > after]
@@ -348,10 +331,10 @@ class Run(Node):
     async def refinements(
         self,
         info: Info,
-        first: Optional[int] = None,
-        after: Optional[str] = None,
-        type: Optional[RefinementType] = None,
-        status: Optional[JobStatus] = None,
+        first: First = None,
+        after: After = None,
+        type: Annotated[Optional[RefinementType], strawberry.argument(description="Only refinements of this type.")] = None,
+        status: Annotated[Optional[JobStatus], strawberry.argument(description="Only refinements in this status.")] = None,
     ) -> RefinementConnection:
         """A page of the run's refinements."""
         from churns_gql.graphql.queries import page_args

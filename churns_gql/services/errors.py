@@ -5,14 +5,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
+from churns_gql.error_codes import ErrorCode
+
 
 @dataclass(frozen=True)
 class Problem:
-    """One problem with one input field; `code` is a UserErrorCode name."""
+    """One problem with one input field; `code` is an ErrorCode (a code string is checked and converted)."""
 
     field: tuple[str, ...] | None
     message: str
-    code: str
+    code: ErrorCode
+
+    def __post_init__(self) -> None:
+        # Services may still pass the code's string; an unknown one fails here, not in the GraphQL layer.
+        object.__setattr__(self, "code", ErrorCode(self.code))
 
 
 class UserInputError(Exception):
@@ -23,6 +29,6 @@ class UserInputError(Exception):
         self.problems = list(problems)
 
     @classmethod
-    def one(cls, code: str, message: str, *field: str | int) -> UserInputError:
+    def one(cls, code: ErrorCode | str, message: str, *field: str | int) -> UserInputError:
         """An error with a single problem at `field`."""
         return cls([Problem(tuple(str(f) for f in field) or None, message, code)])
