@@ -306,3 +306,17 @@ def test_condensed_lettering_gets_condensed_replacement():
     save(result, "text_condensed")
     new = check_rewritten(base, result, old, "MEGA DEEL", "MEGA DEAL")
     assert abs((new.box[2] - new.box[0]) - (old.box[2] - old.box[0])) <= 0.08 * (old.box[2] - old.box[0])
+
+
+def test_a_ring_read_as_a_letter_is_not_taken_for_the_headline():
+    """A headline set on two lines already reads the intended text, whatever a stray shape OCR reads as 'O'."""
+    from churns_gql.providers.offline.ocr import TextLine
+    from churns_gql.providers.offline.text import choose_line
+
+    lines = [TextLine("O", (400, 640, 680, 920), 0.6), TextLine("ICED", (400, 1630, 680, 1720), 0.99),
+             TextLine("LEMON TEA", (200, 1770, 880, 1860), 0.99)]
+    with pytest.raises(ProviderError, match='already reads "ICED LEMON TEA"'):
+        choose_line(lines, "ICED LEMON TEA", "make the headline legible", [], 1920)
+    fixed = choose_line(lines[:2] + [TextLine("LEMNO TEA", (200, 1770, 880, 1860), 0.9)], "LEMON TEA",
+                        None, [], 1920)
+    assert fixed.text == "LEMNO TEA"

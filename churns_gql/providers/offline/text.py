@@ -64,12 +64,23 @@ def _overlap(line: TextLine, box: Box) -> float:
     return w * h / max(1, (r - l) * (b - t))
 
 
+def _reads(lines: Sequence[TextLine], wanted: str) -> bool:
+    """Whether the lines, read top to bottom, already spell `wanted` (a headline set on two lines counts)."""
+    reading = " ".join(_norm(line.text) for line in sorted(lines, key=lambda line: (line.box[1], line.box[0])))
+    return bool(_norm(wanted)) and _norm(wanted) in reading
+
+
 def choose_line(lines: Sequence[TextLine], wanted: str, instructions: str | None, selected: Sequence[Box],
                 height: int) -> TextLine:
     """The OCR line that should read `wanted`: inside the selection, at the named position, most alike."""
     candidates = [line for line in lines if not selected or max(_overlap(line, b) for b in selected) >= 0.3]
+    # A lone letter is usually a shape OCR took for one (a ring read as "O"), not lettering to correct.
+    words = [line for line in candidates if len(_norm(line.text).replace(" ", "")) > 1]
+    candidates = words if words and len(_norm(wanted).replace(" ", "")) > 1 else candidates
     if not candidates:
         raise ProviderError("bad_request", "No text was found in the selected area: select the text to correct.")
+    if _reads(candidates, wanted):
+        raise ProviderError("bad_request", f'The text already reads "{wanted}": nothing to correct.')
     found = ", ".join(f'"{line.text}"' for line in candidates)
     wrong = [line for line in candidates if _norm(line.text) != _norm(wanted)]
     hinted = _hinted(candidates, _position_hint(instructions), height)
