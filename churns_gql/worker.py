@@ -28,7 +28,7 @@ from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
 from churns_gql.resilient_worker import ResilientWorker
 from churns_gql.services import lifecycle, runs
-from churns_gql.services.refinements import record_in_index
+from churns_gql.services.refinements import parent_file, record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
 
@@ -120,10 +120,13 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
             async with services.db() as session:
                 await record_in_index(session, services.storage, job_id)
         return row.status.value
+    assert isinstance(row, Refinement)
     async with services.db() as session:
+        # The run and the parent, read once for the whole job: the stages take them from the context.
         run = await runs.run_by_id(session, row.run_id)
-    assert isinstance(row, Refinement) and run is not None
-    ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
+        parent = await parent_file(session, row)
+    assert run is not None
+    ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row, parent=parent)
     status = None
     try:
         status = await _execute(ctx, "refinement", services.settings.refinement_timeout_s)

@@ -13,17 +13,8 @@ from churns_gql import models
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.ids import decode_id, decode_id_of
-from churns_gql.graphql.types import (
-    CancelRefinementPayload,
-    CancelRunPayload,
-    RefineImagePayload,
-    Refinement,
-    RefinementType,
-    Run,
-    RunPayload,
-    UserError,
-    UserErrorCode,
-)
+from churns_gql.graphql.payloads import CancelRefinementPayload, CancelRunPayload, RefineImagePayload, RunPayload
+from churns_gql.graphql.types import Refinement, RefinementType, Run, UserError, UserErrorCode
 from churns_gql.queue import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
 from churns_gql.models import JobStatus
 from churns_gql.services import lifecycle

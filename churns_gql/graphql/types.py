@@ -208,7 +208,8 @@ class Refinement(ImageVersion):
             id=encode_id("Refinement", row.id), run_id=row.run_id, raw=row, version=row.version,
             generation_index=row.generation_index, url=storage.url(row.run_id, row.image_path) if done else None,
             width=row.width, height=row.height, type=row.type, status=row.status, prompt=row.prompt,
-            instructions=row.instructions, mask=[MaskRect(**m) for m in row.mask] if row.mask else None,
+            instructions=row.instructions,
+            mask=[MaskRect(x=r.x, y=r.y, width=r.width, height=r.height) for r in row.rects] if row.mask else None,
             creativity_level=row.creativity_level,
             reference_image_url=storage.url(row.run_id, row.reference_image_path), summary=row.summary,
             cost_usd=row.cost_usd, error_message=row.error_message, created_at=row.created_at,
@@ -391,36 +392,3 @@ def page_info(edges: list[RefinementEdge] | list[RunEdge], has_next: bool, after
     """PageInfo for a forward page."""
     return PageInfo(has_next_page=has_next, has_previous_page=after is not None,
                     start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None)
-
-
-@strawberry.type(description="Result of createRun and importRun.")
-class RunPayload:
-    """The run, or why there is none."""
-
-    run: Optional[Run] = strawberry.field(description="The run, when the input was accepted.")
-    user_errors: list[UserError] = strawberry.field(description="Problems with the input; empty on success.")
-
-
-@strawberry.type(description="Result of refineImage.")
-class RefineImagePayload:
-    """The queued refinement, or why there is none."""
-
-    refinement: Optional[Refinement] = strawberry.field(description="The refinement, when accepted.")
-    user_errors: list[UserError] = strawberry.field(description="Problems with the input; empty on success.")
-
-
-@strawberry.type(description="Result of cancelRefinement.")
-class CancelRefinementPayload:
-    """The cancelled refinement, or why it was not cancelled."""
-
-    refinement: Optional[Refinement] = strawberry.field(description="The refinement after the request.")
-    user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
-
-
-@strawberry.type(description="Result of cancelRun.")
-class CancelRunPayload:
-    """The cancelled run, or why it was not cancelled."""
-
-    run: Optional[Run] = strawberry.field(description="The run after the request.")
-    user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
-

@@ -15,6 +15,7 @@ from churns_gql.models import JobStatus, Refinement, Run, StageStatus
 from churns_gql.providers.base import EditResult, GenerationProvider, ImageEditor, StructuredRequest
 from churns_gql.providers.generation import check_answer
 from churns_gql.services import lifecycle
+from churns_gql.services.refinements import ParentFile
 from churns_gql.services.uow import PendingFiles, unit_of_work
 from churns_gql.storage import RunStorage
 
@@ -134,11 +135,10 @@ class PipelineContext:
     job_id: uuid.UUID
     run: Run
     refinement: Refinement | None = None
+    # The image a refinement edits, read once when the job starts.
+    parent: ParentFile | None = None
     # Set by load_base_image.
     base_image: Image.Image | None = None
-    parent_path: str | None = None
-    parent_key: int | uuid.UUID | None = None
-    parent_id: uuid.UUID | None = None
     reference: Image.Image | None = None
     concept: Concept = field(default_factory=Concept)
     # Set by the edit stage.

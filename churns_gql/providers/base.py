@@ -9,10 +9,11 @@ from PIL import Image
 
 from churns_gql.concepts import Concept
 from churns_gql.geometry import Rect
+from churns_gql.refinement_types import RefinementType
 
-__all__ = ["Rect"]  # one rectangle type, defined with the shared imaging helpers
+# One rectangle type and one refinement-type enum, defined outside the providers so the API can use them.
+__all__ = ["Rect", "RefinementType"]
 
-RefinementKind = Literal["PROMPT", "SUBJECT", "TEXT"]
 ErrorKind = Literal["rate_limit", "content_policy", "auth", "timeout", "bad_request", "unavailable"]
 
 
@@ -46,7 +47,7 @@ PartialCallback = Callable[[Image.Image, int], Awaitable[None]]
 class EditRequest:
     """One refinement edit: the base image and everything the user asked for."""
 
-    kind: RefinementKind
+    kind: RefinementType
     image: Image.Image
     prompt: str | None = None
     instructions: str | None = None
