@@ -7,7 +7,8 @@ import contextlib
 import logging
 import mimetypes
 import uuid
-from typing import Any, AsyncIterator
+from collections.abc import AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
@@ -42,7 +43,7 @@ _PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "x-
 _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain")
 
 
-class GraphQLApp(GraphQL):
+class GraphQLApp(GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, token checks on every operation and a CSRF guard."""
 
     graphql_transport_ws_handler_class = GuardedTransportWSHandler
@@ -209,7 +210,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             async with services.db() as session:
                 await asyncio.wait_for(health.ping_database(session), timeout=3)
             checks["postgres"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+        except Exception as exc:
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
         redis_error = await redis_unreachable(settings.redis_url)
         checks["redis"] = "ok" if redis_error is None else f"unreachable: {redis_error.split(':')[0]}"

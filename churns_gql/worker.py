@@ -194,8 +194,9 @@ def worker_services(settings: Settings) -> WorkerServices:
 def functions(settings: Settings) -> list[Any]:
     """The job functions with their time budgets."""
     return [
-        func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3),
-        func(run_generation, name=GENERATE_JOB, timeout=settings.generation_timeout_s, max_tries=3),
+        # arq types job functions as (ctx, *args); ours name their one argument.
+        func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3),  # type: ignore[arg-type]
+        func(run_generation, name=GENERATE_JOB, timeout=settings.generation_timeout_s, max_tries=3),  # type: ignore[arg-type]
     ]
 
 
@@ -211,7 +212,9 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
     """
     options: dict[str, Any] = {
         "functions": functions(settings),
-        "cron_jobs": [cron(reap_lost_jobs, name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
+        # arq types job functions as (ctx, *args): see functions().
+        "cron_jobs": [cron(reap_lost_jobs,  # type: ignore[arg-type]
+                           name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
                            unique=True, timeout=60)],
         # The long-running worker keeps arq's patient reconnects; only the API fails fast.
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

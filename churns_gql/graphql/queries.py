@@ -24,8 +24,8 @@ from churns_gql.graphql.types import (
     encode_cursor,
     page_info,
 )
-from churns_gql.services import runs as run_service
 from churns_gql.graphql.usage import Me, resolve_me
+from churns_gql.services import runs as run_service
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import strawberry
+from graphql import ASTValidationRule
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -25,7 +26,7 @@ def build_schema(settings: Settings | None = None) -> strawberry.Schema:
     limits = settings or Settings()
     # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
     # limiter extensions make new ones per request, so nothing would ever be found in it.
-    rules = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
+    rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
              cost_rule(limits.max_query_cost)]
     return strawberry.Schema(
         query=Query,

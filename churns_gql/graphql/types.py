@@ -20,9 +20,13 @@ from churns_gql.graphql.ids import encode_id
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
 
-JobStatus = strawberry.enum(models.JobStatus, description="Life cycle of a run's generation or of a refinement.")
-StageStatus = strawberry.enum(models.StageStatus, description="Life cycle of one pipeline stage.")
-RefinementType = strawberry.enum(models.RefinementType, description="What a refinement repairs or changes.")
+# strawberry.enum registers the model enums in place; the aliases keep them usable as types.
+JobStatus = models.JobStatus
+StageStatus = models.StageStatus
+RefinementType = models.RefinementType
+strawberry.enum(JobStatus, description="Life cycle of a run's generation or of a refinement.")
+strawberry.enum(StageStatus, description="Life cycle of one pipeline stage.")
+strawberry.enum(RefinementType, description="What a refinement repairs or changes.")
 
 
 @strawberry.enum(description="Why a mutation's input was refused.")
@@ -228,6 +232,7 @@ class Refinement(ImageVersion):
         loaders = info.context.loaders
         if self.raw.parent_refinement_id is not None:
             return Refinement.from_row(await loaders.refinement_by_id.load(self.raw.parent_refinement_id), info)
+        assert self.raw.parent_image_id is not None  # the table allows exactly one parent
         return Image.from_row(await loaders.image_by_id.load(self.raw.parent_image_id), info)
 
     @strawberry.field(description="The lineage from the original down to the parent, original first.")
@@ -377,7 +382,8 @@ class Run(Node):
         """The run's metadata file, or null when it has none."""
         path = info.context.storage.path(self.raw.id, METADATA_FILE)
         try:
-            return json.loads(await asyncio.to_thread(path.read_text))
+            data: JSON = json.loads(await asyncio.to_thread(path.read_text))
+            return data
         except (FileNotFoundError, ValueError):
             return None
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from churns_gql.geometry import Rect
 from churns_gql.offline_rules.intents import parse_prompt

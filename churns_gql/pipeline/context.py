@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PIL import Image
 
@@ -152,7 +153,7 @@ class PipelineContext:
     # The final stage fills these in; the executor applies them with the COMPLETED transition.
     completion: dict[str, Any] = field(default_factory=dict)
     # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
-    completion_writes: list[Callable[["AsyncSession"], Awaitable[None]]] = field(default_factory=list)
+    completion_writes: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # What the job's provider calls cost so far, kept for a job that ends FAILED or CANCELLED too;
     # spend_unknown once a call may have been billed without reporting usage.

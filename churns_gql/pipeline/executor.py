@@ -62,7 +62,7 @@ class PipelineExecutor:
         names = self.resolve(ctx)
         modules = [_stage_module(n) for n in names]
         total = len(names)
-        for index, (name, module) in enumerate(zip(names, modules)):
+        for index, (name, module) in enumerate(zip(names, modules, strict=True)):
             ctx.current_stage, ctx.progress, ctx.stage_cost = name, index / total, None
             await ctx.publish(StageStatus.RUNNING, "started")
             started = time.monotonic()

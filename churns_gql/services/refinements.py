@@ -7,24 +7,24 @@ import json
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churns_gql.concepts import concept_from_metadata
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
-from churns_gql.services import lifecycle
-from churns_gql.services.errors import Problem, UserInputError
-from churns_gql.services.openai_checks import check_refine_request
-from churns_gql.services import quotas
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
-from churns_gql.concepts import concept_from_metadata
+from churns_gql.services import lifecycle, quotas
+from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services.runs import check_text, validate_reference
 from churns_gql.services.uow import pending_files
 from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_path

@@ -36,7 +36,7 @@ class TextLine:
 
 
 @functools.lru_cache(maxsize=1)
-def _engine():  # type: ignore[no-untyped-def]
+def _engine():
     """The one OCR engine of this process; its models load on first use, from the installed package."""
     from rapidocr import RapidOCR  # imported late: it pulls in onnxruntime, which only text repair needs
 
@@ -65,7 +65,7 @@ def read_lines(bgr: np.ndarray) -> list[TextLine]:
     if result.boxes is None or result.txts is None or result.scores is None:
         return []
     lines: list[TextLine] = []
-    for quad, text, score in zip(result.boxes, result.txts, result.scores):
+    for quad, text, score in zip(result.boxes, result.txts, result.scores, strict=False):
         text = " ".join(str(text).split())
         if not text or float(score) < MIN_SCORE:
             continue
