@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
 from sqlalchemy import select
 
 from churns_gql import geometry, models, refinement_types
@@ -27,6 +28,16 @@ def test_one_refinement_type_enum_is_shared_by_models_and_providers() -> None:
     assert models.RefinementType is refinement_types.RefinementType is base.RefinementType
     assert not hasattr(base, "RefinementKind")
     assert [t.value for t in RefinementType] == ["SUBJECT", "TEXT", "PROMPT"]
+
+
+def test_an_edit_request_carries_the_enum_whatever_the_caller_passed() -> None:
+    from PIL import Image
+
+    image = Image.new("RGB", (4, 4))
+    request = base.EditRequest(kind="TEXT", image=image)  # type: ignore[arg-type]
+    assert request.kind is RefinementType.TEXT and request.kind.value.lower() == "text"
+    with pytest.raises(ValueError):
+        base.EditRequest(kind="BLUR", image=image)  # type: ignore[arg-type]
 
 
 def test_each_refinement_type_names_a_stage_that_exists(tmp_path: Path) -> None:

@@ -10,6 +10,7 @@ import strawberry
 
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.cursors import decode_cursor, encode_cursor
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id, decode_id_of
 from churns_gql.graphql.types import (
@@ -20,8 +21,6 @@ from churns_gql.graphql.types import (
     Run,
     RunConnection,
     RunEdge,
-    decode_cursor,
-    encode_cursor,
     page_info,
 )
 from churns_gql.graphql.usage import Me, resolve_me

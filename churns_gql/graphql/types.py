@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import enum
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Optional
 
 import strawberry
@@ -16,6 +15,7 @@ from strawberry.scalars import JSON
 from churns_gql import events as event_service
 from churns_gql import models
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.ids import encode_id
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
@@ -297,25 +297,6 @@ class RunConnection:
     edges: list[RunEdge] = strawberry.field(description="The page's items.")
     page_info: PageInfo = strawberry.field(description="Pagination state.")
     total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
-
-
-def encode_cursor(created_at: datetime, raw_id: uuid.UUID) -> str:
-    """An opaque keyset cursor."""
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{raw_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
-    """The (created_at, id) of a cursor, or None when it is not one."""
-    try:
-        created, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        moment = datetime.fromisoformat(created)
-        # The API only issues UTC cursors; a naive or far-offset one (year 1 at +14:00) is not ours and
-        # would overflow when the database converts it.
-        if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
-            return None
-        return moment, uuid.UUID(raw)
-    except (ValueError, OverflowError):
-        return None
 
 
 @strawberry.type(description="A generation run and its images.")

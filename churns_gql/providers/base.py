@@ -60,6 +60,10 @@ class EditRequest:
     # Called with each partial image the provider streams, and its index from 0.
     on_partial: PartialCallback | None = None
 
+    def __post_init__(self) -> None:
+        # A caller may name the kind by its string value; providers compare against the enum.
+        self.kind = RefinementType(self.kind)
+
 
 @dataclass
 class EditResult:

@@ -19,13 +19,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
 from churns_gql.offline_rules.intents import COLOURS, quoted_text
 from churns_gql.providers.base import GeneratedImage, ImageRequest, ProviderError, StructuredRequest, StructuredResult
-from churns_gql.providers.generation import (
-    CREATIVE_EXPERT,
-    IMAGE_ASSESSMENT,
-    IMAGE_EVAL,
-    STRATEGY,
-    STYLE_GUIDE,
-)
+from churns_gql.providers.generation import CREATIVE_EXPERT, IMAGE_ASSESSMENT, IMAGE_EVAL, STRATEGY, STYLE_GUIDE
 from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, luminance, text_image
 
 TEXT_BAND = 0.18  # share of the height the promotional text band takes
@@ -132,7 +126,7 @@ def dominant_colours(image: Image.Image, count: int = 4) -> list[RGB]:
     quantized = small.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
     counts = sorted(quantized.getcolors() or [], reverse=True)
-    # A P image's colours are palette indices; each slice is one RGB triple.
+    # A P image's colours are palette indices (typed as int | tuple); each slice is one RGB triple.
     return [tuple(palette[i * 3: i * 3 + 3]) for _, i in counts][:count]  # type: ignore[operator,return-value]
 
 

@@ -242,8 +242,6 @@ class OpenAIImageEditor:
 
     def _validate(self, request: EditRequest) -> None:
         """Raise ProviderError for a request that cannot be sent as it is."""
-        if request.kind not in tuple(RefinementType):
-            raise ProviderError("bad_request", f"Unknown refinement kind {request.kind!r}", code="invalid_request")
         if request.kind == RefinementType.PROMPT and not user_text(request):
             raise ProviderError("bad_request", "Describe the change you want before refining", code="invalid_request")
         if request.kind == RefinementType.SUBJECT and request.reference is None:
