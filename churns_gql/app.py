@@ -8,13 +8,14 @@ import logging
 import mimetypes
 import uuid
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import FileResponse, HTMLResponse, JSONResponse, PlainTextResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from starlette.routing import Mount, Route, WebSocketRoute
 from starlette.staticfiles import StaticFiles
 from starlette.types import Receive, Scope, Send
@@ -22,6 +23,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
+from churns_gql import thumbnails
 from churns_gql.config import Settings, get_settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.events import EventHub
@@ -29,7 +31,7 @@ from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
 from churns_gql.queue import JobQueue, redis_unreachable
-from churns_gql.security_headers import SecurityHeaders
+from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
 from churns_gql.services import health
 from churns_gql.services import runs as run_service
 from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
@@ -94,6 +96,14 @@ class GraphQLApp(GraphQL[Context, None]):
                     await _too_large(limit)(scope, receive, send)
             return
         await super().__call__(scope, receive, send)
+
+    async def render_graphql_ide(self, request: Request) -> Response:
+        """The web build's API explorer (GraphiQL bundled, works offline); Strawberry's CDN page without a build."""
+        page = self.services.settings.web_dir / "graphiql.html"
+        if page.is_file():
+            return HTMLResponse(page.read_text(encoding="utf-8"),
+                                headers={"Content-Security-Policy": LOCAL_GRAPHIQL_POLICY, "Cache-Control": "no-cache"})
+        return await super().render_graphql_ide(request)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
         """A fresh context (and fresh DataLoaders) per request or websocket connection."""
@@ -228,8 +238,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             return PlainTextResponse("Not Found", status_code=404)
         media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
         # Files are per-token: shared caches must not keep them, the browser may.
-        return FileResponse(found, media_type=media_type,
-                            headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+        return await thumbnails.file_response(
+            request, services.storage.runs_dir / Path(relative).parts[1], found, media_type,
+            {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
 
     async def index(request: Request) -> Response:
         return HTMLResponse(_NO_WEB)

@@ -160,7 +160,9 @@ class Refinement(Base):
         ForeignKey("refinements.id", ondelete="CASCADE")
     )
     generation_index: Mapped[int] = mapped_column(Integer, nullable=False)
+    # Unique per original in creation order; `depth` is the lineage (1 = made from the original).
     version: Mapped[int] = mapped_column(Integer, nullable=False)
+    depth: Mapped[int] = mapped_column(Integer, nullable=False, default=1, server_default="1")
     type: Mapped[RefinementType] = mapped_column(_enum(RefinementType, "refinement_type"), nullable=False)
     status: Mapped[JobStatus] = mapped_column(_enum(JobStatus, "job_status"), nullable=False)
     prompt: Mapped[str | None] = mapped_column(Text)

@@ -9,7 +9,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 APP_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
               "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; "
               "frame-ancestors 'none'")
-# Strawberry's GraphiQL page runs an inline bootstrap script and loads its assets (pinned, with SRI) from unpkg.
+# The web build's explorer (web/graphiql.html) bundles GraphiQL: nothing leaves the origin, no inline
+# script; its stylesheet embeds fonts as data: URLs.
+LOCAL_GRAPHIQL_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+                         "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+                         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+# Without the web build, Strawberry's GraphiQL page runs an inline bootstrap script and loads its assets
+# (pinned, with SRI) from unpkg.
 GRAPHIQL_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
                    "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: blob: https://unpkg.com; "
                    "font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; object-src 'none'; "

@@ -232,6 +232,10 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
         """Make this process's engine, storage and providers."""
         ctx["services"] = worker_services(settings)
         log.info("worker started with the %s provider", ctx["services"].editor.name)
+        warm_up = getattr(ctx["services"].editor, "warm_up", None)
+        if warm_up is not None:
+            # Model loading (OCR: about a second) happens beside the first polls, not in the first job.
+            ctx["warm_up"] = asyncio.create_task(asyncio.to_thread(warm_up))
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         """Close the engine startup made."""

@@ -9,6 +9,7 @@ from typing import Optional
 import strawberry
 
 from churns_gql.graphql.access import load_visible
+from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.cursors import decode_cursor, encode_cursor
 from churns_gql.graphql.errors import PublicError
@@ -72,6 +73,11 @@ class Query:
     async def me(self, info: Info) -> Me:
         """The caller's usage against its limits."""
         return await resolve_me(info)
+
+    @strawberry.field(description="The caller's QUEUED and RUNNING runs and refinements, oldest first.")
+    async def active_jobs(self, info: Info) -> ActiveJobs:
+        """What the caller is waiting for."""
+        return await resolve_active_jobs(info)
 
     @strawberry.field(description="A run by global id.")
     async def run(self, info: Info, id: strawberry.ID) -> Optional[Run]:

@@ -137,12 +137,15 @@ class Node:
 
 @strawberry.interface(
     description="Any image that can be refined: an original output of a run (Image, version 1) "
-    "or the result of a refinement (Refinement, parent's version + 1: shown as v2, v3...)."
+    "or the result of a refinement (Refinement: v2, v3... numbered per original in creation order)."
 )
 class ImageVersion(Node):
     """An image in a run's version tree."""
 
-    version: int = strawberry.field(description="1 for an original, parent's version + 1 for a refinement.")
+    version: int = strawberry.field(
+        description="1 for an original; refinements of one original are numbered 2, 3, 4... in creation order, "
+        "unique per original whatever their parent (the lineage is Refinement.depth and Refinement.parent)."
+    )
     generation_index: int = strawberry.field(
         description="Index (0-based) of the original this version descends from."
     )
@@ -194,6 +197,9 @@ class Refinement(ImageVersion):
     instructions: Optional[str] = strawberry.field(description="SUBJECT and TEXT: what to repair.")
     mask: Optional[list[MaskRect]] = strawberry.field(description="Rectangles the edit was limited to.")
     creativity_level: int = strawberry.field(description="1 = minimal change .. 3 = free reinterpretation.")
+    depth: int = strawberry.field(
+        description="Steps from the original: 1 for a refinement of the original, parent's depth + 1 otherwise."
+    )
     reference_image_url: Optional[str] = strawberry.field(description="URL of the uploaded reference image.")
     summary: Optional[str] = strawberry.field(description="Brief description for display, e.g. 'Add sunset lighting'.")
     cost_usd: Optional[float] = strawberry.field(description="What the refinement cost, in USD.")
@@ -214,7 +220,7 @@ class Refinement(ImageVersion):
             width=row.width, height=row.height, type=row.type, status=row.status, prompt=row.prompt,
             instructions=row.instructions,
             mask=[MaskRect(x=r.x, y=r.y, width=r.width, height=r.height) for r in row.rects] if row.mask else None,
-            creativity_level=row.creativity_level,
+            creativity_level=row.creativity_level, depth=row.depth,
             reference_image_url=storage.url(row.run_id, row.reference_image_path), summary=row.summary,
             cost_usd=row.cost_usd, error_message=row.error_message, created_at=row.created_at,
             started_at=row.started_at, completed_at=row.completed_at,

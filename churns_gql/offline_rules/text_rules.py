@@ -34,6 +34,19 @@ def intended_text(instructions: str | None, concept_text: str | None) -> tuple[s
     return None
 
 
+# Where a run's promotional text breaks into separately set pieces: lines, bars, bullets, spaced dashes, sentences.
+_PIECES = re.compile(r"\s*(?:\n|\||\u2022|\s[-\u2013\u2014]\s)\s*|(?<=[.!?])\s+")
+
+
+def concept_pieces(concept_text: str | None) -> list[str]:
+    """The pieces a concept's text is likely set as on the image (a headline, a tagline...), whole text first."""
+    if not concept_text or not concept_text.strip():
+        return []
+    whole = " ".join(concept_text.split())
+    pieces = [" ".join(piece.split()) for piece in _PIECES.split(concept_text)]
+    return [whole] + [piece for piece in pieces if piece and piece != whole]
+
+
 def text_subject_refusal(
     kind: RefinementType, instructions: str | None, has_reference: bool, concept_text: str | None
 ) -> str | None:

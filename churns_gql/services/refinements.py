@@ -22,7 +22,7 @@ from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
-from churns_gql.services import lifecycle, quotas
+from churns_gql.services import lifecycle, quotas, versions
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services.runs import check_text, validate_reference
@@ -306,15 +306,17 @@ async def create_refinement(
 
     ref_id = uuid.uuid4()
     if parent_image is not None:
-        run_id, version, generation_index = parent_image.run_id, 2, parent_image.generation_index
+        run_id, depth, generation_index = parent_image.run_id, 1, parent_image.generation_index
     else:
         assert parent_ref is not None
-        run_id, version, generation_index = parent_ref.run_id, parent_ref.version + 1, parent_ref.generation_index
+        run_id, depth, generation_index = parent_ref.run_id, parent_ref.depth + 1, parent_ref.generation_index
+    version = await versions.next_version(session, run_id, generation_index)
     row = Refinement(
         id=ref_id, run_id=run_id, parent_image_id=parent_image.id if parent_image else None,
         parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
-        version=version, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt, instructions=req.instructions,
-        mask=[r.as_dict() for r in rects] if rects is not None else None, creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
+        version=version, depth=depth, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt,
+        instructions=req.instructions, mask=[r.as_dict() for r in rects] if rects is not None else None,
+        creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
         estimated_cost_usd=estimate,
     )
     if reference_png is not None:

@@ -52,6 +52,12 @@ CENTRE_PIXEL = """img => {
 }"""
 
 
+async def import_run_images(api: GraphQLClient, run_id: str) -> list[str]:
+    """The ids of a run's originals."""
+    data = await api.data("query($id: ID!) { run(id: $id) { images { id } } }", {"id": run_id})
+    return [image["id"] for image in data["run"]["images"]]
+
+
 async def refinements_of(api: GraphQLClient, run_id: str) -> list[dict[str, Any]]:
     """The run's refinements as the API reports them, by version."""
     data = await api.data(RUN_REFINEMENTS, {"id": run_id})
@@ -66,10 +72,10 @@ async def seed_run(api: GraphQLClient, size: tuple[int, int] = (320, 240)) -> di
 
 
 async def open_run(page: Page, run_id: str) -> None:
-    """Load the results page of a run and wait for its original to render."""
-    await page.goto(f"/#/runs/{run_id}")
-    await expect(page.get_by_role("heading", name="Run results", level=1)).to_be_visible()
-    await expect(page.get_by_test_id("original-card")).to_have_count(1)
+    """Load the large view of a run's first original and wait for it to render."""
+    await page.goto(f"/#/runs/{run_id}/images/0")
+    await expect(page.get_by_role("heading", name="Original 1", level=1)).to_be_visible()
+    await expect(page.get_by_test_id("viewer-image")).to_have_count(1)
 
 
 def card(page: Page, version: int) -> Locator:
@@ -117,14 +123,17 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
     await form.get_by_label("What the images were made for").fill("summer poster")
     await page.get_by_test_id("import-submit").click()
     await page.wait_for_url(re.compile(r"#/runs/.+"))
-    original = page.get_by_test_id("original-card")
-    await expect(original).to_have_count(1)
-    await wait_loaded(original.locator("img"), 1)
+    tile = page.get_by_test_id("original-tile")
+    await expect(tile).to_have_count(1)
+    await wait_loaded(tile.locator("img"), 1)
     run_id = await page.evaluate("decodeURIComponent(location.hash.replace('#/runs/', ''))")
-    image_id = await original.get_attribute("data-image-id")
+    image_id = (await import_run_images(api, run_id))[0]
+    await tile.get_by_role("link").click()
+    await expect(page.get_by_role("heading", name="Original 1", level=1)).to_be_visible()
+    await wait_loaded(page.get_by_test_id("viewer-image"), 1)
 
     # From here to Submit only the keyboard is used.
-    await original.get_by_test_id("refine-button").focus()
+    await page.get_by_test_id("viewer-refine").focus()
     await page.keyboard.press("Enter")
     modal = page.get_by_test_id("modal")
     await expect(modal).to_be_visible()
@@ -179,6 +188,8 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
     v2 = card(page, 2)
     await expect(v2).to_have_attribute("data-status", "COMPLETED")
     await expect(v2).to_be_focused()
+    # The highlight shows although the focus came from script (no :focus-visible).
+    assert await v2.evaluate("el => getComputedStyle(el).outlineStyle") == "solid"
     values = await page.evaluate("window.__progress")
     assert values[0] == 0 and values[-1] == 100, values
     assert values == sorted(values) and len(values) >= 3, f"the bar did not move step by step: {values}"
@@ -188,15 +199,15 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
     assert stored["mask"] == [pytest.approx(expected, abs=1e-6)], stored["mask"]
 
     await v2.get_by_test_id("refine-button").click()
-    await expect(modal.get_by_role("heading", name="Refine v2 of original 1 (v2)")).to_be_visible()
+    await expect(modal.get_by_role("heading", name="Refine v2 of original 1", exact=True)).to_be_visible()
     await modal.get_by_test_id("tab-prompt").click()
     await modal.get_by_label("What to change").fill("black and white")
     await modal.get_by_test_id("submit-button").click()
     await expect(modal).to_have_count(0)
     v3 = card(page, 3)
     await expect(v3).to_have_attribute("data-status", "COMPLETED")
-    await expect(v3).to_contain_text("from v2")
-    await expect(page.get_by_role("heading", name="Original 1 · 2 refinements")).to_be_visible()
+    await expect(v3.get_by_test_id("lineage")).to_have_text("· from v2")
+    await expect(page.get_by_role("heading", name="Versions · 3")).to_be_visible()
     # The chain reads as a tree: v3 sits one level below v2 and is indented past it.
     await expect(page.locator(".tree-row", has=v3)).to_have_attribute("data-depth", "2")
     v2_box, v3_box = await v2.bounding_box(), await v3.bounding_box()
@@ -216,15 +227,16 @@ async def test_an_empty_prompt_shows_the_servers_error_next_to_the_field(web: Br
     page = web.page
     run = await seed_run(api)
     await open_run(page, run["id"])
-    await page.get_by_test_id("original-card").get_by_test_id("refine-button").click()
+    await page.get_by_test_id("viewer-refine").click()
     modal = page.get_by_test_id("modal")
     await modal.get_by_test_id("tab-prompt").click()
     await modal.get_by_test_id("submit-button").click()
 
     error = modal.get_by_test_id("field-error-prompt")
     await expect(error).to_be_visible()
-    await expect(error).to_contain_text("prompt")
+    await expect(error).to_have_text("Please describe what to change.")
     prompt = modal.get_by_label("What to change")
+    await expect(prompt).to_be_focused()  # not the Submit button
     await expect(prompt).to_have_attribute("aria-invalid", "true")
     error_id = await error.get_attribute("id")
     assert error_id and error_id in (await prompt.get_attribute("aria-describedby") or "").split()
@@ -247,7 +259,7 @@ async def test_cancel_stops_a_queued_refinement(web: BrowserPage, api: GraphQLCl
     page = web.page
     run = await seed_run(api)
     await open_run(page, run["id"])
-    await page.get_by_test_id("original-card").get_by_test_id("refine-button").click()
+    await page.get_by_test_id("viewer-refine").click()
     modal = page.get_by_test_id("modal")
     await modal.get_by_test_id("tab-prompt").click()
     await modal.get_by_label("What to change").fill("warmer")
@@ -272,10 +284,10 @@ async def test_cancel_stops_a_queued_refinement(web: BrowserPage, api: GraphQLCl
     await expect(card(page, 2).get_by_test_id("refine-button")).to_have_count(0)
 
 
-async def test_compare_slider_shows_parent_and_result_and_moves_with_the_keyboard(
+async def test_compare_on_the_large_image_moves_by_drag_touch_and_keyboard(
     web: BrowserPage, api: GraphQLClient, worker_services
 ):
-    """The details dialog shows v1 and v2 decoded side by side; arrow keys, Home and End move the split."""
+    """The large view compares v2 with v1 decoded on one stage; the divider follows a mouse drag, a touch and the keys."""
     page = web.page
     run = await seed_run(api)
     payload = await refine(api, run["images"][0]["id"], prompt="black and white")
@@ -285,47 +297,61 @@ async def test_compare_slider_shows_parent_and_result_and_moves_with_the_keyboar
     assert done["status"] == "COMPLETED"
 
     await open_run(page, run["id"])
-    await card(page, 2).get_by_test_id("details-button").click()
-    dialog = page.get_by_test_id("details-dialog")
-    await expect(dialog.get_by_role("heading", name="v2 · Prompt")).to_be_visible()
-    after = dialog.locator("img.compare-after")
-    before = dialog.locator(".compare-before img")
-    await wait_loaded(dialog.locator(".compare-stage img"), 2)
-    assert await after.get_attribute("src") == done["url"]
-    assert await before.get_attribute("src") == run["images"][0]["url"]
+    await card(page, 2).get_by_test_id("show-version").click()
+    await expect(card(page, 2)).to_have_attribute("aria-current", "true")
+    await page.get_by_test_id("compare-toggle").click()
+    stage = page.get_by_test_id("compare-stage")
+    after = stage.locator("img.compare-after")
+    before = stage.locator(".compare-before img")
+    await wait_loaded(stage.locator("img"), 2)
     # Both are the real files: the parent is still red, the result is grey.
     red, grey = await before.evaluate(CENTRE_PIXEL), await after.evaluate(CENTRE_PIXEL)
     assert red[0] > red[1] + 80, red
     assert max(grey) - min(grey) <= 2, grey
 
-    slider = dialog.get_by_test_id("compare-slider")
-    clip = dialog.locator(".compare-before")
-    stage_box = await dialog.locator(".compare-stage").bounding_box()
-    assert stage_box
+    slider = page.get_by_test_id("compare-slider")
+    clip = stage.locator(".compare-before")
+    box = await stage.bounding_box()
+    assert box and box["width"] > 500, box  # large: most of the page's width at 1280 px
 
     async def split() -> float:
-        box = await dialog.locator(".compare-divider").bounding_box()
-        assert box
-        return (box["x"] + box["width"] / 2 - stage_box["x"]) / stage_box["width"]
+        handle = await slider.bounding_box()
+        assert handle
+        return (handle["x"] + handle["width"] / 2 - box["x"]) / box["width"]
 
-    await expect(slider).to_have_value("50")
+    await expect(slider).to_have_attribute("aria-valuenow", "50")
+    # Mouse: press anywhere on the picture and drag.
+    await page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    await page.mouse.down()
+    await page.mouse.move(box["x"] + box["width"] * 0.2, box["y"] + box["height"] * 0.6, steps=6)
+    await page.mouse.up()
+    assert await split() == pytest.approx(0.2, abs=0.01)
+    assert "80" in await clip.evaluate("el => el.style.clipPath")
+    await expect(slider).to_be_focused()
+    # Touch: a finger's pointer events on the picture.
+    for kind, fraction in (("pointerdown", 0.6), ("pointermove", 0.75), ("pointerup", 0.75)):
+        await stage.dispatch_event(kind, {"pointerId": 7, "pointerType": "touch", "isPrimary": True, "button": 0,
+                                          "clientX": box["x"] + box["width"] * fraction,
+                                          "clientY": box["y"] + 10, "bubbles": True})
+    assert await split() == pytest.approx(0.75, abs=0.01)
+    # Keyboard: the divider is a slider.
     await slider.focus()
-    await press(page, "ArrowRight", 5)
-    await expect(slider).to_have_value("55")
-    await expect(slider).to_have_attribute("aria-valuetext", "55% before, 45% after")
-    assert "45%" in await clip.evaluate("el => el.style.clipPath")
-    assert await split() == pytest.approx(0.55, abs=0.01)
     await page.keyboard.press("Home")
-    await expect(slider).to_have_value("0")
-    assert "100%" in await clip.evaluate("el => el.style.clipPath")
+    await press(page, "ArrowRight", 5)
+    await expect(slider).to_have_attribute("aria-valuetext", "5% before, 95% after")
     await page.keyboard.press("End")
-    await expect(slider).to_have_value("100")
+    await expect(slider).to_have_attribute("aria-valuenow", "100")
     assert await split() == pytest.approx(1.0, abs=0.01)
-    await press(page, "ArrowLeft", 30)
-    await expect(slider).to_have_value("70")
+    await press(page, "Shift+ArrowLeft", 3)
+    await expect(slider).to_have_attribute("aria-valuenow", "70")
+    await web.assert_accessible("the large view comparing")
+    await web.screenshot("large-view-compare.png")
 
+    await card(page, 2).get_by_test_id("details-button").click()
+    dialog = page.get_by_test_id("details-dialog")
+    await expect(dialog.get_by_role("heading", name="v2 · Prompt")).to_be_visible()
+    await wait_loaded(dialog.locator(".compare-stage img"), 2)
     await web.assert_accessible("the details dialog")
-    await web.screenshot("details-compare.png")
     await page.keyboard.press("Escape")
     await expect(dialog).to_have_count(0)
     await expect(card(page, 2).get_by_test_id("details-button")).to_be_focused()
@@ -352,15 +378,20 @@ async def test_axe_finds_no_serious_violation_on_runs_results_and_the_modal(
 
     await page.get_by_role("link", name="summer poster").click()
     await expect(page.get_by_role("heading", name="Run results", level=1)).to_be_visible()
-    # Two siblings, both v2: one finished, one cancelled, so both status styles are checked.
+    await page.get_by_test_id("original-tile").get_by_role("link").click()
+    await expect(page.get_by_role("heading", name="Original 1", level=1)).to_be_visible()
+    # Two siblings, v2 and v3: one finished, one cancelled, so both status styles are checked.
     cards = page.get_by_test_id("refinement-card")
     await expect(cards).to_have_count(2)
+    # Siblings of one original never share a number: v2 and v3, both made from v1.
+    assert [await cards.nth(i).get_attribute("data-version") for i in range(2)] == ["2", "3"]
+    await expect(cards.nth(1).get_by_test_id("lineage")).to_have_text("· from v1")
     await expect(cards.and_(page.locator('[data-status="COMPLETED"]'))).to_have_count(1)
     await expect(cards.and_(page.locator('[data-status="CANCELLED"]'))).to_have_count(1)
-    await wait_loaded(page.locator("main img"), 2)
-    await web.assert_accessible("the results page")
+    await wait_loaded(page.locator("main img"), 3)
+    await web.assert_accessible("the large view")
 
-    await page.get_by_test_id("original-card").get_by_test_id("refine-button").click()
+    await page.get_by_test_id("viewer-refine").click()
     modal = page.get_by_test_id("modal")
     await expect(modal.get_by_test_id("tab-subject")).to_be_focused()
     await wait_loaded(modal.locator("img"), 1)
@@ -369,3 +400,180 @@ async def test_axe_finds_no_serious_violation_on_runs_results_and_the_modal(
     await modal.get_by_test_id("submit-button").click()
     await expect(modal.get_by_test_id("field-error-instructions")).to_be_visible()
     await web.assert_accessible("the refine modal with a field error")
+
+
+async def test_cancel_from_the_jobs_panel_after_a_reload(web: BrowserPage, api: GraphQLClient, worker_services):
+    """A job queued in the refine dialog is listed on every page after a reload and can be cancelled from there."""
+    page = web.page
+    run = await seed_run(api)
+    await open_run(page, run["id"])
+    await page.get_by_test_id("viewer-refine").click()
+    modal = page.get_by_test_id("modal")
+    await modal.get_by_test_id("tab-prompt").click()
+    await modal.get_by_label("What to change").fill("warmer")
+    await modal.get_by_test_id("submit-button").click()
+    await expect(modal.get_by_test_id("refine-progress")).to_be_visible()
+    await expect(page.get_by_test_id("jobs-panel").get_by_test_id("job-row")).to_have_count(1)
+
+    await page.goto("/#/")
+    await page.reload()
+    await expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+    row = page.get_by_test_id("jobs-panel").get_by_test_id("job-row")
+    await expect(row).to_have_count(1)
+    await expect(row).to_have_attribute("data-status", "QUEUED")
+    await expect(row.get_by_role("link")).to_have_text("v2 · Prompt edit of original 1")
+    await web.assert_accessible("the runs page with the jobs panel")
+    await web.screenshot("jobs-panel.png")
+    await row.get_by_role("button", name="Cancel v2 · Prompt edit of original 1").click()
+    await expect(page.get_by_test_id("jobs-panel")).to_have_count(0)
+    [stored] = await refinements_of(api, run["id"])
+    assert stored["status"] == "CANCELLED", stored
+    # A worker that picks the job up now leaves it cancelled.
+    await run_worker(worker_services)
+    await open_run(page, run["id"])
+    await expect(card(page, 2)).to_have_attribute("data-status", "CANCELLED")
+
+
+def large_png(width: int = 6000, height: int = 3000) -> bytes:
+    """A photo-sized PNG (gradient with blocky grain) of a few megabytes."""
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    rng = np.random.default_rng(1)
+    x = np.linspace(0, 240, width, dtype=np.float32)[None, :]
+    y = np.linspace(0, 240, height, dtype=np.float32)[:, None]
+    grain = rng.integers(0, 8, (height // 8, width // 8), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2).astype(np.uint8) + grain[..., None]
+    out = io.BytesIO()
+    Image.fromarray(pixels).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, api: GraphQLClient):
+    """Four 6000 px originals show as a grid of at least two columns at 1280 px for under 1 MB of images."""
+    page = web.page
+    big = large_png()
+    api.http.timeout = 120  # decoding and storing 72 megapixels takes a while on a loaded machine
+    payload = await import_images(api, [big] * 4, prompt="autumn collection")
+    assert not payload["userErrors"], payload["userErrors"]
+    run = payload["run"]
+    full_bytes = 0
+    for image in run["images"]:
+        full_bytes += len((await api.http.get(image["url"])).content)
+    assert full_bytes > 5_000_000, full_bytes  # what the page would cost at full size
+
+    image_bytes: dict[str, int] = {}
+
+    async def record(response: Any) -> None:
+        if "/files/" in response.url:
+            image_bytes[response.url] = len(await response.body())
+
+    page.on("response", record)
+    await page.set_viewport_size({"width": 1280, "height": 800})
+    await page.goto(f"/#/runs/{run['id']}")
+    tiles = page.get_by_test_id("original-tile")
+    await wait_loaded(tiles.locator("img"), 4)
+    boxes = [await tiles.nth(i).bounding_box() for i in range(4)]
+    columns = {round(b["x"]) for b in boxes if b}
+    assert len(columns) >= 2, boxes
+    assert all(b and b["width"] >= 250 for b in boxes), boxes
+    await page.wait_for_timeout(200)
+    assert image_bytes and all("?w=" in url for url in image_bytes), image_bytes
+    assert sum(image_bytes.values()) < 1_000_000, image_bytes
+    print(f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests; full size {full_bytes:,}")
+    await web.assert_accessible("the gallery at 1280 px")
+    await web.screenshot("gallery-desktop.png")
+
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await expect(tiles.first).to_be_visible()
+    assert len({round((await tiles.nth(i).bounding_box())["x"]) for i in range(4)}) == 1
+    scroll_width = await page.evaluate("document.documentElement.scrollWidth")
+    assert scroll_width <= 390, scroll_width
+    await web.assert_accessible("the gallery at 390 px")
+    await web.screenshot("gallery-mobile.png")
+    await tiles.nth(1).get_by_role("link").click()
+    await expect(page.get_by_role("heading", name="Original 2", level=1)).to_be_visible()
+    await wait_loaded(page.get_by_test_id("viewer-image"), 1)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await web.assert_accessible("the large view at 390 px")
+    await web.screenshot("large-view-mobile.png", full_page=True)
+    # The header keeps one row and the refine dialog's tabs too.
+    header = await page.locator(".site-header").bounding_box()
+    assert header and header["height"] < 70, header
+    await page.get_by_test_id("viewer-refine").click()
+    tabs = page.get_by_test_id("modal").get_by_role("tab")
+    await expect(tabs).to_have_count(3)
+    assert len({round((await tabs.nth(i).bounding_box())["y"]) for i in range(3)}) == 1
+    await web.assert_accessible("the refine dialog at 390 px")
+    await web.screenshot("refine-modal-mobile.png")
+
+
+async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web: BrowserPage, services):
+    """GraphiQL loads from the server alone (every non-loopback request is blocked), runs a query with the app's token."""
+    from urllib.parse import urlsplit
+
+    from churns_gql.services import tokens
+
+    page = web.page
+    blocked: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    await page.context.route("**/*", only_loopback)
+    async with services.db() as session:
+        row, token = await tokens.create_token(session, "explorer")
+        await session.commit()
+    services.gate.forget()
+    await page.goto("/#/")
+    await page.evaluate("t => localStorage.setItem('churns.apiToken', t)", token)
+
+    await page.get_by_role("link", name="API explorer").click()
+    await page.wait_for_url("**/graphql")
+    editor = page.locator(".graphiql-query-editor .CodeMirror")
+    await expect(editor).to_be_visible()
+    await expect(page.get_by_test_id("explorer-token")).to_have_text("Sending your API token")
+    await page.evaluate("q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)",
+                        "{ me { tokenId } }")
+    await page.locator(".graphiql-execute-button").click()
+    await expect(page.locator(".graphiql-response")).to_contain_text(str(row.id))
+    assert blocked == [], blocked
+    await web.screenshot("graphiql.png")
+
+    await page.get_by_test_id("back-to-app").click()
+    await expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()
+
+
+async def test_axe_on_a_phone_for_the_runs_page_and_every_dialog(web: BrowserPage, api: GraphQLClient, worker_services):
+    """At 390 px: the runs page, the details dialog (its stage table reachable by keyboard) and the token dialog."""
+    page = web.page
+    run = await seed_run(api)
+    assert not (await refine(api, run["images"][0]["id"], prompt="warmer"))["userErrors"]
+    await run_worker(worker_services)
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto("/#/")
+    await expect(page.get_by_test_id("run-card")).to_have_count(1)
+    assert await page.evaluate("document.documentElement.scrollWidth") <= 390
+    await web.assert_accessible("the runs page at 390 px")
+    await web.screenshot("runs-mobile.png", full_page=True)
+
+    await open_run(page, run["id"])
+    await card(page, 2).get_by_test_id("details-button").click()
+    dialog = page.get_by_test_id("details-dialog")
+    await expect(dialog.get_by_test_id("stages-table")).to_be_visible()
+    frame = dialog.get_by_role("region", name="Stages (scrolls sideways)")
+    await frame.focus()
+    await expect(frame).to_be_focused()
+    await web.assert_accessible("the details dialog at 390 px")
+    await page.keyboard.press("Escape")
+    await expect(dialog).to_have_count(0)
+
+    await page.get_by_test_id("token-button").click()
+    await expect(page.get_by_test_id("token-dialog")).to_be_visible()
+    await web.assert_accessible("the token dialog at 390 px")

@@ -35,3 +35,28 @@ def test_the_editor_is_reachable_from_both_paths_and_make_editor():
 
     assert FromOldPath is LocalImageEditor
     assert isinstance(make_editor(Settings(provider="local")), LocalImageEditor)
+
+
+def test_warm_up_loads_the_ocr_models_before_the_first_text_job():
+    """A worker calls warm_up at start, so the first TEXT repair does not load the OCR models itself."""
+    from churns_gql.providers.offline import ocr
+
+    ocr._engine.cache_clear()
+    LocalImageEditor().warm_up()
+    assert ocr._engine.cache_info().currsize == 1
+
+
+async def test_a_worker_starts_warming_its_editor_up(services, monkeypatch):
+    """worker_settings' start-up hook launches the editor's warm-up beside the first polls."""
+    from churns_gql.worker import worker_settings
+
+    warmed: list[bool] = []
+    monkeypatch.setattr(LocalImageEditor, "warm_up", lambda self: warmed.append(True))
+    options = worker_settings(services.settings)
+    ctx: dict = {}
+    await options["on_startup"](ctx)
+    try:
+        await ctx["warm_up"]
+        assert warmed == [True]
+    finally:
+        await options["on_shutdown"](ctx)

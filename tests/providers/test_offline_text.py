@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+from importlib import metadata
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
-from PIL import Image
+import rapidocr
+from PIL import Image, ImageDraw
 
 from churns_gql.concepts import Concept
 from churns_gql.imaging import Rect, to_bgr
-from churns_gql.offline_rules.text_rules import quoted_text, text_subject_refusal
+from churns_gql.offline_rules.text_rules import concept_pieces, quoted_text, text_subject_refusal
 from churns_gql.providers.base import EditRequest, ProviderError
-from churns_gql.providers.offline.ocr import TextLine, read_lines
-from churns_gql.providers.offline.text import repair_text
-from tests.providers.offline_text_scenes import poster, save, texture
+from churns_gql.providers.offline import ocr
+from churns_gql.providers.offline.ocr import TextLine, merge_words, read_lines
+from churns_gql.providers.offline.text import choose_line, closest_piece, repair_text
+from tests.providers.offline_text_scenes import known_font, poster, save, texture
 
 Box = tuple[int, int, int, int]
 
@@ -126,10 +131,6 @@ def test_concept_text_fixes_the_line_most_like_it():
 def test_a_left_aligned_line_stays_left_aligned_and_rgba_keeps_its_alpha():
     """The new text starts where the old one did; a transparent parent comes back RGBA with its alpha."""
     base = Image.fromarray(texture(640, 400, seed=3))
-    from PIL import ImageDraw
-
-    from tests.providers.offline_text_scenes import known_font
-
     ImageDraw.Draw(base).text((40, 300), "Fre delivery", font=known_font(34), fill=(20, 20, 60))
     alpha = Image.new("L", base.size, 255)
     alpha.paste(0, (0, 0, 60, 60))
@@ -189,12 +190,25 @@ def test_quoted_text(instructions, expected):
 
 def test_position_words_inside_the_quotes_do_not_count():
     """'It should read "TOP DEALS"' names no position: the line most like the text is fixed, not the top one."""
-    from churns_gql.providers.offline.text import choose_line
-
     lines = [TextLine("SUMMER SALE", (100, 50, 400, 100), 0.99), TextLine("TOP DEELS", (150, 400, 350, 430), 0.99)]
     assert choose_line(lines, "TOP DEALS", 'It should read "TOP DEALS"', [], 500).text == "TOP DEELS"
     assert choose_line(lines, "TOP DEALS", 'The headline should read "TOP DEALS"', [], 500).text == "SUMMER SALE"
     assert choose_line(lines, "TOP DEALS", 'Footer: "TOP DEALS"', [], 500).text == "TOP DEELS"
+
+
+def test_a_concept_text_in_pieces_fixes_the_piece_the_image_gets_wrong():
+    """"Summer Sale | 50% off everything" set as two lines: the misspelt tagline is fixed with its own piece."""
+    pieces = concept_pieces("Summer Sale | 50% off everything")
+    assert pieces == ["Summer Sale | 50% off everything", "Summer Sale", "50% off everything"]
+    assert concept_pieces("NEW FLAVOUR\nLimited offer. Get yours!") == [
+        "NEW FLAVOUR Limited offer. Get yours!", "NEW FLAVOUR", "Limited offer.", "Get yours!"]
+    assert concept_pieces("Coca-Cola zero") == ["Coca-Cola zero"]
+    lines = [TextLine("SUMMER SALE", (100, 50, 400, 100), 0.99), TextLine("50% off everyting", (150, 400, 350, 430), 0.99)]
+    assert closest_piece(lines, pieces, []) == "50% off everything"
+    parent, _ = poster(512, 512, headline="SUMMER SALE", footer="50% off everyting")
+    result, notes = repair(parent, None, concept=Concept(intended_text="Summer Sale | 50% off everything"))
+    assert reading(read(result), "50% off everything") is not None and reading(read(result), "SUMMER SALE") is not None
+    assert '"50% off everything"' in notes
 
 
 def test_refusal_rules():
@@ -209,11 +223,6 @@ def test_refusal_rules():
 
 def test_one_opencv_build_and_ocr_models_inside_the_installed_package():
     """The OCR dependency brings no second cv2 build, and its models are files of the installed wheel."""
-    from importlib import metadata
-    from pathlib import Path
-
-    import rapidocr
-
     builds = set()
     for dist in metadata.distributions():
         name = (dist.metadata["Name"] or "").lower()
@@ -226,10 +235,6 @@ def test_one_opencv_build_and_ocr_models_inside_the_installed_package():
 
 def shadowed_and_banner_poster() -> Image.Image:
     """A poster with a white headline casting a dark drop shadow, and a footer on a flat red banner."""
-    from PIL import ImageDraw
-
-    from tests.providers.offline_text_scenes import known_font
-
     image = Image.fromarray(texture(768, 768, seed=6))
     draw = ImageDraw.Draw(image)
     face = known_font(64)
@@ -271,11 +276,6 @@ def test_text_on_a_flat_banner_leaves_the_banner_flat():
 
 def test_small_print_is_read_on_large_images_and_split_words_are_one_line():
     """Detection scales with the image, so 12 px print on a 1536² image is found (not at a fixed 640 px)."""
-    from PIL import ImageDraw
-
-    from churns_gql.providers.offline.ocr import merge_words
-    from tests.providers.offline_text_scenes import known_font
-
     image, _ = poster(1536, 1536, headline="SUMMER SALE", footer="Big savings")
     ImageDraw.Draw(image).text((80, 1450), "Terms apply, see store", font=known_font(12), fill=(255, 255, 255))
     assert [line.text for line in read(image)][-1] == "Terms apply, see store"
@@ -287,8 +287,6 @@ def test_small_print_is_read_on_large_images_and_split_words_are_one_line():
 
 def test_warm_up_loads_both_models():
     """After warm_up the detector and the recogniser are loaded, so the first repair does not load them."""
-    from churns_gql.providers.offline import ocr
-
     ocr.warm_up()
     engine = ocr._engine()
     assert engine.text_det is not None and engine.text_rec is not None
@@ -296,10 +294,6 @@ def test_warm_up_loads_both_models():
 
 def test_condensed_lettering_gets_condensed_replacement():
     """Lettering narrower than the bundled font is matched: the new text keeps the old width per letter."""
-    from PIL import ImageDraw
-
-    from tests.providers.offline_text_scenes import known_font
-
     base = Image.fromarray(texture(768, 384, seed=8))
     face = known_font(60)
     l, t, r, b = face.getbbox("MEGA DEEL", anchor="la")

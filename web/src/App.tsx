@@ -5,6 +5,7 @@ import { TokenDialog } from './auth/TokenDialog';
 import { useHashRoute } from './lib/router';
 import { RunsPage } from './pages/RunsPage';
 import { RunPage } from './pages/RunPage';
+import { JobsPanel } from './jobs/JobsPanel';
 
 // Focus moves to the new page's heading on navigation so screen-reader and keyboard users
 // start reading where the content changed, as they would after a full page load.
@@ -14,7 +15,7 @@ export function App() {
   const [tokenDialog, setTokenDialog] = useState(false);
   const mainRef = useRef<HTMLElement>(null);
   const first = useRef(true);
-  const routeKey = route.name === 'run' ? `run:${route.id}` : route.name;
+  const routeKey = route.name === 'run' ? `run:${route.id}:${route.image ?? ''}` : route.name;
 
   useEffect(() => {
     if (route.name !== 'run') document.title = route.name === 'runs' ? 'Runs · churns' : 'Not found · churns';
@@ -55,11 +56,19 @@ export function App() {
                 </a>
               </li>
               <li>
-                <a href="/graphql">API explorer</a>
+                <a href="/graphql" aria-label="API explorer">
+                  API<span className="nav-long"> explorer</span>
+                </a>
               </li>
               <li>
-                <button type="button" className="header-button" onClick={() => setTokenDialog(true)} data-testid="token-button">
-                  {token ? 'API token ✓' : 'API token'}
+                <button
+                  type="button"
+                  className="header-button"
+                  onClick={() => setTokenDialog(true)}
+                  data-testid="token-button"
+                  aria-label={token ? 'API token (set)' : 'API token'}
+                >
+                  <span className="nav-long">API </span>token{token ? ' ✓' : ''}
                 </button>
               </li>
             </ul>
@@ -75,8 +84,9 @@ export function App() {
             </button>
           </div>
         )}
+        <JobsPanel />
         {route.name === 'runs' && <RunsPage />}
-        {route.name === 'run' && <RunPage key={route.id} runId={route.id} />}
+        {route.name === 'run' && <RunPage key={route.id} runId={route.id} imageIndex={route.image} />}
         {route.name === 'notFound' && (
           <>
             <h1 tabIndex={-1} className="page-title">

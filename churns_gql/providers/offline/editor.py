@@ -50,6 +50,12 @@ class LocalImageEditor:
 
     name = "local"
 
+    def warm_up(self) -> None:
+        """Load what the first TEXT repair would otherwise wait for (the OCR models); call it off the event loop."""
+        from churns_gql.providers.offline.ocr import warm_up
+
+        warm_up()
+
     async def edit(self, request: EditRequest) -> EditResult:
         """Apply the request in a worker thread and say what was done."""
         width, height = request.image.size

@@ -66,11 +66,18 @@ def _best_shift(bgr: np.ndarray, hole: np.ndarray) -> tuple[tuple[int, int] | No
     # Shifts of at least the hole's size plus its rim along one axis never copy the hole into itself; a sideways
     # jitter along the other axis lets a slanted or wavy pattern line up. Coarse steps on a sample of the rim
     # first, then the best few refined pixel by pixel on all of it.
-    jitter = range(-JITTER, JITTER + 1, COARSE)
+    # Only shifts that keep the shifted rim inside the image are listed.
+    low_y, high_y, low_x, high_x = RIM - top, height - bottom - RIM, RIM - left, width - right - RIM
     coarse: list[tuple[int, int, bool]] = []
     for sign in (-1, 1):
-        coarse += [(sign * d, j, True) for d in range(reach_y, reach_y + max(hh, 64), COARSE) for j in jitter]
-        coarse += [(j, sign * d, False) for d in range(reach_x, reach_x + max(hw, 64), COARSE) for j in jitter]
+        along_x = [j for j in range(-JITTER, JITTER + 1, COARSE) if low_x <= j <= high_x]
+        along_y = [j for j in range(-JITTER, JITTER + 1, COARSE) if low_y <= j <= high_y]
+        for d in range(reach_y, reach_y + max(hh, 64), COARSE):
+            if low_y <= sign * d <= high_y:
+                coarse += [(sign * d, j, True) for j in along_x]
+        for d in range(reach_x, reach_x + max(hw, 64), COARSE):
+            if low_x <= sign * d <= high_x:
+                coarse += [(j, sign * d, False) for j in along_y]
     sample = max(1, len(ry) // COARSE_SAMPLES)
     scored = sorted((cost(dy, dx, sample), dy, dx, vertical) for dy, dx, vertical in coarse)
     best, best_cost = None, float("inf")

@@ -9,12 +9,16 @@ import cv2
 import numpy as np
 
 from churns_gql.imaging import Box
-from churns_gql.providers.offline.cutout import GRABCUT_SIDE, Cutout
+from churns_gql.providers.offline.cutout import Cutout
 
 # Feature matching runs on copies at most this big, which keeps ORB well under 100 ms at 1024².
 MATCH_SIDE = 768
 # A homography needs this many RANSAC inliers before the reference counts as found in the scene.
 MIN_INLIERS = 15
+# The old subject is separated on a copy at most this big, in this many GrabCut rounds: its mask is only
+# filled in and dilated, so a coarse one does (GrabCut's cost grows with pixels times rounds).
+GRABCUT_SIDE = 256
+GRABCUT_ROUNDS = 3
 
 
 @dataclass
@@ -111,7 +115,7 @@ def _object_in(scene: np.ndarray, region: Box, where: str, *, tight: bool) -> Pl
     rect = (round((l - L) * scale), round((t - T) * scale), max(2, round((r - l) * scale)), max(2, round((b - t) * scale)))
     mask = np.zeros(small.shape[:2], np.uint8)
     try:
-        cv2.grabCut(small, mask, rect, np.zeros((1, 65)), np.zeros((1, 65)), 4, cv2.GC_INIT_WITH_RECT)
+        cv2.grabCut(small, mask, rect, np.zeros((1, 65)), np.zeros((1, 65)), GRABCUT_ROUNDS, cv2.GC_INIT_WITH_RECT)
     except cv2.error:
         mask[:] = 0
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)

@@ -71,4 +71,6 @@ def repair_subject(request: EditRequest, strength: float) -> tuple[Image.Image, 
         f"placed the reference's subject (cut out by {cutout.how}) where {placement.how} put the old one, "
         f"{r - l}×{b - t} at ({l},{t}), colour-matched to the scene"
     )
+    if (request.instructions or "").strip():
+        notes += "; the instructions are not interpreted offline"
     return result, notes

@@ -11,7 +11,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from churns_gql.imaging import Box, composite, join_alpha, pixel_boxes, split_alpha, to_bgr
-from churns_gql.offline_rules.text_rules import intended_text, unquoted
+from churns_gql.offline_rules.text_rules import concept_pieces, intended_text, unquoted
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline import fonts
 from churns_gql.providers.offline.fill import fill
@@ -89,6 +89,17 @@ def choose_line(lines: Sequence[TextLine], wanted: str, instructions: str | None
     )
 
 
+def closest_piece(lines: Sequence[TextLine], pieces: Sequence[str], selected: Sequence[Box]) -> str:
+    """Of a concept's pieces of text, the one a line of the image (in the selection) misreads most closely."""
+    candidates = [line for line in lines if not selected or max(_overlap(line, b) for b in selected) >= 0.3]
+
+    def score(piece: str) -> float:
+        """How closely some not-yet-right line reads `piece`."""
+        return max((similarity(line.text, piece) for line in candidates if _norm(line.text) != _norm(piece)), default=0.0)
+
+    return max(pieces, key=score)
+
+
 def _alignment(box: Box, width: int) -> str:
     """"left", "centre" or "right": how the line sits in the image, judged by its margins."""
     left, right = box[0], width - box[2]
@@ -158,7 +169,11 @@ def repair_text(request: EditRequest, strength: float) -> tuple[Image.Image, str
     lines = read_lines(bgr)
     if not lines:
         raise ProviderError("bad_request", "No text was found in the image to correct.")
-    line = choose_line(lines, text, request.instructions, pixel_boxes(rgb.size, request.rects), rgb.height)
+    selected = pixel_boxes(rgb.size, request.rects)
+    if source == "the image's concept":
+        # A run's text is often a headline and a tagline set apart: fix the piece the image gets wrong.
+        text = closest_piece(lines, concept_pieces(request.concept.intended_text), selected)
+    line = choose_line(lines, text, request.instructions, selected, rgb.height)
     glyphs = find_glyphs(bgr, line.box)
     stroke = max(2, round(0.06 * (glyphs.ink[3] - glyphs.ink[1])))
     hole = cv2.dilate(glyphs.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * stroke + 1, 2 * stroke + 1)))

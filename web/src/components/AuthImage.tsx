@@ -50,8 +50,45 @@ export function useAuthedSrc(url: string | null | undefined): string | undefined
   return direct ?? blob;
 }
 
-// Drop-in replacement for <img> wherever the src comes from the API.
-export function AuthImage({ src, alt, ...rest }: ImgHTMLAttributes<HTMLImageElement> & { src: string; alt: string }) {
-  const resolved = useAuthedSrc(src);
-  return <img {...rest} src={resolved} alt={alt} />;
+/** The widths the server resizes run images to (churns_gql/thumbnails.py WIDTHS). */
+export const THUMB_WIDTHS = [160, 320, 480, 640, 960, 1280, 1920] as const;
+
+/** The URL of a run image resized to `width` pixels. */
+export function sizedUrl(url: string, width: number): string {
+  return `${url}${url.includes('?') ? '&' : '?'}w=${width}`;
+}
+
+/** srcset candidates below the image's own width, then the original itself. */
+export function thumbnailSrcSet(url: string, naturalWidth: number): string {
+  const smaller = THUMB_WIDTHS.filter((w) => w < naturalWidth).map((w) => `${sizedUrl(url, w)} ${w}w`);
+  return [...smaller, `${url} ${naturalWidth}w`].join(', ');
+}
+
+/** The URL for an image drawn at most `cssWidth` CSS px wide on a screen of `dpr` device pixels per px. */
+export function fittedUrl(url: string, naturalWidth: number | undefined, cssWidth: number, dpr: number): string {
+  const needed = Math.ceil(cssWidth * Math.max(1, dpr));
+  const width = THUMB_WIDTHS.find((w) => w >= needed);
+  return width === undefined || (naturalWidth !== undefined && width >= naturalWidth) ? url : sizedUrl(url, width);
+}
+
+type AuthImageProps = ImgHTMLAttributes<HTMLImageElement> & {
+  src: string;
+  alt: string;
+  /** The widest the image is drawn, in CSS px: the server sends a copy that size instead of the original. */
+  displayWidth?: number;
+};
+
+// Drop-in replacement for <img> wherever the src comes from the API. With displayWidth the browser
+// picks from a srcset; with a token (no srcset possible for header-authenticated fetches) the
+// fitting size is fetched directly.
+export function AuthImage({ src, alt, displayWidth, ...rest }: AuthImageProps) {
+  const { token } = useAuth();
+  const natural = typeof rest.width === 'number' ? rest.width : undefined;
+  const resizable = displayWidth !== undefined && src.startsWith('/files/');
+  const dpr = typeof window === 'undefined' ? 1 : window.devicePixelRatio || 1;
+  const wanted = resizable ? fittedUrl(src, natural, displayWidth, dpr) : src;
+  const resolved = useAuthedSrc(wanted);
+  const srcSet = resizable && natural && !needsAuth(src, token) ? thumbnailSrcSet(src, natural) : undefined;
+  const sizes = srcSet ? `(max-width: ${displayWidth}px) 100vw, ${displayWidth}px` : undefined;
+  return <img {...rest} src={resolved} srcSet={srcSet} sizes={sizes} alt={alt} />;
 }

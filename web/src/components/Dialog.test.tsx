@@ -26,6 +26,17 @@ function Harness({ onClose }: { onClose?: () => void }) {
 }
 
 describe('Dialog', () => {
+  it('still closes on Escape after a click on the backdrop', () => {
+    const onClose = vi.fn();
+    render(<Harness onClose={onClose} />);
+    fireEvent.click(screen.getByText('Open'));
+    const backdrop = screen.getByTestId('dialog-backdrop');
+    fireEvent.mouseDown(backdrop);
+    expect(document.activeElement).toBe(screen.getByRole('dialog'));
+    fireEvent.keyDown(document.activeElement!, { key: 'Escape' });
+    expect(onClose).toHaveBeenCalledTimes(1);
+  });
+
   it('is a labelled modal dialog that takes focus', () => {
     render(<Harness />);
     fireEvent.click(screen.getByText('Open'));

@@ -1,6 +1,6 @@
 // A modal dialog: labelled, focus kept inside while open, Escape closes, focus goes back to what
 // opened it. The rest of the page is made inert so neither pointer nor screen reader reaches it.
-import { useEffect, useId, useRef, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
+import { useEffect, useId, useRef, useState, type KeyboardEvent, type ReactNode, type RefObject } from 'react';
 import { createPortal } from 'react-dom';
 
 const FOCUSABLE = [
@@ -34,6 +34,8 @@ interface DialogProps {
   /** When false, closing leaves focus where the caller puts it (e.g. on a new card). */
   restoreFocus?: RefObject<boolean>;
   className?: string;
+  /** The dialog holds input that closing would lose: Escape and × ask first. */
+  confirmClose?: boolean;
 }
 
 /** Page root made inert while a dialog is open. */
@@ -49,12 +51,28 @@ export function Dialog({
   initialFocus,
   restoreFocus,
   className,
+  confirmClose = false,
 }: DialogProps) {
   const titleId = useId();
   const descId = useId();
   const panelRef = useRef<HTMLDivElement>(null);
   const onCloseRef = useRef(onClose);
   onCloseRef.current = onClose;
+  const [asking, setAsking] = useState(false);
+  const keepRef = useRef<HTMLButtonElement>(null);
+
+  useEffect(() => {
+    if (asking) keepRef.current?.focus();
+  }, [asking]);
+
+  const requestClose = () => {
+    if (confirmClose) setAsking(true);
+    else onCloseRef.current();
+  };
+  const keepEditing = () => {
+    setAsking(false);
+    panelRef.current?.focus();
+  };
 
   useEffect(() => {
     const opener = document.activeElement as HTMLElement | null;
@@ -76,7 +94,8 @@ export function Dialog({
     if (event.key === 'Escape') {
       event.stopPropagation();
       event.preventDefault();
-      onCloseRef.current();
+      if (asking) keepEditing();
+      else requestClose();
       return;
     }
     if (event.key !== 'Tab' || !panelRef.current) return;
@@ -99,7 +118,17 @@ export function Dialog({
   };
 
   return createPortal(
-    <div className="dialog-backdrop">
+    <div
+      className="dialog-backdrop"
+      data-testid="dialog-backdrop"
+      onMouseDown={(event) => {
+        // Focus would fall to <body>, outside the panel's key handler; keep it in the panel.
+        if (event.target === event.currentTarget) {
+          event.preventDefault();
+          panelRef.current?.focus();
+        }
+      }}
+    >
       <div
         ref={panelRef}
         className={`dialog${className ? ` ${className}` : ''}`}
@@ -115,7 +144,7 @@ export function Dialog({
           <h2 id={titleId} className="dialog-title">
             {title}
           </h2>
-          <button type="button" className="button-icon" onClick={() => onCloseRef.current()} aria-label="Close dialog">
+          <button type="button" className="button-icon" onClick={requestClose} aria-label="Close dialog">
             <span aria-hidden="true">×</span>
           </button>
         </div>
@@ -123,6 +152,19 @@ export function Dialog({
           <p id={descId} className="dialog-description">
             {description}
           </p>
+        )}
+        {asking && (
+          <div className="notice confirm-close" role="alert" data-testid="confirm-close">
+            <p>Discard what you entered in this dialog?</p>
+            <div className="confirm-actions">
+              <button ref={keepRef} type="button" className="button-secondary" onClick={keepEditing}>
+                Keep editing
+              </button>
+              <button type="button" className="button-danger" onClick={() => onCloseRef.current()} data-testid="confirm-discard">
+                Discard
+              </button>
+            </div>
+          </div>
         )}
         <div className="dialog-body">{children}</div>
       </div>

@@ -1,7 +1,7 @@
 // The message slot under a form control; it always carries the same test id so tests and
 // aria-describedby can find it, and renders nothing when the field is fine.
 import type { FieldErrors } from '../lib/userErrors';
-import { errorId } from '../lib/userErrors';
+import { errorId, friendlyMessage } from '../lib/userErrors';
 
 interface FieldErrorProps {
   formId: string;
@@ -16,11 +16,11 @@ export function FieldError({ formId, name, errors }: FieldErrorProps) {
   return (
     <div className="field-error" id={errorId(formId, name)} data-testid={`field-error-${name}`} role="alert">
       {messages.length === 1 ? (
-        messages[0]
+        friendlyMessage(messages[0])
       ) : (
         <ul>
           {messages.map((m, i) => (
-            <li key={i}>{m}</li>
+            <li key={i}>{friendlyMessage(m)}</li>
           ))}
         </ul>
       )}

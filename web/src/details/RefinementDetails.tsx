@@ -49,6 +49,7 @@ export function RefinementDetails({ refinementId, onClose }: RefinementDetailsPr
               afterLabel={`v${r.version}`}
               width={r.width ?? r.parent.width}
               height={r.height ?? r.parent.height}
+              displayWidth={900}
             />
           ) : r.parent.url ? (
             <figure className="current-image">
@@ -143,7 +144,13 @@ export function RefinementDetails({ refinementId, onClose }: RefinementDetailsPr
           {r.stages.length === 0 ? (
             <p className="hint">No stages recorded.</p>
           ) : (
-            <div className="table-wrap">
+            <div
+              className="table-wrap"
+              tabIndex={0}
+              role="region"
+              aria-label="Stages (scrolls sideways)"
+              data-testid="stages-scroll"
+            >
               <table className="stages-table" data-testid="stages-table">
                 <caption className="sr-only">Stages of this refinement</caption>
                 <thead>

@@ -8,6 +8,7 @@ export const RefinementFieldsDoc = graphql(`
   fragment RefinementFields on Refinement {
     id
     version
+    depth
     generationIndex
     url
     width
@@ -268,6 +269,47 @@ export const MeDoc = graphql(`
       storageMb {
         used
         limit
+      }
+    }
+  }
+`);
+
+// The caller's QUEUED and RUNNING jobs, for the jobs panel on every page.
+export const ActiveJobsDoc = graphql(`
+  query ActiveJobs {
+    activeJobs {
+      runs {
+        id
+        status
+        prompt
+        createdAt
+      }
+      refinements {
+        id
+        status
+        version
+        type
+        generationIndex
+        createdAt
+        run {
+          id
+          prompt
+        }
+      }
+    }
+  }
+`);
+
+// Stops a run's generation (its refinements are not touched).
+export const CancelRunDoc = graphql(`
+  mutation CancelRun($id: ID!) {
+    cancelRun(id: $id) {
+      run {
+        id
+        status
+      }
+      userErrors {
+        ...UserErrorFields
       }
     }
   }

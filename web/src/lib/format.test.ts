@@ -47,3 +47,16 @@ describe('other formatting', () => {
     expect(formatPercent(0.375)).toBe('38%');
   });
 });
+
+describe('resized image URLs', () => {
+  it('offers the server widths below the original and picks the smallest that fits the screen', async () => {
+    const { fittedUrl, sizedUrl, thumbnailSrcSet } = await import('../components/AuthImage');
+    const url = '/files/runs/r/originals/image_0.png';
+    expect(sizedUrl(url, 480)).toBe(`${url}?w=480`);
+    expect(thumbnailSrcSet(url, 700)).toBe(`${url}?w=160 160w, ${url}?w=320 320w, ${url}?w=480 480w, ${url}?w=640 640w, ${url} 700w`);
+    expect(fittedUrl(url, 6000, 400, 1)).toBe(`${url}?w=480`);
+    expect(fittedUrl(url, 6000, 400, 2)).toBe(`${url}?w=960`);
+    expect(fittedUrl(url, 6000, 1500, 2)).toBe(url);
+    expect(fittedUrl(url, 300, 400, 1)).toBe(url);
+  });
+});

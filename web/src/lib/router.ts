@@ -3,16 +3,20 @@
 import { useEffect, useState } from 'react';
 
 /** The pages the app can show. */
-export type Route = { name: 'runs' } | { name: 'run'; id: string } | { name: 'notFound'; path: string };
+export type Route =
+  | { name: 'runs' }
+  | { name: 'run'; id: string; image?: number }
+  | { name: 'notFound'; path: string };
 
 // Run ids are opaque global ids that may hold '/', '=' or '+', hence the URI encoding.
 export function parseHash(hash: string): Route {
   const path = hash.replace(/^#/, '') || '/';
   if (path === '/' || path === '/runs' || path === '/runs/') return { name: 'runs' };
-  const match = /^\/runs\/(.+)$/.exec(path);
+  const match = /^\/runs\/([^/]+)(?:\/images\/(\d+))?$/.exec(path);
   if (match) {
     try {
-      return { name: 'run', id: decodeURIComponent(match[1]) };
+      const id = decodeURIComponent(match[1]);
+      return match[2] === undefined ? { name: 'run', id } : { name: 'run', id, image: Number(match[2]) };
     } catch {
       return { name: 'notFound', path };
     }
@@ -23,6 +27,11 @@ export function parseHash(hash: string): Route {
 // Links are built in one place so parseHash can always read them back.
 export function runHref(id: string): string {
   return `#/runs/${encodeURIComponent(id)}`;
+}
+
+// The large view of one original (0-based generation index) and its versions.
+export function imageHref(runId: string, generationIndex: number): string {
+  return `${runHref(runId)}/images/${generationIndex}`;
 }
 
 // Programmatic navigation, e.g. after a run was created or imported.

@@ -57,3 +57,13 @@ describe('userError field paths', () => {
     expect(stripItemPrefix('the rectangle 2 is bad', 'Rectangle')).toBe('the rectangle 2 is bad');
   });
 });
+
+describe('friendly messages', () => {
+  it('turns API wording into sentences that say what to do', async () => {
+    const { friendlyMessage } = await import('./userErrors');
+    expect(friendlyMessage('prompt (what to change) is required')).toBe('Please describe what to change.');
+    expect(friendlyMessage('instructions (what text to fix) is required')).toBe('Please describe what text to fix.');
+    expect(friendlyMessage('rectangle 1 runs past the right edge')).toBe('Rectangle 1 runs past the right edge.');
+    expect(friendlyMessage('Already a sentence.')).toBe('Already a sentence.');
+  });
+});

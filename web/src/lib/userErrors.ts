@@ -57,3 +57,19 @@ export function groupUserErrors(
 export function errorId(formId: string, key: string): string {
   return `${formId}-${key}-error`;
 }
+
+// Server messages name fields the way the API does ("prompt (what to change) is required"); people
+// read a sentence that says what to do, starting with a capital and ending with a full stop.
+export function friendlyMessage(message: string): string {
+  const text = message.trim();
+  const required = /^[\w ]+ \((.+)\) is required\.?$/i.exec(text);
+  const sentence = required ? `Please describe ${required[1]}` : text;
+  if (!sentence) return sentence;
+  const capital = sentence[0].toUpperCase() + sentence.slice(1);
+  return /[.!?…]$/.test(capital) ? capital : `${capital}.`;
+}
+
+// The first control flagged invalid inside a form, so focus can go where the problem is.
+export function firstInvalid(root: ParentNode | null | undefined): HTMLElement | null {
+  return root?.querySelector<HTMLElement>('[aria-invalid="true"]') ?? null;
+}

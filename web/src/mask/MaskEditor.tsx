@@ -58,6 +58,8 @@ export function MaskEditor({ imageUrl, imageAlt, width, height, state, dispatch,
     const action = keyToAction({ key: event.key, shiftKey: event.shiftKey }, state);
     if (!action) return;
     event.preventDefault();
+    // Escape here only drops the selection; the dialog must not close as well.
+    if (event.key === 'Escape') event.stopPropagation();
     event.stopPropagation();
     apply(action);
   };
@@ -131,7 +133,14 @@ export function MaskEditor({ imageUrl, imageAlt, width, height, state, dispatch,
         to remove it.
       </p>
       <div className="mask-stage" style={aspect ? { aspectRatio: aspect } : undefined}>
-        <AuthImage src={imageUrl} alt={imageAlt} width={width ?? undefined} height={height ?? undefined} draggable={false} />
+        <AuthImage
+          src={imageUrl}
+          displayWidth={800}
+          alt={imageAlt}
+          width={width ?? undefined}
+          height={height ?? undefined}
+          draggable={false}
+        />
         <div
           ref={overlayRef}
           className="mask-overlay"

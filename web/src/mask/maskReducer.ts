@@ -140,6 +140,8 @@ export function keyToAction(event: KeyInput, state: MaskState): MaskAction | nul
     case 'Enter':
     case 'Insert':
       return { type: 'add' };
+    case 'Escape':
+      return sel === null ? null : { type: 'select', index: null };
     case 'Delete':
     case 'Backspace':
       return sel === null ? null : { type: 'remove' };

@@ -7,6 +7,7 @@ import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
 import { PLATFORMS } from '../lib/format';
 import { FORM_KEY, groupUserErrors, type FieldErrors } from '../lib/userErrors';
 import { navigate, runHref } from '../lib/router';
+import { notifyJobsChanged } from '../jobs/jobsChanged';
 
 const FIELDS = ['prompt', 'platform', 'numImages', 'language', 'referenceImage'];
 
@@ -36,7 +37,10 @@ export function CreateRunForm() {
       setErrors(groupUserErrors(payload.userErrors, FIELDS));
       return;
     }
-    if (payload?.run) navigate(runHref(payload.run.id));
+    if (payload?.run) {
+      notifyJobsChanged();
+      navigate(runHref(payload.run.id));
+    }
   };
 
   return (

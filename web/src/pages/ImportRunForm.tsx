@@ -25,7 +25,11 @@ export function ImportRunForm() {
     const chosen = Array.from(list ?? []);
     const accepted = chosen.filter(isAcceptedImage);
     const skipped = chosen.length - accepted.length;
-    if (accepted.length) setFiles((prev) => [...prev, ...accepted]);
+    if (accepted.length) {
+      setFiles((prev) => [...prev, ...accepted]);
+      // "Choose at least one image" is answered now; errors about other fields stay.
+      setErrors(({ images: _answered, ...rest }) => rest);
+    }
     setNotice(
       [
         accepted.length ? `${accepted.length} image${accepted.length === 1 ? '' : 's'} added.` : '',

@@ -1,6 +1,6 @@
-// Cards of the results page: an original (v1) and each refinement in its version tree.
+// A refinement's card in the large view's version strip.
 import { useId } from 'react';
-import type { RefinementFieldsFragment, RunTreeQuery } from '../gql/graphql';
+import type { RefinementFieldsFragment } from '../gql/graphql';
 import { StatusBadge } from '../components/StatusBadge';
 import { VersionBadge } from '../components/VersionBadge';
 import { elapsedMs, formatDateTime, formatDuration, formatUsd, refinementTypeLabel } from '../lib/format';
@@ -23,50 +23,9 @@ export interface LiveProgress {
   stage: string;
 }
 
-type Original = NonNullable<RunTreeQuery['run']>['images'][number];
-
 // Finished is what the details dialog is about; queued or running ones have nothing to compare.
 export function isFinished(status: RefinementFieldsFragment['status']): boolean {
   return status === 'COMPLETED' || status === 'FAILED' || status === 'CANCELLED';
-}
-
-// The v1 card heading its tree.
-export function OriginalCard({ image, onRefine }: { image: Original; onRefine: (t: RefineTarget) => void }) {
-  const label = `Original ${image.generationIndex + 1}`;
-  return (
-    <article className="original-card card" data-testid="original-card" data-version={image.version} data-image-id={image.id}>
-      {image.url ? (
-        <AuthImage
-          className="original-image"
-          src={image.url}
-          alt={`${label} (v${image.version})`}
-          width={image.width ?? undefined}
-          height={image.height ?? undefined}
-        />
-      ) : (
-        <div className="original-image placeholder">Image not available yet</div>
-      )}
-      <div className="original-body">
-        <p className="card-title-row">
-          <VersionBadge version={image.version} />
-          <span className="muted">Original{image.width && image.height ? ` · ${image.width}×${image.height}` : ''}</span>
-        </p>
-        {image.url && (
-          <button
-            type="button"
-            className="button-primary"
-            data-testid="refine-button"
-            onClick={() =>
-              onRefine({ id: image.id, version: image.version, url: image.url!, width: image.width, height: image.height, label })
-            }
-            aria-label={`Refine ${label}`}
-          >
-            Refine
-          </button>
-        )}
-      </div>
-    </article>
-  );
 }
 
 interface RefinementCardProps {
@@ -74,12 +33,16 @@ interface RefinementCardProps {
   parentVersion: number;
   originalLabel: string;
   live?: LiveProgress;
+  /** The large view shows this version. */
+  selected?: boolean;
+  onSelect?: (id: string) => void;
   onRefine: (t: RefineTarget) => void;
   onDetails: (id: string) => void;
 }
 
 // Focusable (tabIndex -1) so the page can move focus to a card that just finished.
-export function RefinementCard({ refinement: r, parentVersion, originalLabel, live, onRefine, onDetails }: RefinementCardProps) {
+export function RefinementCard(props: RefinementCardProps) {
+  const { refinement: r, parentVersion, originalLabel, live, selected, onSelect, onRefine, onDetails } = props;
   const titleId = useId();
   const label = `v${r.version} of ${originalLabel.toLowerCase()}`;
   const took = elapsedMs(r.startedAt, r.completedAt);
@@ -92,15 +55,25 @@ export function RefinementCard({ refinement: r, parentVersion, originalLabel, li
       data-version={r.version}
       data-status={r.status}
       data-refinement-id={r.id}
+      data-selected={selected ? 'true' : undefined}
+      aria-current={selected ? 'true' : undefined}
       aria-labelledby={titleId}
       tabIndex={-1}
     >
       {r.url ? (
-        <button type="button" className="thumb-button" onClick={() => onDetails(r.id)} aria-describedby={titleId}>
+        <button
+          type="button"
+          className="thumb-button"
+          onClick={() => (onSelect ? onSelect(r.id) : onDetails(r.id))}
+          aria-pressed={onSelect ? !!selected : undefined}
+          aria-describedby={titleId}
+          data-testid="show-version"
+        >
           <AuthImage
             className="refinement-thumb"
             src={r.url}
-            alt={`Open details: v${r.version}${summary ? `, ${summary}` : ''}`}
+            displayWidth={120}
+            alt={`${onSelect ? 'Show large' : 'Open details'}: v${r.version}${summary ? `, ${summary}` : ''}`}
             width={r.width ?? undefined}
             height={r.height ?? undefined}
             loading="lazy"
@@ -114,8 +87,10 @@ export function RefinementCard({ refinement: r, parentVersion, originalLabel, li
       <div className="refinement-body">
         <h3 id={titleId} className="card-title-row">
           <VersionBadge version={r.version} />
+          <span className="muted from" data-testid="lineage">
+            · from v{parentVersion}
+          </span>
           <span className="refinement-type">{refinementTypeLabel(r.type)}</span>
-          <span className="muted from">from v{parentVersion}</span>
         </h3>
         <p className="card-status-row">
           <StatusBadge status={r.status} progress={live?.progress} />

@@ -1,4 +1,4 @@
-// The results page of one run: originals, their refinement trees, costs, all kept live.
+// The results page of one run: the originals' gallery or one original's large view, costs, all kept live.
 import { useCallback, useEffect, useMemo, useRef, useState } from 'react';
 import { useClient } from 'urql';
 import { pipe, subscribe } from 'wonka';
@@ -9,7 +9,10 @@ import { ProgressBar } from '../components/ProgressBar';
 import { StatusBadge } from '../components/StatusBadge';
 import { RefineModal } from '../refine/RefineModal';
 import { RefinementDetails } from '../details/RefinementDetails';
-import { OriginalCard, RefinementCard, type LiveProgress, type RefineTarget } from './RefinementCard';
+import type { LiveProgress, RefineTarget } from './RefinementCard';
+import { Gallery } from '../gallery/Gallery';
+import { ImageViewer } from '../gallery/ImageViewer';
+import { runHref } from '../lib/router';
 import { childrenByParent, flattenTree } from '../lib/versionTree';
 import { formatDateTime, formatUsd, humanizeStage, isActive } from '../lib/format';
 
@@ -20,30 +23,36 @@ const COMPLETE_WAIT_MS = 3000;
 /** Polling interval while the websocket is unavailable and some job is still running. */
 const POLL_MS = 4000;
 
-// Latest event per job; a terminal event drops the job because its card then shows the
-// final status from the refetched tree.
+// Latest event per job, its progress never going back. A completed job stays at 100 % until the
+// refetched tree shows it finished (dropping it would draw 0 % in between); a job that failed or was
+// cancelled is dropped because its card then shows the final status.
 export function applyLiveEvent(
   map: Record<string, LiveProgress>,
   event: ProgressEventFieldsFragment,
 ): Record<string, LiveProgress> {
+  const previous = map[event.jobId];
+  if (event.terminal && event.status === 'COMPLETED') {
+    return { ...map, [event.jobId]: { progress: 1, stage: previous?.stage ?? 'Finishing' } };
+  }
   if (event.terminal) {
-    if (!(event.jobId in map)) return map;
+    if (!previous) return map;
     const next = { ...map };
     delete next[event.jobId];
     return next;
   }
-  const stage = event.stage === 'job' ? (map[event.jobId]?.stage ?? 'Starting') : humanizeStage(event.stage);
-  return { ...map, [event.jobId]: { progress: event.progress, stage } };
+  const stage = event.stage === 'job' ? (previous?.stage ?? 'Starting') : humanizeStage(event.stage);
+  return { ...map, [event.jobId]: { progress: Math.max(previous?.progress ?? 0, event.progress), stage } };
 }
 
 // The id comes from the hash route; everything else is fetched.
-export function RunPage({ runId }: { runId: string }) {
+export function RunPage({ runId, imageIndex }: { runId: string; imageIndex?: number }) {
   const client = useClient();
   const { data, notFound, error, fetching, refetch } = useRunTree(runId);
   const [live, setLive] = useState<Record<string, LiveProgress>>({});
   const [liveBroken, setLiveBroken] = useState(false);
   const [refineTarget, setRefineTarget] = useState<RefineTarget | null>(null);
   const [detailsId, setDetailsId] = useState<string | null>(null);
+  const [selectedId, setSelectedId] = useState<string | null>(null);
   const [announcement, setAnnouncement] = useState('');
   const pendingFocus = useRef<string | null>(null);
   const timer = useRef<number | null>(null);
@@ -101,6 +110,7 @@ export function RunPage({ runId }: { runId: string }) {
     );
     if (card) {
       pendingFocus.current = null;
+      setSelectedId(id);
       card.focus();
       card.scrollIntoView?.({ block: 'nearest' });
     }
@@ -151,6 +161,8 @@ export function RunPage({ runId }: { runId: string }) {
 
   const { run } = data;
   const generation = live[run.id];
+  const viewed = imageIndex === undefined ? undefined : trees.find((t) => t.image.generationIndex === imageIndex);
+  const viewedLabel = viewed ? `Original ${viewed.image.generationIndex + 1}` : null;
 
   return (
     <>
@@ -159,99 +171,100 @@ export function RunPage({ runId }: { runId: string }) {
           <li>
             <a href="#/">Runs</a>
           </li>
-          <li aria-current="page">Run results</li>
+          {viewedLabel ? (
+            <>
+              <li>
+                <a href={runHref(run.id)}>Run results</a>
+              </li>
+              <li aria-current="page">{viewedLabel}</li>
+            </>
+          ) : (
+            <li aria-current="page">Run results</li>
+          )}
         </ol>
       </nav>
       <h1 tabIndex={-1} className="page-title">
-        Run results
+        {viewedLabel ?? 'Run results'}
       </h1>
-      <div className="run-header">
-        <div className="run-summary">
-          <p className="run-prompt">{run.prompt?.trim() || 'No prompt'}</p>
-          <p className="run-meta">
-            <StatusBadge status={run.status} progress={generation?.progress} />
-            <span>{run.platform ?? 'No platform'}</span>
-            <span>
-              Created <time dateTime={run.createdAt}>{formatDateTime(run.createdAt)}</time>
-            </span>
-          </p>
-          {isActive(run.status) && (
-            <ProgressBar
-              value={generation?.progress ?? 0}
-              label="Generation progress"
-              valueText={generation?.stage ?? 'Waiting for a worker'}
-              testId="run-progress-bar"
-            />
-          )}
-          {run.status === 'FAILED' && run.errorMessage && (
-            <p className="notice notice-error">
-              <strong>Generation failed:</strong> {run.errorMessage}
+      {viewed ? (
+        <p className="run-line" data-testid="run-line">
+          <span className="run-prompt">{run.prompt?.trim() || 'No prompt'}</span>
+          <StatusBadge status={run.status} progress={generation?.progress} />
+          <span>
+            Total cost <span data-testid="total-cost">{formatUsd(run.totalCostUsd)}</span>
+          </span>
+        </p>
+      ) : (
+        <div className="run-header">
+          <div className="run-summary">
+            <p className="run-prompt">{run.prompt?.trim() || 'No prompt'}</p>
+            <p className="run-meta">
+              <StatusBadge status={run.status} progress={generation?.progress} />
+              <span>{run.platform ?? 'No platform'}</span>
+              <span>
+                Created <time dateTime={run.createdAt}>{formatDateTime(run.createdAt)}</time>
+              </span>
             </p>
-          )}
-          {liveBroken && <p className="hint">Live updates are unavailable{anyActive ? '; refreshing every few seconds' : ''}.</p>}
+            {isActive(run.status) && (
+              <ProgressBar
+                value={generation?.progress ?? 0}
+                label="Generation progress"
+                valueText={generation?.stage ?? 'Waiting for a worker'}
+                testId="run-progress-bar"
+              />
+            )}
+            {run.status === 'FAILED' && run.errorMessage && (
+              <p className="notice notice-error">
+                <strong>Generation failed:</strong> {run.errorMessage}
+              </p>
+            )}
+            {liveBroken && (
+              <p className="hint">Live updates are unavailable{anyActive ? '; refreshing every few seconds' : ''}.</p>
+            )}
+          </div>
+          <section className="cost-summary card" aria-labelledby="cost-title" data-testid="cost-summary">
+            <h2 id="cost-title">Cost so far</h2>
+            <dl>
+              <div>
+                <dt>Generation</dt>
+                <dd data-testid="generation-cost">{formatUsd(run.generationCostUsd)}</dd>
+              </div>
+              <div>
+                <dt>Refinements</dt>
+                <dd data-testid="refinement-cost">{formatUsd(run.refinementCostUsd)}</dd>
+              </div>
+              <div className="cost-total">
+                <dt>Total</dt>
+                <dd data-testid="total-cost" aria-live="polite">
+                  {formatUsd(run.totalCostUsd)}
+                </dd>
+              </div>
+            </dl>
+          </section>
         </div>
-        <section className="cost-summary card" aria-labelledby="cost-title" data-testid="cost-summary">
-          <h2 id="cost-title">Cost so far</h2>
-          <dl>
-            <div>
-              <dt>Generation</dt>
-              <dd data-testid="generation-cost">{formatUsd(run.generationCostUsd)}</dd>
-            </div>
-            <div>
-              <dt>Refinements</dt>
-              <dd data-testid="refinement-cost">{formatUsd(run.refinementCostUsd)}</dd>
-            </div>
-            <div className="cost-total">
-              <dt>Total</dt>
-              <dd data-testid="total-cost" aria-live="polite">
-                {formatUsd(run.totalCostUsd)}
-              </dd>
-            </div>
-          </dl>
-        </section>
-      </div>
+      )}
 
       {trees.length === 0 && (
         <p className="hint">{isActive(run.status) ? 'The images are being generated…' : 'This run has no images.'}</p>
       )}
 
-      {trees.map(({ image, rows }) => {
-        const originalLabel = `Original ${image.generationIndex + 1}`;
-        const headingId = `original-${image.generationIndex}`;
-        return (
-          <section key={image.id} className="original-section" aria-labelledby={headingId} data-testid="original-section">
-            <h2 id={headingId}>
-              {originalLabel}
-              <span className="count">
-                {' '}
-                · {rows.length} refinement{rows.length === 1 ? '' : 's'}
-              </span>
-            </h2>
-            <OriginalCard image={image} onRefine={setRefineTarget} />
-            {rows.length > 0 && (
-              <ol className="version-tree" aria-label={`Refinements of ${originalLabel.toLowerCase()}`}>
-                {rows.map((row) => (
-                  <li
-                    key={row.item.id}
-                    className="tree-row"
-                    style={{ ['--indent' as string]: row.indent }}
-                    data-depth={row.depth}
-                  >
-                    <RefinementCard
-                      refinement={row.item}
-                      parentVersion={row.parentVersion}
-                      originalLabel={originalLabel}
-                      live={live[row.item.id]}
-                      onRefine={setRefineTarget}
-                      onDetails={setDetailsId}
-                    />
-                  </li>
-                ))}
-              </ol>
-            )}
-          </section>
-        );
-      })}
+      {viewed ? (
+        <ImageViewer
+          image={viewed.image}
+          rows={viewed.rows}
+          live={live}
+          selectedId={viewed.rows.some((r) => r.item.id === selectedId) ? selectedId! : viewed.image.id}
+          onSelect={setSelectedId}
+          onRefine={setRefineTarget}
+          onDetails={setDetailsId}
+        />
+      ) : imageIndex !== undefined && trees.length > 0 ? (
+        <p className="notice notice-error">
+          This run has no original {imageIndex + 1}. <a href={runHref(run.id)}>Show all originals</a>
+        </p>
+      ) : (
+        <Gallery runId={run.id} images={run.images} refinements={data.refinements} />
+      )}
 
       <p className="sr-only" aria-live="polite">
         {announcement}

@@ -26,6 +26,7 @@ export function RunCard({ run }: { run: RunNode }) {
         <AuthImage
           className="run-thumb"
           src={thumb.url}
+          displayWidth={400}
           alt=""
           width={thumb.width ?? undefined}
           height={thumb.height ?? undefined}

@@ -65,7 +65,7 @@ it('loads the next page after the end cursor and moves focus to its first run', 
   expect(screen.queryByTestId('load-more')).toBeNull();
 });
 
-function renderRunPage() {
+function renderRunPage(imageIndex: number | null = 0) {
   const live = feed();
   const mock = mockClient({
     RunTree: () => ({ data: runTreeData }),
@@ -75,7 +75,7 @@ function renderRunPage() {
   render(
     <Provider value={mock.client}>
       <main>
-        <RunPage runId="run1" />
+        <RunPage runId="run1" imageIndex={imageIndex ?? undefined} />
       </main>
     </Provider>,
   );
@@ -89,18 +89,21 @@ describe('Run results page', () => {
     expect(cards.map((c) => [c.dataset.version, c.dataset.status])).toEqual([
       ['2', 'COMPLETED'],
       ['3', 'COMPLETED'],
-      ['2', 'FAILED'],
+      ['4', 'FAILED'],
     ]);
     const rows = cards.map((c) => c.closest('li')!);
     expect(rows.map((r) => r.dataset.depth)).toEqual(['1', '2', '1']);
-    expect(screen.getAllByTestId('version-badge').map((b) => b.textContent)).toEqual(['v1', 'v2', 'v3', 'v2']);
+    // The first badge is the large view's heading (v1 shown by default), then the version strip.
+    expect(screen.getAllByTestId('version-badge').map((b) => b.textContent)).toEqual(['v1', 'v1', 'v2', 'v3', 'v4']);
+    // Versions are unique per original; the lineage reads next to them.
+    expect(screen.getAllByTestId('lineage').map((l) => l.textContent?.trim())).toEqual(['· from v1', '· from v2', '· from v1']);
     const shapes = screen.getAllByTestId('version-badge').map((b) => b.dataset.shape);
-    expect(new Set(shapes.slice(0, 3)).size).toBe(3);
+    expect(new Set(shapes.slice(1, 4)).size).toBe(3);
     expect(screen.getByTestId('total-cost').textContent).toBe('$0.0922');
-    expect(screen.getByTestId('generation-cost').textContent).toBe('$0.05');
     expect(screen.getByText('The provider refused the edit')).toBeTruthy();
-    // Originals and completed refinements can be refined; the failed one cannot.
-    expect(screen.getAllByTestId('refine-button')).toHaveLength(3);
+    // Completed refinements can be refined from their card, the shown version from the toolbar.
+    expect(screen.getAllByTestId('refine-button')).toHaveLength(2);
+    expect(screen.getByTestId('viewer-refine')).toBeTruthy();
     expect(await seriousViolations()).toEqual([]);
   });
 
@@ -130,24 +133,88 @@ describe('Run results page', () => {
     renderRunPage();
     const cards = await screen.findAllByTestId('refinement-card');
     fireEvent.click(within(cards[1]).getByTestId('details-button'));
-    const slider = await screen.findByTestId('compare-slider');
-    expect(slider.getAttribute('type')).toBe('range');
-    expect(screen.getByLabelText('Compare before and after')).toBe(slider);
-    fireEvent.change(slider, { target: { value: '30' } });
+    const slider = await screen.findByRole('slider', { name: 'Compare v2 (before) and v3 (after)' });
+    fireEvent.keyDown(slider, { key: 'ArrowLeft', shiftKey: true });
+    fireEvent.keyDown(slider, { key: 'ArrowLeft', shiftKey: true });
     expect(slider.getAttribute('aria-valuetext')).toBe('30% before, 70% after');
     expect(screen.getByAltText('Before: v2')).toBeTruthy();
     expect(screen.getByAltText('After: v3')).toBeTruthy();
     expect(screen.getByTestId('details-mask').textContent).toContain('left 10%, top 20%, 30% wide, 40% high');
     expect(within(screen.getByTestId('stages-table')).getByText('Prompt refine')).toBeTruthy();
+    // The table scrolls sideways on phones, so its frame takes focus for the arrow keys.
+    const frame = screen.getByRole('region', { name: 'Stages (scrolls sideways)' });
+    expect(frame.tabIndex).toBe(0);
+    expect(await seriousViolations()).toEqual([]);
+  });
+});
+
+describe('Import form', () => {
+  it('drops "choose at least one image" as soon as a file is added', async () => {
+    window.location.hash = '#/';
+    const mock = mockClient({ Runs: () => ({ data: runsData }) });
+    render(
+      <Provider value={mock.client}>
+        <App />
+      </Provider>,
+    );
+    const form = await screen.findByTestId('import-run-form');
+    fireEvent.click(within(form).getByTestId('import-submit'));
+    expect((await within(form).findByTestId('field-error-images')).textContent).toBe('Choose at least one image to import.');
+    const input = form.querySelector<HTMLInputElement>('input[type="file"]')!;
+    fireEvent.change(input, { target: { files: [new File([new Uint8Array([137, 80, 78, 71])], 'a.png', { type: 'image/png' })] } });
+    await waitFor(() => expect(within(form).queryByTestId('field-error-images')).toBeNull());
+  });
+});
+
+describe('Gallery and large view', () => {
+  it('shows the originals as tiles linking to their large view', async () => {
+    renderRunPage(null);
+    const tiles = await screen.findAllByTestId('original-tile');
+    expect(tiles).toHaveLength(1);
+    expect(within(tiles[0]).getByRole('link').getAttribute('href')).toBe('#/runs/run1/images/0');
+    expect(within(tiles[0]).getByText('3 refinements')).toBeTruthy();
+    expect(screen.queryByTestId('refinement-card')).toBeNull();
+    expect(screen.getByTestId('generation-cost').textContent).toBe('$0.05');
+    expect(await seriousViolations()).toEqual([]);
+  });
+
+  it('shows the chosen version large and compares it with its parent by dragging on the image', async () => {
+    renderRunPage(0);
+    const cards = await screen.findAllByTestId('refinement-card');
+    fireEvent.click(within(cards[1]).getByTestId('show-version'));
+    expect(cards[1].getAttribute('aria-current')).toBe('true');
+    expect(screen.getByTestId('viewer-image').getAttribute('alt')).toBe('v3: Add sunset lighting');
+    expect(screen.getByTestId('download-link').getAttribute('download')).toBe('original-1-v3.png');
+    fireEvent.click(screen.getByTestId('compare-toggle'));
+    const stage = screen.getByTestId('compare-stage');
+    stage.getBoundingClientRect = () => ({ left: 100, width: 400, top: 0, height: 400, right: 500, bottom: 400, x: 100, y: 0, toJSON: () => ({}) });
+    fireEvent.pointerDown(stage, { pointerId: 1, button: 0, clientX: 200 });
+    const slider = screen.getByRole('slider');
+    expect(slider.getAttribute('aria-valuenow')).toBe('25');
+    fireEvent.pointerMove(stage, { pointerId: 1, clientX: 400 });
+    expect(slider.getAttribute('aria-valuenow')).toBe('75');
+    fireEvent.pointerUp(stage, { pointerId: 1, clientX: 400 });
+    fireEvent.pointerMove(stage, { pointerId: 1, clientX: 120 });
+    expect(slider.getAttribute('aria-valuenow')).toBe('75');
+    fireEvent.keyDown(slider, { key: 'End' });
+    expect(slider.getAttribute('aria-valuenow')).toBe('100');
     expect(await seriousViolations()).toEqual([]);
   });
 });
 
 describe('live progress map', () => {
-  it('tracks the latest event per job and drops finished jobs', () => {
+  it('tracks the latest event per job and drops failed or cancelled jobs', () => {
     let m = applyLiveEvent({}, progressEvent(1, 'load_base_image', 'RUNNING', 0.2, false, 'j') as never);
     expect(m).toEqual({ j: { progress: 0.2, stage: 'Load base image' } });
-    m = applyLiveEvent(m, progressEvent(2, 'job', 'COMPLETED', 1, true, 'j') as never);
+    m = applyLiveEvent(m, progressEvent(2, 'job', 'CANCELLED', 0.2, true, 'j') as never);
     expect(m).toEqual({});
+  });
+
+  it('never shows a generation going from 100 % back to 0 % before Completed', () => {
+    let m = applyLiveEvent({}, progressEvent(1, 'image_generation', 'RUNNING', 0.9, false, 'run') as never);
+    m = applyLiveEvent(m, progressEvent(2, 'save_outputs', 'RUNNING', 0.1, false, 'run') as never);
+    expect(m.run.progress).toBe(0.9);
+    m = applyLiveEvent(m, progressEvent(3, 'job', 'COMPLETED', 0, true, 'run') as never);
+    expect(m.run).toEqual({ progress: 1, stage: 'Save outputs' });
   });
 });

@@ -19,7 +19,17 @@ function setup() {
   const progress = feed();
   const mock = mockClient({
     RefineImage: (op) => {
-      const input = (op.variables as { input: { type: string; prompt?: string } }).input;
+      const input = (op.variables as { input: { type: string; prompt?: string; instructions?: string } }).input;
+      if (input.type === 'SUBJECT' && !input.instructions) {
+        return {
+          data: {
+            refineImage: {
+              refinement: null,
+              userErrors: [{ field: ['input', 'instructions'], message: 'subject repair needs instructions or a reference image', code: 'INVALID' }],
+            },
+          },
+        };
+      }
       if (input.type === 'PROMPT' && !input.prompt) {
         return {
           data: {
@@ -55,7 +65,7 @@ describe('RefineModal', () => {
     setup();
     const dialog = screen.getByTestId('modal');
     expect(dialog.getAttribute('role')).toBe('dialog');
-    expect(screen.getByRole('dialog', { name: 'Refine Original 1 (v1)' })).toBe(dialog);
+    expect(screen.getByRole('dialog', { name: 'Refine original 1 (v1)' })).toBe(dialog);
     expect(within(dialog).getAllByRole('tab')).toHaveLength(3);
     expect(document.activeElement).toBe(screen.getByTestId('tab-subject'));
     expect(screen.getByRole('radio', { name: '2 balanced' })).toHaveProperty('checked', true);
@@ -71,9 +81,11 @@ describe('RefineModal', () => {
     expect(screen.getAllByTestId('mask-rect')).toHaveLength(1);
 
     fireEvent.click(screen.getByTestId('submit-button'));
-    expect((await screen.findByTestId('field-error-prompt')).textContent).toContain('prompt is required');
+    // Read as a sentence, and focus goes to the field at fault rather than staying on Submit.
+    expect((await screen.findByTestId('field-error-prompt')).textContent).toBe('Prompt is required for PROMPT.');
+    expect(document.activeElement).toBe(screen.getByLabelText('What to change'));
     expect(screen.getByTestId('field-error-mask').textContent).toContain('Rectangle 1: width is too small');
-    expect(screen.getByTestId('field-error-form').textContent).toContain('parent is not ready');
+    expect(screen.getByTestId('field-error-form').textContent).toBe('Parent is not ready.');
     expect(screen.getByLabelText('What to change').getAttribute('aria-invalid')).toBe('true');
 
     fireEvent.change(screen.getByLabelText('What to change'), { target: { value: 'Add sunset lighting' } });
@@ -123,6 +135,39 @@ describe('RefineModal', () => {
     expect(await screen.findByText('The refinement was cancelled.')).toBeTruthy();
     expect(mock.named('CancelRefinement')[0].variables).toEqual({ id: 'ref1' });
     expect(screen.queryByTestId('cancel-button')).toBeNull();
+  });
+
+  it('keeps a tab’s errors on that tab: a Subject error never shows under the Text field', async () => {
+    setup();
+    fireEvent.click(screen.getByTestId('submit-button'));
+    const error = await screen.findByTestId('field-error-instructions');
+    expect(error.textContent).toBe('Subject repair needs instructions or a reference image.');
+    fireEvent.click(screen.getByTestId('tab-text'));
+    expect(screen.queryByTestId('field-error-instructions')).toBeNull();
+    fireEvent.click(screen.getByTestId('tab-subject'));
+    expect(screen.getByTestId('field-error-instructions')).toBeTruthy();
+  });
+
+  it('asks before Escape throws away a drawn mask, and Escape in the editor first drops the selection', () => {
+    const { onClose } = setup();
+    fireEvent.click(screen.getByTestId('tab-prompt'));
+    fireEvent.click(screen.getByTestId('draw-mask-toggle'));
+    const overlay = screen.getByTestId('mask-overlay');
+    overlay.focus();
+    fireEvent.keyDown(overlay, { key: 'Enter' });
+    fireEvent.keyDown(overlay, { key: 'Escape' });
+    expect(screen.getByTestId('mask-live').textContent).toBe('No rectangle selected.');
+    expect(screen.queryByTestId('confirm-close')).toBeNull();
+    fireEvent.keyDown(overlay, { key: 'Escape' });
+    expect(onClose).not.toHaveBeenCalled();
+    expect(screen.getByTestId('confirm-close')).toBeTruthy();
+    expect(document.activeElement?.textContent).toBe('Keep editing');
+    fireEvent.keyDown(document.activeElement!, { key: 'Escape' });
+    expect(screen.queryByTestId('confirm-close')).toBeNull();
+    expect(screen.getAllByTestId('mask-rect')).toHaveLength(1);
+    fireEvent.click(screen.getByRole('button', { name: 'Close dialog' }));
+    fireEvent.click(screen.getByTestId('confirm-discard'));
+    expect(onClose).toHaveBeenCalledTimes(1);
   });
 
   it('Escape closes the dialog', () => {
@@ -183,6 +228,16 @@ describe('buildRefineInput', () => {
 });
 
 describe('progress summary', () => {
+  it('marks the stage a cancelled job was in as cancelled, not still running', () => {
+    let s = applyEvent(EMPTY_SUMMARY, progressEvent(1, 'load_base_image', 'COMPLETED', 0.2) as never);
+    s = applyEvent(s, progressEvent(2, 'prompt_refine', 'RUNNING', 0.4) as never);
+    s = applyEvent(s, progressEvent(3, 'job', 'CANCELLED', 0.4, true) as never);
+    expect(s.stages).toEqual([
+      { name: 'load_base_image', status: 'COMPLETED' },
+      { name: 'prompt_refine', status: 'CANCELLED' },
+    ]);
+  });
+
   it('ignores replayed events and records the outcome', () => {
     let s = applyEvent(EMPTY_SUMMARY, progressEvent(1, 'load_base_image', 'RUNNING', 0.2) as never);
     s = applyEvent(s, progressEvent(1, 'load_base_image', 'RUNNING', 0.9) as never);

@@ -1,15 +1,16 @@
 // The refinement dialog: three kinds of refinement as tabs, a shared creativity control, then
 // live progress of the queued job in the same dialog.
-import { useId, useReducer, useRef, useState, type FormEvent } from 'react';
+import { useEffect, useId, useReducer, useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
 import { RefineImageDoc } from '../graphql/operations';
 import type { RefineImageInput, RefinementType } from '../gql/graphql';
+import { notifyJobsChanged } from '../jobs/jobsChanged';
 import { Dialog } from '../components/Dialog';
 import { FieldError, describedBy } from '../components/FieldError';
 import { ChosenReference, IMAGE_ACCEPT } from '../components/ImagePreview';
 import { TabList, tabIds, type TabSpec } from '../components/Tabs';
 import { EMPTY_MASK, maskReducer } from '../mask/maskReducer';
-import { FORM_KEY, errorId, groupUserErrors, type FieldErrors } from '../lib/userErrors';
+import { FORM_KEY, errorId, firstInvalid, groupUserErrors, type FieldErrors } from '../lib/userErrors';
 import type { RefineTarget } from '../pages/RefinementCard';
 import { MaskField } from './MaskField';
 import { RefinementProgress } from './RefinementProgress';
@@ -87,17 +88,27 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
   const [drawMask, setDrawMask] = useState(false);
   const [mask, dispatchMask] = useReducer(maskReducer, EMPTY_MASK);
   const [creativityLevel, setCreativityLevel] = useState(2);
-  const [errors, setErrors] = useState<FieldErrors>({});
+  const [submittedErrors, setErrors] = useState<FieldErrors>({});
+  const [errorTab, setErrorTab] = useState<RefinementType>('SUBJECT');
+  // Tabs share field names (instructions): another tab's errors must not appear under this tab's field.
+  const errors = errorTab === type ? submittedErrors : {};
   const [queued, setQueued] = useState<{ id: string; version: number } | null>(null);
   const [{ fetching }, refine] = useMutation(RefineImageDoc);
   const selectedTabRef = useRef<HTMLButtonElement>(null);
   const restoreFocus = useRef(true);
   const referenceInput = useRef<HTMLInputElement>(null);
+  const formRef = useRef<HTMLFormElement>(null);
+
+  // After the server refused the input, focus goes to the first field it named (not the submit button).
+  useEffect(() => {
+    if (Object.keys(submittedErrors).length > 0) firstInvalid(formRef.current)?.focus();
+  }, [submittedErrors]);
 
   const onSubmit = async (event: FormEvent) => {
     event.preventDefault();
     if (fetching) return;
     setErrors({});
+    setErrorTab(type);
     const input = buildRefineInput(target.id, {
       type,
       subjectInstructions,
@@ -123,6 +134,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
     if (payload?.refinement) {
       setQueued({ id: payload.refinement.id, version: payload.refinement.version });
       onQueued(payload.refinement.id);
+      notifyJobsChanged();
     }
   };
 
@@ -131,6 +143,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
     <figure className="current-image">
       <AuthImage
         src={target.url}
+        displayWidth={600}
         alt={`Current image: ${target.label} (v${target.version})`}
         width={target.width ?? undefined}
         height={target.height ?? undefined}
@@ -145,12 +158,16 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
 
   return (
     <Dialog
-      title={`Refine ${target.label} (v${target.version})`}
+      title={target.version === 1 ? `Refine ${target.label.toLowerCase()} (v1)` : `Refine ${target.label}`}
       onClose={onClose}
       testId="modal"
       initialFocus={queued ? undefined : selectedTabRef}
       restoreFocus={restoreFocus}
       className="refine-dialog"
+      confirmClose={
+        !queued &&
+        !!(subjectInstructions.trim() || subjectReference || textInstructions.trim() || prompt.trim() || mask.rects.length > 0)
+      }
     >
       {queued ? (
         <RefinementProgress
@@ -163,7 +180,7 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
           }}
         />
       ) : (
-        <form onSubmit={onSubmit} noValidate data-testid="refine-form">
+        <form ref={formRef} onSubmit={onSubmit} noValidate data-testid="refine-form">
           <FieldError formId={formId} name={FORM_KEY} errors={errors} />
           <TabList
             idPrefix={formId}

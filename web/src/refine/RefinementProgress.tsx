@@ -56,13 +56,18 @@ export function applyEvent(summary: ProgressSummary, event: ProgressEventFieldsF
       : event.terminal
         ? 'FAILED'
         : summary.outcome;
+  // A job that ends early leaves its current stage unfinished: it shows how the job ended, not "Running".
+  const ended = outcome === 'CANCELLED' || outcome === 'FAILED' ? outcome : null;
+  const finalStages = ended
+    ? stages.map((s) => (s.status === 'RUNNING' || s.status === 'PENDING' ? { ...s, status: ended } : s))
+    : stages;
   return {
     lastSeq: event.seq,
     progress: event.terminal && event.status === 'COMPLETED' ? 1 : Math.max(summary.progress, event.progress),
     stage: event.stage === 'job' ? summary.stage : event.stage,
     message: event.message ?? summary.message,
     previewUrl: event.previewUrl ?? summary.previewUrl,
-    stages,
+    stages: finalStages,
     outcome,
     terminalMessage: event.terminal ? (event.message ?? null) : summary.terminalMessage,
   };

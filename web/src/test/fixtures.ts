@@ -67,6 +67,7 @@ function refinement(
     __typename: 'Refinement',
     id,
     version,
+    depth: parent.version === 1 ? 1 : 2,
     generationIndex: 0,
     url: status === 'COMPLETED' ? `/files/runs/run1/refinements/${id}.png` : null,
     width: 1024,
@@ -87,7 +88,7 @@ function refinement(
   };
 }
 
-/** Query.run with one original, a chain v2 → v3 and a failed sibling. */
+/** Query.run with one original, a chain v2 → v3 and a failed sibling v4 (versions are unique per original). */
 export const runTreeData = {
   run: {
     __typename: 'Run',
@@ -119,7 +120,7 @@ export const runTreeData = {
       edges: [
         { __typename: 'RefinementEdge', node: refinement('ref-a', 2, { id: 'img0', version: 1 }, 'COMPLETED') },
         { __typename: 'RefinementEdge', node: refinement('ref-b', 3, { id: 'ref-a', version: 2 }, 'COMPLETED') },
-        { __typename: 'RefinementEdge', node: refinement('ref-c', 2, { id: 'img0', version: 1 }, 'FAILED') },
+        { __typename: 'RefinementEdge', node: refinement('ref-c', 4, { id: 'img0', version: 1 }, 'FAILED') },
       ],
     },
   },
