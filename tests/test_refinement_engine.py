@@ -34,7 +34,8 @@ async def test_chains_and_branches_make_the_version_tree(client, services, worke
     a2 = (await refine(client, a1["id"], prompt="black and white"))["refinement"]
     a3 = (await refine(client, a, prompt="much brighter"))["refinement"]
     assert await run_worker(worker_services) == 2
-    assert a2["version"] == 3 and a3["version"] == 2 and b1["version"] == 2
+    # Versions count per original in creation order: a3 is a sibling of a1 but comes after a2.
+    assert a2["version"] == 3 and a3["version"] == 4 and b1["version"] == 2
     assert a2["generationIndex"] == 0 and b1["generationIndex"] == 1
 
     data = await client.data(
