@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install schema bench clean web web-test http-audit
+.PHONY: run test install lint schema bench clean web web-test http-audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,11 @@ http-audit: $(AUDIT_STAMP)
 test: install browser web-test web http-audit
 	$(BIN)/python -m pytest -q
 
+## lint: ruff and mypy alone (the test suite runs both too, in tests/test_lint.py)
+lint: install
+	$(BIN)/ruff check churns_gql tests
+	$(BIN)/mypy
+
 ## schema: re-export schema.graphql from the served schema
 schema: install
 	$(BIN)/churns-gql export-schema > schema.graphql
@@ -62,7 +67,7 @@ bench: install
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .pytest_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
 
 ## soak: 10 minutes (SOAK_MINUTES=…) of mixed load while the API, worker, Redis and Postgres are killed and
 ## restarted and the disk fills once; prints a table of faults and invariants (throwaway servers, own data dir)

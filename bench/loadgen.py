@@ -168,7 +168,7 @@ def _child(spec: LoadSpec, out: Any) -> None:
     try:
         with runner:
             out.put(("ok", asdict(runner.run(_generate(spec)))))
-    except BaseException as exc:  # noqa: BLE001 - reported to the parent, which raises it
+    except BaseException as exc:
         out.put(("error", f"{exc.__class__.__name__}: {exc}"))
 
 

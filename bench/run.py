@@ -12,10 +12,11 @@ import sys
 import tempfile
 import time
 import traceback
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Awaitable, Callable
+from typing import Any
 
 import httpx
 
@@ -69,7 +70,7 @@ async def run_all(stack: Stack, target: Target, sizes: Sizes, smoke: bool, only:
                 try:
                     result = await asyncio.wait_for(scenario(ctx), timeout=timeout_s)
                     produced = result if isinstance(result, list) else [result]
-                except Exception as exc:  # noqa: BLE001 - one failed scenario must not hide the others
+                except Exception as exc:
                     traceback.print_exc()
                     reason = str(exc) or ("timed out" if isinstance(exc, TimeoutError) else "")
                     produced = [Row(name, "(failed)", error=f"{exc.__class__.__name__}: {reason}"[:500])]
@@ -159,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] API on {stack.base_url} (pid {stack.require_api().pid})", flush=True)
         with _runner() as runner:
             rows = runner.run(run_all(stack, target, sizes, args.smoke, only, timeout_s, quiet_wait_s))
-    except Exception as exc:  # noqa: BLE001 - reported with the logs, then the exit code says it failed
+    except Exception as exc:
         traceback.print_exc()
         for child in (stack.api, stack.worker):
             if child is not None:
@@ -169,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         stack.stop()
         try:
             asyncio.run(flush_redis(target.redis_url))
-        except Exception:  # noqa: BLE001 - the Redis db is ours; a stale one is emptied next run anyway
+        except Exception:
             pass
         if args.keep_logs:
             print(f"[bench] logs kept in {tmp / 'logs'}", flush=True)
@@ -178,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report: dict[str, Any] = {
         "mode": "smoke" if args.smoke else "full",
-        "finished_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "duration_s": round(time.monotonic() - started, 1),
         "machine": machine(),
         "sizes": asdict(sizes),

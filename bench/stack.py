@@ -212,7 +212,7 @@ def prepare(target: Target) -> None:
         """Run the migration, keeping its exception for the caller."""
         try:
             migrate(target.database_url)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=upgrade, daemon=True)

@@ -7,7 +7,7 @@ import random
 import time
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -94,7 +94,7 @@ async def insert_tree(ctx: Ctx, tree: Tree) -> None:
 
     from churns_gql.models import JobStatus, Refinement, RefinementType
 
-    base = datetime.now(timezone.utc) - timedelta(hours=1)
+    base = datetime.now(UTC) - timedelta(hours=1)
     rows: list[dict[str, Any]] = []
     for i, node in enumerate(tree.nodes.values()):
         created = base + timedelta(milliseconds=i)

@@ -13,7 +13,8 @@ import base64
 import json
 import os
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 _TEXT, _BINARY, _CONT, _CLOSE, _PING, _PONG = 1, 2, 0, 8, 9, 10
 
@@ -74,7 +75,7 @@ class Counter:
         try:
             await asyncio.wait_for(self._reached.wait(), timeout)
             return True
-        except asyncio.TimeoutError:
+        except TimeoutError:
             return False
 
 
@@ -184,7 +185,7 @@ class GqlWs(asyncio.Protocol):
                 raise TimeoutError("no websocket message in time")
             try:
                 await asyncio.wait_for(self._arrived.wait(), remaining)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise TimeoutError("no websocket message in time") from None
         at, raw = self.messages[self._cursor]
         self._cursor += 1

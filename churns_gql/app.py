@@ -8,8 +8,9 @@ import hmac
 import logging
 import mimetypes
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 from urllib.parse import parse_qs
 
 from prometheus_client import CONTENT_TYPE_LATEST
@@ -27,16 +28,16 @@ from strawberry.exceptions import ConnectionRejectionError
 from churns_gql import metrics, thumbnails, tracing
 from churns_gql.config import Settings, get_settings
 from churns_gql.cors import PathCORS
-from churns_gql.logs import RequestId
-from churns_gql.rest import rest_routes
 from churns_gql.db import make_engine, make_sessionmaker
-from churns_gql.events import EventHub
 from churns_gql.error_codes import ErrorCode
+from churns_gql.events import EventHub
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.http_view import GraphQLOverHTTP, error_response
 from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
+from churns_gql.logs import RequestId
 from churns_gql.queue import JobQueue, redis_unreachable
+from churns_gql.rest import rest_routes
 from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
 from churns_gql.services import health
 from churns_gql.services import runs as run_service
@@ -51,7 +52,7 @@ _PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "x-
 _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain")
 
 
-class GraphQLApp(GraphQLOverHTTP, GraphQL):
+class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
     """Strawberry's ASGI view with our context, token checks on every operation and a CSRF guard."""
 
     graphql_transport_ws_handler_class = GuardedTransportWSHandler
@@ -227,7 +228,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             async with services.db() as session:
                 await asyncio.wait_for(health.ping_database(session), timeout=3)
             checks["postgres"] = "ok"
-        except Exception as exc:  # noqa: BLE001 - any failure means "not ready", reported by name
+        except Exception as exc:
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
         redis_error = await redis_unreachable(settings.redis_url)
         checks["redis"] = "ok" if redis_error is None else f"unreachable: {redis_error.split(':')[0]}"

@@ -13,9 +13,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from churns_gql.config import Settings, get_settings
 from churns_gql.cli_args import positive as _positive
-from churns_gql.cli_args import serve_settings, version as _version
+from churns_gql.cli_args import serve_settings
+from churns_gql.cli_args import version as _version
+from churns_gql.config import Settings, get_settings
 from churns_gql.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -32,7 +33,7 @@ async def _check_postgres(settings: Settings) -> str | None:
     base, _, name = dsn.rpartition("/")
     try:
         conn = await asyncio.wait_for(asyncpg.connect(f"{base}/postgres"), timeout=5)
-    except Exception as exc:  # noqa: BLE001 - every failure is reported the same way, by URL
+    except Exception as exc:
         return f"{exc.__class__.__name__}: {exc}"
     try:
         # Creating the database here makes the first run on a fresh machine need no manual step.
@@ -130,12 +131,12 @@ def guard_public_bind(settings: Settings, host: str) -> Settings:
 
 def serve(settings: Settings) -> None:
     """Run the API under uvicorn."""
+    import gc
+
     import uvicorn
 
     from churns_gql.app import create_app
     from churns_gql.http_timeouts import KEEP_ALIVE_S, HeaderTimeoutProtocol
-
-    import gc
 
     host = bind_host(settings, asyncio.run(_live_tokens(settings)))
     settings = guard_public_bind(settings, host)
@@ -296,7 +297,7 @@ def dev(settings: Settings) -> int:
 CLIENT_COMMANDS = ("runs", "import", "refine", "cancel", "tree")
 
 
-def _client_commands(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def _client_commands(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--server", default=os.environ.get("CHURNS_SERVER_URL", "http://127.0.0.1:8000"),
                         help="the API to talk to (env CHURNS_SERVER_URL)")

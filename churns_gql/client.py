@@ -132,7 +132,7 @@ def parse_rect(text: str) -> dict[str, float]:
     parts = [float(p) for p in text.split(",")]
     if len(parts) != 4:
         raise ValueError(f"--mask takes x,y,width,height, not {text!r}")
-    return dict(zip(("x", "y", "width", "height"), parts))
+    return dict(zip(("x", "y", "width", "height"), parts, strict=True))
 
 
 async def refine(client: Client, out: TextIO, parent: str, kind: str, *, prompt: str | None, instructions: str | None,

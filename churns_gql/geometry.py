@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 
 
 @dataclass(frozen=True)
@@ -13,6 +14,15 @@ class Rect:
     y: float
     width: float
     height: float
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, float]) -> Rect:
+        """The rectangle of a request's or a stored mask's {x, y, width, height} mapping."""
+        return cls(float(data["x"]), float(data["y"]), float(data["width"]), float(data["height"]))
+
+    def as_dict(self) -> dict[str, float]:
+        """The {x, y, width, height} mapping stored in refinements.mask."""
+        return asdict(self)
 
     def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image."""

@@ -108,7 +108,7 @@ def decode_image(data: bytes, *, max_pixels: int, budget: PixelBudget | None = N
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(io.BytesIO(data), formats=[_ALLOWED[fmt]])
+            image: Image.Image = Image.open(io.BytesIO(data), formats=[_ALLOWED[fmt]])
             # The header gives the size before any pixel is decoded, so a bomb is refused cheaply.
             width, height = image.size
             if width * height > max_pixels:

@@ -28,6 +28,10 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
 from churns_gql.db import Base
+from churns_gql.geometry import Rect
+from churns_gql.refinement_types import RefinementType
+
+__all__ = ["RefinementType"]  # the one refinement-type enum lives in a module the providers can import too
 
 
 class JobStatus(str, enum.Enum):
@@ -54,14 +58,6 @@ class StageStatus(str, enum.Enum):
     FAILED = "FAILED"
     SKIPPED = "SKIPPED"
     CANCELLED = "CANCELLED"
-
-
-class RefinementType(str, enum.Enum):
-    """What a refinement repairs or changes."""
-
-    SUBJECT = "SUBJECT"
-    TEXT = "TEXT"
-    PROMPT = "PROMPT"
 
 
 def _enum(cls: type[enum.Enum], name: str) -> Enum:
@@ -184,6 +180,11 @@ class Refinement(Base):
     created_at: Mapped[datetime] = _now()
     started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+    @property
+    def rects(self) -> list[Rect]:
+        """The stored mask as rectangles (empty: the whole image)."""
+        return [Rect.from_dict(r) for r in self.mask or []]
 
     __table_args__ = (
         CheckConstraint(

@@ -6,6 +6,7 @@ Nothing here imports the pipeline or a provider: the API process needs only this
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 import uuid
@@ -38,7 +39,7 @@ async def redis_unreachable(url: str, timeout_s: float = 3) -> str | None:
     redis = Redis.from_url(url, socket_connect_timeout=timeout_s)
     try:
         await asyncio.wait_for(redis.ping(), timeout=timeout_s)
-    except Exception as exc:  # noqa: BLE001 - any failure means unreachable, reported by name
+    except Exception as exc:
         return f"{exc.__class__.__name__}: {exc}"
     finally:
         await redis.aclose()
@@ -64,7 +65,7 @@ class JobQueue:
         try:
             pool = await self._get_pool()
             await asyncio.wait_for(pool.enqueue_job(function, str(job_id), _job_id=str(job_id)), timeout=5)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             await self._reset()
             raise QueueUnavailable(str(exc)) from exc
 
@@ -73,7 +74,7 @@ class JobQueue:
         try:
             pool = await self._get_pool()
             await asyncio.wait_for(pool.zadd(abort_jobs_ss, {str(job_id): timestamp_ms()}), timeout=5)
-        except (RedisError, OSError, asyncio.TimeoutError) as exc:
+        except (TimeoutError, RedisError, OSError) as exc:
             log.warning("could not ask the worker to abort %s: %s", job_id, exc)
             await self._reset()
 
@@ -86,10 +87,8 @@ class JobQueue:
         async with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            try:
+            with contextlib.suppress(RedisError, OSError):
                 await pool.aclose()
-            except (RedisError, OSError):
-                pass
 
     async def close(self) -> None:
         """Close the Redis connection."""

@@ -16,12 +16,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, AsyncIterator, Union
+from typing import Any, Union
 
 from arq.connections import ArqRedis
 from arq.constants import default_queue_name, in_progress_key_prefix, job_key_prefix, result_key_prefix
+
 from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.services import lifecycle
 from churns_gql.services.uow import unit_of_work

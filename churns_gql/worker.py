@@ -18,6 +18,7 @@ from arq.connections import RedisSettings
 from arq.cron import cron
 from arq.worker import Worker, func
 
+from churns_gql import worker_metrics
 from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.models import JobStatus, Refinement, Run
@@ -28,10 +29,9 @@ from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
 from churns_gql.resilient_worker import ResilientWorker
 from churns_gql.services import lifecycle, runs
-from churns_gql.services.refinements import record_in_index
+from churns_gql.services.refinements import parent_file, record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
-from churns_gql import worker_metrics
 from churns_gql.worker_metrics import TimedProvider
 
 log = logging.getLogger("churns_gql.worker")
@@ -134,10 +134,13 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
             async with services.db() as session:
                 await record_in_index(session, services.storage, job_id)
         return row.status.value
+    assert isinstance(row, Refinement)
     async with services.db() as session:
+        # The run and the parent, read once for the whole job: the stages take them from the context.
         run = await runs.run_by_id(session, row.run_id)
-    assert isinstance(row, Refinement) and run is not None
-    ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row)
+        parent = await parent_file(session, row)
+    assert run is not None
+    ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row, parent=parent)
     status = None
     try:
         status = await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
@@ -206,8 +209,9 @@ def worker_services(settings: Settings) -> WorkerServices:
 def functions(settings: Settings) -> list[Any]:
     """The job functions with their time budgets."""
     return [
-        func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3),
-        func(run_generation, name=GENERATE_JOB, timeout=settings.generation_timeout_s, max_tries=3),
+        # arq types job functions as (ctx, *args); ours name their one argument.
+        func(run_refinement, name=REFINE_JOB, timeout=settings.refinement_timeout_s, max_tries=3),  # type: ignore[arg-type]
+        func(run_generation, name=GENERATE_JOB, timeout=settings.generation_timeout_s, max_tries=3),  # type: ignore[arg-type]
     ]
 
 
@@ -223,7 +227,9 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
     """
     options: dict[str, Any] = {
         "functions": functions(settings),
-        "cron_jobs": [cron(reap_lost_jobs, name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
+        # arq types job functions as (ctx, *args): see functions().
+        "cron_jobs": [cron(reap_lost_jobs,  # type: ignore[arg-type]
+                           name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
                            unique=True, timeout=60)],
         # The long-running worker keeps arq's patient reconnects; only the API fails fast.
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),

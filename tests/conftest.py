@@ -7,9 +7,10 @@ import io
 import json
 import os
 import threading
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, AsyncIterator, Iterator
+from typing import Any
 
 import asyncpg
 import httpx
@@ -63,7 +64,7 @@ def run_in_thread(fn: Any, *args: Any) -> None:
     def target() -> None:
         try:
             fn(*args)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+        except BaseException as exc:
             errors.append(exc)
 
     thread = threading.Thread(target=target)
@@ -298,7 +299,7 @@ class WSClient:
         self.payload = payload or {}
         self.ws: Any = None
 
-    async def __aenter__(self) -> "WSClient":
+    async def __aenter__(self) -> WSClient:
         from websockets.asyncio.client import connect
 
         self.ws = await connect(self.url, subprotocols=["graphql-transport-ws"])

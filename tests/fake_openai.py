@@ -30,23 +30,21 @@ API does (every object closed and every property required; 400 otherwise). With
 from __future__ import annotations
 
 import asyncio
-import io
 import json
 import math
 import socket
 import threading
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass
-from typing import Any, AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 import uvicorn
-from PIL import Image, ImageFilter
+from PIL import ImageFilter
 
 from tests import fake_openai_params as params_mod
 from tests import fake_openai_rules as rules
-from tests.fake_openai_rules import BadRequest as _BadRequest
-from tests.fake_openai_rules import ModelNotFound
+from tests.fake_openai_chat import chat_body, schema_answer, schema_instance, strict_schema_problem
 from tests.fake_openai_records import (
     _OUTPUT_FORMATS,
     RecordedFile,
@@ -57,7 +55,8 @@ from tests.fake_openai_records import (
     _Queued,
     error_body,
 )
-from tests.fake_openai_chat import chat_body, schema_answer, schema_instance, strict_schema_problem
+from tests.fake_openai_rules import BadRequest as _BadRequest
+from tests.fake_openai_rules import ModelNotFound
 
 __all__ = ["CHAT", "EDITS", "GENERATIONS", "FakeOpenAI", "chat_body", "error_body", "schema_answer",
            "schema_instance", "strict_schema_problem"]

@@ -44,7 +44,7 @@ def schema_instance(schema: dict[str, Any], key: str = "value", index: int = 0) 
     if kind == "boolean":
         return False
     if schema.get("pattern", "").startswith("^#"):
-        return "#{:02X}{:02X}{:02X}".format(40 + 50 * index, 90, 160 - 30 * index)
+        return f"#{40 + 50 * index:02X}{90:02X}{160 - 30 * index:02X}"
     return f"{key.replace('_', ' ')} {index + 1}"
 
 

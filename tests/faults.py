@@ -5,6 +5,7 @@ The machine's shared servers are never touched: these live in temp folders and d
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -106,8 +107,6 @@ class ThrowawayPostgres:
 
     def destroy(self) -> None:
         """Stop if running and delete the cluster."""
-        try:
+        with contextlib.suppress(subprocess.CalledProcessError):
             self.stop("immediate")
-        except subprocess.CalledProcessError:
-            pass
         shutil.rmtree(self.dir, ignore_errors=True)

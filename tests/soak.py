@@ -17,7 +17,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,7 +135,7 @@ async def chaos(stack: Stack, tally: Tally, stop: asyncio.Event, every_s: float)
         try:
             await asyncio.wait_for(stop.wait(), timeout=every_s)
             return
-        except asyncio.TimeoutError:
+        except TimeoutError:
             pass
         if step == 2 and stack.tmpfs and not tally.faults["disk full"]:
             filler = await asyncio.to_thread(_fill, stack.data_dir)

@@ -52,7 +52,7 @@ async def _wait_terminal(db: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, JobSt
             async with db() as session:
                 rows = await session.execute(select(Refinement.id, Refinement.status).where(Refinement.id.in_(ids)))
                 statuses = {row.id: row.status for row in rows}
-        except Exception:  # noqa: BLE001 - Postgres may still be coming back; ask again
+        except Exception:
             pass
         done = len(statuses) == len(ids) and all(s.is_terminal for s in statuses.values())
         if done or time.monotonic() > deadline:

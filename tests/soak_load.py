@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import httpx
 from websockets.asyncio.client import connect
@@ -140,7 +141,7 @@ class Load:
                         sub.end = f"{message['type']} message"
                         return
                 sub.end = "closed"
-        except (ConnectionClosed, WebSocketException, OSError, asyncio.TimeoutError, KeyError, TypeError) as exc:
+        except (TimeoutError, ConnectionClosed, WebSocketException, OSError, KeyError, TypeError) as exc:
             sub.end = f"dropped ({exc.__class__.__name__})"
 
     async def run(self, stop: asyncio.Event) -> None:

@@ -7,7 +7,6 @@ import sys
 from dataclasses import replace
 
 import asyncpg
-
 from alembic.script import ScriptDirectory
 
 from churns_gql.cli import check_services, migrate

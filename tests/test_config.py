@@ -33,7 +33,7 @@ def test_provider_auto_picks_openai_with_a_key(monkeypatch):
 def test_unknown_provider_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("CHURNS_PROVIDER", "magic")
     with pytest.raises(ValueError, match="auto, openai or local"):
-        Settings.from_env().provider_name
+        _ = Settings.from_env().provider_name
 
 
 def test_env_vars_override(monkeypatch):

@@ -56,3 +56,30 @@ def test_dockerfile_copies_what_the_app_reads_at_run_time():
             for word in line.split():
                 if "=" in word:
                     assert word.split("=")[0] in ENV_VARS | {"PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"}
+
+
+def test_workers_scale_side_by_side():
+    # `docker compose up --scale worker=3`: nothing may pin a worker to one container name, host port or hostname.
+    services = _compose()["services"]
+    for name, service in services.items():
+        assert "container_name" not in service, name
+    worker = services["worker"]
+    assert not {"ports", "hostname", "container_name"} & set(worker)
+    assert "replicas" not in worker.get("deploy", {})
+    # Every worker reaches the same queue, database and run folder as the API.
+    assert worker["environment"] == services["api"]["environment"]
+    assert worker["volumes"] == services["api"]["volumes"]
+    # One image for the API and all workers, built once rather than per service.
+    assert worker["image"] == services["api"]["image"] and worker["build"] == services["api"]["build"]
+    assert worker["depends_on"]["api"]["condition"] == "service_healthy"
+    grace = worker["stop_grace_period"]
+    assert grace.endswith("s") and int(grace[:-1]) >= 10
+
+
+def test_the_reaper_runs_once_per_tick_whatever_the_number_of_workers():
+    # Several workers each schedule the reaper cron; arq's unique cron lets one of them run it per tick.
+    from churns_gql.config import Settings
+    from churns_gql.worker import worker_settings
+
+    crons = worker_settings(Settings())["cron_jobs"]
+    assert [c.name for c in crons] == ["reap_lost_jobs"] and all(c.unique for c in crons)

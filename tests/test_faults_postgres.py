@@ -14,8 +14,8 @@ from churns_gql.cli import migrate
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices
 from churns_gql.graphql.ids import encode_id
-from churns_gql.queue import JobQueue
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType, Run, StageStatus
+from churns_gql.queue import JobQueue
 from churns_gql.services import lifecycle
 from churns_gql.storage import RunStorage
 from tests.conftest import WSClient, run_in_thread

@@ -8,10 +8,10 @@ import pytest
 from arq import create_pool
 from sqlalchemy import select
 
-from churns_gql.queue import JobQueue, redis_settings
-from churns_gql.worker import job_kinds
 from churns_gql.models import JobStatus, Refinement
+from churns_gql.queue import JobQueue, redis_settings
 from churns_gql.reaper import reap
+from churns_gql.worker import job_kinds
 from tests.conftest import import_images, png_bytes, refine, run_worker
 from tests.faults import ThrowawayRedis
 

@@ -29,7 +29,7 @@ async def _start_worker(settings, log_path):
     env = {**os.environ, "CHURNS_DATABASE_URL": settings.database_url, "CHURNS_REDIS_URL": settings.redis_url,
            "CHURNS_DATA_DIR": str(settings.data_dir), "CHURNS_PROVIDER": "local"}
     env.pop("OPENAI_API_KEY", None)
-    log = open(log_path, "ab")
+    log = open(log_path, "ab")  # noqa: SIM115 - the worker process writes to it until the test stops it
     return await asyncio.create_subprocess_exec(sys.executable, "-m", "churns_gql.cli", "worker", cwd=ROOT, env=env,
                                                 stdout=log, stderr=log)
 

@@ -169,10 +169,10 @@ async def test_a_reference_image_is_described_and_composited(client, services, w
 
 async def test_a_job_delivered_twice_adds_nothing_twice(client, services, worker_services):
     """A restarted and then repeated job leaves N Image rows and one terminal event."""
-    from churns_gql.worker import run_generation
     from churns_gql.models import Run
     from churns_gql.services import lifecycle
     from churns_gql.services.uow import unit_of_work
+    from churns_gql.worker import run_generation
 
     run_id = _uuid((await create(client, numImages=2))["run"]["id"])
     # A worker stopped mid-run leaves it RUNNING with what it had spent; the retry runs every stage again.

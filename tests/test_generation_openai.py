@@ -17,10 +17,10 @@ from churns_gql.providers.generation import SCHEMAS, GenerationConfig, load_gene
 from churns_gql.providers.generation_openai import OpenAIGenerationProvider, configured_model_problems
 from churns_gql.providers.openai_catalog import load_catalogue
 from tests.conftest import ROOT, png_bytes, run_worker
-from tests.test_generation_engine import RUN, create, create_with_reference
-from tests.test_generation_rules import _ended_cleanly
 from tests.fake_openai import CHAT, EDITS, GENERATIONS, FakeOpenAI, schema_answer
 from tests.fake_openai_rules import CHAT_MODELS, TODAY
+from tests.test_generation_engine import RUN, create, create_with_reference
+from tests.test_generation_rules import _ended_cleanly
 
 CATALOGUE = load_catalogue(ROOT / "configs")
 IMAGE_MODEL = Settings().openai_image_model

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.worker import make_worker, pipeline_jobs_done
 from churns_gql.models import Run, StageEvent
 from churns_gql.providers.base import ImageRequest, ProviderError, StructuredRequest
 from churns_gql.providers.generation_local import LocalGenerationProvider
+from churns_gql.worker import make_worker, pipeline_jobs_done
 from tests.conftest import assert_failed_for_lost_queue, break_queue, import_images, png_bytes, run_worker
 from tests.test_generation_engine import CREATE, PROMPT, create, create_with_reference
 

@@ -43,7 +43,7 @@ async def test_import_two_pngs_and_a_jpeg(client, services):
     assert all(i["version"] == 1 and i["children"] == [] for i in images)
     assert images[2]["path"] == "originals/image_2.png"
     # Every original is stored as PNG whatever came in; alpha kept where there was some.
-    for image, mode in zip(images, ["RGB", "RGBA", "RGB"]):
+    for image, mode in zip(images, ["RGB", "RGBA", "RGB"], strict=True):
         response = await client.http.get(image["url"])
         assert response.status_code == 200
         assert response.headers["content-type"] == "image/png"

@@ -10,8 +10,8 @@ from arq.constants import in_progress_key_prefix
 from sqlalchemy import update
 
 from churns_gql.graphql.ids import decode_id
-from churns_gql.queue import REFINE_JOB, redis_settings
 from churns_gql.models import JobStatus, Refinement
+from churns_gql.queue import REFINE_JOB, redis_settings
 from churns_gql.reaper import HEARTBEAT_PREFIX, JobKind, reap
 from churns_gql.services import lifecycle
 from churns_gql.services.uow import unit_of_work

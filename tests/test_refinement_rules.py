@@ -11,10 +11,10 @@ import pytest
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
-from churns_gql.worker import make_worker, pipeline_jobs_done
 from churns_gql.models import Refinement, StageEvent
 from churns_gql.providers.base import EditRequest, EditResult
 from churns_gql.providers.local import LocalImageEditor
+from churns_gql.worker import make_worker, pipeline_jobs_done
 from tests.conftest import (
     REFINE,
     assert_failed_for_lost_queue,

@@ -140,8 +140,8 @@ async def test_a_60_mb_image_is_too_large(client, services):
 
 
 async def test_a_100_megapixel_bomb_is_refused_without_decoding(client, services):
-    import zlib
     import struct
+    import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)

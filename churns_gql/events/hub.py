@@ -8,7 +8,8 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from typing import Any, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
@@ -121,7 +122,8 @@ class EventHub:
             try:
                 conn = await asyncio.wait_for(asyncpg.connect(self.dsn), timeout=10)
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _c: lost.set())
+                # Bound now: a late callback of an old connection must not set the next connection's event.
+                conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
                 self.connected.set()
                 backoff = 0.1
@@ -131,12 +133,12 @@ class EventHub:
                 while not lost.is_set():
                     try:
                         await asyncio.wait_for(lost.wait(), timeout=5)
-                    except asyncio.TimeoutError:
+                    except TimeoutError:
                         # A half-open TCP connection can look alive; a query proves it is.
                         await asyncio.wait_for(conn.fetchval("SELECT 1"), timeout=5)
             except asyncio.CancelledError:
                 raise
-            except Exception as exc:  # noqa: BLE001 - any failure means: reconnect
+            except Exception as exc:
                 log.warning("event listener connection lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff)
             finally:
                 self.connected.clear()
@@ -171,7 +173,7 @@ class EventHub:
             try:
                 async with self.db() as session:
                     rows = await read.events_by_ids(session, ids)
-            except Exception as exc:  # noqa: BLE001 - subscribers will re-read from the table themselves
+            except Exception as exc:
                 log.warning("could not fetch notified events (%s); asking subscribers to resync", exc.__class__.__name__)
                 for sub in self._everyone():
                     sub.push(RESYNC)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import text
@@ -63,7 +63,7 @@ async def publish(
     """
     event = StageEvent(job_id=job_id, run_id=run_id, stage=stage, status=status,
                        progress=max(0.0, min(1.0, progress)), message=message, cost_usd=cost_usd,
-                       preview_path=preview_path, terminal=terminal, created_at=datetime.now(timezone.utc))
+                       preview_path=preview_path, terminal=terminal, created_at=datetime.now(UTC))
     inline = len(message or "") + len(preview_path or "") + len(stage) < _INLINE_LIMIT
     row = (await session.execute(_INSERT_AND_NOTIFY, {
         "job_id": str(job_id), "run_id": str(run_id), "first": first, "stage": stage, "status": status.value,

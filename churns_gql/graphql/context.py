@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, AsyncContextManager
+from typing import TYPE_CHECKING, Any
 
 import strawberry
 
@@ -44,7 +45,7 @@ class Context:
     def __post_init__(self) -> None:
         self.loaders = make_loaders(self.services.db)
 
-    def unit_of_work(self) -> AsyncContextManager[UnitOfWork]:
+    def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The request's transaction: committed when the block ends cleanly, files removed when it does not."""
         return unit_of_work(self.services.db, self.services.storage)
 

@@ -8,13 +8,16 @@ from churns_gql import models
 from churns_gql.error_codes import DESCRIPTIONS as ERROR_DESCRIPTIONS
 from churns_gql.error_codes import ErrorCode
 
-JobStatus = strawberry.enum(models.JobStatus, description="Life cycle of a run's generation or of a refinement.")
-StageStatus = strawberry.enum(models.StageStatus, description="Life cycle of one pipeline stage.")
-RefinementType = strawberry.enum(models.RefinementType, description="What a refinement repairs or changes.")
-
-
-UserErrorCode = strawberry.enum(
-    ErrorCode, name="UserErrorCode",
+# strawberry.enum registers each Python enum in place and returns it, so these names are real types.
+JobStatus = models.JobStatus
+StageStatus = models.StageStatus
+RefinementType = models.RefinementType
+UserErrorCode = ErrorCode
+strawberry.enum(JobStatus, description="Life cycle of a run's generation or of a refinement.")
+strawberry.enum(StageStatus, description="Life cycle of one pipeline stage.")
+strawberry.enum(RefinementType, description="What a refinement repairs or changes.")
+strawberry.enum(
+    UserErrorCode, name="UserErrorCode",
     description="Why a mutation's input was refused (userErrors' code); GraphQL errors' extensions.code uses the same values.",
 )
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
-from typing import Iterator
+from collections.abc import Iterator
 
 from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode
 from strawberry.extensions import MaskErrors

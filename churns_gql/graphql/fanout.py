@@ -83,8 +83,8 @@ class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         """The per-event executor graphql-core asks for, shared when the subscription allows it."""
         inner = super().build_per_event_executor(payload)
         selections = self.operation.selection_set.selections
-        if len(selections) != 1 or getattr(selections[0], "name", None) is None \
-                or selections[0].name.value not in SHARED_FIELDS:
+        name = getattr(selections[0], "name", None) if len(selections) == 1 else None
+        if name is None or name.value not in SHARED_FIELDS:
             return inner
         key = (id(self.operation), _variables_key(self.variable_values), id(payload))
         return _SharedEvent(inner, key, (self.operation, payload))

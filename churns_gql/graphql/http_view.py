@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from cross_web import HTTPException
 from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.exceptions import MissingQueryError
-from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.http import process_result
-from cross_web import HTTPException
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types.graphql import OperationType
 
 from churns_gql import metrics
@@ -128,7 +129,7 @@ class GraphQLOverHTTP:
         for error in getattr(result, "errors", None) or ():
             _code_late(error)
         body = process_result(result)
-        metrics.count_errors(body.get("errors") or [])
+        metrics.count_errors(list(body.get("errors") or []))  # type: ignore[arg-type]  # plain dicts from process_result
         if request.scope.get("state", {}).get("media_type") == GRAPHQL_RESPONSE_JSON and is_request_error(result):
             body.pop("data", None)
             request.scope["state"]["request_error"] = True
@@ -136,7 +137,7 @@ class GraphQLOverHTTP:
 
     def create_response(self, response_data: Any, sub_response: Response) -> Response:
         """A JSON response in the negotiated media type, with the status a request error calls for."""
-        response = super().create_response(response_data, sub_response)  # type: ignore[misc]
+        response: Response = super().create_response(response_data, sub_response)  # type: ignore[misc]
         state = getattr(sub_response, "churns_state", {})
         response.headers["content-type"] = f"{state.get('media_type', LEGACY_JSON)}; charset=utf-8"
         if state.get("request_error") and not sub_response.status_code:
@@ -145,7 +146,7 @@ class GraphQLOverHTTP:
 
     async def get_sub_response(self, request: Any) -> Response:
         """Strawberry's sub-response, sharing the request's negotiation state with create_response."""
-        sub_response = await super().get_sub_response(request)  # type: ignore[misc]
+        sub_response: Response = await super().get_sub_response(request)  # type: ignore[misc]  # a mixin over the view
         sub_response.churns_state = request.scope.setdefault("state", {})  # type: ignore[attr-defined]
         return sub_response
 

@@ -9,6 +9,8 @@ import strawberry
 
 from churns_gql.global_ids import decode_id
 
+__all__ = ["decode_id", "decode_id_of", "encode_id"]  # decode_id is re-exported for the resolvers
+
 
 def encode_id(type_name: str, raw_id: uuid.UUID) -> strawberry.ID:
     """The global id of an object."""

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Annotated, Awaitable, Callable, Optional
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import strawberry
 from strawberry.file_uploads import Upload
@@ -13,20 +14,12 @@ from churns_gql import models
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.args import NodeId
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.enums import RefinementType, UserErrorCode
 from churns_gql.graphql.ids import decode_id, decode_id_of
-from churns_gql.graphql.types import (
-    CancelRefinementPayload,
-    CancelRunPayload,
-    RefineImagePayload,
-    Refinement,
-    RefinementType,
-    Run,
-    RunPayload,
-    UserError,
-    UserErrorCode,
-)
-from churns_gql.queue import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
+from churns_gql.graphql.payloads import CancelRefinementPayload, CancelRunPayload, RefineImagePayload, RunPayload
+from churns_gql.graphql.types import Refinement, Run, UserError
 from churns_gql.models import JobStatus
+from churns_gql.queue import GENERATE_JOB, QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
 from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
@@ -191,7 +184,7 @@ class Mutation:
         services = info.context.services
         raw_id = decode_id_of(id, "Refinement")
         try:
-            if await load_visible(info, "Refinement", raw_id) is None:
+            if raw_id is None or await load_visible(info, "Refinement", raw_id) is None:
                 raise UserInputError.one("NOT_FOUND", "no refinement with that id", "id")
             async with info.context.unit_of_work() as uow:
                 row, previous = await lifecycle.cancel_job(uow.session, models.Refinement, raw_id, "refinement")
@@ -199,6 +192,7 @@ class Mutation:
             return CancelRefinementPayload(refinement=None, user_errors=_errors(exc))
         if previous == JobStatus.RUNNING:
             await services.queue.abort(raw_id)
+        assert isinstance(row, models.Refinement)
         return CancelRefinementPayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
     @strawberry.mutation(description="Cancel a QUEUED or RUNNING run's generation (its refinements are not touched).")
@@ -206,7 +200,7 @@ class Mutation:
         """Cancel at once; a running generation is also told to stop, and checks before each provider call."""
         services = info.context.services
         run_id = decode_id_of(id, "Run")
-        if await load_visible(info, "Run", run_id) is None:
+        if run_id is None or await load_visible(info, "Run", run_id) is None:
             return CancelRunPayload(run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id")))
         try:
             async with info.context.unit_of_work() as uow:
@@ -215,4 +209,5 @@ class Mutation:
             return CancelRunPayload(run=None, user_errors=_errors(exc))
         if previous == JobStatus.RUNNING:
             await services.queue.abort(run_id)
+        assert isinstance(row, models.Run)
         return CancelRunPayload(run=Run.from_row(row), user_errors=[])

@@ -9,25 +9,24 @@ from typing import Annotated, Optional
 import strawberry
 
 from churns_gql.graphql.access import load_visible
+from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
 from churns_gql.graphql.args import After, First, NodeId
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.cursors import decode_cursor, encode_cursor
+from churns_gql.graphql.enums import JobStatus
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id, decode_id_of
 from churns_gql.graphql.types import (
     Image,
-    JobStatus,
     Node,
     Refinement,
     Run,
     RunConnection,
     RunEdge,
-    decode_cursor,
-    encode_cursor,
     page_info,
 )
-from churns_gql.services import runs as run_service
 from churns_gql.graphql.usage import Me, resolve_me
-from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
+from churns_gql.services import runs as run_service
 
 DEFAULT_PAGE = 20
 MAX_PAGE = 100

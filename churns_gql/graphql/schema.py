@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Iterator
+import contextlib
+from collections.abc import Iterator
 
 import strawberry
-from graphql import GraphQLSyntaxError
+from graphql import ASTValidationRule, GraphQLSyntaxError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
-from strawberry.extensions.tracing import OpenTelemetryExtension
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
+from strawberry.extensions.tracing import OpenTelemetryExtension
 
 from churns_gql.config import Settings
 from churns_gql.graphql.cost import MaxQueryBytes, cost_rule
@@ -31,10 +32,9 @@ class SafeParserCache(ParserCache):
     def on_parse(self) -> Iterator[None]:
         """Use the cached document when the text parses; otherwise let Strawberry's own parse report it."""
         context = self.execution_context
-        try:
+        # A syntax error is reported by Strawberry's own parse step, as a pre-execution error every transport sends.
+        with contextlib.suppress(GraphQLSyntaxError):
             context.graphql_document = self.cached_parse_document(context.query, **context.parse_options)
-        except GraphQLSyntaxError:
-            pass  # reported by Strawberry's parse step, as a pre-execution error every transport sends
         yield
 
 
@@ -46,7 +46,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
     limits = settings or Settings()
     # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
     # limiter extensions make new ones per request, so nothing would ever be found in it.
-    rules = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
+    rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
              cost_rule(limits.max_query_cost)]
     traced = [OpenTelemetryExtension] if tracing else []
     return strawberry.Schema(

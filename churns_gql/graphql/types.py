@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import uuid
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Optional
 
 import strawberry
@@ -17,11 +16,11 @@ from churns_gql import models
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.args import After, EventsAfter, First
 from churns_gql.graphql.context import Info
+from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.ids import encode_id
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
-
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -197,7 +196,8 @@ class Refinement(ImageVersion):
             id=encode_id("Refinement", row.id), run_id=row.run_id, raw=row, version=row.version,
             generation_index=row.generation_index, url=storage.url(row.run_id, row.image_path) if done else None,
             width=row.width, height=row.height, type=row.type, status=row.status, prompt=row.prompt,
-            instructions=row.instructions, mask=[MaskRect(**m) for m in row.mask] if row.mask else None,
+            instructions=row.instructions,
+            mask=[MaskRect(x=r.x, y=r.y, width=r.width, height=r.height) for r in row.rects] if row.mask else None,
             creativity_level=row.creativity_level, depth=row.depth,
             reference_image_url=storage.url(row.run_id, row.reference_image_path), summary=row.summary,
             cost_usd=row.cost_usd, error_message=row.error_message, created_at=row.created_at,
@@ -216,6 +216,7 @@ class Refinement(ImageVersion):
         loaders = info.context.loaders
         if self.raw.parent_refinement_id is not None:
             return Refinement.from_row(await loaders.refinement_by_id.load(self.raw.parent_refinement_id), info)
+        assert self.raw.parent_image_id is not None  # the table allows exactly one parent
         return Image.from_row(await loaders.image_by_id.load(self.raw.parent_image_id), info)
 
     @strawberry.field(description="The lineage from the original down to the parent, original first.")
@@ -282,25 +283,6 @@ class RunConnection:
     total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
 
 
-def encode_cursor(created_at: datetime, raw_id: uuid.UUID) -> str:
-    """An opaque keyset cursor."""
-    return base64.urlsafe_b64encode(f"{created_at.isoformat()}|{raw_id}".encode()).decode()
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID] | None:
-    """The (created_at, id) of a cursor, or None when it is not one."""
-    try:
-        created, _, raw = base64.urlsafe_b64decode(cursor.encode()).decode().partition("|")
-        moment = datetime.fromisoformat(created)
-        # The API only issues UTC cursors; a naive or far-offset one (year 1 at +14:00) is not ours and
-        # would overflow when the database converts it.
-        if moment.tzinfo is None or moment.utcoffset() != timedelta(0):
-            return None
-        return moment, uuid.UUID(raw)
-    except (ValueError, OverflowError):
-        return None
-
-
 @strawberry.type(description="A generation run and its images.")
 class Run(Node):
     """A run."""
@@ -365,7 +347,8 @@ class Run(Node):
         """The run's metadata file, or null when it has none."""
         path = info.context.storage.path(self.raw.id, METADATA_FILE)
         try:
-            return json.loads(await asyncio.to_thread(path.read_text))
+            data: JSON = json.loads(await asyncio.to_thread(path.read_text))
+            return data
         except (FileNotFoundError, ValueError):
             return None
 
@@ -380,36 +363,3 @@ def page_info(edges: list[RefinementEdge] | list[RunEdge], has_next: bool, after
     """PageInfo for a forward page."""
     return PageInfo(has_next_page=has_next, has_previous_page=after is not None,
                     start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None)
-
-
-@strawberry.type(description="Result of createRun and importRun.")
-class RunPayload:
-    """The run, or why there is none."""
-
-    run: Optional[Run] = strawberry.field(description="The run, when the input was accepted.")
-    user_errors: list[UserError] = strawberry.field(description="Problems with the input; empty on success.")
-
-
-@strawberry.type(description="Result of refineImage.")
-class RefineImagePayload:
-    """The queued refinement, or why there is none."""
-
-    refinement: Optional[Refinement] = strawberry.field(description="The refinement, when accepted.")
-    user_errors: list[UserError] = strawberry.field(description="Problems with the input; empty on success.")
-
-
-@strawberry.type(description="Result of cancelRefinement.")
-class CancelRefinementPayload:
-    """The cancelled refinement, or why it was not cancelled."""
-
-    refinement: Optional[Refinement] = strawberry.field(description="The refinement after the request.")
-    user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
-
-
-@strawberry.type(description="Result of cancelRun.")
-class CancelRunPayload:
-    """The cancelled run, or why it was not cancelled."""
-
-    run: Optional[Run] = strawberry.field(description="The run after the request.")
-    user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
-

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from collections.abc import Sequence
 
+from churns_gql.geometry import Rect
 from churns_gql.offline_rules.intents import parse_prompt
 from churns_gql.offline_rules.text_rules import text_subject_refusal
-
-if TYPE_CHECKING:  # the rectangle type lives with the pixel helpers, which the API need not load
-    from churns_gql.imaging import Rect
+from churns_gql.refinement_types import RefinementType
 
 PROMPT_CAPABILITIES = (
     "The offline editor understands: tone and colour (warmer, cooler, brighter, darker, more or less contrast, "
@@ -37,7 +36,7 @@ def _prompt_support(text: str | None, rects: Sequence[Rect]) -> str | None:
 
 
 def offline_supports(
-    kind: str, prompt: str | None, instructions: str | None, rects: Sequence[Rect], has_reference: bool,
+    kind: RefinementType, prompt: str | None, instructions: str | None, rects: Sequence[Rect], has_reference: bool,
     concept_text: str | None = None,
 ) -> str | None:
     """None when the offline engine can do the refinement, else the message saying why not.
@@ -45,6 +44,6 @@ def offline_supports(
     Pure: it looks only at what the request says (and the run's intended text), so refineImage can refuse
     before storing anything.
     """
-    if kind == "PROMPT":
+    if kind == RefinementType.PROMPT:
         return _prompt_support(prompt_text(prompt, instructions), rects)
     return text_subject_refusal(kind, instructions, has_reference, concept_text)

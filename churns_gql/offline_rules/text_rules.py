@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from churns_gql.refinement_types import RefinementType
+
 # Double, curly and single quotes; a single quote only counts when not inside a word ("don't").
 _QUOTED = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|\u2018([^\u2019]+)\u2019|(?<!\w)\'([^\']+)\'(?!\w)')
 
@@ -46,15 +48,15 @@ def concept_pieces(concept_text: str | None) -> list[str]:
 
 
 def text_subject_refusal(
-    kind: str, instructions: str | None, has_reference: bool, concept_text: str | None
+    kind: RefinementType, instructions: str | None, has_reference: bool, concept_text: str | None
 ) -> str | None:
     """Why the offline engine cannot do this TEXT or SUBJECT refinement at all, or None when it can try."""
-    if kind == "TEXT" and intended_text(instructions, concept_text) is None:
+    if kind == RefinementType.TEXT and intended_text(instructions, concept_text) is None:
         return (
             "The offline engine needs to know what the text should read, and this image's concept has no text: "
             'put it in quotes in the instructions, e.g. The headline should read "NEW FLAVOUR".'
         )
-    if kind == "SUBJECT" and not has_reference:
+    if kind == RefinementType.SUBJECT and not has_reference:
         return (
             "The offline engine replaces a subject with a reference image: upload the reference photo of the "
             "subject (a product shot, ideally on a plain background)."

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from PIL import Image
 
@@ -15,6 +16,7 @@ from churns_gql.models import JobStatus, Refinement, Run, StageStatus
 from churns_gql.providers.base import EditResult, GenerationProvider, ImageEditor, StructuredRequest
 from churns_gql.providers.generation import check_answer
 from churns_gql.services import lifecycle
+from churns_gql.services.refinements import ParentFile
 from churns_gql.services.uow import PendingFiles, unit_of_work
 from churns_gql.storage import RunStorage
 
@@ -134,11 +136,10 @@ class PipelineContext:
     job_id: uuid.UUID
     run: Run
     refinement: Refinement | None = None
+    # The image a refinement edits, read once when the job starts.
+    parent: ParentFile | None = None
     # Set by load_base_image.
     base_image: Image.Image | None = None
-    parent_path: str | None = None
-    parent_key: int | uuid.UUID | None = None
-    parent_id: uuid.UUID | None = None
     reference: Image.Image | None = None
     concept: Concept = field(default_factory=Concept)
     # Set by the edit stage.
@@ -152,7 +153,7 @@ class PipelineContext:
     # The final stage fills these in; the executor applies them with the COMPLETED transition.
     completion: dict[str, Any] = field(default_factory=dict)
     # Further writes of the COMPLETED transition, run in its transaction (e.g. a run's Image rows).
-    completion_writes: list[Callable[["AsyncSession"], Awaitable[None]]] = field(default_factory=list)
+    completion_writes: list[Callable[[AsyncSession], Awaitable[None]]] = field(default_factory=list)
     after_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     # What the job's provider calls cost so far, kept for a job that ends FAILED or CANCELLED too;
     # spend_unknown once a call may have been billed without reporting usage.

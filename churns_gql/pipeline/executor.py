@@ -12,7 +12,7 @@ from types import ModuleType
 
 import yaml
 
-from churns_gql.models import JobStatus, RefinementType, StageStatus
+from churns_gql.models import JobStatus, StageStatus
 from churns_gql.pipeline.context import JobCancelled, PipelineContext, StageFailed
 from churns_gql.providers.base import ProviderError
 from churns_gql.services import lifecycle
@@ -21,11 +21,6 @@ from churns_gql.services.uow import unit_of_work
 log = logging.getLogger("churns_gql.pipeline")
 
 CONDITIONAL = "conditional_stage"
-_BY_TYPE = {
-    RefinementType.SUBJECT: "subject_repair",
-    RefinementType.TEXT: "text_repair",
-    RefinementType.PROMPT: "prompt_refine",
-}
 
 
 @lru_cache(maxsize=8)
@@ -58,7 +53,7 @@ class PipelineExecutor:
             if name == CONDITIONAL:
                 if ctx.refinement is None:
                     raise ValueError("conditional_stage needs a refinement")
-                name = _BY_TYPE[ctx.refinement.type]
+                name = ctx.refinement.type.stage
             names.append(name)
         return names
 
@@ -67,7 +62,7 @@ class PipelineExecutor:
         names = self.resolve(ctx)
         modules = [_stage_module(n) for n in names]
         total = len(names)
-        for index, (name, module) in enumerate(zip(names, modules)):
+        for index, (name, module) in enumerate(zip(names, modules, strict=True)):
             ctx.current_stage, ctx.progress, ctx.stage_cost = name, index / total, None
             await ctx.publish(StageStatus.RUNNING, "started")
             started = time.monotonic()

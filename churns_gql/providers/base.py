@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable, Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from PIL import Image
 
 from churns_gql.concepts import Concept
 from churns_gql.geometry import Rect
+from churns_gql.refinement_types import RefinementType
 
-__all__ = ["Rect"]  # one rectangle type, defined with the shared imaging helpers
+# One rectangle type and one refinement-type enum, defined outside the providers so the API can use them.
+__all__ = ["Rect", "RefinementType"]
 
-RefinementKind = Literal["PROMPT", "SUBJECT", "TEXT"]
 ErrorKind = Literal["rate_limit", "content_policy", "auth", "timeout", "bad_request", "unavailable"]
 
 
@@ -46,7 +48,7 @@ PartialCallback = Callable[[Image.Image, int], Awaitable[None]]
 class EditRequest:
     """One refinement edit: the base image and everything the user asked for."""
 
-    kind: RefinementKind
+    kind: RefinementType
     image: Image.Image
     prompt: str | None = None
     instructions: str | None = None
@@ -57,6 +59,10 @@ class EditRequest:
     concept: Concept = field(default_factory=lambda: Concept())
     # Called with each partial image the provider streams, and its index from 0.
     on_partial: PartialCallback | None = None
+
+    def __post_init__(self) -> None:
+        # A caller may name the kind by its string value; providers compare against the enum.
+        self.kind = RefinementType(self.kind)
 
 
 @dataclass

@@ -12,20 +12,15 @@ import asyncio
 import colorsys
 import hashlib
 import re
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
-from churns_gql.providers.base import GeneratedImage, ImageRequest, ProviderError, StructuredRequest, StructuredResult
-from churns_gql.providers.generation import (
-    CREATIVE_EXPERT,
-    IMAGE_ASSESSMENT,
-    IMAGE_EVAL,
-    STRATEGY,
-    STYLE_GUIDE,
-)
-from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, luminance, text_image
 from churns_gql.offline_rules.intents import COLOURS, quoted_text
+from churns_gql.providers.base import GeneratedImage, ImageRequest, ProviderError, StructuredRequest, StructuredResult
+from churns_gql.providers.generation import CREATIVE_EXPERT, IMAGE_ASSESSMENT, IMAGE_EVAL, STRATEGY, STYLE_GUIDE
+from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, luminance, text_image
 
 TEXT_BAND = 0.18  # share of the height the promotional text band takes
 
@@ -122,7 +117,7 @@ def headline(prompt: str) -> str:
 def _colour_name(colour: tuple[float, ...]) -> str:
     """The nearest named colour to an RGB mean."""
     named = dict(COLOURS, white=(245, 245, 245), black=(15, 15, 15), grey=(128, 128, 128))
-    return min(named, key=lambda n: sum((a - b) ** 2 for a, b in zip(named[n], colour)))
+    return min(named, key=lambda n: sum((a - b) ** 2 for a, b in zip(named[n], colour, strict=False)))
 
 
 def dominant_colours(image: Image.Image, count: int = 4) -> list[RGB]:
@@ -131,7 +126,8 @@ def dominant_colours(image: Image.Image, count: int = 4) -> list[RGB]:
     quantized = small.quantize(colors=count, method=Image.Quantize.MEDIANCUT)
     palette = quantized.getpalette() or []
     counts = sorted(quantized.getcolors() or [], reverse=True)
-    return [tuple(palette[i * 3: i * 3 + 3]) for _, i in counts][:count]  # type: ignore[misc]
+    # A P image's colours are palette indices (typed as int | tuple); each slice is one RGB triple.
+    return [tuple(palette[i * 3: i * 3 + 3]) for _, i in counts][:count]  # type: ignore[operator,return-value]
 
 
 # -- the structured stages -------------------------------------------------------------------------
@@ -148,8 +144,8 @@ def _analyse(payload: dict[str, Any], images: list[Image.Image]) -> dict[str, An
     # The middle is taken as the subject and the frame around it as the setting.
     frame = Image.new("L", reference.size, 255)
     frame.paste(0, inner_box)
-    subject_colour = _colour_name(ImageStat.Stat(reference.crop(inner_box)).mean)
-    backdrop = ImageStat.Stat(reference, frame if frame.getbbox() else None).mean
+    subject_colour = _colour_name(tuple(ImageStat.Stat(reference.crop(inner_box)).mean))
+    backdrop = tuple(ImageStat.Stat(reference, frame if frame.getbbox() else None).mean)
     contrast = "high" if ImageStat.Stat(reference.convert("L")).stddev[0] > 40 else "low"
     return {
         "main_subject": f"the {subject_colour} subject of the reference photo",
@@ -266,7 +262,7 @@ def _assess(payload: dict[str, Any], images: list[Image.Image]) -> dict[str, Any
     technical = _score(contrast, (10, 20, 35, 50))
     # Concept adherence: how close the image's own colours come to each palette colour.
     present = dominant_colours(picture, 8)
-    distances = [min(sum((a - b) ** 2 for a, b in zip(_rgb(c), p)) ** 0.5 for p in present)
+    distances = [min(sum((a - b) ** 2 for a, b in zip(_rgb(c), p, strict=False)) ** 0.5 for p in present)
                  for c in concept["color_palette"]]
     adherence = _score(sum(distances) / max(1, len(distances)), (120, 90, 60, 30), higher_is_better=False)
     text = concept["promotional_text_visuals"]["text"].strip()
@@ -328,7 +324,7 @@ def _draw_subject(image: Image.Image, box: Box, kind: str, colour: RGB, accent: 
         inset = side * 0.28
         draw.ellipse((left + inset, top + inset, right - inset, bottom - inset), fill=accent)
     elif kind == "tall":
-        body = (left + side * 0.3, top + side * 0.22, right - side * 0.3, bottom)
+        body: tuple[float, float, float, float] = (left + side * 0.3, top + side * 0.22, right - side * 0.3, bottom)
         draw.rounded_rectangle(body, radius=side * 0.08, fill=colour, outline=outline, width=width)
         draw.rectangle((left + side * 0.42, top, right - side * 0.42, top + side * 0.22), fill=_darker(colour))
         draw.rectangle((body[0], top + side * 0.5, body[2], top + side * 0.72), fill=accent)

@@ -21,6 +21,7 @@ import openai
 from PIL import Image, ImageOps
 
 from churns_gql.config import Settings
+from churns_gql.imaging import encode_png
 from churns_gql.providers.base import (
     GeneratedImage,
     ImageRequest,
@@ -30,7 +31,6 @@ from churns_gql.providers.base import (
     Usage,
 )
 from churns_gql.providers.generation import TEXT_STAGES, GenerationConfig, load_generation_config
-from churns_gql.imaging import encode_png
 from churns_gql.providers.openai import DEFAULT_TIMEOUT_S, decode_b64_image, usage_from_api
 from churns_gql.providers.openai_catalog import (
     Catalogue,
@@ -186,8 +186,9 @@ class OpenAIGenerationProvider:
     async def generate(self, request: ImageRequest) -> GeneratedImage:
         """One original: images.generate, or images.edit of the reference; cropped to the exact size."""
         params = self.image_params(request)
-        if request.reference is not None:
-            png = await asyncio.to_thread(lambda: encode_png(_rgb_or_rgba(request.reference)))
+        reference = request.reference
+        if reference is not None:
+            png = await asyncio.to_thread(lambda: encode_png(_rgb_or_rgba(reference)))
             call = lambda: self.image_client.images.edit(image=("reference.png", png, "image/png"), **params)  # noqa: E731
         else:
             call = lambda: self.image_client.images.generate(**params)  # noqa: E731
@@ -203,8 +204,8 @@ class OpenAIGenerationProvider:
         except (binascii.Error, ValueError, OSError) as exc:
             raise ProviderError("unavailable", "OpenAI returned an image that could not be read; try again",
                                 spent_usd=cost) from exc
-        call = "edit of the reference" if request.reference is not None else "generation"
-        notes = f"{call} with {self.image_model} at {params['size']}, quality {params['quality']}"
+        made_by = "edit of the reference" if request.reference is not None else "generation"
+        notes = f"{made_by} with {self.image_model} at {params['size']}, quality {params['quality']}"
         if usage is None:
             notes += "; OpenAI reported no token usage, so the cost is unknown"
         return GeneratedImage(image=image, usage=usage, cost_usd=cost, notes=notes)

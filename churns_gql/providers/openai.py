@@ -23,7 +23,7 @@ from PIL import Image
 
 from churns_gql.config import Settings
 from churns_gql.imaging import composite, feathered_mask
-from churns_gql.providers.base import EditRequest, EditResult, ProviderError, Usage
+from churns_gql.providers.base import EditRequest, EditResult, ProviderError, RefinementType, Usage
 from churns_gql.providers.openai_catalog import Catalogue, image_model_problem, load_catalogue
 from churns_gql.providers.openai_errors import BILLED_NOTE, IMAGE_MODEL_SETTING, to_provider_error
 from churns_gql.providers.openai_prompts import CREATIVITY, build_prompt, creativity_style, user_text
@@ -158,13 +158,13 @@ class OpenAIImageEditor:
         plan = plan_size(self.spec, request.image.size)
         weight = None
         mask = None
-        if request.kind == "PROMPT" and request.rects:
+        if request.kind == RefinementType.PROMPT and request.rects:
             weight = feathered_mask(request.image.size, request.rects)
             # The model may repaint the feather band too: there the result is blended with the parent.
             mask = edit_mask(plan, weight)
         upload = fit_limits(pad_to_canvas(request.image, plan), mask, self.catalogue.limits)
         files: dict[str, Any] = {"image": ("image.png", upload.image, "image/png")}
-        if request.kind == "SUBJECT":
+        if request.kind == RefinementType.SUBJECT:
             assert request.reference is not None
             # The reference is only looked at, never cropped back: it goes as it is (within the byte limit).
             reference = fit_limits(working_image(request.reference), None, self.catalogue.limits)
@@ -242,11 +242,9 @@ class OpenAIImageEditor:
 
     def _validate(self, request: EditRequest) -> None:
         """Raise ProviderError for a request that cannot be sent as it is."""
-        if request.kind not in ("PROMPT", "SUBJECT", "TEXT"):
-            raise ProviderError("bad_request", f"Unknown refinement kind {request.kind!r}", code="invalid_request")
-        if request.kind == "PROMPT" and not user_text(request):
+        if request.kind == RefinementType.PROMPT and not user_text(request):
             raise ProviderError("bad_request", "Describe the change you want before refining", code="invalid_request")
-        if request.kind == "SUBJECT" and request.reference is None:
+        if request.kind == RefinementType.SUBJECT and request.reference is None:
             raise ProviderError("bad_request", "A subject refinement needs a reference image; upload one",
                                 code="invalid_request")
         if len(build_prompt(request)) > self.catalogue.limits.max_prompt_chars:
@@ -258,7 +256,7 @@ class OpenAIImageEditor:
                partials: int, retried: list[str]) -> str:
         """A one-line account of the call for the refinement's history."""
         creativity = max(1, min(3, int(request.creativity)))
-        parts = [f"{request.kind.lower()} edit with {self.model} at {params['size']}", f"creativity {creativity}"]
+        parts = [f"{request.kind.value.lower()} edit with {self.model} at {params['size']}", f"creativity {creativity}"]
         settings = f"quality {params.get('quality', 'auto')}"
         if "input_fidelity" in params:
             settings = f"input_fidelity {params['input_fidelity']}, " + settings
@@ -268,7 +266,7 @@ class OpenAIImageEditor:
                          f"{prepared.plan.canvas[0]}x{prepared.plan.canvas[1]} and cropped back")
         if prepared.scale < 1.0:
             parts.append(f"sent at {prepared.scale:.0%} to fit OpenAI's upload limits")
-        if request.kind == "PROMPT" and request.rects:
+        if request.kind == RefinementType.PROMPT and request.rects:
             parts.append(f"masked to {len(request.rects)} region{'s' if len(request.rects) != 1 else ''}, "
                          "composited with the parent")
         if partials:

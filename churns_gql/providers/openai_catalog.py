@@ -100,7 +100,7 @@ def _image_spec(name: str, entry: dict[str, Any], source: str) -> ImageModelSpec
     any_size = None
     fixed: tuple[tuple[int, int], ...] = ()
     if "any" in sizes:
-        any_size = AnySize(**{k: (float(v) if k == "max_aspect" else int(v)) for k, v in sizes["any"].items()})
+        any_size = AnySize(**{k: (float(v) if k == "max_aspect" else int(v)) for k, v in sizes["any"].items()})  # type: ignore[arg-type]  # each key gets its own type
     elif "fixed" in sizes:
         fixed = tuple(_size(s) for s in sizes["fixed"])
     else:

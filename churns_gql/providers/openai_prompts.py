@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from churns_gql.concepts import Concept
 from churns_gql.prompt_budget import CONCEPT_CHARS
-from churns_gql.providers.base import EditRequest
+from churns_gql.providers.base import EditRequest, RefinementType
 
 
 @dataclass(frozen=True)
@@ -81,18 +81,18 @@ def user_text(request: EditRequest) -> str:
     return " ".join(parts)
 
 
-def concept_lines(concept: Concept, kind: str) -> list[str]:
+def concept_lines(concept: Concept, kind: RefinementType) -> list[str]:
     """What the run meant the image to show, as prompt lines (none when the metadata says nothing)."""
     subject, style, text = _cut(concept.main_subject), _cut(concept.visual_style), _cut(concept.intended_text)
     lines = []
     if subject:
-        lines.append(f"The image's main subject is: {subject}." if kind != "SUBJECT"
+        lines.append(f"The image's main subject is: {subject}." if kind != RefinementType.SUBJECT
                      else f"The current main subject is: {subject}.")
     if style:
         lines.append(f"Keep the image's visual style: {style}.")
     if text:
         lines.append(f'The text in the image should read exactly: "{text}". Spell it exactly like that.'
-                     if kind == "TEXT" else f'Any text in the image should read: "{text}"; keep it legible and unchanged.')
+                     if kind == RefinementType.TEXT else f'Any text in the image should read: "{text}"; keep it legible and unchanged.')
     return lines
 
 
@@ -102,7 +102,7 @@ def build_prompt(request: EditRequest) -> str:
     asked = user_text(request)
     concept = concept_lines(request.concept, request.kind)
     lines: list[str] = []
-    if request.kind == "PROMPT":
+    if request.kind == RefinementType.PROMPT:
         lines.append(f"Edit this image: {asked}")
         lines += concept
         if request.rects:
@@ -110,7 +110,7 @@ def build_prompt(request: EditRequest) -> str:
             lines.append(f"Apply the change only inside the masked {regions} (the transparent area of the mask); "
                          "leave everything outside it unchanged.")
         lines.append(style.wording)
-    elif request.kind == "SUBJECT":
+    elif request.kind == RefinementType.SUBJECT:
         lines.append("Replace the main subject of the first image with the subject shown in the second image "
                      "(the reference).")
         lines += concept

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
@@ -119,7 +120,7 @@ def parse_pricing(data: Any, source: str) -> Pricing:
     return Pricing(prices=MappingProxyType(prices), source=source)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(resolved: str) -> Pricing:
     """Read and parse one price file; cached by resolved path."""
     with open(resolved, encoding="utf-8") as fh:

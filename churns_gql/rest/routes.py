@@ -14,7 +14,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from churns_gql import events
 from churns_gql.error_codes import ErrorCode
 from churns_gql.models import JobStatus, Refinement, StageEvent
-from churns_gql.queue import REFINE_JOB, QUEUE_UNAVAILABLE, QueueUnavailable
+from churns_gql.queue import QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
 from churns_gql.rest.forms import pick_parent, problems_body, read_refine_form
 from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 from churns_gql.error_codes import ErrorCode
 
@@ -14,7 +14,8 @@ class Problem:
 
     field: tuple[str, ...] | None
     message: str
-    code: ErrorCode
+    # Typed for callers as "a code or its name"; after __post_init__ it is always an ErrorCode.
+    code: ErrorCode | str
 
     def __post_init__(self) -> None:
         # Services may still pass the code's string; an unknown one fails here, not in the GraphQL layer.

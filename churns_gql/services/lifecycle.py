@@ -8,8 +8,9 @@ Each takes the caller's session and never commits: the caller's unit of work doe
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence, Union
+from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, Union
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -30,7 +31,7 @@ _TERMINAL_STAGE_STATUS = {
 
 def utcnow() -> datetime:
     """The current time, timezone-aware."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)
 
 
 def _run_id(row: JobRow) -> uuid.UUID:
@@ -39,7 +40,8 @@ def _run_id(row: JobRow) -> uuid.UUID:
 
 async def lock_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobRow | None:
     """The job's row, locked until the transaction ends."""
-    return await session.scalar(select(model).where(model.id == job_id).with_for_update())
+    row: JobRow | None = await session.scalar(select(model).where(model.id == job_id).with_for_update())
+    return row
 
 
 async def job_status(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobStatus | None:

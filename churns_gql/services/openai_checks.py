@@ -6,6 +6,7 @@ from typing import Any
 
 from churns_gql.config import Settings
 from churns_gql.prompt_budget import max_prompt_chars, user_text_budget
+from churns_gql.refinement_types import RefinementType
 from churns_gql.services.errors import Problem
 
 
@@ -14,11 +15,11 @@ def _length(text: str | None) -> int:
     return len(" ".join((text or "").split()))
 
 
-def refine_problems(kind: str, prompt: str | None, instructions: str | None, has_reference: bool,
+def refine_problems(kind: RefinementType, prompt: str | None, instructions: str | None, has_reference: bool,
                     limit: int) -> list[Problem]:
     """Problems the OpenAI provider has with a refinement: SUBJECT without a reference, or text over the prompt limit."""
     problems: list[Problem] = []
-    if kind == "SUBJECT" and not has_reference:
+    if kind == RefinementType.SUBJECT and not has_reference:
         problems.append(Problem(("input", "referenceImage"),
                                 "the OpenAI provider needs a reference image for a SUBJECT refinement; upload one",
                                 "INVALID"))
@@ -36,6 +37,5 @@ def check_refine_request(req: Any, settings: Settings) -> list[Problem]:
     """refineImage's OpenAI checks for a RefineRequest (nothing when another provider is active)."""
     if settings.provider_name != "openai":
         return []
-    kind = str(getattr(req.type, "value", req.type))
-    return refine_problems(kind, req.prompt, req.instructions, req.reference_upload is not None,
+    return refine_problems(RefinementType(req.type), req.prompt, req.instructions, req.reference_upload is not None,
                            max_prompt_chars(settings.configs_dir))

@@ -12,12 +12,13 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import case, func, literal_column, select, text, union_all
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.elements import ColumnElement
 
 from churns_gql.config import Settings
 from churns_gql.models import JobStatus, RateWindow, Refinement, Run
@@ -62,7 +63,7 @@ async def lock(session: AsyncSession, key: str) -> None:
     await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 7))"), {"key": key})
 
 
-def _owned(token_id: uuid.UUID | None):  # noqa: ANN202 - a SQLAlchemy criterion
+def _owned(token_id: uuid.UUID | None) -> ColumnElement[bool]:
     """Runs owned by the caller (ownerless runs for the open bucket)."""
     return Run.owner_token_id == token_id if token_id is not None else Run.owner_token_id.is_(None)
 
@@ -78,13 +79,13 @@ async def active_jobs(session: AsyncSession, token_id: uuid.UUID | None) -> int:
 
 async def spent_today(session: AsyncSession, token_id: uuid.UUID | None) -> float:
     """Today's (UTC) spend of the caller: each job's real cost once known, its estimate until then."""
-    midnight = datetime.now(timezone.utc).replace(hour=0, minute=0, second=0, microsecond=0)
+    midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     runs = select(func.greatest(Run.generation_cost_usd, Run.estimated_cost_usd).label("usd")).where(
         _owned(token_id), Run.created_at >= midnight)
     refs = (select(func.greatest(func.coalesce(Refinement.cost_usd, 0.0), Refinement.estimated_cost_usd).label("usd"))
             .join(Run, Run.id == Refinement.run_id).where(_owned(token_id), Refinement.created_at >= midnight))
     both = union_all(runs, refs).subquery()
-    return float(await session.scalar(select(func.coalesce(func.sum(literal_column("usd")), 0.0)).select_from(both)))
+    return float(await session.scalar(select(func.coalesce(func.sum(literal_column("usd")), 0.0)).select_from(both)) or 0.0)
 
 
 async def storage_bytes(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID | None) -> int:
@@ -114,17 +115,17 @@ def _folders_size(folders: list[Path]) -> int:
 
 async def count_queued(session: AsyncSession, key: str) -> tuple[int, float]:
     """Count one more queued-work mutation in the bucket's current window; returns (count, seconds left)."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     # Inside ON CONFLICT the existing row is the table itself: an expired window restarts at 1.
     expired = RateWindow.window_start <= now - WINDOW
-    stmt = insert(RateWindow).values(key=key, window_start=now, count=1)
-    stmt = stmt.on_conflict_do_update(index_elements=[RateWindow.key], set_={
+    stmt = insert(RateWindow).values(key=key, window_start=now, count=1).on_conflict_do_update(index_elements=[RateWindow.key], set_={
         "count": case((expired, 1), else_=RateWindow.count + 1),
         "window_start": case((expired, now), else_=RateWindow.window_start),
     }).returning(RateWindow.count, RateWindow.window_start)
-    row = (await session.execute(stmt)).one()
-    left = (row.window_start + WINDOW - now).total_seconds()
-    return int(row.count), max(0.0, left)
+    # Unpacked by position: Row.count is also the tuple method of that name.
+    count, window_start = (await session.execute(stmt)).one()
+    left = (window_start + WINDOW - now).total_seconds()
+    return int(count), max(0.0, left)
 
 
 async def admit(session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None,
@@ -161,7 +162,7 @@ async def admit(session: AsyncSession, storage: RunStorage, settings: Settings, 
 
 async def usage(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID | None) -> Usage:
     """The caller's current use of every limit."""
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     window = await session.get(RateWindow, bucket(token_id))
     queued = window.count if window is not None and window.window_start > now - WINDOW else 0
     return Usage(queued_this_minute=queued, active_jobs=await active_jobs(session, token_id),

@@ -7,24 +7,24 @@ import json
 import math
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Sequence
+from typing import Any
 
 from sqlalchemy import insert, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from churns_gql.concepts import concept_from_metadata
 from churns_gql.config import Settings
 from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
 from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
-from churns_gql.services import lifecycle
-from churns_gql.services.errors import Problem, UserInputError
-from churns_gql.services.openai_checks import check_refine_request
-from churns_gql.services import quotas, versions
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
-from churns_gql.concepts import concept_from_metadata
+from churns_gql.services import lifecycle, quotas, versions
+from churns_gql.services.errors import Problem, UserInputError
+from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services.runs import check_text, validate_reference
 from churns_gql.services.uow import pending_files
 from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_path
@@ -153,18 +153,28 @@ async def parent_file(session: AsyncSession, refinement: Refinement) -> ParentFi
     return ParentFile(id=parent.id, path=parent.image_path, key=parent.id)
 
 
+def index_entry(refinement: Refinement, parent: ParentFile, *, image_path: str, summary: str | None,
+                cost_usd: float | None) -> IndexEntry:
+    """The refinements.json entry of a completed refinement made from `parent`."""
+    return IndexEntry(
+        job_id=str(refinement.id), parent_image_id=str(parent.id), parent_image_path=parent.path or "",
+        image_path=image_path, type=refinement.type.value.lower(), summary=summary, cost=float(cost_usd or 0.0),
+        created_at=refinement.created_at.isoformat(),
+    )
+
+
 async def record_in_index(session: AsyncSession, storage: RunStorage, refinement_id: uuid.UUID) -> None:
-    """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id)."""
+    """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id).
+
+    For a job found already COMPLETED (a retry) and for repairs; a job that completes now records the
+    entry from what it loaded, without reading the rows again.
+    """
     refinement = await session.get(Refinement, refinement_id)
     if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
         return
     parent = await parent_file(session, refinement)
-    entry = IndexEntry(
-        job_id=str(refinement.id), parent_image_id=str(parent.id), parent_image_path=parent.path or "",
-        image_path=refinement.image_path, type=refinement.type.value.lower(), summary=refinement.summary,
-        cost=float(refinement.cost_usd or 0.0),
-        created_at=refinement.created_at.isoformat(),
-    )
+    entry = index_entry(refinement, parent, image_path=refinement.image_path, summary=refinement.summary,
+                        cost_usd=refinement.cost_usd)
     await storage.record_refinement(refinement.run_id, entry)
 
 
@@ -193,32 +203,32 @@ class RefineRequest:
     owner_token_id: uuid.UUID | None = None
 
 
-def _check_rects(mask: list[dict[str, float]] | None) -> list[Problem]:
-    if mask is None:
+def _check_rects(rects: list[Rect] | None) -> list[Problem]:
+    if rects is None:
         return []
-    if len(mask) > MAX_RECTS:
-        return [Problem(("input", "mask"), f"at most {MAX_RECTS} rectangles, not {len(mask)}", "INVALID")]
+    if len(rects) > MAX_RECTS:
+        return [Problem(("input", "mask"), f"at most {MAX_RECTS} rectangles, not {len(rects)}", "INVALID")]
     problems = []
-    for i, rect in enumerate(mask):
+    for i, rect in enumerate(rects):
         for key in ("x", "y", "width", "height"):
-            value = rect[key]
+            value = getattr(rect, key)
             if not math.isfinite(value) or not 0.0 <= value <= 1.0:
                 problems.append(Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be within 0..1", "INVALID"))
         if any(p.field and len(p.field) > 2 and p.field[2] == str(i) for p in problems):
             continue
         for key in ("width", "height"):
-            if rect[key] < MIN_RECT_SIDE:
+            if getattr(rect, key) < MIN_RECT_SIDE:
                 problems.append(Problem(("input", "mask", str(i), key),
                                         f"rectangle {i}: {key} must be at least {MIN_RECT_SIDE} (1 % of the image)",
                                         "INVALID"))
-        if rect["x"] + rect["width"] > 1.0 + 1e-9:
+        if rect.x + rect.width > 1.0 + 1e-9:
             problems.append(Problem(("input", "mask", str(i), "width"), f"rectangle {i} runs past the right edge", "INVALID"))
-        if rect["y"] + rect["height"] > 1.0 + 1e-9:
+        if rect.y + rect.height > 1.0 + 1e-9:
             problems.append(Problem(("input", "mask", str(i), "height"), f"rectangle {i} runs past the bottom edge", "INVALID"))
     return problems
 
 
-def _check_request(req: RefineRequest) -> list[Problem]:
+def _check_request(req: RefineRequest, rects: list[Rect] | None) -> list[Problem]:
     problems: list[Problem] = []
     problems += check_text(req.prompt, "input", "prompt", required=req.type == RefinementType.PROMPT,
                            label="prompt (what to change)")
@@ -230,16 +240,15 @@ def _check_request(req: RefineRequest) -> list[Problem]:
         problems.append(Problem(("input", "referenceImage"), "a reference image is only used by SUBJECT refinements", "INVALID"))
     if req.creativity_level is None or not 1 <= req.creativity_level <= 3:
         problems.append(Problem(("input", "creativityLevel"), "creativityLevel must be 1, 2 or 3", "INVALID"))
-    problems += _check_rects(req.mask)
+    problems += _check_rects(rects)
     return problems
 
 
-def _check_provider(req: RefineRequest, settings: Settings, concept_text: str | None) -> list[Problem]:
+def _check_provider(req: RefineRequest, rects: list[Rect], settings: Settings, concept_text: str | None) -> list[Problem]:
     """What the offline engine cannot do in this request (nothing when OpenAI does the editing)."""
     if settings.provider_name == "openai":
         return []
-    rects = [Rect(r["x"], r["y"], r["width"], r["height"]) for r in req.mask or []]
-    refusal = offline_supports(req.type.value, req.prompt, req.instructions, rects, req.reference_upload is not None,
+    refusal = offline_supports(req.type, req.prompt, req.instructions, rects, req.reference_upload is not None,
                                concept_text)
     if refusal is None:
         return []
@@ -266,7 +275,9 @@ async def create_refinement(
     The reference file is removed if the caller's unit of work does not commit.
     Raises UserInputError, having written nothing, when the input is wrong.
     """
-    problems = _check_request(req) + check_refine_request(req, settings)
+    # The request's mask becomes rectangles here, once; the row stores them back as mappings.
+    rects = [Rect.from_dict(r) for r in req.mask] if req.mask is not None else None
+    problems = _check_request(req, rects) + check_refine_request(req, settings)
     if problems:
         raise UserInputError(problems)
     parent_image = parent_ref = None
@@ -285,7 +296,7 @@ async def create_refinement(
     parent_row = parent_image if parent_image is not None else parent_ref
     assert parent_row is not None
     concept_text = await _intended_text(storage, req, parent_row.run_id, parent_row.generation_index)
-    problems = _check_provider(req, settings, concept_text)
+    problems = _check_provider(req, rects or [], settings, concept_text)
     if problems:
         raise UserInputError(problems)
     decoded = await validate_reference(req.reference_upload, settings)
@@ -303,8 +314,9 @@ async def create_refinement(
     row = Refinement(
         id=ref_id, run_id=run_id, parent_image_id=parent_image.id if parent_image else None,
         parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
-        version=version, depth=depth, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt, instructions=req.instructions,
-        mask=req.mask, creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
+        version=version, depth=depth, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt,
+        instructions=req.instructions, mask=[r.as_dict() for r in rects] if rects is not None else None,
+        creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
         estimated_cost_usd=estimate,
     )
     if reference_png is not None:

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
-
 from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -303,7 +303,7 @@ async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[u
         .group_by(Refinement.run_id)
     )
     costs = {run_id: 0.0 for run_id in run_ids}
-    costs.update({run_id: float(total) for run_id, total in rows})
+    costs.update({run_id: float(total or 0.0) for run_id, total in rows})
     return costs
 
 

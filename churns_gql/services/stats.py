@@ -27,5 +27,5 @@ async def cost_by_type(session: AsyncSession) -> dict[str, float]:
     costs = {GENERATION: float(generation or 0.0)}
     rows = await session.execute(
         select(Refinement.type, func.coalesce(func.sum(Refinement.cost_usd), 0.0)).group_by(Refinement.type))
-    costs.update({kind.value.lower(): float(total) for kind, total in rows})
+    costs.update({kind.value.lower(): float(total or 0.0) for kind, total in rows})
     return costs

@@ -165,15 +165,17 @@ class TokenGate:
         """
         if caller.is_open:
             return not await self.auth_on()
+        token_id = caller.token_id
+        assert token_id is not None  # a caller that is not open came with a token
         now = time.monotonic()
-        cached = self._live.get(caller.token_id)
+        cached = self._live.get(token_id)
         if cached is not None and now - cached[0] <= _RECHECK_S:
             return cached[1]
         async with self.db() as session:
-            live = bool(await live_token_ids(session, {caller.token_id}))
+            live = bool(await live_token_ids(session, {token_id}))
         if len(self._live) > 10_000:
             self._live.clear()
-        self._live[caller.token_id] = (now, live)
+        self._live[token_id] = (now, live)
         return live
 
     async def revoked_among(self, callers: set[Caller]) -> set[Caller]:

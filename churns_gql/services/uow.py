@@ -12,8 +12,8 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass
-from typing import AsyncIterator, Awaitable
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -64,7 +64,7 @@ class PendingFiles:
         """Await one removal, logging instead of raising when it fails."""
         try:
             await removal
-        except Exception as exc:  # noqa: BLE001 - an orphaned file is logged, the original error still wins
+        except Exception as exc:
             log.warning("could not remove %s/%s after a rollback: %s", run_id, relative, exc)
 
 
@@ -101,7 +101,7 @@ async def unit_of_work(
 
 def pending_files(session: AsyncSession) -> PendingFiles:
     """The files of the unit of work `session` belongs to, for a service about to write run files."""
-    uow = session.info.get(_SESSION_KEY)
+    uow: UnitOfWork | None = session.info.get(_SESSION_KEY)
     if uow is None or uow.files is None:
         raise RuntimeError("writing run files needs a unit_of_work with storage around the session")
     return uow.files

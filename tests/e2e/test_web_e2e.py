@@ -9,8 +9,19 @@ from playwright.async_api import expect
 
 from tests.conftest import GraphQLClient, png_bytes, refine, run_worker
 from tests.e2e.conftest import BrowserPage, WorkerControl
-from tests.e2e.helpers import (CANCEL, RECORD_PROGRESS, RED, card, import_run_images, open_run, press, refinements_of,
-                               seed_run, tab_to, wait_loaded)
+from tests.e2e.helpers import (
+    CANCEL,
+    RECORD_PROGRESS,
+    RED,
+    card,
+    import_run_images,
+    open_run,
+    press,
+    refinements_of,
+    seed_run,
+    tab_to,
+    wait_loaded,
+)
 
 
 async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(

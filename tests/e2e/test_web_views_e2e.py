@@ -9,8 +9,7 @@ from playwright.async_api import expect
 
 from tests.conftest import GraphQLClient, import_images, refine, run_worker
 from tests.e2e.conftest import BrowserPage
-from tests.e2e.helpers import (CENTRE_PIXEL, card, large_png, open_run, press, refinements_of, seed_run,
-                               wait_loaded)
+from tests.e2e.helpers import CENTRE_PIXEL, card, large_png, open_run, press, refinements_of, seed_run, wait_loaded
 
 
 async def test_compare_on_the_large_image_moves_by_drag_touch_and_keyboard(

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from churns_gql.imaging import Rect
-from churns_gql.providers.offline import offline_supports, parse_prompt, parse_prompt_intents
 from churns_gql.offline_rules.intents import FILL_COLOURS, Edit
+from churns_gql.providers.offline import offline_supports, parse_prompt, parse_prompt_intents
 
 BOX = [Rect(0.1, 0.1, 0.3, 0.3)]
 

@@ -13,11 +13,11 @@ from PIL import Image, ImageDraw
 
 from churns_gql.concepts import Concept
 from churns_gql.imaging import Rect, to_bgr
+from churns_gql.offline_rules.text_rules import concept_pieces, quoted_text, text_subject_refusal
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline import ocr
 from churns_gql.providers.offline.ocr import TextLine, merge_words, read_lines
 from churns_gql.providers.offline.text import choose_line, closest_piece, repair_text
-from churns_gql.offline_rules.text_rules import concept_pieces, quoted_text, text_subject_refusal
 from tests.providers.offline_text_scenes import known_font, poster, save, texture
 
 Box = tuple[int, int, int, int]
@@ -79,7 +79,7 @@ def check_rewritten(parent: Image.Image, result: Image.Image, old: TextLine, wro
     assert new is not None, f"OCR reads {[line.text for line in lines]}, not {wanted!r}"
     assert iou(new.box, old.box) >= 0.5, (new.box, old.box)
     # The wrong text is gone: no line reads it, nor reads closer to it than to the wanted text.
-    assert all(0 < edit_distance(line.text, wrong) and edit_distance(line.text, wanted) <= edit_distance(line.text, wrong)
+    assert all(edit_distance(line.text, wrong) > 0 and edit_distance(line.text, wanted) <= edit_distance(line.text, wrong)
                for line in lines if edit_distance(line.text, wrong) < 0.5)
     band = round(0.15 * old.height) + 2
     assert changed_outside(parent, result, [grown(old.box, band), grown(new.box, band)]) == 0

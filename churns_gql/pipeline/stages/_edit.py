@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Awaitable
+from collections.abc import Awaitable
 
 from PIL import Image
 
 from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import JobCancelled, PipelineContext
-from churns_gql.providers.base import EditRequest, EditResult, ProviderError, Rect, RefinementKind
+from churns_gql.providers.base import EditRequest, EditResult, ProviderError, RefinementType
 from churns_gql.storage import preview_path
 
 
@@ -57,7 +57,7 @@ def _record_late(ctx: PipelineContext, task: asyncio.Future[EditResult], *, bill
         ctx.record_spend(task.result().cost_usd)
 
 
-async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
+async def edit(ctx: PipelineContext, kind: RefinementType) -> str:
     """Ask the provider for the edit and keep its result in the context."""
     refinement = ctx.refinement
     assert refinement is not None and ctx.base_image is not None
@@ -87,7 +87,7 @@ async def edit(ctx: PipelineContext, kind: RefinementKind) -> str:
         image=ctx.base_image,
         prompt=refinement.prompt,
         instructions=refinement.instructions,
-        rects=[Rect(**r) for r in (refinement.mask or [])],
+        rects=refinement.rects,
         creativity=refinement.creativity_level,
         reference=ctx.reference,
         concept=ctx.concept,

@@ -10,6 +10,7 @@ import asyncio
 from typing import TYPE_CHECKING, Any
 
 from PIL import Image, ImageOps
+
 from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import PipelineContext, concurrently
@@ -58,7 +59,7 @@ async def run(ctx: PipelineContext) -> str:
     state.pictures = [r.pop("image") for r in results]
     state.image_results = results
 
-    async def add_rows(session: "AsyncSession") -> None:
+    async def add_rows(session: AsyncSession) -> None:
         """Insert the run's Image rows (none twice) in the COMPLETED transaction."""
         await add_originals(session, run_id, [{"generation_index": r["index"], "path": r["path"],
                                                "width": width, "height": height} for r in results])

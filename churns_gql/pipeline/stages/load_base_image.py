@@ -10,7 +10,6 @@ from PIL import Image
 
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.pipeline.context import PipelineContext, StageFailed
-from churns_gql.services.refinements import parent_file
 from churns_gql.storage import METADATA_FILE
 
 
@@ -30,19 +29,16 @@ def _read_metadata(path: Path) -> dict:
 
 async def run(ctx: PipelineContext) -> str:
     """Load what the edit needs into the context."""
-    refinement = ctx.refinement
-    assert refinement is not None
+    refinement, parent = ctx.refinement, ctx.parent
+    assert refinement is not None and parent is not None
     storage = ctx.services.storage
-    async with ctx.services.db() as session:
-        parent = await parent_file(session, refinement)
-    ctx.parent_path, ctx.parent_key, ctx.parent_id = parent.path, parent.key, parent.id
-    if not ctx.parent_path:
+    if not parent.path:
         raise StageFailed("load_base_image", "the parent image has no file; refine a completed image")
     try:
-        ctx.base_image = await asyncio.to_thread(_open, storage.path(ctx.run.id, ctx.parent_path))
+        ctx.base_image = await asyncio.to_thread(_open, storage.path(ctx.run.id, parent.path))
     except (FileNotFoundError, OSError):
-        raise StageFailed("load_base_image", f"the parent image file {ctx.parent_path} is missing or unreadable") from None
-    message = f"loaded {ctx.parent_path} ({ctx.base_image.width}×{ctx.base_image.height})"
+        raise StageFailed("load_base_image", f"the parent image file {parent.path} is missing or unreadable") from None
+    message = f"loaded {parent.path} ({ctx.base_image.width}×{ctx.base_image.height})"
     if refinement.reference_image_path:
         try:
             ctx.reference = await asyncio.to_thread(_open, storage.path(ctx.run.id, refinement.reference_image_path))

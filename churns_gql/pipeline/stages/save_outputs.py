@@ -8,7 +8,7 @@ from PIL import Image
 
 from churns_gql.images import encode_png
 from churns_gql.pipeline.context import PipelineContext
-from churns_gql.services.refinements import record_in_index, summarize
+from churns_gql.services.refinements import index_entry, summarize
 from churns_gql.storage import refinement_path
 
 
@@ -20,9 +20,9 @@ def _encode(image: Image.Image, size: tuple[int, int]) -> bytes:
 
 async def run(ctx: PipelineContext) -> str:
     """Write refinements/{job}_from_{N|parent}.png; the executor commits the row and then the index."""
-    refinement, result, base = ctx.refinement, ctx.result, ctx.base_image
-    assert refinement is not None and result is not None and base is not None
-    relative = refinement_path(ctx.job_id, ctx.parent_key)
+    refinement, result, base, parent = ctx.refinement, ctx.result, ctx.base_image, ctx.parent
+    assert refinement is not None and result is not None and base is not None and parent is not None
+    relative = refinement_path(ctx.job_id, parent.key)
     data = await asyncio.to_thread(_encode, result.image, base.size)
     # Removed again if the job does not complete (cancelled in between), so no file is orphaned.
     ctx.cleanup_paths.append(relative)
@@ -34,11 +34,14 @@ async def run(ctx: PipelineContext) -> str:
         "summary": summarize(refinement, result.notes),
         "cost_usd": ctx.spent_cost(),
     }
-    storage, db, job_id = ctx.services.storage, ctx.services.db, ctx.job_id
+    storage, completion = ctx.services.storage, ctx.completion
+    # Built from the rows the job loaded when it started: the parent is not read again.
+    entry = index_entry(refinement, parent, image_path=relative, summary=completion["summary"],
+                        cost_usd=completion["cost_usd"])
 
     async def index() -> None:
-        async with db() as session:
-            await record_in_index(session, storage, job_id)
+        """Record the committed refinement in refinements.json."""
+        await storage.record_refinement(refinement.run_id, entry)
 
     ctx.after_commit.append(index)
     return f"saved {relative}"

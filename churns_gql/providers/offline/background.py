@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np
 
 from churns_gql.imaging import Box
-from churns_gql.providers.base import ProviderError
 from churns_gql.offline_rules.intents import BackgroundChange
+from churns_gql.providers.base import ProviderError
 from churns_gql.providers.offline.tone import apply_edits
 
 WORK_SIDE = 256

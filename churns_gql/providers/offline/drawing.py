@@ -7,7 +7,9 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageStat
 
-from churns_gql.imaging import Box, join_alpha as _join, split_alpha as _split
+from churns_gql.imaging import Box
+from churns_gql.imaging import join_alpha as _join
+from churns_gql.imaging import split_alpha as _split
 from churns_gql.offline_rules.intents import RGB
 
 _FONT_FILES = ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "FreeSansBold.ttf", "Arial Bold.ttf")
@@ -35,7 +37,7 @@ def luminance(colour: Sequence[float]) -> float:
 
 def _mix(a: Sequence[float], b: Sequence[float], t: float) -> RGB:
     """The colour `t` of the way from a to b."""
-    return tuple(round(x + (y - x) * t) for x, y in zip(a, b))  # type: ignore[return-value]
+    return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=False))  # type: ignore[return-value]
 
 
 @functools.lru_cache(maxsize=1)
@@ -73,7 +75,7 @@ def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
 def _text_width(draw: ImageDraw.ImageDraw, text: str, font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
     """The inked width of `text` in `font`."""
     left, _, right, _ = draw.textbbox((0, 0), text, font=font)
-    return right - left
+    return int(right - left)
 
 
 def _layouts(text: str) -> list[list[str]]:

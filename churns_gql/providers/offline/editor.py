@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Callable
+from collections.abc import Callable
 
 from PIL import Image
 
 from churns_gql.imaging import pixel_boxes
 from churns_gql.offline_rules.intents import parse_prompt
 from churns_gql.offline_rules.support import offline_supports, prompt_text
-from churns_gql.providers.base import EditRequest, EditResult, ProviderError
+from churns_gql.providers.base import EditRequest, EditResult, ProviderError, RefinementType
 from churns_gql.providers.offline.prompt import edit_prompt
 from churns_gql.providers.offline.subject import repair_subject
 from churns_gql.providers.offline.text import repair_text
@@ -29,9 +29,9 @@ def strength_for(creativity: int) -> float:
     return _STRENGTH[max(1, min(3, int(creativity)))]
 
 
-def repairer(kind: str) -> Repair:
+def repairer(kind: RefinementType) -> Repair:
     """The function that performs a TEXT or SUBJECT repair."""
-    if kind == "TEXT":
+    if kind == RefinementType.TEXT:
         return repair_text
     return repair_subject
 
@@ -64,16 +64,16 @@ class LocalImageEditor:
         if request.rects and not pixel_boxes((width, height), request.rects):
             raise ProviderError("bad_request", "The selected area lies outside the image; select a part of it.")
         strength = strength_for(request.creativity)
-        if request.kind == "PROMPT":
+        if request.kind == RefinementType.PROMPT:
             return await self._prompt(request, strength)
-        if request.kind in ("TEXT", "SUBJECT"):
+        if request.kind in (RefinementType.TEXT, RefinementType.SUBJECT):
             image, notes = await asyncio.to_thread(repairer(request.kind), request, strength)
             return EditResult(image=image, notes=notes)
         raise ProviderError("bad_request", f"Unknown refinement kind {request.kind!r}.")
 
     async def _prompt(self, request: EditRequest, strength: float) -> EditResult:
         """Apply what the prompt asks, sending a half-strength preview first if asked."""
-        refusal = offline_supports("PROMPT", request.prompt, request.instructions, request.rects,
+        refusal = offline_supports(RefinementType.PROMPT, request.prompt, request.instructions, request.rects,
                                    request.reference is not None)
         if refusal is not None:
             # refineImage refuses these up front; a job that still gets here fails with the same words.

@@ -9,7 +9,7 @@ predicted background is replaced, so a loose selection keeps its real background
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import cv2
 import numpy as np

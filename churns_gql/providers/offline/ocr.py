@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import threading
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -69,11 +69,12 @@ def read_lines(bgr: np.ndarray) -> list[TextLine]:
         engine = _engine()
         # The detector reads its size limit on every call; larger images get a larger one so small print is found.
         engine._load_det_model().limit_side_len = side
-        result = engine(bgr)
+        # Typed as the union of every stage's output; the whole pipeline returns boxes, txts and scores.
+        result: Any = engine(bgr)
     if result.boxes is None or result.txts is None or result.scores is None:
         return []
     lines: list[TextLine] = []
-    for quad, text, score in zip(result.boxes, result.txts, result.scores):
+    for quad, text, score in zip(result.boxes, result.txts, result.scores, strict=False):
         text = " ".join(str(text).split())
         if not text or float(score) < MIN_SCORE:
             continue

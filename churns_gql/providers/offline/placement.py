@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
@@ -52,7 +52,7 @@ def match_features(scene: np.ndarray, cutout: Cutout) -> Box | None:
     if homography is None:
         return None
     h, w = cutout.alpha.shape
-    corners = cv2.perspectiveTransform(np.float32([[0, 0], [w, 0], [w, h], [0, h]]).reshape(-1, 1, 2), homography)
+    corners = cv2.perspectiveTransform(np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32).reshape(-1, 1, 2), homography)
     quad = corners.reshape(-1, 2)
     height, width = scene.shape[:2]
     area = cv2.contourArea(quad)
@@ -66,7 +66,7 @@ def match_features(scene: np.ndarray, cutout: Cutout) -> Box | None:
 
 def homography_of(pattern: np.ndarray, pattern_mask: np.ndarray, scene: np.ndarray) -> tuple[np.ndarray | None, int]:
     """The homography taking `pattern` (BGR, masked) into `scene`, and its RANSAC inlier count."""
-    orb = cv2.ORB_create(nfeatures=1500)
+    orb = cv2.ORB_create(nfeatures=1500)  # type: ignore[attr-defined]  # missing from OpenCV's stubs
     ps, pm = _small(pattern), _small(pattern_mask.astype(np.uint8) * 255)
     ss = _small(scene)
     kp1, d1 = orb.detectAndCompute(cv2.cvtColor(ps, cv2.COLOR_BGR2GRAY), pm)
@@ -79,8 +79,8 @@ def homography_of(pattern: np.ndarray, pattern_mask: np.ndarray, scene: np.ndarr
     if len(good) < MIN_INLIERS:
         return None, 0
     fp, fs = pattern.shape[1] / ps.shape[1], scene.shape[1] / ss.shape[1]
-    src = np.float32([kp1[m.queryIdx].pt for m in good]).reshape(-1, 1, 2) * fp
-    dst = np.float32([kp2[m.trainIdx].pt for m in good]).reshape(-1, 1, 2) * fs
+    src = np.array([kp1[m.queryIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2) * fp
+    dst = np.array([kp2[m.trainIdx].pt for m in good], dtype=np.float32).reshape(-1, 1, 2) * fs
     homography, inliers = cv2.findHomography(src, dst, cv2.RANSAC, 5.0 * fs)
     count = int(inliers.sum()) if inliers is not None else 0
     return (homography if homography is not None and count >= MIN_INLIERS else None), count

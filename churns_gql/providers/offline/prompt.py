@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from PIL import Image
 
 from churns_gql.imaging import Rect, composite, feather, feather_px, join_alpha, pixel_boxes, split_alpha
+from churns_gql.offline_rules.intents import PromptPlan
 from churns_gql.providers.offline.background import change_background
 from churns_gql.providers.offline.inpaint import remove
-from churns_gql.offline_rules.intents import PromptPlan
 from churns_gql.providers.offline.tone import apply_edits
 
 TONAL_FEATHER = 2.0

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from difflib import SequenceMatcher
-from typing import Sequence
 
 import cv2
 import numpy as np
 from PIL import Image, ImageDraw
 
 from churns_gql.imaging import Box, composite, join_alpha, pixel_boxes, split_alpha, to_bgr
+from churns_gql.offline_rules.text_rules import concept_pieces, intended_text, unquoted
 from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.offline import fonts
 from churns_gql.providers.offline.fill import fill
 from churns_gql.providers.offline.glyphs import Glyphs, find_glyphs
 from churns_gql.providers.offline.ocr import TextLine, read_lines
-from churns_gql.offline_rules.text_rules import concept_pieces, intended_text, unquoted
 
 _TOP_WORDS = frozenset("headline heading title header top upper".split())
 _BOTTOM_WORDS = frozenset("footer bottom tagline caption footnote lower disclaimer".split())

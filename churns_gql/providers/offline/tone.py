@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import cv2
 import numpy as np
@@ -129,10 +129,17 @@ _LAB_OPS: dict[str, Callable[[Lab, float], Lab]] = {
     "sharpen": _unsharp,
     "vignette": _vignette,
 }
+
+
+def _towards(direction: np.ndarray) -> Callable[[np.ndarray, float], np.ndarray]:
+    """The op that shifts a*b* along `direction` by the edit's amount."""
+    return lambda lab, a: _shift(lab, direction, a)
+
+
 for _name, _rgb in COLOURS.items():
-    _LAB_OPS[f"tint {_name}"] = lambda lab, a, d=_colour_ab(_rgb): _shift(lab, d, a)
+    _LAB_OPS[f"tint {_name}"] = _towards(_colour_ab(_rgb))
     # Pulling towards the complement is what removes a colour cast.
-    _LAB_OPS[f"less {_name}"] = lambda lab, a, d=_colour_ab(_rgb): _shift(lab, -d, a)
+    _LAB_OPS[f"less {_name}"] = _towards(-_colour_ab(_rgb))
 
 _ORDER = {name: rank for rank, name in enumerate(TONAL_INTENTS)}
 
