@@ -10,6 +10,7 @@ from typing import Any
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import BaseGraphQLTransportWSHandler
 from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWSHandler
 
+from churns_gql.graphql.fanout import SharedFrames
 from churns_gql.services.tokens import Caller
 
 log = logging.getLogger("churns_gql.socket_guard")
@@ -114,7 +115,7 @@ class _Watched:
                 guard.discard(self)
 
 
-class GuardedTransportWSHandler(_Watched, BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
+class GuardedTransportWSHandler(SharedFrames, _Watched, BaseGraphQLTransportWSHandler):  # type: ignore[type-arg]
     """graphql-transport-ws with the token re-checked on every subscribe message."""
 
     async def handle_subscribe(self, message: Any) -> None:
