@@ -180,13 +180,13 @@ async def p8_growth(ctx: Ctx) -> list[Row]:
     rows.append(row)
 
     row = Row("P8c", "refinements.json write per completion, by entries already in the index",
-              target="µs per entry flat (the file is rewritten whole)")
+              target="flat per completion (one entry is added each time)")
     row.figure, row.figure_text = index[-1]["p50_ms"], "; ".join(
-        f"{p['entries']:,} entries: {p['p50_ms']:.2f} ms ({p['us_per_entry']} µs/entry)" for p in index)
-    row.ratio = _growth(index, "us_per_entry")
-    row.reference_text = "cost per entry at the smallest index"
+        f"{p['entries']:,} entries: {p['p50_ms']:.2f} ms ({p['us_per_entry']} µs/entry held)" for p in index)
+    row.ratio = round(index[-1]["p50_ms"] / index[0]["p50_ms"], 1) if index[0]["p50_ms"] else None
+    row.reference_text = f"a completion into {index[0]['entries']:,} entries, {index[0]['p50_ms']:.2f} ms"
     row.met = row.ratio is not None and row.ratio <= 1.5
     row.checks = {"every completion recorded": all(p["entries_after"] == p["expected_after"] for p in index)}
-    row.details = {"points": index}
+    row.details = {"points": index, "note": "the whole file is read, re-encoded and rewritten per completion"}
     rows.append(row)
     return rows
