@@ -61,7 +61,7 @@ lint: install
 schema: install
 	$(BIN)/churns-gql export-schema > schema.graphql
 
-## bench: scenarios P1-P6 against floors and peers measured in the same run; own server, worker, database
+## bench: scenarios P1-P8 against floors and peers measured in the same run; own server, worker, database
 ## (churns_bench) and Redis db 14; prints one table and writes bench/results/latest.json (see bench/README.md)
 bench: install
 	$(BIN)/python -m bench

@@ -36,8 +36,12 @@ class Sizes:
     p5_connections: int = 16
     p5_duration_s: float = 5.0
     p5_warmup_s: float = 1.0
-    p6_jobs: int = 20
+    p6_jobs: int = 8
     p6_image_px: int = 1024
+    p7_jobs: int = 50
+    p8_sizes: str = "1000,10000,100000"
+    p8_runs: int = 100_000
+    p8_json_entries: str = "10,10000"
 
     @classmethod
     def full(cls) -> Sizes:
@@ -51,7 +55,8 @@ class Sizes:
                    p2_connections=2, p2_subs_per_connection=10, p3_images=2, p3_refinements=50,
                    p3_chain_depth=12, p3_chains=1, p3_nesting=10, p3_repeats=2, p4_connections=4,
                    p4_duration_s=1.0, p4_warmup_s=0.2, p5_connections=4, p5_duration_s=1.0, p5_warmup_s=0.2,
-                   p6_jobs=2, p6_image_px=256)
+                   p6_jobs=1, p6_image_px=256, p7_jobs=4, p8_sizes="50,200", p8_runs=200,
+                   p8_json_entries="2,20")
 
     def override(self, assignments: Sequence[str]) -> None:
         """Apply NAME=VALUE assignments (e.g. p2_connections=20), converting to each field's type."""
@@ -73,6 +78,8 @@ class Ctx:
     smoke: bool
     http: httpx.AsyncClient
     db: async_sessionmaker[AsyncSession]
+    # Figures one scenario leaves for a later one (P4's bare-Strawberry rate for P5's second ratio).
+    shared: dict[str, Any] = field(default_factory=dict)
 
     @property
     def api_pid(self) -> int:

@@ -77,3 +77,24 @@ async def refine(http: httpx.AsyncClient, parent_id: str, prompt: str) -> str:
     if payload["userErrors"] or not payload["refinement"]:
         raise GraphQLError(f"refineImage refused: {payload['userErrors']}")
     return str(payload["refinement"]["id"])
+
+
+async def refine_input(http: httpx.AsyncClient, variables: dict[str, Any], reference: bytes | None = None) -> str:
+    """refineImage with any input, the reference (if any) as a multipart upload; returns the refinement's id."""
+    if reference is None:
+        body = await execute(http, REFINE, variables)
+    else:
+        variables = {"input": {**variables["input"], "referenceImage": None}}
+        operations = {"query": REFINE, "variables": variables}
+        response = await http.post(
+            "/graphql", data={"operations": json.dumps(operations),
+                              "map": json.dumps({"0": ["variables.input.referenceImage"]})},
+            files={"0": ("reference.png", reference, "image/png")}, headers={"Apollo-Require-Preflight": "true"},
+        )
+        if response.status_code != 200 or response.json().get("errors"):
+            raise GraphQLError(f"refineImage: HTTP {response.status_code}: {response.text[:500]}")
+        body = response.json()["data"]
+    payload = body["refineImage"]
+    if payload["userErrors"] or not payload["refinement"]:
+        raise GraphQLError(f"refineImage refused: {payload['userErrors']}")
+    return str(payload["refinement"]["id"])

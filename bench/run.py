@@ -31,12 +31,14 @@ Scenario = Callable[[Ctx], Awaitable[Row | list[Row]]]
 def scenarios() -> list[tuple[str, Scenario]]:
     """Every scenario in the order they run: memory first on a fresh server, the queue flood last."""
     from bench.events import p1_notify_latency, p2_idle_memory
-    from bench.refine import p6_offline_refinement
+    from bench.growth import p8_growth
+    from bench.refine import p6_offline_refinement, p7_worker_throughput
     from bench.throughput import p4_trivial_query, p5_refine_enqueue
     from bench.tree import p3_tree_query
 
     return [("P2", p2_idle_memory), ("P1", p1_notify_latency), ("P3", p3_tree_query), ("P4", p4_trivial_query),
-            ("P6", p6_offline_refinement), ("P5", p5_refine_enqueue)]
+            ("P6", p6_offline_refinement), ("P7", p7_worker_throughput), ("P5", p5_refine_enqueue),
+            ("P8", p8_growth)]
 
 
 def _runner() -> asyncio.Runner:

@@ -264,6 +264,28 @@ class Stack:
         wait_http_ok(peer, f"{url}/graphql?query=%7Bhello%7D")
         return peer, url
 
+    def start_extra_worker(self, name: str) -> Child:
+        """One more worker process beside the first (stopped by the caller, or by stop())."""
+        child = spawn(name, self.worker_argv, self.target.env(self.port), self.target.log_dir)
+        self.extra.append(child)
+        wait_log(child, ("worker started", "Starting worker"))
+        return child
+
+    def require_worker(self) -> Child:
+        """The first worker, which must be running."""
+        if self.worker is None or not self.worker.alive():
+            raise RuntimeError("the worker is not running")
+        return self.worker
+
+    def start_fanout_peer(self) -> tuple[Child, int]:
+        """The bare fan-out peer (bench/fanout_peer.py) LISTENing on the bench database; returns it and its port."""
+        port = free_port()
+        argv = [sys.executable, "-m", "bench.fanout_peer", "--port", str(port), "--dsn", self.target.dsn]
+        peer = spawn("fanout-peer", argv, child_env({}), self.target.log_dir)
+        self.extra.append(peer)
+        wait_log(peer, ("fan-out peer listening",))
+        return peer, port
+
     def stop(self) -> None:
         """Stop every child; never raises, so it is safe in finally blocks."""
         for child in [*self.extra, self.worker, self.api]:

@@ -241,13 +241,13 @@ async def p3_tree_query(ctx: Ctx) -> list[Row]:
     checks = check_answer(tree, answer or {}, sizes.p3_nesting)
     rt.checks = checks
     floor = await raw_fetch_floor(ctx, tree, sizes.p3_nesting, sizes.p3_repeats)
-    lat = Row("P3b", f"tree query latency over HTTP: {shape}", target="≤ 150 ms")
+    lat = Row("P3b", f"tree query latency over HTTP: {shape}", target="≤ 5× the raw CTE + JSON floor")
     p50, p90 = ms(pct(samples, 50)), ms(pct(samples, 90))
     lat.figure, lat.figure_text = p50, f"p50 {p50:.1f} ms (p90 {p90:.1f})"
     f50 = ms(pct(floor, 50))
-    lat.reference, lat.reference_text = f50, f"raw CTE fetch + JSON p50 {f50:.1f} ms (info)"
+    lat.reference, lat.reference_text = f50, f"raw CTE fetch + JSON p50 {f50:.1f} ms"
     lat.ratio = round(p50 / f50, 1) if f50 else None
-    lat.met = p50 <= 150.0
+    lat.met = lat.ratio is not None and lat.ratio <= 5.0
     lat.checks = checks
     returned = sum(1 for n in tree.nodes.values() if n.depth <= sizes.p3_nesting)
     common = {"refinements": len(tree.nodes), "max_depth": max_depth, "returned_nodes": returned,

@@ -69,10 +69,15 @@ class Page:
 
 async def keyset_page(
     session: AsyncSession, base: Select[Any], model: Any, *, first: int,
-    after: tuple[datetime, Any] | None, newest_first: bool,
+    after: tuple[datetime, Any] | None, newest_first: bool, with_rows: bool = True,
 ) -> Page:
-    """A page of `base` ordered by (created_at, id), starting after the keyset position `after`."""
+    """A page of `base` ordered by (created_at, id), starting after the keyset position `after`.
+
+    Without `with_rows` only the total is read (a caller asking just for totalCount).
+    """
     total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    if not with_rows:
+        return Page(rows=[], has_next=False, total=int(total or 0))
     created, ident = model.created_at, model.id
     query = base
     if after is not None:

@@ -19,7 +19,8 @@ SMOKE_DATABASE = "churns_bench_smoke" if _SUITE_DATABASE == "churns_test" else f
 _SUITE_REDIS_DB = int(TEST_REDIS_URL.rpartition("/")[2] or 0)
 SMOKE_REDIS_DB = int(os.environ.get("CHURNS_BENCH_SMOKE_REDIS_DB", "13" if _SUITE_REDIS_DB == 15 else
                                     str((_SUITE_REDIS_DB - 9) % 16)))
-EXPECTED_ROWS = {"P1", "P2", "P3a", "P3b", "P4", "P4+", "P5", "P6"}
+EXPECTED_ROWS = {"P1", "P1+", "P2", "P3a", "P3b", "P4", "P4+", "P5", "P5+", "P6.1", "P6.2", "P6.3", "P6.4", "P7",
+                 "P8a", "P8b", "P8c"}
 
 
 def test_bench_smoke_runs_every_scenario_correctly(tmp_path: Path) -> None:
@@ -30,7 +31,7 @@ def test_bench_smoke_runs_every_scenario_correctly(tmp_path: Path) -> None:
         "--database", SMOKE_DATABASE, "--redis-db", str(SMOKE_REDIS_DB),
         "--pg", TEST_DATABASE_URL.rpartition("/")[0], "--redis", TEST_REDIS_URL.rpartition("/")[0],
     ]
-    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=150)
+    done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=240)
     output = f"--- stdout\n{done.stdout[-6000:]}\n--- stderr\n{done.stderr[-6000:]}"
     assert out.exists(), output
     report = json.loads(out.read_text())

@@ -42,3 +42,35 @@ async def test_subscribers_share_one_execution_and_each_gets_its_own_shape(live_
     assert got[2]["payload"]["data"]["runProgress"] == {"seq": 1}
     # Two documents, one event: two executions for three subscribers.
     assert len(executed) == 2
+
+
+async def test_shared_result_is_encoded_once_and_each_frame_carries_its_own_id(live_server, client, services,
+                                                                               monkeypatch):
+    """Regression (bench P1): every subscriber's `next` frame was JSON-encoded anew; now once per shared result."""
+    encoded = []
+    original = fanout._FRAMES.put
+
+    def counting(key, pinned, tail):
+        encoded.append(tail)
+        return original(key, pinned, tail)
+
+    monkeypatch.setattr(fanout._FRAMES, "put", counting)
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    async with WSClient(live_server) as a, WSClient(live_server) as b, WSClient(live_server) as c:
+        await a.subscribe("first", FULL, {"id": run["id"]})
+        await b.subscribe('second "quoted"', FULL, {"id": run["id"]})
+        await c.subscribe("third", NARROW, {"id": run["id"]})
+        await asyncio.sleep(0.3)
+        async with services.db() as session:
+            await events.publish(session, job_id=run_id, run_id=run_id, stage="strategy",
+                                 status=StageStatus.RUNNING, progress=0.2, message='say "hi"')
+            await session.commit()
+        got = [await ws.receive() for ws in (a, b, c)]
+    assert [m["id"] for m in got] == ["first", 'second "quoted"', "third"]
+    assert all(m["type"] == "next" for m in got)
+    assert got[0]["payload"] == got[1]["payload"] == {"data": {"runProgress": {
+        "seq": 1, "stage": "strategy", "status": "RUNNING", "message": 'say "hi"'}}}
+    assert got[2]["payload"] == {"data": {"runProgress": {"seq": 1}}}
+    # Two documents, three subscribers: two encodings.
+    assert len(encoded) == 2

@@ -145,6 +145,21 @@ async def test_runs_connection_pages_newest_first_and_filters(client, services):
     assert body["errors"][0]["message"] == "after is not a cursor this API returned"
 
 
+async def test_runs_total_count_alone_reads_no_page(client, services, count_queries):
+    """Regression (bench P4+): `runs { totalCount }` read the page's rows too; now it is one COUNT statement."""
+    for _ in range(3):
+        await _imported_run(client)
+    before = count_queries.count
+    data = await client.data("{ runs(first: 1) { totalCount __typename } }")
+    assert data["runs"] == {"totalCount": 3, "__typename": "RunConnection"}
+    assert count_queries.count - before == 1 and "count(" in count_queries.statements[-1].lower()
+    # Asking for the page as well still reads it.
+    before = count_queries.count
+    page = (await client.data("{ runs(first: 2) { totalCount edges { node { id } } } }"))["runs"]
+    assert page["totalCount"] == 3 and len(page["edges"]) == 2
+    assert count_queries.count - before == 2
+
+
 async def test_run_refinements_connection_and_costs(client, services):
     run_id, (img,), run = await _imported_run(client)
     refs = [await _add_refinement(services, run_id, img, version=2) for _ in range(3)]

@@ -12,9 +12,12 @@ checked once, when subscribing), so one result is right for everyone who receive
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from typing import Any
 
+from starlette.websockets import WebSocketDisconnect
+from strawberry.http.exceptions import WebSocketDisconnected
 from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
 
 SHARED_FIELDS = frozenset({"refinementProgress", "runProgress"})
@@ -88,3 +91,42 @@ class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
             return inner
         key = (id(self.operation), _variables_key(self.variable_values), id(payload))
         return _SharedEvent(inner, key, (self.operation, payload))
+
+
+_FRAMES = _SharedResults(_CACHE_SIZE)
+
+
+def next_frame(message: Any) -> str | None:
+    """The text of a `next` message whose data is a shared result, its JSON encoded once for every subscriber.
+
+    Subscribers of one shared execution get the very same `data` object; only the operation id differs,
+    so it is spliced in front of the encoded rest. Messages with errors or extensions are left alone.
+    """
+    if message.get("type") != "next":
+        return None
+    payload = message.get("payload")
+    if not isinstance(payload, dict) or payload.keys() != {"data"} or not isinstance(payload["data"], dict):
+        return None
+    data = payload["data"]
+    key = (id(data),)
+    tail: str | None = _FRAMES.get(key)
+    if tail is None:
+        tail = ',"type":"next","payload":{"data":' + json.dumps(data, separators=(",", ":")) + "}}"
+        # The entry pins `data`, so its id cannot be reused by another object while cached.
+        _FRAMES.put(key, data, tail)
+    return '{"id":' + json.dumps(message["id"]) + tail
+
+
+class SharedFrames:
+    """A graphql-transport-ws handler mixin sending `next` frames built by next_frame."""
+
+    async def send_message(self, message: Any) -> None:
+        """Send a shared `next` frame as text, anything else as the base handler would."""
+        frame = next_frame(message)
+        if frame is None:
+            await super().send_message(message)  # type: ignore[misc]
+            return
+        try:
+            await self.websocket.ws.send_text(frame)  # type: ignore[attr-defined]
+        except WebSocketDisconnect as exc:
+            raise WebSocketDisconnected from exc

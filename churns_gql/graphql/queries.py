@@ -7,6 +7,7 @@ from datetime import datetime
 from typing import Annotated, Optional
 
 import strawberry
+from strawberry.types.nodes import SelectedField
 
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
@@ -29,6 +30,14 @@ from churns_gql.graphql.usage import Me, resolve_me
 from churns_gql.services import runs as run_service
 
 DEFAULT_PAGE = 20
+_COUNT_ONLY = frozenset({"totalCount", "__typename"})
+
+
+def _wants_rows(info: Info) -> bool:
+    """False when the selection asks only for totalCount: the page's rows need not be read (P4+ in bench/)."""
+    selections = info.selected_fields[0].selections if info.selected_fields else []
+    return not selections or not all(isinstance(s, SelectedField) and s.name in _COUNT_ONLY for s in selections)
+
 MAX_PAGE = 100
 
 
@@ -94,7 +103,7 @@ class Query:
         limit, position = page_args(first, after)
         async with info.context.services.db() as session:
             page = await run_service.list_runs(session, first=limit, after=position, status=status,
-                                               caller=info.context.caller)
+                                               caller=info.context.caller, with_rows=_wants_rows(info))
         edges = [RunEdge(cursor=encode_cursor(r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
         return RunConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
 

@@ -12,6 +12,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.context import Context
+from churns_gql.graphql.fanout import SharedFrames
 from churns_gql.services.tokens import Caller
 
 log = logging.getLogger("churns_gql.socket_guard")
@@ -124,7 +125,7 @@ class _Watched:
                 guard.discard(self)
 
 
-class GuardedTransportWSHandler(_Watched, BaseGraphQLTransportWSHandler[Context, None]):
+class GuardedTransportWSHandler(SharedFrames, _Watched, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with the token re-checked on every subscribe message."""
 
     async def handle_connection_init(self, message: Any) -> None:

@@ -309,12 +309,12 @@ async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[u
 
 async def list_runs(
     session: AsyncSession, *, first: int, after: tuple[datetime, uuid.UUID] | None, status: JobStatus | None,
-    caller: Caller = OPEN,
+    caller: Caller = OPEN, with_rows: bool = True,
 ) -> Page:
-    """Runs the caller may see, newest first, keyset-paginated by (created_at, id)."""
+    """Runs the caller may see, newest first, keyset-paginated by (created_at, id); only counted without rows."""
     base = select(Run)
     if not caller.is_open:
         base = base.where(Run.owner_token_id == caller.token_id)
     if status is not None:
         base = base.where(Run.status == status)
-    return await keyset_page(session, base, Run, first=first, after=after, newest_first=True)
+    return await keyset_page(session, base, Run, first=first, after=after, newest_first=True, with_rows=with_rows)
