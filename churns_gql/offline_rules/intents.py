@@ -358,16 +358,3 @@ def parse_prompt_intents(prompt: str | None) -> tuple[list[str], list[str]]:
     """The tonal edits a prompt asks for, by name, and the words it ignored."""
     plan = parse_prompt(prompt)
     return [e.name for e in plan.edits], plan.ignored
-
-
-# Double, curly and single quotes; a single quote only counts when not inside a word ("don't").
-_QUOTED = re.compile(r'"([^"]+)"|\u201c([^\u201d]+)\u201d|\u2018([^\u2019]+)\u2019|(?<!\w)\'([^\']+)\'(?!\w)')
-
-
-def quoted_text(instructions: str | None) -> str | None:
-    """The first quoted string in `instructions`, whitespace-collapsed, or None."""
-    for match in _QUOTED.finditer(instructions or ""):
-        text = " ".join(next(g for g in match.groups() if g is not None).split())
-        if text:
-            return text
-    return None

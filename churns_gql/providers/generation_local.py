@@ -17,7 +17,8 @@ from typing import Any
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageStat
 
-from churns_gql.offline_rules.intents import COLOURS, quoted_text
+from churns_gql.offline_rules.intents import COLOURS
+from churns_gql.offline_rules.text_rules import quoted_text
 from churns_gql.providers.base import GeneratedImage, ImageRequest, ProviderError, StructuredRequest, StructuredResult
 from churns_gql.providers.generation import CREATIVE_EXPERT, IMAGE_ASSESSMENT, IMAGE_EVAL, STRATEGY, STYLE_GUIDE
 from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, luminance, text_image
