@@ -45,7 +45,7 @@ _describe_values(StageStatus, {
     "CANCELLED": "Stopped because the job was cancelled.",
 })
 _describe_values(RefinementType, {
-    "SUBJECT": "Repair or replace the main subject, optionally from a reference image.",
-    "TEXT": "Repair the text rendered in the image (spelling, legibility).",
-    "PROMPT": "Change the image (or a masked region of it) as a prompt says.",
+    RefinementType.SUBJECT.name: "Repair or replace the main subject, optionally from a reference image.",
+    RefinementType.TEXT.name: "Repair the text rendered in the image (spelling, legibility).",
+    RefinementType.PROMPT.name: "Change the image (or a masked region of it) as a prompt says.",
 })
