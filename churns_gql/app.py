@@ -41,7 +41,7 @@ from churns_gql.rest import rest_routes
 from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
 from churns_gql.services import health
 from churns_gql.services import runs as run_service
-from churns_gql.services.tokens import OPEN, AuthRequired, Caller, TokenGate
+from churns_gql.services.tokens import OPEN, AuthRequired, AuthUnavailable, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
 log = logging.getLogger("churns_gql.app")
@@ -74,6 +74,9 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
                     scope.setdefault("state", {})["caller"] = await self.services.gate.caller(headers.get("authorization"))
                 except AuthRequired as exc:
                     await _unauthorized(str(exc))(scope, receive, send)
+                    return
+                except AuthUnavailable as exc:
+                    await _unavailable(str(exc))(scope, receive, send)
                     return
         if scope["type"] == "http" and scope.get("method") == "POST":
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
@@ -167,6 +170,11 @@ def _too_large(limit: int) -> Response:
 def _unauthorized(message: str) -> Response:
     return error_response(401, message, ErrorCode.UNAUTHENTICATED, headers={"WWW-Authenticate": "Bearer"})
 
+
+def _unavailable(message: str) -> Response:
+    """503 with a retryable code: the database is restarting, not the request at fault."""
+    return error_response(503, message, ErrorCode.UNAVAILABLE, headers={"Retry-After": "2"})
+
 _NO_WEB = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>churns-gql</title></head>
 <body><main><h1>churns-gql</h1><p>The API is running. Explore it in <a href="/graphql">GraphiQL</a>.</p>
 <p>The web client is served here once it is built (<code>web/dist</code>).</p></main></body></html>"""
@@ -240,6 +248,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             caller = await services.gate.caller(request.headers.get("authorization"))
         except AuthRequired as exc:
             return _unauthorized(str(exc))
+        except AuthUnavailable as exc:
+            return _unavailable(str(exc))
         relative = request.path_params["path"]
         found = services.storage.resolve_public(relative)
         if found is None or not await _may_read(services, caller, relative):

@@ -144,3 +144,26 @@ async def pg_live_server(pg_services):
     yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
     server.should_exit = True
     await asyncio.wait_for(task, 15)
+
+
+async def test_queries_while_postgres_is_down_are_coded_unavailable(pg, pg_services):
+    """A database restart answers UNAVAILABLE (retryable), not a masked INTERNAL error."""
+    import httpx
+
+    from churns_gql.app import create_app
+
+    app = create_app(services=pg_services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        await http.post("/graphql", json={"query": "{ __typename }"})  # auth state known and cached
+        await asyncio.to_thread(pg.stop)
+        try:
+            answered = (await http.post("/graphql", json={"query": "{ runs { totalCount } }"})).json()
+            pg_services.gate.forget()  # a cold gate must ask the database, which is away
+            refused = await http.post("/graphql", json={"query": "{ runs { totalCount } }"})
+        finally:
+            await asyncio.to_thread(pg.start)
+    error = answered["errors"][0]
+    assert error["extensions"]["code"] == "UNAVAILABLE", error
+    assert error["message"] == "the database cannot be reached right now; try again"
+    assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
+    assert refused.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"

@@ -10,6 +10,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode
 from strawberry.extensions import MaskErrors
 
 from churns_gql.error_codes import ErrorCode
+from churns_gql.services.health import is_outage
 
 log = logging.getLogger("churns_gql.errors")
 
@@ -90,6 +91,11 @@ class CodedErrors(MaskErrors):
                 with_code(error, ErrorCode.OPERATION_RESOLUTION_FAILURE)
             elif _is_coercion(error):
                 with_code(error, ErrorCode.BAD_USER_INPUT)
+            elif error_code(error) is None and is_outage(error.original_error):
+                # A database restart is not a bug: say so with a code a client can retry on.
+                log.warning("database unreachable at %s: %s", error.path, error.original_error.__class__.__name__)
+                error.message = "the database cannot be reached right now; try again"
+                with_code(error, ErrorCode.UNAVAILABLE)
         super()._process_result(result)
 
     def anonymise_error(self, error: GraphQLError) -> GraphQLError:

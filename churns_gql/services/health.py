@@ -1,11 +1,29 @@
-"""Health probes the readiness check runs against the database."""
+"""Health probes the readiness check runs against the database, and what counts as the database being away."""
 
 from __future__ import annotations
 
+import asyncpg
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
+
+# asyncpg's own errors for a server that is down, restarting or refusing more clients.
+_ASYNCPG_OUTAGES = (asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
+                    asyncpg.TooManyConnectionsError, asyncpg.InvalidCatalogNameError)
 
 
 async def ping_database(session: AsyncSession) -> None:
     """One round trip to Postgres; raises when it does not answer."""
     await session.execute(text("SELECT 1"))
+
+
+def is_outage(exc: BaseException | None) -> bool:
+    """Whether an error means Postgres could not be reached (down, restarting, full), not a bug to mask."""
+    while exc is not None:
+        if isinstance(exc, (ConnectionError, TimeoutError, *_ASYNCPG_OUTAGES)):
+            return True
+        if isinstance(exc, (OperationalError, InterfaceError)) or (
+                isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False

@@ -17,6 +17,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.models import ApiToken, AuthState
+from churns_gql.services.health import is_outage
 from churns_gql.services.lifecycle import utcnow
 
 PREFIX = "churns_"
@@ -103,6 +104,10 @@ class AuthRequired(Exception):
     """The request carries no valid token while tokens are required."""
 
 
+class AuthUnavailable(Exception):
+    """Whether the request may pass cannot be decided: the database is unreachable."""
+
+
 class TokenGate:
     """Decides, per request, whether auth is on and which token a bearer string is."""
 
@@ -146,7 +151,19 @@ class TokenGate:
         return token_id
 
     async def caller(self, authorization: str | None) -> Caller:
-        """The caller an Authorization value names; raises AuthRequired when auth is on and it names none."""
+        """The caller an Authorization value names; raises AuthRequired when auth is on and it names none,
+        and AuthUnavailable when the database that knows the tokens cannot be reached."""
+        try:
+            return await self._caller(authorization)
+        except AuthRequired:
+            raise
+        except Exception as exc:
+            if is_outage(exc):
+                raise AuthUnavailable("the database cannot be reached right now; try again") from exc
+            raise
+
+    async def _caller(self, authorization: str | None) -> Caller:
+        """caller() without the outage translation."""
         if not await self.auth_on():
             return OPEN
         scheme, _, token = (authorization or "").partition(" ")
