@@ -82,6 +82,17 @@ def rest_routes(services: Any) -> list[BaseRoute]:
             exists = caller.is_open and await run_service.run_by_id(session, run_id) is not None
         return exists or (owner is not None and owner == caller.token_id)
 
+    async def caller_and_run(request: Request) -> tuple[Caller, uuid.UUID] | Response:
+        """The caller and the run of the path, or the 401/404 response when either is missing."""
+        try:
+            caller = await caller_of(request.headers.get("authorization"))
+        except AuthRequired as exc:
+            return _error(401, str(exc), ErrorCode.UNAUTHENTICATED)
+        run_id = _uuid(request.path_params["run_id"])
+        if run_id is None or not await visible_run(caller, run_id):
+            return _error(404, "no run with that id", ErrorCode.NOT_FOUND)
+        return caller, run_id
+
     async def refinement_row(job_id: uuid.UUID | None) -> Refinement | None:
         if job_id is None:
             return None
@@ -117,14 +128,10 @@ def rest_routes(services: Any) -> list[BaseRoute]:
           "422": {description: "The form breaks a rule: errors with field, message and code"}
           "503": {description: "The queue is unreachable; the refinement is stored FAILED"}
         """
-        try:
-            caller = await caller_of(request.headers.get("authorization"))
-        except AuthRequired as exc:
-            return _error(401, str(exc), ErrorCode.UNAUTHENTICATED)
-        run_id = _uuid(request.path_params["run_id"])
-        if not await visible_run(caller, run_id):
-            return _error(404, "no run with that id", ErrorCode.NOT_FOUND)
-        assert run_id is not None
+        found = await caller_and_run(request)
+        if isinstance(found, Response):
+            return found
+        caller, run_id = found
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > services.settings.max_request_bytes:
             return _error(413, "request body over the limit", ErrorCode.TOO_LARGE)
@@ -164,14 +171,10 @@ def rest_routes(services: Any) -> list[BaseRoute]:
           "401": {description: "No valid token"}
           "404": {description: "No such run"}
         """
-        try:
-            caller = await caller_of(request.headers.get("authorization"))
-        except AuthRequired as exc:
-            return _error(401, str(exc), ErrorCode.UNAUTHENTICATED)
-        run_id = _uuid(request.path_params["run_id"])
-        if not await visible_run(caller, run_id):
-            return _error(404, "no run with that id", ErrorCode.NOT_FOUND)
-        assert run_id is not None
+        found = await caller_and_run(request)
+        if isinstance(found, Response):
+            return found
+        caller, run_id = found
         rows: list[Refinement] = []
         after = None
         async with services.db() as session:
