@@ -89,15 +89,34 @@ def composite(parent: Image.Image, edited: Image.Image, weight: np.ndarray) -> I
     mode = parent.mode if parent.mode in ("RGB", "RGBA", "L", "LA") else "RGBA" if has_alpha(parent) else "RGB"
     base = np.asarray(parent.convert(mode) if parent.mode != mode else parent)
     over = np.asarray(edited.convert(mode) if edited.mode != mode else edited)
-    w = weight.astype(np.float32)
+    out = base.copy()
+    rows, cols = np.nonzero(np.any(weight > 0, axis=1)), np.nonzero(np.any(weight > 0, axis=0))
+    if rows[0].size == 0:
+        return Image.fromarray(out, mode)
+    # Only the weighted region's bounding box is blended: a small rectangle on a large image costs its own size.
+    box = np.s_[rows[0][0]:rows[0][-1] + 1, cols[0][0]:cols[0][-1] + 1]
+    w = weight[box].astype(np.float32)
     if base.ndim == 3:
         w = w[:, :, None]
-    blended = base.astype(np.float32) * (1.0 - w) + over.astype(np.float32) * w
-    out = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
+    blended = base[box].astype(np.float32) * (1.0 - w) + over[box].astype(np.float32) * w
+    region = np.clip(np.rint(blended), 0, 255).astype(np.uint8)
     # Blending arithmetic can round a 0-weight pixel differently; copying guarantees bit-identity there.
-    untouched = weight <= 0
-    out[untouched] = base[untouched]
+    untouched = weight[box] <= 0
+    region[untouched] = base[box][untouched]
+    out[box] = region
     return Image.fromarray(out, mode)
+
+
+# OpenCV's k-means (inside GrabCut too) starts from its per-thread RNG: seeding it makes edits reproducible.
+RNG_SEED = 7
+
+
+def grab_cut(bgr: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int] | None, iterations: int) -> None:
+    """Run GrabCut in place on `mask`, from `rect` when given, else from the mask's own labels; seeded."""
+    cv2.setRNGSeed(RNG_SEED)
+    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
+    mode = cv2.GC_INIT_WITH_RECT if rect is not None else cv2.GC_INIT_WITH_MASK
+    cv2.grabCut(bgr, mask, rect, bgd, fgd, iterations, mode)
 
 
 def has_alpha(image: Image.Image) -> bool:
