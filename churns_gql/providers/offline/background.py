@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from churns_gql.imaging import Box
+from churns_gql.imaging import Box, grab_cut
 from churns_gql.offline_rules.intents import BackgroundChange
 from churns_gql.providers.base import ProviderError
 from churns_gql.providers.offline.tone import apply_edits
@@ -54,10 +54,8 @@ def _largest_parts(mask: np.ndarray) -> np.ndarray:
 def _grabcut(small: np.ndarray, seed: np.ndarray) -> np.ndarray | None:
     """GrabCut's subject (uint8, 1 = subject) from a seed, or None when it finds none worth keeping."""
     mask = seed.copy()
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
     try:
-        cv2.setRNGSeed(7)  # GrabCut's k-means start is random; a fixed seed keeps edits reproducible
-        cv2.grabCut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, bgd, fgd, _ITERATIONS, cv2.GC_INIT_WITH_MASK)
+        grab_cut(cv2.cvtColor(small, cv2.COLOR_RGB2BGR), mask, None, _ITERATIONS)
     except cv2.error:
         return None
     subject = ((mask == cv2.GC_FGD) | (mask == cv2.GC_PR_FGD)).astype(np.uint8)

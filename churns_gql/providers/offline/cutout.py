@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from churns_gql.imaging import has_alpha
+from churns_gql.imaging import grab_cut, has_alpha
 from churns_gql.providers.base import ProviderError
 
 # GrabCut runs on a copy at most this big: its cost grows with the pixel count, its mask is smooth anyway.
@@ -72,8 +72,7 @@ def _grabcut(bgr: np.ndarray) -> np.ndarray:
     sh, sw = small.shape[:2]
     inset = (max(1, round(0.04 * sw)), max(1, round(0.04 * sh)))
     mask = np.zeros((sh, sw), np.uint8)
-    bgd, fgd = np.zeros((1, 65), np.float64), np.zeros((1, 65), np.float64)
-    cv2.grabCut(small, mask, (*inset, sw - 2 * inset[0], sh - 2 * inset[1]), bgd, fgd, 4, cv2.GC_INIT_WITH_RECT)
+    grab_cut(small, mask, (*inset, sw - 2 * inset[0], sh - 2 * inset[1]), 4)
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.float32)
     full = cv2.resize(fg, (w, h), interpolation=cv2.INTER_LINEAR)
     # Smoothing over about one low-resolution pixel turns the upscaled mask's stair steps into clean curves.

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from churns_gql.imaging import Box
+from churns_gql.imaging import RNG_SEED, Box
 from churns_gql.providers.offline import fonts
 
 RGB = tuple[int, int, int]
@@ -38,6 +38,7 @@ def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
     patch = bgr[T:B, L:R]
     lab = cv2.cvtColor(patch, cv2.COLOR_BGR2LAB).reshape(-1, 3).astype(np.float32)
     criteria = (cv2.TERM_CRITERIA_EPS + cv2.TERM_CRITERIA_MAX_ITER, 20, 0.5)
+    cv2.setRNGSeed(RNG_SEED)  # k-means++ picks its first centres at random
     _, labels, centres = cv2.kmeans(lab, CLUSTERS, None, criteria, 2, cv2.KMEANS_PP_CENTERS)
     labels = labels.reshape(patch.shape[:2])
     inner = np.zeros(labels.shape, np.uint8)

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from churns_gql.imaging import Box
+from churns_gql.imaging import Box, grab_cut
 from churns_gql.providers.offline.cutout import Cutout
 
 # Feature matching runs on copies at most this big, which keeps ORB well under 100 ms at 1024².
@@ -115,7 +115,7 @@ def _object_in(scene: np.ndarray, region: Box, where: str, *, tight: bool) -> Pl
     rect = (round((l - L) * scale), round((t - T) * scale), max(2, round((r - l) * scale)), max(2, round((b - t) * scale)))
     mask = np.zeros(small.shape[:2], np.uint8)
     try:
-        cv2.grabCut(small, mask, rect, np.zeros((1, 65)), np.zeros((1, 65)), GRABCUT_ROUNDS, cv2.GC_INIT_WITH_RECT)
+        grab_cut(small, mask, rect, GRABCUT_ROUNDS)
     except cv2.error:
         mask[:] = 0
     fg = np.isin(mask, (cv2.GC_FGD, cv2.GC_PR_FGD)).astype(np.uint8)
