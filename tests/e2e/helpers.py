@@ -76,6 +76,16 @@ async def open_run(page: Page, run_id: str) -> None:
     await expect(page.get_by_test_id("viewer-image")).to_have_count(1)
 
 
+async def refine_from_viewer(page: Page, prompt: str) -> Locator:
+    """Open the refine dialog from the large view, queue a PROMPT refinement; returns the dialog."""
+    await page.get_by_test_id("viewer-refine").click()
+    modal = page.get_by_test_id("modal")
+    await modal.get_by_test_id("tab-prompt").click()
+    await modal.get_by_label("What to change").fill(prompt)
+    await modal.get_by_test_id("submit-button").click()
+    return modal
+
+
 def card(page: Page, version: int) -> Locator:
     """The refinement card of one version."""
     return page.locator(f'[data-testid="refinement-card"][data-version="{version}"]')

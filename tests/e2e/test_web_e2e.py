@@ -17,6 +17,7 @@ from tests.e2e.helpers import (
     import_run_images,
     open_run,
     press,
+    refine_from_viewer,
     refinements_of,
     seed_run,
     tab_to,
@@ -176,11 +177,7 @@ async def test_cancel_stops_a_queued_refinement(web: BrowserPage, api: GraphQLCl
     page = web.page
     run = await seed_run(api)
     await open_run(page, run["id"])
-    await page.get_by_test_id("viewer-refine").click()
-    modal = page.get_by_test_id("modal")
-    await modal.get_by_test_id("tab-prompt").click()
-    await modal.get_by_label("What to change").fill("warmer")
-    await modal.get_by_test_id("submit-button").click()
+    modal = await refine_from_viewer(page, "warmer")
     await expect(modal.get_by_test_id("refine-progress")).to_have_attribute("data-outcome", "RUNNING")
     await expect(card(page, 2)).to_have_attribute("data-status", "QUEUED")
 

@@ -9,7 +9,17 @@ from playwright.async_api import expect
 
 from tests.conftest import GraphQLClient, import_images, refine, run_worker
 from tests.e2e.conftest import BrowserPage
-from tests.e2e.helpers import CENTRE_PIXEL, card, large_png, open_run, press, refinements_of, seed_run, wait_loaded
+from tests.e2e.helpers import (
+    CENTRE_PIXEL,
+    card,
+    large_png,
+    open_run,
+    press,
+    refine_from_viewer,
+    refinements_of,
+    seed_run,
+    wait_loaded,
+)
 
 
 async def test_compare_on_the_large_image_moves_by_drag_touch_and_keyboard(
@@ -90,11 +100,7 @@ async def test_cancel_from_the_jobs_panel_after_a_reload(web: BrowserPage, api: 
     page = web.page
     run = await seed_run(api)
     await open_run(page, run["id"])
-    await page.get_by_test_id("viewer-refine").click()
-    modal = page.get_by_test_id("modal")
-    await modal.get_by_test_id("tab-prompt").click()
-    await modal.get_by_label("What to change").fill("warmer")
-    await modal.get_by_test_id("submit-button").click()
+    modal = await refine_from_viewer(page, "warmer")
     await expect(modal.get_by_test_id("refine-progress")).to_be_visible()
     await expect(page.get_by_test_id("jobs-panel").get_by_test_id("job-row")).to_have_count(1)
 
