@@ -47,16 +47,21 @@ async def test_worker_killed_mid_job_loses_nothing(client, services, settings, t
            for _ in range(COUNT)]
     first = await _start_worker(settings, tmp_path / "worker.log")
     try:
-        for _ in range(600):  # kill it while jobs are running and others still wait
+        for _ in range(600):  # kill it while a job is running and others still wait
             counts = await _counts(services)
             if counts.get(JobStatus.RUNNING) and counts.get(JobStatus.COMPLETED, 0) >= 2:
-                break
+                # Frozen first, so the job seen RUNNING cannot finish between the look and the kill.
+                first.send_signal(signal.SIGSTOP)
+                counts = await _counts(services)
+                if counts.get(JobStatus.RUNNING):
+                    break
+                first.send_signal(signal.SIGCONT)
             await asyncio.sleep(0.02)
         assert counts.get(JobStatus.RUNNING), f"never caught a job running: {counts}"
         first.send_signal(signal.SIGKILL)
         await first.wait()
         killed_at = await _counts(services)
-        assert killed_at.get(JobStatus.COMPLETED, 0) < COUNT
+        assert killed_at.get(JobStatus.RUNNING) and killed_at.get(JobStatus.COMPLETED, 0) < COUNT
     finally:
         if first.returncode is None:
             first.kill()
