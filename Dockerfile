@@ -13,8 +13,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     CHURNS_DATA_DIR=/data CHURNS_HOST=0.0.0.0 CHURNS_PORT=8000
 
 WORKDIR /app
-# fonts-dejavu-core gives the offline provider a scalable font for text repair.
-RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core \
+# The faces offline text repair matches old lettering against: DejaVu and Liberation, in all their cuts.
+RUN apt-get update && apt-get install -y --no-install-recommends fonts-dejavu-core fonts-dejavu-extra fonts-liberation \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./

@@ -83,3 +83,14 @@ def test_the_reaper_runs_once_per_tick_whatever_the_number_of_workers():
 
     crons = worker_settings(Settings())["cron_jobs"]
     assert [c.name for c in crons] == ["reap_lost_jobs"] and all(c.unique for c in crons)
+
+
+def test_the_image_installs_every_face_text_repair_matches_against():
+    """Text repair compares old lettering with DejaVu and Liberation faces: the image ships both families."""
+    from churns_gql.providers.offline.fonts import _CANDIDATES
+
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    packages = {"DejaVu": ("fonts-dejavu-core", "fonts-dejavu-extra"), "Liberation": ("fonts-liberation",)}
+    for _, file in _CANDIDATES:
+        family = next(name for name in packages if file.startswith(name))
+        assert all(package in dockerfile for package in packages[family]), file

@@ -9,7 +9,7 @@ import cv2
 import numpy as np
 import pytest
 import rapidocr
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from churns_gql.concepts import Concept
 from churns_gql.imaging import Rect, to_bgr
@@ -320,3 +320,29 @@ def test_a_ring_read_as_a_letter_is_not_taken_for_the_headline():
     fixed = choose_line(lines[:2] + [TextLine("LEMNO TEA", (200, 1770, 880, 1860), 0.9)], "LEMON TEA",
                         None, [], 1920)
     assert fixed.text == "LEMNO TEA"
+
+
+@pytest.mark.parametrize(
+    ("file", "wrong", "wanted", "face"),
+    [
+        ("DejaVuSerif-Bold.ttf", "GRAND OPENNING", "GRAND OPENING", "DejaVu Serif Bold"),
+        ("LiberationSerif-Italic.ttf", "Summer Sael", "Summer Sale", "Liberation Serif Italic"),
+        ("DejaVuSansMono.ttf", "CODE RED", "CODE RAD", "DejaVu Sans Mono"),
+    ],
+)
+def test_lettering_is_redrawn_in_the_installed_face_it_looks_like(file, wrong, wanted, face):
+    """Serif, italic and monospaced lines come back in their own kind of face, not the plain sans."""
+    from churns_gql.providers.offline import fonts
+    from churns_gql.providers.offline.glyphs import find_glyphs
+
+    base = Image.fromarray(texture(900, 300, seed=5))
+    ImageDraw.Draw(base).text((60, 100), wrong, font=ImageFont.truetype(file, 72), fill=(250, 240, 60))
+    old = read(base)[0]
+    result, notes = repair(base, f'It should read "{wanted}"')
+    save(result, f"text_face_{face.replace(' ', '_').lower()}")
+    new = check_rewritten(base, result, old, wrong, wanted)
+    assert f"in {face}," in notes
+    letters = find_glyphs(to_bgr(result), new.box).letters
+    assert letters is not None
+    own = next(f for f in fonts.installed() if f.name == face)
+    assert fonts.likeness(letters, new.text, own) > fonts.likeness(letters, new.text, fonts.default()) + 0.1

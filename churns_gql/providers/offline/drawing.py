@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Sequence
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageFont, ImageStat
@@ -11,8 +10,7 @@ from churns_gql.imaging import Box
 from churns_gql.imaging import join_alpha as _join
 from churns_gql.imaging import split_alpha as _split
 from churns_gql.offline_rules.intents import RGB
-
-_FONT_FILES = ("DejaVuSans-Bold.ttf", "LiberationSans-Bold.ttf", "FreeSansBold.ttf", "Arial Bold.ttf")
+from churns_gql.providers.offline import fonts
 
 
 def boxes_mask(size: tuple[int, int], boxes: Sequence[Box], feather: int = 0) -> Image.Image:
@@ -38,29 +36,6 @@ def luminance(colour: Sequence[float]) -> float:
 def _mix(a: Sequence[float], b: Sequence[float], t: float) -> RGB:
     """The colour `t` of the way from a to b."""
     return tuple(round(x + (y - x) * t) for x, y in zip(a, b, strict=False))  # type: ignore[return-value]
-
-
-@functools.lru_cache(maxsize=1)
-def _font_path() -> str | None:
-    """Where a bold system sans font lives, looked up once because Pillow walks font folders."""
-    for name in _FONT_FILES:
-        try:
-            return str(ImageFont.truetype(name, 12).path)
-        except OSError:
-            continue
-    return None
-
-
-def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    """A bold sans font at `size` px: a system font if there is one, else Pillow's bundled font."""
-    # Fonts are not cached because a FreeType face must not be shared between worker threads.
-    path = _font_path()
-    if path:
-        return ImageFont.truetype(path, size)
-    try:
-        return ImageFont.load_default(size=size)
-    except (ImportError, OSError, TypeError, ValueError):
-        return ImageFont.load_default()
 
 
 def _line_height(font: ImageFont.FreeTypeFont | ImageFont.ImageFont) -> int:
@@ -92,7 +67,7 @@ def fit_text(
 
     def best(size: int) -> tuple[list[str], int, int]:
         """The narrowest layout at `size`: its lines, width and height."""
-        font = _font(size)
+        font = fonts.font(size)
         line_h = _line_height(font)
         scored = []
         for lines in layouts:
@@ -107,7 +82,7 @@ def fit_text(
     lo, hi = 6, max(6, height)
     lines, w, h = best(lo)
     if w > width or h > height:
-        return _font(lo), lines, False
+        return fonts.font(lo), lines, False
     # Fitting is monotone in size, so a binary search finds the largest size that fits.
     while lo < hi:
         mid = (lo + hi + 1) // 2
@@ -117,7 +92,7 @@ def fit_text(
         else:
             hi = mid - 1
     lines, _, _ = best(lo)
-    return _font(lo), lines, True
+    return fonts.font(lo), lines, True
 
 
 def _render_band(rgb: Image.Image, box: Box, text: str) -> tuple[Image.Image, bool]:

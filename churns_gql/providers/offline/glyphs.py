@@ -26,6 +26,7 @@ class Glyphs:
     ink: Box  # the bounding box of the lettering's own pixels
     bold: bool
     shadow: tuple[RGB, int, int] | None = None  # the shadow's colour and (dx, dy) offset, when it has one
+    letters: np.ndarray | None = None  # 0/1 over the line's patch, the letters' own pixels; None when not separable
 
 
 def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
@@ -54,7 +55,8 @@ def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
     for k in letters:
         ink |= masks[k]
     coverage = ink.sum() / max(1, inner.sum())
-    if not 0.02 <= coverage <= 0.75:
+    separable = 0.02 <= coverage <= 0.75
+    if not separable:
         # No clean split into lettering and background (lettering over a photo): the box is the lettering's area.
         ink, masks = inner.copy(), {fill: inner.copy()}
     mask = np.zeros((height, width), np.uint8)
@@ -72,7 +74,7 @@ def find_glyphs(bgr: np.ndarray, box: Box) -> Glyphs:
             offset = _shadow_offset(own, masks[k], max(3, round(0.15 * (b - t))))
             if offset is not None:
                 shadow = (_median_colour(patch, masks[k]), *offset)
-    return Glyphs(mask=mask, colour=colour, ink=ink_box, bold=bold, shadow=shadow)
+    return Glyphs(mask=mask, colour=colour, ink=ink_box, bold=bold, shadow=shadow, letters=own if separable else None)
 
 
 def _median_colour(patch: np.ndarray, mask: np.ndarray) -> RGB:

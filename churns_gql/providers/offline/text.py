@@ -119,13 +119,13 @@ def _alignment(box: Box, width: int) -> str:
     return "left" if left < right else "right"
 
 
-def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float) -> Image.Image:
-    """`rgb` with `new` drawn where the old ink was: same cap size, width per letter, baseline, alignment and
-    colour (and drop shadow)."""
+def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float, face: fonts.Face) -> Image.Image:
+    """`rgb` with `new` drawn in `face` where the old ink was: same cap size, width per letter, baseline, alignment
+    and colour (and drop shadow)."""
     width = rgb.width
     l, t, r, b = glyphs.ink
     # Size the font so the old string would cover the old ink's height, then set the new one at that size.
-    probe = fonts.font(100, bold=glyphs.bold)
+    probe = face.at(100)
     ol, ot, orr, ob = probe.getbbox(old, anchor="ls")
     size = max(4, round(100 * (b - t) / max(1, ob - ot)))
     baseline = b - round(ob * size / 100)
@@ -137,19 +137,19 @@ def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float
     centre = (l + r) / 2
     room = {"left": width - margin - l, "right": r - margin, "centre": 2 * min(centre - margin, width - margin - centre)}
     max_width = int(min(room[align], (r - l) * (1 + GROWTH * strength)))
-    face = fonts.font(size, bold=glyphs.bold)
-    nl, _, nr, _ = face.getbbox(new, anchor="ls")
+    font = face.at(size)
+    nl, _, nr, _ = font.getbbox(new, anchor="ls")
     if (nr - nl) * squeeze > max_width:
-        cap = fonts.ink_box("H", face)
-        face = fonts.fit(new, cap[3] - cap[1], int(max_width / squeeze), bold=glyphs.bold)
-        nl, _, nr, _ = face.getbbox(new, anchor="ls")
+        cap = fonts.ink_box("H", font)
+        font = fonts.fit(new, cap[3] - cap[1], int(max_width / squeeze), face)
+        nl, _, nr, _ = font.getbbox(new, anchor="ls")
     ink_width = round((nr - nl) * squeeze)
     left = {"left": l, "right": r - ink_width, "centre": round(centre - ink_width / 2)}[align]
     out = rgb.copy()
     if glyphs.shadow is not None:
         colour, dx, dy = glyphs.shadow
-        _draw(out, new, face, (left + dx, baseline + dy), colour, squeeze)
-    _draw(out, new, face, (left, baseline), glyphs.colour, squeeze)
+        _draw(out, new, font, (left + dx, baseline + dy), colour, squeeze)
+    _draw(out, new, font, (left, baseline), glyphs.colour, squeeze)
     return out
 
 
@@ -189,9 +189,12 @@ def repair_text(request: EditRequest, strength: float) -> tuple[Image.Image, str
     stroke = max(2, round(0.06 * (glyphs.ink[3] - glyphs.ink[1])))
     hole = cv2.dilate(glyphs.mask, cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * stroke + 1, 2 * stroke + 1)))
     cleaned = fill(bgr, hole, radius=max(3, min(6, stroke)))
-    edited = render(Image.fromarray(cv2.cvtColor(cleaned, cv2.COLOR_BGR2RGB)), line.text, text, glyphs, strength)
+    # The old line's own letters pick the typeface, so a serif or condensed headline is not redrawn in a plain sans.
+    face = fonts.match(glyphs.letters, line.text) if glyphs.letters is not None else fonts.default(bold=glyphs.bold)
+    edited = render(Image.fromarray(cv2.cvtColor(cleaned, cv2.COLOR_BGR2RGB)), line.text, text, glyphs, strength, face)
     changed = (hole > 0) | np.any(np.asarray(edited) != np.asarray(rgb), axis=2)
     result = composite(request.image, join_alpha(edited, alpha), changed.astype(np.float32))
     l, t, r, b = line.box
-    notes = f'replaced "{line.text}" with "{text}" (from {source}) in its own box {r - l}×{b - t} at ({l},{t})'
+    notes = (f'replaced "{line.text}" with "{text}" (from {source}) in {face.name}, the closest installed face, '
+             f"in its own box {r - l}×{b - t} at ({l},{t})")
     return result, notes
