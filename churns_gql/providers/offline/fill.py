@@ -16,6 +16,8 @@ RIM_SAMPLES = 3000
 COARSE_SAMPLES = 600
 # The low-frequency seam correction is computed at 1/this of full resolution (it is smooth by nature).
 CORRECTION_SCALE = 4
+# Grain is what a blur of this sigma takes out: sensor noise and fine texture, not shading.
+GRAIN_SIGMA = 1.5
 
 
 def fill(bgr: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
@@ -129,5 +131,26 @@ def _diffuse(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
     T, B = max(0, int(ys.min()) - m), min(height, int(ys.max()) + m + 1)
     L, R = max(0, int(xs.min()) - m), min(width, int(xs.max()) + m + 1)
     out = bgr.copy()
-    out[T:B, L:R] = cv2.inpaint(bgr[T:B, L:R], hole[T:B, L:R], radius, cv2.INPAINT_TELEA)
+    gap = hole[T:B, L:R]
+    smooth = cv2.inpaint(bgr[T:B, L:R], gap, radius, cv2.INPAINT_TELEA)
+    out[T:B, L:R] = _regrained(bgr[T:B, L:R], smooth, gap)
     return out
+
+
+def _regrained(around: np.ndarray, smooth: np.ndarray, gap: np.ndarray) -> np.ndarray:
+    """`smooth` with the fine grain of the hole's surround scattered over the hole, so a diffused fill does not
+    show as a waxy patch on a grainy photo."""
+    grain = around.astype(np.float32) - cv2.GaussianBlur(around, (0, 0), GRAIN_SIGMA).astype(np.float32)
+    rim = cv2.dilate(gap, np.ones((2 * RIM + 1, 2 * RIM + 1), np.uint8)) & (1 - gap)
+    pool = grain[rim > 0]
+    # Clipped to the grain's robust spread: stray edges in the rim (a banner's border, a letter's halo) are not grain.
+    spread = 2.5 * 1.4826 * np.median(np.abs(pool - np.median(pool, axis=0)), axis=0)
+    pool = np.clip(pool, -spread, spread)
+    inside = np.nonzero(gap)
+    if not len(pool) or not len(inside[0]):
+        return smooth
+    # Seeded, so the same edit gives the same pixels every time.
+    picks = np.random.default_rng(len(pool)).integers(0, len(pool), len(inside[0]))
+    out = smooth.astype(np.float32)
+    out[inside] += pool[picks]
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
