@@ -116,3 +116,28 @@ def border_step(channel: np.ndarray, box: Box, band: int) -> tuple[float, float]
             near.append(gy[max(0, row - band) : row + band, left:right].mean())
             far.append(gy[max(0, row - 4 * band) : max(1, row - 3 * band), left:right].mean())
     return float(np.mean(near)), float(np.mean(far))
+
+
+def bricks(width: int = 512, height: int = 384, seed: int = 1) -> np.ndarray:
+    """A brick wall (RGB uint8): bricks of varied red in running bond, light mortar, fine noise."""
+    rng = np.random.default_rng(seed)
+    wall = np.full((height, width, 3), (200, 200, 195), np.float32)
+    course, length = 28, 64
+    for row in range(height // course + 1):
+        offset = (row % 2) * length // 2
+        for col in range(-1, width // length + 2):
+            colour = tuple(float(v) for v in np.array((150, 60, 45)) + rng.integers(-20, 20, 3))
+            x, y = col * length + offset + 2, row * course + 2
+            cv2.rectangle(wall, (x, y), (x + length - 5, y + course - 5), colour, -1)
+    return np.clip(wall + rng.normal(0, 6, (height, width, 1)), 0, 255).astype(np.uint8)
+
+
+def grass(width: int = 512, height: int = 384, seed: int = 2) -> np.ndarray:
+    """A lawn (RGB uint8): thousands of thin blades of varied green over a green ground."""
+    rng = np.random.default_rng(seed)
+    lawn = np.full((height, width, 3), (60, 120, 40), np.float32)
+    for _ in range(width * height // 50):
+        x, y, length = int(rng.integers(0, width)), int(rng.integers(0, height)), int(rng.integers(6, 18))
+        colour = tuple(float(v) for v in np.array((60, 130, 40)) + rng.normal(0, 25, 3))
+        cv2.line(lawn, (x, y), (x + int(rng.integers(-4, 5)), y - length), colour, 1)
+    return np.clip(lawn, 0, 255).astype(np.uint8)

@@ -17,12 +17,13 @@ TONAL_FEATHER = 2.0
 """Feather of a regional tonal edit, in multiples of the shared default: a colour shift on a smooth sky needs a long ramp."""
 
 
-def _removal_note(target: str, share: float) -> str:
+def _removal_note(target: str, share: float, method: str) -> str:
     """What the removal did, for the notes."""
     what = f"the {target}" if target else "the selection"
     if share >= 1.0:
-        return f"removed {what}: painted the selected area over from its surroundings"
-    return f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its background"
+        return f"removed {what}: painted the selected area over ({method})"
+    return (f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its "
+            f"background ({method})")
 
 
 def region_weight(size: tuple[int, int], rects: Sequence[Rect]) -> np.ndarray:
@@ -71,9 +72,9 @@ def edit_prompt(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, str
     current = parent
     done: list[str] = []
     if plan.removal is not None and boxes:
-        filled, _, share = remove(np.asarray(current), boxes, strength)
+        filled, _, share, method = remove(np.asarray(current), boxes, strength)
         current = Image.fromarray(filled, "RGB")
-        done.append(_removal_note(plan.removal, share))
+        done.append(_removal_note(plan.removal, share, method))
     if plan.background is not None:
         edited, weight, where = change_background(np.asarray(current), boxes, plan.background, strength)
         current = composite(current, Image.fromarray(edited, "RGB"), weight)
