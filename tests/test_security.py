@@ -110,9 +110,8 @@ async def test_a_declared_huge_body_is_refused_before_reading(client, services):
 
 
 async def test_a_streamed_body_over_the_limit_is_cut_off(client, services):
-    from dataclasses import replace
 
-    services.settings = replace(services.settings, max_upload_mb=1)  # limit: 16 MB + 1 MB
+    services.settings = services.settings.with_changes(max_upload_mb=1)  # limit: 16 MB + 1 MB
     sent = 0
 
     async def body():
@@ -256,11 +255,10 @@ async def test_unexpected_errors_in_subscriptions_are_masked_too(live_server, cl
 
 
 async def test_limits_come_from_settings(services):
-    from dataclasses import replace
 
     from churns_gql.app import create_app
 
-    services.settings = replace(services.settings, max_query_depth=3, max_aliases=2, max_query_tokens=40)
+    services.settings = services.settings.with_changes(max_query_depth=3, max_aliases=2, max_query_tokens=40)
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         async def errors(query: str) -> list[str]:
