@@ -23,7 +23,7 @@ from tests.conftest import REFINE, ROOT, import_images, png_bytes, refine, run_w
 from tests.fake_openai import EDITS, FakeOpenAI
 from tests.fake_openai_rules import image_model
 
-MODEL = Settings().openai_image_model
+MODEL = Settings.defaults().openai_image_model
 CATALOGUE = load_catalogue(ROOT / "configs")
 ARTIFACTS = ROOT / "test-artifacts" / "openai"
 SUBJECT, STYLE, TEXT = "a blue water bottle", "clean studio light", "STAY COOL"

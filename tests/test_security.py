@@ -86,11 +86,11 @@ async def test_websocket_checks_the_token_at_connection_init(live_server, servic
 
 
 def test_without_tokens_the_api_binds_to_loopback_only(capsys):
-    assert bind_host(Settings(host="0.0.0.0"), live_tokens=0) == "127.0.0.1"
+    assert bind_host(Settings.defaults(host="0.0.0.0"), live_tokens=0) == "127.0.0.1"
     assert "127.0.0.1 only" in capsys.readouterr().out
-    assert bind_host(Settings(host="0.0.0.0"), live_tokens=1) == "0.0.0.0"
-    assert bind_host(Settings(host="0.0.0.0", require_auth=True), live_tokens=0) == "0.0.0.0"
-    assert bind_host(Settings(host="0.0.0.0", allow_insecure_bind=True), live_tokens=0) == "0.0.0.0"
+    assert bind_host(Settings.defaults(host="0.0.0.0"), live_tokens=1) == "0.0.0.0"
+    assert bind_host(Settings.defaults(host="0.0.0.0", require_auth=True), live_tokens=0) == "0.0.0.0"
+    assert bind_host(Settings.defaults(host="0.0.0.0", allow_insecure_bind=True), live_tokens=0) == "0.0.0.0"
 
 
 async def test_a_declared_huge_body_is_refused_before_reading(client, services):
