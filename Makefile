@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test install lint schema bench clean web web-test http-audit
+.PHONY: run test install lint schema env-example bench clean web web-test http-audit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -60,6 +60,10 @@ lint: install
 ## schema: re-export schema.graphql from the served schema
 schema: install
 	$(BIN)/churns-gql export-schema > schema.graphql
+
+# .env.example is written from the Settings model (churns_gql/config.py); tests/test_config.py keeps them equal.
+env-example: install
+	$(BIN)/python -m churns_gql.env_example > .env.example
 
 ## bench: scenarios P1-P8 against floors and peers measured in the same run; own server, worker, database
 ## (churns_bench) and Redis db 14; prints one table and writes bench/results/latest.json (see bench/README.md)

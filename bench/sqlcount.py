@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 from typing import Any
 
 import httpx
@@ -82,7 +81,7 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
     proxy = RoundTripProxy(url.host or HOST, url.port or 5432)
     proxy_port = await proxy.start()
     database_url = ctx.target.database_url.replace(f"{url.host}:{url.port or 5432}", f"{HOST}:{proxy_port}", 1)
-    settings = replace(Settings(), database_url=database_url, redis_url=ctx.target.redis_url,
+    settings = Settings.defaults(database_url=database_url, redis_url=ctx.target.redis_url,
                        data_dir=ctx.target.data_dir, provider="local", web_dir=ctx.target.data_dir / "no-web")
     engine = make_engine(database_url)
     statements: list[str] = []

@@ -9,14 +9,13 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from churns_gql.cli_args import positive as _positive
 from churns_gql.cli_args import serve_settings
 from churns_gql.cli_args import version as _version
-from churns_gql.config import Settings, get_settings
+from churns_gql.config import Settings, SettingsError, get_settings
 from churns_gql.logs import configure_logging
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -126,7 +125,7 @@ def guard_public_bind(settings: Settings, host: str) -> Settings:
     if host in _LOOPBACK or settings.require_auth or settings.allow_insecure_bind:
         return settings
     _say(f"auth: required, because the API listens on {host}")
-    return replace(settings, require_auth=True)
+    return settings.with_changes(require_auth=True)
 
 
 def serve(settings: Settings) -> None:
@@ -352,7 +351,12 @@ def main(argv: list[str] | None = None) -> int:
         from churns_gql import client
 
         return client.main(args)
-    settings = get_settings()
+    try:
+        settings = get_settings()
+    except SettingsError as exc:
+        # A bad variable is the operator's to fix: say which, without a traceback.
+        sys.stderr.write(f"error: {exc}\n")
+        return 2
     if args.command == "export-schema":
         sys.stdout.write(export_schema())
         return 0

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 
 from churns_gql.config import Settings
 
@@ -29,5 +28,5 @@ def positive(text: str) -> int:
 
 def serve_settings(settings: Settings, host: str | None, port: int | None) -> Settings:
     """Settings with --host/--port applied over the environment's (flags win; unset flags keep the env)."""
-    return replace(settings, host=host if host is not None else settings.host,
+    return settings.with_changes(host=host if host is not None else settings.host,
                    port=port if port is not None else settings.port)

@@ -8,7 +8,7 @@ import json
 import os
 import threading
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +95,7 @@ async def clean_db(engine: AsyncEngine) -> AsyncIterator[AsyncEngine]:
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     """Settings for one test: its own data dir, the test database and Redis db, the local provider."""
-    return replace(
-        Settings(),
+    return Settings.defaults(
         database_url=TEST_DATABASE_URL,
         redis_url=TEST_REDIS_URL,
         data_dir=tmp_path / "data",

@@ -134,10 +134,10 @@ def test_the_auth_cli_reopens_only_after_every_token_is_revoked(services, capsys
 
 
 def test_a_server_bound_beyond_loopback_never_runs_open(capsys):
-    public = guard_public_bind(Settings(host="0.0.0.0"), "0.0.0.0")
+    public = guard_public_bind(Settings.defaults(host="0.0.0.0"), "0.0.0.0")
     assert public.require_auth is True
     assert "required" in capsys.readouterr().out
     for host in _LOOPBACK:
-        assert guard_public_bind(Settings(host=host), host).require_auth is False
+        assert guard_public_bind(Settings.defaults(host=host), host).require_auth is False
     # The container case: published on the host's loopback only, and said so explicitly.
-    assert guard_public_bind(Settings(host="0.0.0.0", allow_insecure_bind=True), "0.0.0.0").require_auth is False
+    assert guard_public_bind(Settings.defaults(host="0.0.0.0", allow_insecure_bind=True), "0.0.0.0").require_auth is False

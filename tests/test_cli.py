@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from dataclasses import replace
 
 import asyncpg
 from alembic.script import ScriptDirectory
@@ -15,8 +14,8 @@ from tests.conftest import ROOT, TEST_DATABASE_URL, alembic_config, recreate_dat
 
 
 def test_unreachable_services_are_named_with_their_urls(capsys):
-    settings = replace(Settings(), database_url="postgresql+asyncpg://postgres@127.0.0.1:1/x",
-                       redis_url="redis://127.0.0.1:2/0")
+    settings = Settings.defaults(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/x",
+                               redis_url="redis://127.0.0.1:2/0")
     assert check_services(settings) is False
     out = capsys.readouterr().out
     assert "Postgres is not reachable at postgresql+asyncpg://postgres@127.0.0.1:1/x" in out
@@ -43,7 +42,7 @@ async def test_check_creates_a_missing_database_and_migrate_brings_it_to_head():
     conn = await asyncpg.connect(dsn.rsplit("/", 1)[0] + "/postgres")
     await conn.execute('DROP DATABASE IF EXISTS "churns_test_cli" WITH (FORCE)')
     await conn.close()
-    settings = replace(Settings(), database_url=url, redis_url="redis://127.0.0.1:6379/15")
+    settings = Settings.defaults(database_url=url, redis_url="redis://127.0.0.1:6379/15")
     assert await asyncio.to_thread(check_services, settings)
     await asyncio.to_thread(run_in_thread, migrate, url)
     conn = await asyncpg.connect(dsn)

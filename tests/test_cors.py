@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -18,7 +17,7 @@ OTHER = "https://evil.example.net"
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The test settings with one allowed cross-origin."""
-    return replace(settings, cors_origins=(ALLOWED, "http://localhost:5173"))
+    return settings.with_changes(cors_origins=(ALLOWED, "http://localhost:5173"))
 
 
 def test_the_variable_is_a_comma_separated_list(monkeypatch):
@@ -54,7 +53,7 @@ async def test_graphql_and_files_answer_a_listed_origin_and_other_paths_do_not(c
 
 
 async def test_no_cors_headers_by_default(services):
-    services.settings = replace(services.settings, cors_origins=())
+    services.settings = services.settings.with_changes(cors_origins=())
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         response = await http.post("/graphql", json={"query": "{ __typename }"}, headers={"Origin": ALLOWED})

@@ -81,7 +81,7 @@ def test_the_reaper_runs_once_per_tick_whatever_the_number_of_workers():
     from churns_gql.config import Settings
     from churns_gql.worker import worker_settings
 
-    crons = worker_settings(Settings())["cron_jobs"]
+    crons = worker_settings(Settings.defaults())["cron_jobs"]
     assert [c.name for c in crons] == ["reap_lost_jobs"] and all(c.unique for c in crons)
 
 

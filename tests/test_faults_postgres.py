@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 
 import pytest
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
@@ -41,7 +40,7 @@ async def pg_services(pg, settings):
     await asyncio.to_thread(run_in_thread, migrate, url)
     engine = make_engine(url)
     queue = JobQueue(settings.redis_url)
-    yield AppServices(settings=replace(settings, database_url=url), db=make_sessionmaker(engine),
+    yield AppServices(settings=settings.with_changes(database_url=url), db=make_sessionmaker(engine),
                       storage=RunStorage(settings.data_dir), queue=queue)
     await queue.close()
     await engine.dispose()

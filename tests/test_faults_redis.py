@@ -27,7 +27,7 @@ def redis_server():
 async def test_refine_while_redis_is_down_then_back(client, services, worker_services, redis_server):
     await services.queue.close()
     services.queue = JobQueue(redis_server.url)
-    worker = replace(worker_services, settings=replace(worker_services.settings, redis_url=redis_server.url))
+    worker = replace(worker_services, settings=worker_services.settings.with_changes(redis_url=redis_server.url))
     parent = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
 
     ok = await refine(client, parent, prompt="warmer")  # the queue connects while Redis is up

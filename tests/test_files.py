@@ -88,9 +88,8 @@ async def test_health_and_readiness(client):
 
 
 async def test_readiness_names_what_is_down(services):
-    from dataclasses import replace
 
-    services.settings = replace(services.settings, redis_url="redis://127.0.0.1:1/0")
+    services.settings = services.settings.with_changes(redis_url="redis://127.0.0.1:1/0")
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         response = await http.get("/readyz")

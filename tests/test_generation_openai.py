@@ -17,13 +17,13 @@ from churns_gql.providers.generation import SCHEMAS, GenerationConfig, load_gene
 from churns_gql.providers.generation_openai import OpenAIGenerationProvider, configured_model_problems
 from churns_gql.providers.openai_catalog import load_catalogue
 from tests.conftest import ROOT, png_bytes, run_worker
-from tests.fake_openai import CHAT, EDITS, GENERATIONS, FakeOpenAI, schema_answer
+from tests.fake_openai import CHAT, EDITS, GENERATIONS, FakeOpenAI, chat_body, schema_answer
 from tests.fake_openai_rules import CHAT_MODELS, TODAY
 from tests.test_generation_engine import RUN, create, create_with_reference
 from tests.test_generation_rules import _ended_cleanly
 
 CATALOGUE = load_catalogue(ROOT / "configs")
-IMAGE_MODEL = Settings().openai_image_model
+IMAGE_MODEL = Settings.defaults().openai_image_model
 CONFIG = load_generation_config(ROOT / "configs" / "generation.yml")
 CHAT_MODEL = CONFIG.model_for("strategy")
 PRICING = CATALOGUE.pricing
@@ -208,7 +208,7 @@ def test_unknown_or_shut_down_models_are_refused_naming_the_setting():
 
 def test_shipped_chat_models_are_current_and_priced():
     """Every stage's chat model is served (by the fake's independent list) and priced, with cached input."""
-    errors, _ = configured_model_problems(Settings(openai_api_key="k", configs_dir=ROOT / "configs"))
+    errors, _ = configured_model_problems(Settings.defaults(openai_api_key="k", configs_dir=ROOT / "configs"))
     assert errors == []
     for stage in ("image_eval", "strategy", "style_guide", "creative_expert", "image_assessment"):
         model = CONFIG.model_for(stage)
@@ -228,3 +228,16 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate():
     prices = PRICING.for_model(CHAT_MODEL)
     expected = (2_000 * prices["text_input"] + 8_000 * prices["cached_input"] + 500 * prices["text_output"]) / 1e6
     assert PRICING.cost(usage) == round(expected, 6) and prices["cached_input"] < prices["text_input"]
+
+
+async def test_a_malformed_answer_still_counts_its_cost(client, services, fake, openai_worker):
+    """An answer that is not JSON was billed like any other: the run's cost keeps it (it was dropped before)."""
+    fake.respond_chat_next("not json at all")
+    run_id = (await create(client))["run"]["id"]
+    await run_worker(openai_worker)
+    data = await _ended_cleanly(client, services, run_id, "FAILED")
+    assert len(fake.requests_to(CHAT)) == 1
+    usage = chat_body("not json at all")["usage"]  # what the scripted answer reports
+    billed = PRICING.cost(Usage(model=CHAT_MODEL, text_input_tokens=usage["prompt_tokens"],
+                                text_output_tokens=usage["completion_tokens"]))
+    assert billed > 0 and data["generationCostUsd"] == pytest.approx(billed, abs=1e-6)

@@ -80,7 +80,7 @@ async def test_bad_reference_upload_is_refused(client, services, data, code):
 
 async def test_reference_over_the_pixel_limit_is_too_large(client, services):
     """A reference over the pixel limit is TOO_LARGE."""
-    services.settings = replace(services.settings, max_pixels=1000)
+    services.settings = services.settings.with_changes(max_pixels=1000)
     payload = await create_with_reference(client, png_bytes(100, 100))
     assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["input", "referenceImage"], "TOO_LARGE")]
     assert await _stored(services) == (0, 0, [])
@@ -213,7 +213,7 @@ async def test_cancel_while_running_aborts_the_arq_job(client, services, worker_
 async def test_a_timed_out_generation_fails_with_a_message(client, services, worker_services):
     """A generation over its time budget ends FAILED, timed out after N min."""
     generator = GatedGenerator()
-    slow = replace(worker_services, generator=generator, settings=replace(worker_services.settings, generation_timeout_s=1))
+    slow = replace(worker_services, generator=generator, settings=worker_services.settings.with_changes(generation_timeout_s=1))
     run = (await create(client))["run"]
     await run_worker(slow)
     data = await _ended_cleanly(client, services, run["id"], "FAILED")

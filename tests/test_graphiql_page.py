@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY
 from churns_gql.services import tokens
 from tests.conftest import import_images, png_bytes
@@ -15,7 +13,7 @@ PAGE = ('<!doctype html><html><head><script type="module" src="/assets/graphiql-
 
 def _with_build(services, tmp_path) -> None:
     (tmp_path / "graphiql.html").write_text(PAGE)
-    services.settings = replace(services.settings, web_dir=tmp_path)
+    services.settings = services.settings.with_changes(web_dir=tmp_path)
 
 
 async def test_the_bundled_explorer_is_served_with_a_policy_naming_no_cdn(client, services, tmp_path):
@@ -44,7 +42,7 @@ async def test_a_query_in_the_url_still_needs_the_token_with_the_explorer_built(
 
 
 async def test_without_a_web_build_strawberrys_page_keeps_its_own_policy(client, services, tmp_path):
-    services.settings = replace(services.settings, web_dir=tmp_path / "missing")
+    services.settings = services.settings.with_changes(web_dir=tmp_path / "missing")
     page = await client.http.get("/graphql", headers={"accept": "text/html"})
     assert page.status_code == 200 and "unpkg.com" in page.text
     assert "https://unpkg.com" in page.headers["content-security-policy"]

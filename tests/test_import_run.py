@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import zipfile
-from dataclasses import replace
 
 import pytest
 from PIL import Image as PILImage
@@ -87,7 +86,7 @@ async def test_bad_file_is_refused_and_nothing_written(client, services, name):
 
 
 async def test_too_many_bytes_is_too_large(client, services):
-    services.settings = replace(services.settings, max_upload_mb=1)
+    services.settings = services.settings.with_changes(max_upload_mb=1)
     noisy = PILImage.effect_noise((1200, 1200), 100).convert("RGB")
     out = io.BytesIO()
     noisy.save(out, format="PNG")
@@ -100,7 +99,7 @@ async def test_too_many_bytes_is_too_large(client, services):
 
 
 async def test_too_many_pixels_is_refused_before_decoding(client, services):
-    services.settings = replace(services.settings, max_pixels=10_000)
+    services.settings = services.settings.with_changes(max_pixels=10_000)
     files = {"input.images.0": ("wide.png", png_bytes(200, 100), "image/png")}
     body = (await client.upload(IMPORT_RUN, {"input": {"images": [None]}}, files)).json()
     (error,) = body["data"]["importRun"]["userErrors"]

@@ -57,7 +57,7 @@ def test_the_cli_and_the_tests_build_the_same_worker(worker_services):
 
 
 def test_worker_settings_follow_the_settings_passed_in():
-    options = worker_settings(Settings(refinement_timeout_s=7, redis_url="redis://127.0.0.1:6379/9"))
+    options = worker_settings(Settings.defaults(refinement_timeout_s=7, redis_url="redis://127.0.0.1:6379/9"))
     assert {f.name: f.timeout_s for f in options["functions"]}["run_refinement"] == 7
     assert options["redis_settings"].database == 9
 

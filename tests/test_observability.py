@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -63,7 +62,7 @@ async def test_metrics_need_a_token_once_auth_is_on(client, services):
 
 
 async def test_a_metrics_token_is_required_when_set(services):
-    services.settings = replace(services.settings, metrics_token="scrape-secret")
+    services.settings = services.settings.with_changes(metrics_token="scrape-secret")
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         assert (await http.get("/metrics")).status_code == 401

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import replace
 
 from sqlalchemy import func, select
 
@@ -16,7 +15,7 @@ ME = """{ me { tokenId queuedThisMinute { used limit } activeJobs { used limit }
 
 
 def _limit(services, **limits) -> None:
-    services.settings = replace(services.settings, **limits)
+    services.settings = services.settings.with_changes(**limits)
 
 
 async def _parent(client) -> str:

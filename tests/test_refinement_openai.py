@@ -23,7 +23,7 @@ from tests.conftest import REFINE, ROOT, import_images, png_bytes, refine, run_w
 from tests.fake_openai import EDITS, FakeOpenAI
 from tests.fake_openai_rules import image_model
 
-MODEL = Settings().openai_image_model
+MODEL = Settings.defaults().openai_image_model
 CATALOGUE = load_catalogue(ROOT / "configs")
 ARTIFACTS = ROOT / "test-artifacts" / "openai"
 SUBJECT, STYLE, TEXT = "a blue water bottle", "clean studio light", "STAY COOL"
@@ -35,7 +35,7 @@ DONE = """query($id: ID!) { refinement(id: $id) { status costUsd errorMessage ur
 @pytest.fixture
 def settings(settings):
     """The OpenAI provider is the active one (the worker's editor is built below, on the fake)."""
-    return replace(settings, provider="openai", openai_api_key="sk-test")
+    return settings.with_changes(provider="openai", openai_api_key="sk-test")
 
 
 @pytest.fixture
@@ -278,7 +278,7 @@ async def test_prompt_over_the_api_limit_is_a_user_error(client, services, tmp_p
     data = yaml.safe_load((configs / "openai_models.yml").read_text())
     data["limits"]["max_prompt_chars"] = 6000  # with our wording and the concept, 500 characters of user text fit
     (configs / "openai_models.yml").write_text(yaml.safe_dump(data))
-    services.settings = replace(services.settings, configs_dir=configs)
+    services.settings = services.settings.with_changes(configs_dir=configs)
     parent = await _parent(client)
     payload = await refine(client, parent, prompt="x" * 600)
     assert payload["refinement"] is None

@@ -103,7 +103,7 @@ async def test_partly_understood_and_masked_removal_prompts_are_queued(client, s
 
 async def test_openai_provider_is_not_held_to_the_offline_rules(client, services, parent):
     """With OpenAI editing, a generative prompt is the model's job and is queued."""
-    services.settings = replace(services.settings, provider="openai")
+    services.settings = services.settings.with_changes(provider="openai")
     payload = await refine(client, parent, prompt="add a surfer in the background")
     assert payload["userErrors"] == [] and payload["refinement"]["status"] == "QUEUED"
 
@@ -140,7 +140,7 @@ async def test_reference_with_a_non_subject_type_is_invalid(client, services, pa
 
 
 async def test_reference_over_the_pixel_limit_is_too_large(client, services, parent):
-    services.settings = replace(services.settings, max_pixels=1000)
+    services.settings = services.settings.with_changes(max_pixels=1000)
     variables = {"input": {"parentId": parent, "type": "SUBJECT", "referenceImage": None}}
     body = (await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(100, 100), "image/png")})).json()
     assert [e["code"] for e in body["data"]["refineImage"]["userErrors"]] == ["TOO_LARGE"]

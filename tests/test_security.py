@@ -86,11 +86,11 @@ async def test_websocket_checks_the_token_at_connection_init(live_server, servic
 
 
 def test_without_tokens_the_api_binds_to_loopback_only(capsys):
-    assert bind_host(Settings(host="0.0.0.0"), live_tokens=0) == "127.0.0.1"
+    assert bind_host(Settings.defaults(host="0.0.0.0"), live_tokens=0) == "127.0.0.1"
     assert "127.0.0.1 only" in capsys.readouterr().out
-    assert bind_host(Settings(host="0.0.0.0"), live_tokens=1) == "0.0.0.0"
-    assert bind_host(Settings(host="0.0.0.0", require_auth=True), live_tokens=0) == "0.0.0.0"
-    assert bind_host(Settings(host="0.0.0.0", allow_insecure_bind=True), live_tokens=0) == "0.0.0.0"
+    assert bind_host(Settings.defaults(host="0.0.0.0"), live_tokens=1) == "0.0.0.0"
+    assert bind_host(Settings.defaults(host="0.0.0.0", require_auth=True), live_tokens=0) == "0.0.0.0"
+    assert bind_host(Settings.defaults(host="0.0.0.0", allow_insecure_bind=True), live_tokens=0) == "0.0.0.0"
 
 
 async def test_a_declared_huge_body_is_refused_before_reading(client, services):
@@ -110,9 +110,8 @@ async def test_a_declared_huge_body_is_refused_before_reading(client, services):
 
 
 async def test_a_streamed_body_over_the_limit_is_cut_off(client, services):
-    from dataclasses import replace
 
-    services.settings = replace(services.settings, max_upload_mb=1)  # limit: 16 MB + 1 MB
+    services.settings = services.settings.with_changes(max_upload_mb=1)  # limit: 16 MB + 1 MB
     sent = 0
 
     async def body():
@@ -256,11 +255,10 @@ async def test_unexpected_errors_in_subscriptions_are_masked_too(live_server, cl
 
 
 async def test_limits_come_from_settings(services):
-    from dataclasses import replace
 
     from churns_gql.app import create_app
 
-    services.settings = replace(services.settings, max_query_depth=3, max_aliases=2, max_query_tokens=40)
+    services.settings = services.settings.with_changes(max_query_depth=3, max_aliases=2, max_query_tokens=40)
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         async def errors(query: str) -> list[str]:

@@ -45,11 +45,10 @@ def test_16_bit_extremes_map_to_0_and_255():
 
 
 async def test_a_request_cannot_decode_more_than_its_pixel_budget(client, services):
-    from dataclasses import replace
 
     from tests.conftest import IMPORT_RUN, png_bytes
 
-    services.settings = replace(services.settings, max_pixels_per_request=3 * 64 * 48)
+    services.settings = services.settings.with_changes(max_pixels_per_request=3 * 64 * 48)
     files = {f"input.images.{i}": (f"{i}.png", png_bytes(), "image/png") for i in range(4)}
     body = (await client.upload(IMPORT_RUN, {"input": {"images": [None] * 4}}, files)).json()
     errors = body["data"]["importRun"]["userErrors"]

@@ -43,7 +43,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
 
     With `tracing`, Strawberry's OpenTelemetry extension adds a span per operation, parse, validation and resolver.
     """
-    limits = settings or Settings()
+    limits = settings or Settings.defaults()
     # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
     # limiter extensions make new ones per request, so nothing would ever be found in it.
     rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),

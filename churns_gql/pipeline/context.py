@@ -15,6 +15,7 @@ from churns_gql.config import Settings
 from churns_gql.models import JobStatus, Refinement, Run, StageStatus
 from churns_gql.providers.base import EditResult, GenerationProvider, ImageEditor, StructuredRequest
 from churns_gql.providers.generation import check_answer
+from churns_gql.providers.generation_answers import Answer
 from churns_gql.services import lifecycle
 from churns_gql.services.refinements import ParentFile
 from churns_gql.services.uow import PendingFiles, unit_of_work
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 T = TypeVar("T")
+A = TypeVar("A", bound=Answer)
 
 
 async def concurrently(work: Iterable[Awaitable[T]]) -> list[T]:
@@ -213,8 +215,8 @@ class PipelineContext:
             costs = self.generation.costs
             costs[self.current_stage] = round(costs.get(self.current_stage, 0.0) + usd, 6)
 
-    async def ask(self, request: StructuredRequest) -> dict[str, Any]:
-        """The generation provider's answer to a stage's question, checked against the stage's schema."""
+    async def ask(self, request: StructuredRequest[A]) -> A:
+        """The generation provider's answer to a stage's question, as the stage's answer model."""
         assert self.generation is not None
         provider = self.generation.provider
         # Provider calls cost money and time: check before spending, and after in case a cancel came in.
@@ -222,4 +224,5 @@ class PipelineContext:
         result = await provider.structured(request)
         self.add_cost(result.cost_usd)
         await self.check_cancelled()
+        # Checked after its cost is counted: a misfit answer was paid for all the same.
         return check_answer(request, result.value, provider.name)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Generic, Literal, Protocol, TypeVar
 
 from PIL import Image
+from pydantic import BaseModel
 
 from churns_gql.concepts import Concept
 from churns_gql.geometry import Rect
@@ -14,6 +15,8 @@ from churns_gql.refinement_types import RefinementType
 
 # One rectangle type and one refinement-type enum, defined outside the providers so the API can use them.
 __all__ = ["Rect", "RefinementType"]
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 ErrorKind = Literal["rate_limit", "content_policy", "auth", "timeout", "bad_request", "unavailable"]
 
@@ -103,22 +106,31 @@ class ImageEditor(Protocol):
 
 
 @dataclass
-class StructuredRequest:
-    """One structured-output question of a generation stage: instructions, inputs and the answer's schema."""
+class StructuredRequest(Generic[AnswerT]):
+    """One structured-output question of a generation stage: instructions, inputs and the answer's model."""
 
-    stage: str
-    schema_name: str
-    schema: dict[str, Any]
+    # The pydantic model of the answer (providers/generation_answers.py): its stage, schema name and schema.
+    answer: type[AnswerT]
     instructions: str
     # What the stage knows, sent to the model as JSON; the offline model derives its answer from it.
     payload: dict[str, Any]
     # Images the model should look at (the reference to describe, a result to assess).
     images: list[Image.Image] = field(default_factory=list)
 
+    @property
+    def stage(self) -> str:
+        """The stage asking."""
+        return str(getattr(self.answer, "stage", ""))
+
+    @property
+    def schema_name(self) -> str:
+        """The name of the answer's json_schema response format."""
+        return str(getattr(self.answer, "schema_name", ""))
+
 
 @dataclass
 class StructuredResult:
-    """A model's answer (parsed JSON, not yet checked against the schema), what it used and cost."""
+    """A model's answer (JSON text, or an instance of the answer model), what it used and cost; checked by the caller."""
 
     value: Any
     usage: Usage | None = None
@@ -131,7 +143,7 @@ class TextModel(Protocol):
 
     name: str
 
-    async def structured(self, request: StructuredRequest) -> StructuredResult:
+    async def structured(self, request: StructuredRequest[Any]) -> StructuredResult:
         """The model's answer to `request`."""
         ...
 

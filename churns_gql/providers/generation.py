@@ -1,22 +1,26 @@
-"""What the generation stages ask a text model: one strict JSON schema and one instruction per stage.
+"""What the generation stages ask a text model: one answer model (generation_answers) and one instruction per stage.
 
-Both providers answer in these shapes: the OpenAI provider sends the schema as a structured-output
-response format, the offline provider builds the same structure from the inputs. Every answer is
-checked with `check_answer` before a stage uses it, so a malformed answer fails the stage with a
-message instead of breaking a later one.
+Both providers answer with these models: the OpenAI provider sends the model's strict schema as a
+structured-output response format and its JSON comes back through `check_answer`, the offline provider
+builds instances from the inputs. A malformed answer fails the stage with a message naming the misfit
+instead of breaking a later one.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
+from pydantic import ValidationError
 
 from churns_gql.providers.base import ProviderError, StructuredRequest
+from churns_gql.providers.generation_answers import ANSWERS, Answer, answer_schema, is_malformed_json, misfits
+
+A = TypeVar("A", bound=Answer)
+T = TypeVar("T")
 
 IMAGE_EVAL = "image_eval"
 STRATEGY = "strategy"
@@ -31,89 +35,10 @@ REPAIR_THRESHOLD = 3
 """A text_rendering or subject_preservation score below this flags the image for repair."""
 
 
-def _object(**properties: dict[str, Any]) -> dict[str, Any]:
-    """A closed object schema whose properties are all required."""
-    # Strict structured outputs require every property listed as required and no others allowed.
-    return {"type": "object", "properties": properties, "required": list(properties), "additionalProperties": False}
-
-
-def _text(description: str) -> dict[str, Any]:
-    """A string property with its description."""
-    return {"type": "string", "description": description}
-
-
-def _list(items: dict[str, Any], description: str) -> dict[str, Any]:
-    """An array property of `items` with its description."""
-    return {"type": "array", "items": items, "description": description}
-
-
-_HEX = {"type": "string", "pattern": "^#[0-9A-Fa-f]{6}$", "description": "A colour as #RRGGBB."}
-_SCORE = {"type": "integer", "minimum": 1, "maximum": 5}
-
-IMAGE_ANALYSIS = _object(
-    main_subject=_text("The main subject of the image, concretely (what it is, colour, material)."),
-    setting=_text("Where the subject is: background, surface, surroundings."),
-    style=_text("Photographic or illustrative style, lighting and mood."),
-    text_in_image=_text("Any lettering visible in the image, verbatim; empty when there is none."),
-    dominant_colors=_list(_HEX, "The 3 to 5 most prominent colours."),
-)
-
-STRATEGIES = _object(
-    strategies=_list(
-        _object(
-            target_audience=_text("Who the image speaks to."),
-            target_niche=_text("The market niche or category."),
-            target_objective=_text("What the image should achieve, e.g. drive sales or build awareness."),
-            target_voice=_text("The brand voice, e.g. playful, premium, friendly."),
-        ),
-        "Distinct audience/objective/voice combinations, as many as requested.",
-    )
-)
-
-STYLE_GUIDANCE = _object(
-    style_guidance=_list(
-        _object(
-            style_keywords=_list({"type": "string"}, "3 to 6 keywords naming the style."),
-            style_description=_text("The style direction in one or two sentences."),
-            marketing_impact=_text("Why this style serves its strategy."),
-        ),
-        "One style direction per strategy, in the strategies' order.",
-    )
-)
-
-VISUAL_CONCEPT = _object(
-    main_subject=_text("The subject, described so an image model renders it faithfully."),
-    composition=_text("Framing, camera angle and where things sit, for the platform's aspect ratio."),
-    background=_text("The background and environment."),
-    lighting_and_mood=_text("Lighting and the mood it creates."),
-    color_palette=_list(_HEX, "4 or 5 colours, the background's first."),
-    visual_style=_text("The visual style, e.g. clean studio product photography."),
-    promotional_text_visuals=_object(
-        text=_text("The exact promotional text to render, in the requested language; empty for none."),
-        style=_text("Typography: font character, weight, colour."),
-        placement={"type": "string", "enum": ["top", "center", "bottom"], "description": "Where the text sits."},
-    ),
-    negative_elements=_list({"type": "string"}, "Things the image must not show."),
-)
-
-ASSESSMENT = _object(
-    concept_adherence=dict(_SCORE, description="How well the image follows its visual concept, 1..5."),
-    technical_quality=dict(_SCORE, description="Sharpness, artefacts, composition, 1..5."),
-    subject_preservation={"type": ["integer", "null"], "minimum": 1, "maximum": 5,
-                          "description": "How faithfully the reference subject is kept, 1..5; null without a reference."},
-    text_rendering={"type": ["integer", "null"], "minimum": 1, "maximum": 5,
-                    "description": "Spelling and legibility of the promotional text, 1..5; null when there is none."},
-    notes=_text("One or two sentences on what to fix, if anything."),
-)
-
 SCHEMAS: dict[str, tuple[str, dict[str, Any]]] = {
-    IMAGE_EVAL: ("image_analysis", IMAGE_ANALYSIS),
-    STRATEGY: ("marketing_strategies", STRATEGIES),
-    STYLE_GUIDE: ("style_guidance", STYLE_GUIDANCE),
-    CREATIVE_EXPERT: ("visual_concept", VISUAL_CONCEPT),
-    IMAGE_ASSESSMENT: ("image_assessment", ASSESSMENT),
+    model.stage: (model.schema_name, answer_schema(model)) for model in ANSWERS
 }
-"""Stage → (schema name, JSON schema) of its structured answer."""
+"""Stage → (schema name, strict JSON schema) of its structured answer, from the answer models."""
 
 INSTRUCTIONS: dict[str, str] = {
     IMAGE_EVAL: (
@@ -148,59 +73,10 @@ INSTRUCTIONS: dict[str, str] = {
 """Stage → the system instruction of its question."""
 
 
-def structured_request(stage: str, payload: dict[str, Any], images: list[Any] | None = None) -> StructuredRequest:
-    """The question `stage` asks, with its schema and instruction."""
-    name, schema = SCHEMAS[stage]
-    return StructuredRequest(stage=stage, schema_name=name, schema=schema, instructions=INSTRUCTIONS[stage],
-                             payload=payload, images=list(images or []))
-
-
-# -- checking answers ------------------------------------------------------------------------------
-
-_JSON_TYPES: dict[str, tuple[type, ...]] = {
-    "object": (dict,), "array": (list,), "string": (str,), "integer": (int,), "number": (int, float),
-    "boolean": (bool,), "null": (type(None),),
-}
-
-
-def _type_ok(value: Any, name: str) -> bool:
-    """Whether `value` is of the JSON type `name`."""
-    # bool is an int subclass in Python, but not a JSON integer.
-    if isinstance(value, bool) and name in ("integer", "number"):
-        return False
-    return isinstance(value, _JSON_TYPES[name])
-
-
-def schema_problems(schema: dict[str, Any], value: Any, path: str = "$") -> list[str]:
-    """Where `value` breaks `schema` (the subset strict structured outputs use); empty when it fits."""
-    types = schema.get("type")
-    names = [types] if isinstance(types, str) else list(types or [])
-    if names and not any(_type_ok(value, n) for n in names):
-        return [f"{path} should be {' or '.join(names)}"]
-    if value is None:
-        return []
-    problems: list[str] = []
-    if "enum" in schema and value not in schema["enum"]:
-        problems.append(f"{path} should be one of {schema['enum']}")
-    if isinstance(value, str) and "pattern" in schema and not re.search(schema["pattern"], value):
-        problems.append(f"{path} does not match {schema['pattern']}")
-    if isinstance(value, (int, float)) and not isinstance(value, bool):
-        if "minimum" in schema and value < schema["minimum"]:
-            problems.append(f"{path} is below {schema['minimum']}")
-        if "maximum" in schema and value > schema["maximum"]:
-            problems.append(f"{path} is above {schema['maximum']}")
-    if isinstance(value, list) and "items" in schema:
-        for i, item in enumerate(value):
-            problems += schema_problems(schema["items"], item, f"{path}[{i}]")
-    if isinstance(value, dict):
-        properties = schema.get("properties", {})
-        problems += [f"{path}.{key} is missing" for key in schema.get("required", []) if key not in value]
-        if schema.get("additionalProperties") is False:
-            problems += [f"{path}.{key} is not allowed" for key in value if key not in properties]
-        for key, sub in properties.items():
-            if key in value:
-                problems += schema_problems(sub, value[key], f"{path}.{key}")
-    return problems
+def structured_request(answer: type[A], payload: dict[str, Any], images: list[Any] | None = None) -> StructuredRequest[A]:
+    """The question whose answer is an `answer`, with its stage's instruction."""
+    return StructuredRequest(answer=answer, instructions=INSTRUCTIONS[answer.stage], payload=payload,
+                             images=list(images or []))
 
 
 def provider_label(provider: str) -> str:
@@ -208,17 +84,24 @@ def provider_label(provider: str) -> str:
     return "OpenAI" if provider == "openai" else f"The {provider} provider"
 
 
-def check_answer(request: StructuredRequest, value: Any, provider: str) -> dict[str, Any]:
-    """`value` when it fits the request's schema; else a ProviderError naming the first misfit."""
-    problems = schema_problems(request.schema, value)
-    if problems:
+def check_answer(request: StructuredRequest[A], value: Any, provider: str) -> A:
+    """The answer as its model: an instance as is, JSON text or parsed JSON validated; else a ProviderError."""
+    model = request.answer
+    if isinstance(value, model):
+        return value
+    try:
+        return model.model_validate_json(value) if isinstance(value, (str, bytes)) else model.model_validate(value)
+    except ValidationError as exc:
+        if is_malformed_json(exc):
+            raise ProviderError("unavailable", f"{provider_label(provider)} answered the {request.stage} stage "
+                                               "with malformed JSON; try again") from None
+        problems = misfits(exc)
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
         raise ProviderError(
             "unavailable",
             f"{provider_label(provider)} answered the {request.stage} stage in an unexpected shape "
             f"({problems[0]}{more}); try again",
-        )
-    return value
+        ) from None
 
 
 def needs_repair(score: int | None) -> bool:
@@ -257,7 +140,7 @@ def load_generation_config(path: Path) -> GenerationConfig:
     return GenerationConfig(text_models={str(k): v for k, v in models.items()}, image_quality=quality)
 
 
-def first_n(items: list[Any], n: int, request: StructuredRequest, provider: str, what: str) -> list[Any]:
+def first_n(items: list[T], n: int, request: StructuredRequest[Any], provider: str, what: str) -> list[T]:
     """The first `n` items of an answer's list; a ProviderError when the model gave fewer."""
     if len(items) < n:
         raise ProviderError(

@@ -1,8 +1,11 @@
 """The generation pipeline through OpenAI: structured chat completions for the text stages, GPT Image for the originals.
 
 Text stages call chat completions with `response_format={"type": "json_schema", "json_schema":
-{"name", "strict": true, "schema"}}`, the stage's schema from providers/generation.py, and the chat
-model configs/generation.yml names for the stage; images the stage looks at go along as data URLs.
+{"name", "strict": true, "schema"}}`, the strict schema the SDK derives from the stage's answer model
+(providers/generation_answers.py), and the chat model configs/generation.yml names for the stage; images
+the stage looks at go along as data URLs. The answer's JSON is validated against the model by the
+caller after its cost is counted (`chat.completions.parse` would raise before the usage of an answer
+that misfits could be read, and such an answer is billed too).
 Originals come from `images.generate` (or `images.edit` with the reference as the image) at the size
 of the model's rules nearest the platform's aspect (openai_sizes), then are scaled uniformly and
 cropped to the platform's exact size. Image calls use our retries (never after a timeout), chat calls
@@ -31,6 +34,7 @@ from churns_gql.providers.base import (
     Usage,
 )
 from churns_gql.providers.generation import TEXT_STAGES, GenerationConfig, load_generation_config
+from churns_gql.providers.generation_answers import answer_schema
 from churns_gql.providers.openai import DEFAULT_TIMEOUT_S, decode_b64_image, usage_from_api
 from churns_gql.providers.openai_catalog import (
     Catalogue,
@@ -67,7 +71,7 @@ def _rgb_or_rgba(image: Image.Image) -> Image.Image:
     return image if image.mode == mode else image.convert(mode)
 
 
-def chat_params(request: StructuredRequest, model: str) -> dict[str, Any]:
+def chat_params(request: StructuredRequest[Any], model: str) -> dict[str, Any]:
     """The chat.completions.create keyword arguments for a stage's question."""
     content: list[dict[str, Any]] = [{"type": "text", "text": json.dumps(request.payload, ensure_ascii=False)}]
     content += [{"type": "image_url", "image_url": {"url": _data_url(image), "detail": "low"}}
@@ -77,7 +81,7 @@ def chat_params(request: StructuredRequest, model: str) -> dict[str, Any]:
         "messages": [{"role": "system", "content": request.instructions}, {"role": "user", "content": content}],
         "response_format": {
             "type": "json_schema",
-            "json_schema": {"name": request.schema_name, "strict": True, "schema": request.schema},
+            "json_schema": {"name": request.schema_name, "strict": True, "schema": answer_schema(request.answer)},
         },
     }
 
@@ -149,8 +153,8 @@ class OpenAIGenerationProvider:
         return cls(client, settings.openai_image_model, load_catalogue(settings.configs_dir),
                    load_generation_config(settings.configs_dir / "generation.yml"))
 
-    async def structured(self, request: StructuredRequest) -> StructuredResult:
-        """Ask the stage's chat model with the stage's schema as a strict structured output."""
+    async def structured(self, request: StructuredRequest[Any]) -> StructuredResult:
+        """Ask the stage's chat model with the answer's schema as a strict structured output; the JSON text back."""
         model = self.config.model_for(request.stage)
         params = await asyncio.to_thread(chat_params, request, model)
         try:
@@ -165,11 +169,7 @@ class OpenAIGenerationProvider:
             raise ProviderError("content_policy", f"OpenAI declined the {request.stage} stage: {message.refusal[:200]}")
         if choice is None or choice.finish_reason == "length" or not message or not message.content:
             raise ProviderError("unavailable", f"OpenAI gave no complete answer for the {request.stage} stage; try again")
-        try:
-            value = json.loads(message.content)
-        except ValueError:
-            raise ProviderError("unavailable", f"OpenAI answered the {request.stage} stage with malformed JSON; try again") from None
-        return StructuredResult(value=value, usage=usage, cost_usd=cost)
+        return StructuredResult(value=message.content, usage=usage, cost_usd=cost)
 
     def image_params(self, request: ImageRequest) -> dict[str, Any]:
         """The images.generate (or images.edit) keyword arguments, without the reference file."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,7 @@ def settings(settings: Settings) -> Settings:
     """The per-test settings, serving the built web client at `/`."""
     _require(WEB_DIST / "index.html", "the built web client",
              "run `cd web && npm ci && npm run build` (or `make test`, which builds it) before the browser tests")
-    return replace(settings, web_dir=WEB_DIST)
+    return settings.with_changes(web_dir=WEB_DIST)
 
 
 @pytest.fixture(scope="session")

@@ -34,7 +34,7 @@ def test_the_editor_is_reachable_from_both_paths_and_make_editor():
     from churns_gql.config import Settings
 
     assert FromOldPath is LocalImageEditor
-    assert isinstance(make_editor(Settings(provider="local")), LocalImageEditor)
+    assert isinstance(make_editor(Settings.defaults(provider="local")), LocalImageEditor)
 
 
 def test_warm_up_loads_the_ocr_models_before_the_first_text_job():

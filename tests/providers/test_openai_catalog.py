@@ -24,7 +24,7 @@ from tests.fake_openai import EDITS, FakeOpenAI
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 CATALOGUE = load_catalogue(CONFIGS)
-DEFAULT = CATALOGUE.image_model(Settings().openai_image_model)
+DEFAULT = CATALOGUE.image_model(Settings.defaults().openai_image_model)
 
 
 def noisy(width: int, height: int) -> Image.Image:
@@ -121,15 +121,15 @@ async def test_an_oversized_parent_is_sent_smaller_and_comes_back_exact(tmp_path
 
 def test_check_refuses_retired_and_unknown_models_naming_the_setting(capsys):
     """`churns-gql check` (and start-up) print what is wrong and with which setting; current models pass."""
-    base = Settings(provider="openai", openai_api_key="k", configs_dir=CONFIGS)
+    base = Settings.defaults(provider="openai", openai_api_key="k", configs_dir=CONFIGS)
     assert check_models(base) is True
-    assert check_models(dataclasses.replace(base, openai_image_model="gpt-image-1")) is False
+    assert check_models(base.with_changes(openai_image_model="gpt-image-1")) is False
     out = capsys.readouterr().out
     assert "CHURNS_OPENAI_IMAGE_MODEL='gpt-image-1' was shut down by OpenAI on 2026-10-23" in out
-    assert check_models(dataclasses.replace(base, openai_image_model="dall-e-3")) is False
-    assert check_models(dataclasses.replace(base, openai_image_model="gpt-image-7")) is False
+    assert check_models(base.with_changes(openai_image_model="dall-e-3")) is False
+    assert check_models(base.with_changes(openai_image_model="gpt-image-7")) is False
     assert "is not an OpenAI image model" in capsys.readouterr().out
-    assert check_models(dataclasses.replace(base, provider="local", openai_image_model="gpt-image-1")) is True
+    assert check_models(base.with_changes(provider="local", openai_image_model="gpt-image-1")) is True
 
 
 def test_announced_shutdowns_are_warnings_until_the_date(tmp_path):
@@ -139,7 +139,7 @@ def test_announced_shutdowns_are_warnings_until_the_date(tmp_path):
     for name in ("openai_models.yml", "platforms.yml", "stage_order.yml"):
         (generation / name).write_text((CONFIGS / name).read_text())
     (generation / "generation.yml").write_text("text_models:\n  default: gpt-4.1-mini\n")
-    settings = Settings(provider="openai", openai_api_key="k", configs_dir=generation)
+    settings = Settings.defaults(provider="openai", openai_api_key="k", configs_dir=generation)
     errors, warnings = configured_model_problems(settings)
     assert errors == [] and any("gpt-4.1-mini' will be shut down by OpenAI on 2027-01-14" in w for w in warnings)
     from churns_gql.providers.openai_catalog import chat_model_problem

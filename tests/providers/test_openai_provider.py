@@ -24,7 +24,7 @@ from tests.fake_openai import EDITS, FakeOpenAI
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 ARTIFACTS = CONFIGS.parent / "test-artifacts" / "openai"
 CATALOGUE = load_catalogue(CONFIGS)
-MODEL = Settings().openai_image_model
+MODEL = Settings.defaults().openai_image_model
 KEY = "test-key"
 
 
@@ -348,7 +348,7 @@ async def test_unknown_or_retired_models_are_refused_naming_the_setting(client, 
 
 async def test_from_settings_uses_key_base_url_and_model(fake):
     """from_settings builds a working client from Settings, with the SDK's retries off."""
-    settings = Settings(openai_api_key=KEY, openai_base_url=fake.base_url, configs_dir=CONFIGS)
+    settings = Settings.defaults(openai_api_key=KEY, openai_base_url=fake.base_url, configs_dir=CONFIGS)
     editor = OpenAIImageEditor.from_settings(settings)
     try:
         assert editor.model == MODEL and editor.client.max_retries == 0
@@ -363,5 +363,5 @@ async def test_from_settings_uses_key_base_url_and_model(fake):
 def test_from_settings_without_key_is_an_auth_error():
     """No OPENAI_API_KEY is reported as an auth problem, before any call."""
     with pytest.raises(ProviderError) as info:
-        OpenAIImageEditor.from_settings(Settings(openai_api_key=None, configs_dir=CONFIGS))
+        OpenAIImageEditor.from_settings(Settings.defaults(openai_api_key=None, configs_dir=CONFIGS))
     assert info.value.kind == "auth" and "OPENAI_API_KEY" in info.value.message

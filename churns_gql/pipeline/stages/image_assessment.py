@@ -9,7 +9,8 @@ from __future__ import annotations
 from typing import Any
 
 from churns_gql.pipeline.context import PipelineContext, concurrently
-from churns_gql.providers.generation import IMAGE_ASSESSMENT, needs_repair, structured_request
+from churns_gql.providers.generation import needs_repair, structured_request
+from churns_gql.providers.generation_answers import Assessment
 from churns_gql.storage import METADATA_FILE
 
 
@@ -20,14 +21,15 @@ async def run(ctx: PipelineContext) -> str:
     brief = state.brief()
     extra = [state.reference] if state.reference is not None else []
     requests = [
-        structured_request(IMAGE_ASSESSMENT, {"brief": brief, "index": i, "visual_concept": state.concepts[i],
-                                              "final_prompt": state.final_prompts[i]["prompt"],
-                                              "has_reference": state.reference is not None}, [picture, *extra])
+        structured_request(Assessment, {"brief": brief, "index": i, "visual_concept": state.concepts[i],
+                                        "final_prompt": state.final_prompts[i]["prompt"],
+                                        "has_reference": state.reference is not None}, [picture, *extra])
         for i, picture in enumerate(state.pictures)
     ]
     answers = await concurrently(ctx.ask(r) for r in requests)
     assessment: list[dict[str, Any]] = []
-    for i, answer in enumerate(answers):
+    for i, answered in enumerate(answers):
+        answer = answered.model_dump()
         # Scores for what an image cannot have are dropped rather than trusted.
         if state.reference is None:
             answer["subject_preservation"] = None

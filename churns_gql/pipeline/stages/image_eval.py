@@ -7,6 +7,7 @@ import asyncio
 from churns_gql.pipeline.context import PipelineContext, StageFailed
 from churns_gql.pipeline.stages.load_base_image import _open
 from churns_gql.providers.generation import IMAGE_EVAL, structured_request
+from churns_gql.providers.generation_answers import ImageAnalysis
 
 
 async def run(ctx: PipelineContext) -> str:
@@ -20,5 +21,6 @@ async def run(ctx: PipelineContext) -> str:
         state.reference = await asyncio.to_thread(_open, ctx.services.storage.path(ctx.run.id, relative))
     except (FileNotFoundError, OSError):
         raise StageFailed(IMAGE_EVAL, "the reference image of this run is missing; create the run again") from None
-    state.image_analysis = await ctx.ask(structured_request(IMAGE_EVAL, {"brief": state.brief()}, [state.reference]))
-    return f"reference ({state.reference.width}×{state.reference.height}): {state.image_analysis['main_subject']}"
+    analysis = await ctx.ask(structured_request(ImageAnalysis, {"brief": state.brief()}, [state.reference]))
+    state.image_analysis = analysis.model_dump()
+    return f"reference ({state.reference.width}×{state.reference.height}): {analysis.main_subject}"
