@@ -60,8 +60,11 @@ async def rows_grouped(session: AsyncSession, query: Select[Any], key: str, keys
 
 @dataclass(frozen=True)
 class Window:
-    """Which page of a keyset-ordered list to read: between the positions `after` and `before` (both
-    exclusive), the first `limit` rows, or the last `limit` ones when `from_end` (Relay's `last`)."""
+    """Which page of a keyset-ordered list to read.
+
+    The rows strictly between the positions `after` and `before`: the first `limit` of them, or the last
+    `limit` when `from_end` (Relay's `last`).
+    """
 
     limit: int
     after: tuple[datetime, Any] | None = None

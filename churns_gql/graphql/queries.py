@@ -29,7 +29,6 @@ def _wants_rows(info: Info) -> bool:
     return not selections or not all(isinstance(s, SelectedField) and s.name in _COUNT_ONLY for s in selections)
 
 
-
 async def load_node(info: Info, global_id: str) -> Optional[relay.Node]:
     """The object a global id names, or None."""
     decoded = decode_id(global_id)
