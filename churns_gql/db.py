@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, MetaData, Select, and_, func, literal, or_, select
+from sqlalchemy import ColumnElement, MetaData, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -82,13 +82,17 @@ class Page:
     has_previous: bool = False
 
 
-def _beyond(model: Any, position: tuple[datetime, Any], descending: bool) -> ColumnElement[bool]:
-    """Rows past `position` in the order (created_at, id), ascending or descending."""
-    created, ident = model.created_at, model.id
-    at, at_id = position
+def _past(model: Any, position: tuple[datetime, Any], descending: bool, *, strict: bool = True) -> ColumnElement[bool]:
+    """Rows past `position` (or at it, unless strict) in the order (created_at, id), ascending or descending.
+
+    A row-value comparison: Postgres bounds its (created_at, id) index scan with it, where the equivalent
+    `a < x OR (a = x AND b < y)` is a filter over every row the scan walks past (a page deep in the list read
+    the rows before it).
+    """
+    key = tuple_(model.created_at, model.id)
     if descending:
-        return or_(created < at, and_(created == at, ident < at_id))
-    return or_(created > at, and_(created == at, ident > at_id))
+        return key < position if strict else key <= position
+    return key > position if strict else key >= position
 
 
 async def keyset_page(
@@ -103,16 +107,16 @@ async def keyset_page(
     """
     query = base
     if window.after is not None:
-        query = query.where(_beyond(model, window.after, newest_first))
+        query = query.where(_past(model, window.after, newest_first))
     if window.before is not None:
-        query = query.where(_beyond(model, window.before, not newest_first))
+        query = query.where(_past(model, window.before, not newest_first))
     # Relay: paging forward, hasPreviousPage may say whether rows precede `after`; backward, hasNextPage
     # whether rows follow `before`. Both are one index probe here.
     descending = newest_first != window.from_end
     edge = window.before if window.from_end else window.after
     past_edge: ColumnElement[bool] = literal(False)
     if edge is not None and with_rows:
-        past_edge = base.where(~_beyond(model, edge, descending)).exists()
+        past_edge = base.where(_past(model, edge, not descending, strict=False)).exists()
     counted = select(func.count()).select_from(base.subquery()).scalar_subquery()
     total, outside = (await session.execute(select(counted, past_edge))).one()
     if not with_rows:

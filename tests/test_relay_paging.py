@@ -123,13 +123,21 @@ async def test_run_refinements_page_both_ways(client, services):
     await _walk_both_ways(client, REFINEMENTS, {"id": run_id}, expected)
 
 
-async def test_backward_pages_are_bounded_in_sql(client, services, count_queries):
+async def test_pages_are_bounded_in_sql(client, services, count_queries):
     await _runs(services)
     before = count_queries.count
-    await _page(client, RUNS, {}, last=3)
+    end = await _page(client, RUNS, {}, last=3)
     page_sql = [s for s in count_queries.statements[before:] if "ORDER BY" in s]
     # Read oldest first from the end (the list is newest first), at most the page and one more.
     assert len(page_sql) == 1 and "LIMIT" in page_sql[0] and "DESC" not in page_sql[0].upper()
+    for args in ({"first": 3, "after": end["pageInfo"]["startCursor"]}, {"last": 3, "before": end["pageInfo"]["startCursor"]}):
+        before = count_queries.count
+        await _page(client, RUNS, {}, **args)
+        statements = count_queries.statements[before:]
+        # A page and its far-side probe: two statements, each comparing the (created_at, id) row, which
+        # bounds the index scan (`a < x OR (a = x AND b < y)` only filtered the rows the scan walked past).
+        assert len(statements) == 2
+        assert all("(runs.created_at, runs.id) " in s for s in statements), statements
 
 
 async def _error(client, query: str, variables: dict) -> dict:
