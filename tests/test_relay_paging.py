@@ -152,12 +152,15 @@ async def _error(client, query: str, variables: dict) -> dict:
 async def test_a_cursor_of_one_connection_is_refused_by_another(client, services):
     await _runs(services)
     run_id, _ = await _refinements(client, services)
+    other_run, _ = await _refinements(client, services)
     run_cursor = (await _page(client, RUNS, {}, first=1))["pageInfo"]["endCursor"]
     ref_cursor = (await _page(client, REFINEMENTS, {"id": run_id}, first=1))["pageInfo"]["endCursor"]
     for name in ("after", "before"):
         error = await _error(client, REFINEMENTS, {"id": run_id, name: run_cursor})
-        assert error["message"].startswith(f"{name} is not a cursor of RefinementConnection")
+        assert error["message"].startswith(f"{name} is not a cursor of this RefinementConnection")
         await _error(client, RUNS, {name: ref_cursor})
+        # Another run's refinements are another connection: its cursor is no position here.
+        await _error(client, REFINEMENTS, {"id": other_run, name: ref_cursor})
     # A global id is no cursor either, though it has the same shape.
     await _error(client, RUNS, {"after": run_id})
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any, Optional
 
@@ -16,6 +17,11 @@ MAX_PAGE = 100
 # The connections' names, which their cursors carry: a cursor is only accepted by the connection that issued it.
 RUNS = "RunConnection"
 REFINEMENTS = "RefinementConnection"
+
+
+def run_refinements(run_id: uuid.UUID) -> str:
+    """The name of one run's refinements connection: another run's refinement cursor is no position in it."""
+    return f"{REFINEMENTS}/{run_id}"
 
 
 def page_window(connection: str, *, first: Optional[int], after: Optional[str], last: Optional[int] = None,
@@ -43,7 +49,8 @@ def _position(connection: str, name: str, cursor: Optional[str]) -> Any:
     if position is not None:
         return position
     if cursor_connection(cursor) not in (None, connection):
-        raise PublicError(f"{name} is not a cursor of {connection}: a cursor only pages the connection that returned it")
+        kind = connection.partition("/")[0]
+        raise PublicError(f"{name} is not a cursor of this {kind}: a cursor only pages the connection that returned it")
     raise PublicError(f"{name} is not a cursor this API returned")
 
 

@@ -20,7 +20,7 @@ from churns_gql.graphql.context import Info
 from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.ids import encode_id
-from churns_gql.graphql.paging import REFINEMENTS, page_info, page_window
+from churns_gql.graphql.paging import page_info, page_window, run_refinements
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
 
@@ -276,10 +276,11 @@ class Run(relay.Node):
         """A page of the run's refinements."""
         from churns_gql.services import refinements as service
 
-        window = page_window(REFINEMENTS, first=first, after=after, last=last, before=before)
+        connection = run_refinements(self.raw.id)
+        window = page_window(connection, first=first, after=after, last=last, before=before)
         async with info.context.services.db() as session:
             page = await service.list_run_refinements(session, self.raw.id, window=window, type=type, status=status)
-        edges = [relay.Edge(cursor=encode_cursor(REFINEMENTS, r.created_at, r.id), node=Refinement.from_row(r, info))
+        edges = [relay.Edge(cursor=encode_cursor(connection, r.created_at, r.id), node=Refinement.from_row(r, info))
                  for r in page.rows]
         return RefinementConnection(edges=edges, page_info=page_info(page, edges), total_count=page.total)
 
