@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import MetaData, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, MetaData, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
 
@@ -58,34 +58,75 @@ async def rows_grouped(session: AsyncSession, query: Select[Any], key: str, keys
     return out
 
 
+@dataclass(frozen=True)
+class Window:
+    """Which page of a keyset-ordered list to read.
+
+    The rows strictly between the positions `after` and `before`: the first `limit` of them, or the last
+    `limit` when `from_end` (Relay's `last`).
+    """
+
+    limit: int
+    after: tuple[datetime, Any] | None = None
+    before: tuple[datetime, Any] | None = None
+    from_end: bool = False
+
+
 @dataclass
 class Page:
-    """One page of a keyset-paginated list."""
+    """One page of a keyset-paginated list, in list order, with Relay's pageInfo flags."""
 
     rows: list[Any]
     has_next: bool
     total: int
+    has_previous: bool = False
+
+
+def _past(model: Any, position: tuple[datetime, Any], descending: bool, *, strict: bool = True) -> ColumnElement[bool]:
+    """Rows past `position` (or at it, unless strict) in the order (created_at, id), ascending or descending.
+
+    A row-value comparison: Postgres bounds its (created_at, id) index scan with it, where the equivalent
+    `a < x OR (a = x AND b < y)` is a filter over every row the scan walks past (a page deep in the list read
+    the rows before it).
+    """
+    key = tuple_(model.created_at, model.id)
+    if descending:
+        return key < position if strict else key <= position
+    return key > position if strict else key >= position
 
 
 async def keyset_page(
-    session: AsyncSession, base: Select[Any], model: Any, *, first: int,
-    after: tuple[datetime, Any] | None, newest_first: bool, with_rows: bool = True,
+    session: AsyncSession, base: Select[Any], model: Any, window: Window, *, newest_first: bool,
+    with_rows: bool = True,
 ) -> Page:
-    """A page of `base` ordered by (created_at, id), starting after the keyset position `after`.
+    """A page of `base` ordered by (created_at, id) (newest or oldest first), bounded in SQL by `window`.
 
-    Without `with_rows` only the total is read (a caller asking just for totalCount).
+    Backward pages (`from_end`) read the reversed order from `before` and flip the rows back. The count and
+    the flag for the far side of the cursor (rows at or before `after` / at or after `before`) come in one
+    statement; without `with_rows` only that statement runs (a caller asking just for totalCount).
     """
-    total = await session.scalar(select(func.count()).select_from(base.subquery()))
+    query = base
+    if window.after is not None:
+        query = query.where(_past(model, window.after, newest_first))
+    if window.before is not None:
+        query = query.where(_past(model, window.before, not newest_first))
+    # Relay: paging forward, hasPreviousPage may say whether rows precede `after`; backward, hasNextPage
+    # whether rows follow `before`. Both are one index probe here.
+    descending = newest_first != window.from_end
+    edge = window.before if window.from_end else window.after
+    past_edge: ColumnElement[bool] = literal(False)
+    if edge is not None and with_rows:
+        past_edge = base.where(_past(model, edge, not descending, strict=False)).exists()
+    counted = select(func.count()).select_from(base.subquery()).scalar_subquery()
+    total, outside = (await session.execute(select(counted, past_edge))).one()
     if not with_rows:
         return Page(rows=[], has_next=False, total=int(total or 0))
     created, ident = model.created_at, model.id
-    query = base
-    if after is not None:
-        at, at_id = after
-        if newest_first:
-            query = query.where(or_(created < at, and_(created == at, ident < at_id)))
-        else:
-            query = query.where(or_(created > at, and_(created == at, ident > at_id)))
-    order = (created.desc(), ident.desc()) if newest_first else (created, ident)
-    rows = (await session.scalars(query.order_by(*order).limit(first + 1))).all()
-    return Page(rows=list(rows[:first]), has_next=len(rows) > first, total=int(total or 0))
+    order = (created.desc(), ident.desc()) if descending else (created, ident)
+    rows = list((await session.scalars(query.order_by(*order).limit(window.limit + 1))).all())
+    more = len(rows) > window.limit
+    rows = rows[: window.limit]
+    if window.from_end:
+        rows.reverse()
+        return Page(rows=rows, has_next=bool(outside), has_previous=more, total=int(total or 0))
+    return Page(rows=rows, has_next=more, has_previous=bool(outside), total=int(total or 0))

@@ -19,11 +19,12 @@ from graphql import (
 from strawberry.extensions import SchemaExtension
 
 from churns_gql.error_codes import ErrorCode
+from churns_gql.graphql.paging import DEFAULT_PAGE, MAX_PAGE
 
 TOO_COMPLEX = ErrorCode.QUERY_TOO_COMPLEX.value
-# A connection without `first` returns the API's default page; a `$first` variable may be the maximum.
-DEFAULT_PAGE = 20
-MAX_PAGE = 100
+# A connection without `first` or `last` returns the API's default page; a `$first`/`$last` variable may be the
+# maximum. Either one sizes the page, so both count the same (both at once is refused when it runs).
+PAGE_SIZE_ARGUMENTS = ("first", "last")
 # Lists without paging are bounded by the data (images of a run, stages of a job); assume a few.
 LIST_FIELDS = {"images": 10, "stages": 10, "events": 50, "ancestors": 10}
 # Fields that cost far more than a column: a COUNT query, a JSON blob of arbitrary size, or a level of a
@@ -33,11 +34,11 @@ FIELD_WEIGHTS = {"totalCount": 10, "metadata": 100, "children": 10}
 
 
 def field_multiplier(node: FieldNode) -> int:
-    """How many times a field's selection runs: its `first` for connections, an estimate for plain lists."""
-    for argument in node.arguments or ():
-        if argument.name.value == "first":
-            value = argument.value
-            return int(value.value) if isinstance(value, IntValueNode) else MAX_PAGE
+    """How many times a field's selection runs: its `first` or `last` for connections, an estimate for plain lists."""
+    sizes = [int(a.value.value) if isinstance(a.value, IntValueNode) else MAX_PAGE
+             for a in node.arguments or () if a.name.value in PAGE_SIZE_ARGUMENTS]
+    if sizes:
+        return max(sizes)
     if node.name.value in ("runs", "refinements"):
         return DEFAULT_PAGE
     return LIST_FIELDS.get(node.name.value, 1)

@@ -1,11 +1,16 @@
-"""Relay global ids: base64 of "TypeName:uuid" (decoding lives in churns_gql.global_ids, shared with the client)."""
+"""Relay global ids: base64 of "TypeName:uuid" (decoding lives in churns_gql.global_ids, shared with the client).
+
+Objects' `id` fields are strawberry.relay's (Node with a NodeID); ids made outside a Node field, such as a
+progress event's jobId, are the same relay.GlobalID. Decoding stays strict (validated base64, a uuid), so a
+malformed id finds nothing rather than something.
+"""
 
 from __future__ import annotations
 
-import base64
 import uuid
 
 import strawberry
+from strawberry import relay
 
 from churns_gql.global_ids import decode_id
 
@@ -14,7 +19,7 @@ __all__ = ["decode_id", "decode_id_of", "encode_id"]  # decode_id is re-exported
 
 def encode_id(type_name: str, raw_id: uuid.UUID) -> strawberry.ID:
     """The global id of an object."""
-    return strawberry.ID(base64.b64encode(f"{type_name}:{raw_id}".encode()).decode())
+    return strawberry.ID(str(relay.GlobalID(type_name=type_name, node_id=str(raw_id))))
 
 
 def decode_id_of(global_id: str, *type_names: str) -> uuid.UUID | None:

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime
 from typing import Annotated, Optional
 
 import strawberry
+from strawberry import relay
 from strawberry.types.nodes import SelectedField
 
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
-from churns_gql.graphql.args import After, First, NodeId
+from churns_gql.graphql.args import After, Before, First, Last, NodeId
 from churns_gql.graphql.context import Info
-from churns_gql.graphql.cursors import decode_cursor, encode_cursor
+from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus
-from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id, decode_id_of
-from churns_gql.graphql.types import (
-    Image,
-    Node,
-    Refinement,
-    Run,
-    RunConnection,
-    RunEdge,
-    page_info,
-)
+from churns_gql.graphql.paging import RUNS, page_info, page_window
+from churns_gql.graphql.types import Image, Refinement, Run, RunConnection
 from churns_gql.graphql.usage import Me, resolve_me
 from churns_gql.services import runs as run_service
 
-DEFAULT_PAGE = 20
 _COUNT_ONLY = frozenset({"totalCount", "__typename"})
 
 
@@ -38,23 +28,8 @@ def _wants_rows(info: Info) -> bool:
     selections = info.selected_fields[0].selections if info.selected_fields else []
     return not selections or not all(isinstance(s, SelectedField) and s.name in _COUNT_ONLY for s in selections)
 
-MAX_PAGE = 100
 
-
-def page_args(first: Optional[int], after: Optional[str]) -> tuple[int, tuple[datetime, uuid.UUID] | None]:
-    """Validated page size and keyset position; bad values are a PublicError."""
-    limit = DEFAULT_PAGE if first is None else first
-    if not 0 <= limit <= MAX_PAGE:
-        raise PublicError(f"first must be between 0 and {MAX_PAGE}")
-    position = None
-    if after is not None:
-        position = decode_cursor(after)
-        if position is None:
-            raise PublicError("after is not a cursor this API returned")
-    return limit, position
-
-
-async def load_node(info: Info, global_id: str) -> Optional[Node]:
+async def load_node(info: Info, global_id: str) -> Optional[relay.Node]:
     """The object a global id names, or None."""
     decoded = decode_id(global_id)
     if decoded is None:
@@ -75,7 +50,7 @@ class Query:
     """The query root."""
 
     @strawberry.field(description="Refetch any object by its global id.")
-    async def node(self, info: Info, id: NodeId) -> Optional[Node]:
+    async def node(self, info: Info, id: NodeId) -> Optional[relay.Node]:
         """Any object by global id."""
         return await load_node(info, id)
 
@@ -97,15 +72,16 @@ class Query:
 
     @strawberry.field(description="Runs, newest first.")
     async def runs(
-        self, info: Info, first: First = None, after: After = None, status: Annotated[Optional[JobStatus], strawberry.argument(description="Only runs in this status.")] = None,
+        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        status: Annotated[Optional[JobStatus], strawberry.argument(description="Only runs in this status.")] = None,
     ) -> RunConnection:
         """A page of runs."""
-        limit, position = page_args(first, after)
+        window = page_window(RUNS, first=first, after=after, last=last, before=before)
         async with info.context.services.db() as session:
-            page = await run_service.list_runs(session, first=limit, after=position, status=status,
-                                               caller=info.context.caller, with_rows=_wants_rows(info))
-        edges = [RunEdge(cursor=encode_cursor(r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
-        return RunConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
+            page = await run_service.list_runs(session, window=window, status=status, caller=info.context.caller,
+                                               with_rows=_wants_rows(info))
+        edges = [relay.Edge(cursor=encode_cursor(RUNS, r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
+        return RunConnection(edges=edges, page_info=page_info(page, edges), total_count=page.total)
 
     @strawberry.field(description="A refinement by global id.")
     async def refinement(self, info: Info, id: NodeId) -> Optional[Refinement]:

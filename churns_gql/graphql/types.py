@@ -1,4 +1,4 @@
-"""The schema's object types: Node, ImageVersion, Image, Refinement, Run, events, connections, errors."""
+"""The schema's object types: ImageVersion, Image, Refinement, Run (Relay nodes), events, connections, errors."""
 
 from __future__ import annotations
 
@@ -9,16 +9,18 @@ from datetime import datetime
 from typing import Annotated, Optional
 
 import strawberry
+from strawberry import relay
 from strawberry.scalars import JSON
 
 from churns_gql import events as event_service
 from churns_gql import models
 from churns_gql.error_codes import ErrorCode
-from churns_gql.graphql.args import After, EventsAfter, First
+from churns_gql.graphql.args import After, Before, EventsAfter, First, Last
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.ids import encode_id
+from churns_gql.graphql.paging import page_info, page_window, run_refinements
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
 
@@ -106,18 +108,11 @@ def event_from_row(info: Info, row: models.StageEvent) -> ProgressEvent:
     return event
 
 
-@strawberry.interface(description="Relay object identification: every object with an id can be refetched with Query.node.")
-class Node:
-    """An object with a global id."""
-
-    id: strawberry.ID = strawberry.field(description="Global id, usable with Query.node.")
-
-
 @strawberry.interface(
     description="Any image that can be refined: an original output of a run (Image, version 1) "
     "or the result of a refinement (Refinement: v2, v3... numbered per original in creation order)."
 )
-class ImageVersion(Node):
+class ImageVersion(relay.Node):
     """An image in a run's version tree."""
 
     version: int = strawberry.field(
@@ -149,12 +144,12 @@ class Image(ImageVersion):
     """An original."""
 
     path: str = strawberry.field(description="Path inside the run folder, e.g. originals/image_0.png")
-    raw_id: strawberry.Private[uuid.UUID]
+    raw_id: relay.NodeID[uuid.UUID]
 
     @classmethod
     def from_row(cls, row: models.Image, info: Info) -> Image:
         """The GraphQL form of an original image row."""
-        return cls(id=encode_id("Image", row.id), raw_id=row.id, run_id=row.run_id, version=1,
+        return cls(raw_id=row.id, run_id=row.run_id, version=1,
                    generation_index=row.generation_index, url=info.context.storage.url(row.run_id, row.path),
                    width=row.width, height=row.height, path=row.path)
 
@@ -186,6 +181,7 @@ class Refinement(ImageVersion):
     started_at: Optional[datetime] = strawberry.field(description="When a worker started it.")
     completed_at: Optional[datetime] = strawberry.field(description="When it reached a final status.")
     raw: strawberry.Private[models.Refinement]
+    raw_id: relay.NodeID[uuid.UUID]
 
     @classmethod
     def from_row(cls, row: models.Refinement, info: Info) -> Refinement:
@@ -193,7 +189,7 @@ class Refinement(ImageVersion):
         storage = info.context.storage
         done = row.status == models.JobStatus.COMPLETED
         return cls(
-            id=encode_id("Refinement", row.id), run_id=row.run_id, raw=row, version=row.version,
+            raw_id=row.id, run_id=row.run_id, raw=row, version=row.version,
             generation_index=row.generation_index, url=storage.url(row.run_id, row.image_path) if done else None,
             width=row.width, height=row.height, type=row.type, status=row.status, prompt=row.prompt,
             instructions=row.instructions,
@@ -239,52 +235,8 @@ class Refinement(ImageVersion):
         return [event_from_row(info, r) for r in rows if after is None or r.seq > after]
 
 
-@strawberry.type(description="Pagination state of a connection.")
-class PageInfo:
-    """Relay page info."""
-
-    has_next_page: bool = strawberry.field(description="More items follow this page.")
-    has_previous_page: bool = strawberry.field(description="Items precede this page.")
-    start_cursor: Optional[str] = strawberry.field(description="Cursor of the first item.")
-    end_cursor: Optional[str] = strawberry.field(description="Cursor of the last item; pass as `after`.")
-
-
-@strawberry.type(description="A refinement in a connection.")
-class RefinementEdge:
-    """Edge of RefinementConnection."""
-
-    cursor: str = strawberry.field(description="Opaque position of this item.")
-    node: Refinement = strawberry.field(description="The refinement.")
-
-
-@strawberry.type(description="A page of refinements.")
-class RefinementConnection:
-    """Paginated refinements."""
-
-    edges: list[RefinementEdge] = strawberry.field(description="The page's items.")
-    page_info: PageInfo = strawberry.field(description="Pagination state.")
-    total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
-
-
-@strawberry.type(description="A run in a connection.")
-class RunEdge:
-    """Edge of RunConnection."""
-
-    cursor: str = strawberry.field(description="Opaque position of this item.")
-    node: Run = strawberry.field(description="The run.")
-
-
-@strawberry.type(description="A page of runs.")
-class RunConnection:
-    """Paginated runs."""
-
-    edges: list[RunEdge] = strawberry.field(description="The page's items.")
-    page_info: PageInfo = strawberry.field(description="Pagination state.")
-    total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
-
-
 @strawberry.type(description="A generation run and its images.")
-class Run(Node):
+class Run(relay.Node):
     """A run."""
 
     status: JobStatus = strawberry.field(description="Status of the run's generation.")
@@ -295,11 +247,12 @@ class Run(Node):
     error_message: Optional[str] = strawberry.field(description="Why the generation failed, when it did.")
     generation_cost_usd: float = strawberry.field(description="What generating the originals cost, in USD.")
     raw: strawberry.Private[models.Run]
+    raw_id: relay.NodeID[uuid.UUID]
 
     @classmethod
     def from_row(cls, row: models.Run) -> Run:
         """The GraphQL form of a run row."""
-        return cls(id=encode_id("Run", row.id), raw=row, status=row.status, prompt=row.prompt,
+        return cls(raw_id=row.id, raw=row, status=row.status, prompt=row.prompt,
                    platform=row.platform, created_at=row.created_at, completed_at=row.completed_at,
                    error_message=row.error_message, generation_cost_usd=row.generation_cost_usd or 0.0)
 
@@ -315,21 +268,21 @@ class Run(Node):
         info: Info,
         first: First = None,
         after: After = None,
+        last: Last = None,
+        before: Before = None,
         type: Annotated[Optional[RefinementType], strawberry.argument(description="Only refinements of this type.")] = None,
         status: Annotated[Optional[JobStatus], strawberry.argument(description="Only refinements in this status.")] = None,
     ) -> RefinementConnection:
         """A page of the run's refinements."""
-        from churns_gql.graphql.queries import page_args
         from churns_gql.services import refinements as service
 
-        limit, position = page_args(first, after)
+        connection = run_refinements(self.raw.id)
+        window = page_window(connection, first=first, after=after, last=last, before=before)
         async with info.context.services.db() as session:
-            page = await service.list_run_refinements(
-                session, self.raw.id, first=limit, after=position, type=type, status=status
-            )
-        edges = [RefinementEdge(cursor=encode_cursor(r.created_at, r.id), node=Refinement.from_row(r, info))
+            page = await service.list_run_refinements(session, self.raw.id, window=window, type=type, status=status)
+        edges = [relay.Edge(cursor=encode_cursor(connection, r.created_at, r.id), node=Refinement.from_row(r, info))
                  for r in page.rows]
-        return RefinementConnection(edges=edges, page_info=page_info(edges, page.has_next, after), total_count=page.total)
+        return RefinementConnection(edges=edges, page_info=page_info(page, edges), total_count=page.total)
 
     @strawberry.field(description="What the run's refinements cost, in USD.")
     async def refinement_cost_usd(self, info: Info) -> float:
@@ -359,7 +312,15 @@ class Run(Node):
         return [StageRun.from_summary(s) for s in event_service.summarize_stages(rows)]
 
 
-def page_info(edges: list[RefinementEdge] | list[RunEdge], has_next: bool, after: Optional[str]) -> PageInfo:
-    """PageInfo for a forward page."""
-    return PageInfo(has_next_page=has_next, has_previous_page=after is not None,
-                    start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None)
+@strawberry.type(name="RefinementConnection", description="A page of refinements.")
+class RefinementConnection(relay.Connection[Refinement]):
+    """Paginated refinements: Relay's edges and pageInfo, plus the count."""
+
+    total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")
+
+
+@strawberry.type(name="RunConnection", description="A page of runs.")
+class RunConnection(relay.Connection[Run]):
+    """Paginated runs: Relay's edges and pageInfo, plus the count."""
+
+    total_count: int = strawberry.field(description="Items across all pages, with the filters applied.")

@@ -12,6 +12,7 @@ from starlette.schemas import SchemaGenerator
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from churns_gql import events
+from churns_gql.db import Window
 from churns_gql.error_codes import ErrorCode
 from churns_gql.models import JobStatus, Refinement, StageEvent
 from churns_gql.queue import QUEUE_UNAVAILABLE, REFINE_JOB, QueueUnavailable
@@ -179,7 +180,7 @@ def rest_routes(services: Any) -> list[BaseRoute]:
         after = None
         async with services.db() as session:
             while True:
-                page = await refinement_service.list_run_refinements(session, run_id, first=PAGE, after=after,
+                page = await refinement_service.list_run_refinements(session, run_id, window=Window(limit=PAGE, after=after),
                                                                      type=None, status=None)
                 rows += page.rows
                 if not page.has_next:

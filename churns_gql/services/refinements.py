@@ -9,7 +9,6 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import insert, literal, select
@@ -17,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.config import Settings
-from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
+from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
 from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.offline_rules.support import offline_supports
@@ -92,8 +91,7 @@ async def list_run_refinements(
     session: AsyncSession,
     run_id: uuid.UUID,
     *,
-    first: int,
-    after: tuple[datetime, uuid.UUID] | None,
+    window: Window,
     type: RefinementType | None,
     status: JobStatus | None,
 ) -> Page:
@@ -103,7 +101,7 @@ async def list_run_refinements(
         base = base.where(Refinement.type == type)
     if status is not None:
         base = base.where(Refinement.status == status)
-    return await keyset_page(session, base, Refinement, first=first, after=after, newest_first=False)
+    return await keyset_page(session, base, Refinement, window, newest_first=False)
 
 
 # -- summaries and refinements.json ---------------------------------------------------------------

@@ -6,7 +6,6 @@ import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -17,7 +16,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.config import Settings
-from churns_gql.db import Page, keyset_page, rows_by_id, rows_grouped
+from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
 from churns_gql.images import DecodedImage, ImageRejected, PixelBudget, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run
 from churns_gql.services import lifecycle, quotas
@@ -308,8 +307,7 @@ async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[u
 
 
 async def list_runs(
-    session: AsyncSession, *, first: int, after: tuple[datetime, uuid.UUID] | None, status: JobStatus | None,
-    caller: Caller = OPEN, with_rows: bool = True,
+    session: AsyncSession, *, window: Window, status: JobStatus | None, caller: Caller = OPEN, with_rows: bool = True,
 ) -> Page:
     """Runs the caller may see, newest first, keyset-paginated by (created_at, id); only counted without rows."""
     base = select(Run)
@@ -317,4 +315,4 @@ async def list_runs(
         base = base.where(Run.owner_token_id == caller.token_id)
     if status is not None:
         base = base.where(Run.status == status)
-    return await keyset_page(session, base, Run, first=first, after=after, newest_first=True, with_rows=with_rows)
+    return await keyset_page(session, base, Run, window, newest_first=True, with_rows=with_rows)
