@@ -59,6 +59,8 @@ class Settings:
     metrics_token: str | None = None
     worker_metrics_port: int = 0
     log_format: str = "text"
+    trusted_documents: Path | None = None
+    apq_ttl_s: int = 86_400
     configs_dir: Path = field(default_factory=lambda: Path(__file__).resolve().parent.parent / "configs")
 
     @classmethod
@@ -100,6 +102,8 @@ class Settings:
             metrics_token=os.environ.get("CHURNS_METRICS_TOKEN") or None,
             worker_metrics_port=int(_env("CHURNS_WORKER_METRICS_PORT", str(d.worker_metrics_port))),
             log_format=_env("CHURNS_LOG_FORMAT", d.log_format).lower(),
+            trusted_documents=Path(os.environ["CHURNS_TRUSTED_DOCUMENTS"]) if os.environ.get("CHURNS_TRUSTED_DOCUMENTS") else None,
+            apq_ttl_s=int(_env("CHURNS_APQ_TTL_S", str(d.apq_ttl_s))),
         )
 
     @property
@@ -136,7 +140,8 @@ ENV_VARS = {
     "CHURNS_MAX_QUERY_BYTES", "CHURNS_MAX_QUERY_COST", "CHURNS_MAX_PIXELS_PER_REQUEST",
     "CHURNS_RATE_LIMIT_PER_MINUTE", "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN", "CHURNS_DAILY_SPEND_LIMIT_USD",
     "CHURNS_MAX_STORAGE_MB_PER_TOKEN", "CHURNS_CORS_ORIGINS",
-    "CHURNS_METRICS_TOKEN", "CHURNS_WORKER_METRICS_PORT", "CHURNS_LOG_FORMAT",
+    "CHURNS_METRICS_TOKEN", "CHURNS_WORKER_METRICS_PORT", "CHURNS_LOG_FORMAT", "CHURNS_TRUSTED_DOCUMENTS",
+    "CHURNS_APQ_TTL_S",
 }
 """Every environment variable Settings.from_env reads (tests check .env.example and compose against it)."""
 

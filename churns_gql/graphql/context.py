@@ -20,7 +20,8 @@ from churns_gql.storage import RunStorage
 
 @dataclass
 class AppServices:
-    """What every request shares: settings, the database, run storage, the job queue and the event hub."""
+    """What every request shares: settings, the database, run storage, the job queue, the event hub, tokens and
+    persisted documents."""
 
     settings: Settings
     db: async_sessionmaker[AsyncSession]
@@ -29,6 +30,7 @@ class AppServices:
     hub: Any = None
     gate: Any = None
     socket_guard: Any = None
+    documents: Any = None
 
 
 @dataclass
