@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import replace
+from pathlib import Path
 
 import httpx
 import pytest
@@ -155,3 +156,14 @@ def test_a_manifest_entry_must_hash_to_its_document(tmp_path):
     path.write_text(json.dumps({"0" * 64: QUERY}))
     with pytest.raises(ValueError, match="not the SHA-256"):
         load_manifest(path)
+
+
+def test_the_web_clients_manifest_is_well_formed_and_valid_against_the_schema():
+    from graphql import parse, validate
+
+    from churns_gql.graphql.schema import schema
+
+    manifest = load_manifest(Path(__file__).resolve().parent.parent / "web" / "trusted-documents.json")
+    assert len(manifest) >= 10
+    for document in manifest.values():
+        assert validate(schema._schema, parse(document)) == [], document
