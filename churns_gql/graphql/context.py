@@ -42,10 +42,14 @@ class Context:
     response: Any = None
     connection_params: dict[str, Any] | None = None
     caller: Caller = OPEN
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = make_loaders(self.services.db)
+    @property
+    def loaders(self) -> Loaders:
+        """The request's DataLoaders, made on first use: most requests never load through one."""
+        if self._loaders is None:
+            self._loaders = make_loaders(self.services.db)
+        return self._loaders
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The request's transaction: committed when the block ends cleanly, files removed when it does not."""
