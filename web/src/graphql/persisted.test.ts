@@ -7,7 +7,14 @@ import trustedDocuments from '../../trusted-documents.json';
 
 const runsText = wireText(RunsDoc)!;
 const runsHash = Object.entries(trustedDocuments as Record<string, string>).find(([, text]) => text === runsText)![0];
-const page = { runs: { totalCount: 0, pageInfo: { hasNextPage: false, endCursor: null, __typename: 'PageInfo' }, edges: [], __typename: 'RunConnection' } };
+const page = {
+  runs: {
+    totalCount: 0,
+    pageInfo: { hasNextPage: false, endCursor: null, __typename: 'PageInfo' },
+    edges: [],
+    __typename: 'RunConnection',
+  },
+};
 
 function json(body: unknown): Response {
   return new Response(JSON.stringify(body), { status: 200, headers: { 'Content-Type': 'application/json' } });

@@ -53,9 +53,13 @@ export function persistedExchange(manifest: Manifest): Exchange {
     (operations$) => {
       const retries = makeSubject<Operation>();
       const results$ = share(forward(merge([pipe(operations$, map(hashed)), retries.source])));
-      const missed = (r: OperationResult) => isMiss(r) && !!r.operation.extensions?.persistedQuery && !r.operation.extensions.persistedQuery.miss;
+      const missed = (r: OperationResult) =>
+        isMiss(r) && !!r.operation.extensions?.persistedQuery && !r.operation.extensions.persistedQuery.miss;
       return merge([
-        pipe(results$, filter((r) => !missed(r))),
+        pipe(
+          results$,
+          filter((r) => !missed(r)),
+        ),
         pipe(
           results$,
           filter(missed),
