@@ -31,6 +31,7 @@ from churns_gql.cors import PathCORS
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.error_codes import ErrorCode
 from churns_gql.events import EventHub
+from churns_gql.graphql import persisted
 from churns_gql.graphql.context import AppServices, Context
 from churns_gql.graphql.http_view import GraphQLOverHTTP, error_response
 from churns_gql.graphql.schema import build_schema
@@ -207,6 +208,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         services.gate = TokenGate(services.db, require=settings.require_auth)
     if services.socket_guard is None:
         services.socket_guard = SocketGuard(services.gate)
+    if services.documents is None:
+        services.documents = persisted.from_settings(settings)
     graphql_app = GraphQLApp(services)
 
     @contextlib.asynccontextmanager
@@ -220,6 +223,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             yield
         finally:
             await services.socket_guard.stop()
+            await services.documents.close()
             if owns_hub:
                 await services.hub.stop()
                 services.hub = None

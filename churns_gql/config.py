@@ -101,6 +101,13 @@ class Settings(BaseSettings):
     """The worker's own metrics (job and provider-call durations) on this port; 0 = off."""
     log_format: Literal["text", "json"] = "text"
     """Log lines: text, or json (one object a line, with the request id of the request that logged it)."""
+    apq_ttl_s: int = 86_400
+    """Automatic persisted queries (Apollo APQ, `extensions.persistedQuery`): registered documents are kept in Redis
+    this many seconds."""
+    trusted_documents: Path | None = Field(default=None, examples=["web/trusted-documents.json"])
+    """Trusted documents: a JSON manifest {sha256: document} (the web client's is web/trusted-documents.json, made by
+    `npm run manifest`). When set, only its documents run, by hash or in full; any other is refused with FORBIDDEN,
+    GraphiQL and ad-hoc clients included. Unset: any document runs (APQ registration on)."""
     configs_dir: Path = Field(default_factory=_configs_dir, examples=["./configs"])
     """Folder of stage_order.yml, openai_models.yml (models, sizes, prices), generation.yml and platforms.yml."""
 

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -171,7 +173,46 @@ async def test_101st_subscription_on_one_connection_is_refused(live_server, clie
             await ws.subscribe(str(i), query, {"id": run["id"]})
         message = await ws.receive(timeout=10)
     assert message["id"] == "100" and message["type"] == "error"
-    assert message["payload"][0]["message"] == "Subscription limit reached"
+    assert message["payload"] == [{"message": "Subscription limit reached",
+                                   "extensions": {"code": "QUOTA_EXCEEDED", "limit": 100}}]
+
+
+@pytest.fixture
+def short_documents(services):
+    """At most 100 characters a document (set before live_server builds the app)."""
+    services.settings = replace(services.settings, max_query_bytes=100)
+
+
+@pytest.fixture
+def one_operation_a_socket(services):
+    """One operation at a time a websocket (set before live_server builds the app)."""
+    services.settings = replace(services.settings, max_subscriptions_per_connection=1)
+
+
+async def test_a_websocket_document_over_the_size_limit_is_refused_with_a_code(short_documents, live_server):
+    async with WSClient(live_server) as ws:
+        await ws.subscribe("1", "{ __typename }" + " " * 200, {})
+        _, message = await ws.collect("1")
+    assert message["type"] == "error"
+    assert message["payload"] == [{"message": "the query is 214 characters; the limit is 100",
+                                   "extensions": {"code": "QUERY_TOO_COMPLEX"}}]
+
+
+async def test_legacy_graphql_ws_limit_error_has_a_code(one_operation_a_socket, live_server, client):
+    from websockets.asyncio.client import connect
+
+    run = (await import_images(client, [png_bytes()]))["run"]
+    start = {"query": "subscription($id: ID!) { runProgress(id: $id) { seq } }", "variables": {"id": run["id"]}}
+    async with connect(live_server.replace("http://", "ws://") + "/graphql", subprotocols=["graphql-ws"]) as ws:
+        await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
+        assert json.loads(await ws.recv())["type"] == "connection_ack"
+        for op_id in ("a", "b"):
+            await ws.send(json.dumps({"id": op_id, "type": "start", "payload": start}))
+        while (message := json.loads(await asyncio.wait_for(ws.recv(), 10))).get("id") != "b":
+            pass
+    assert message["type"] == "error"
+    assert message["payload"] == {"message": "Subscription limit reached",
+                                  "extensions": {"code": "QUOTA_EXCEEDED", "limit": 1}}
 
 
 async def test_unexpected_errors_are_masked_with_an_id(client, services, caplog, monkeypatch):

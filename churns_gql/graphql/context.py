@@ -20,7 +20,8 @@ from churns_gql.storage import RunStorage
 
 @dataclass
 class AppServices:
-    """What every request shares: settings, the database, run storage, the job queue and the event hub."""
+    """What every request shares: settings, the database, run storage, the job queue, the event hub, tokens and
+    persisted documents."""
 
     settings: Settings
     db: async_sessionmaker[AsyncSession]
@@ -29,6 +30,7 @@ class AppServices:
     hub: Any = None
     gate: Any = None
     socket_guard: Any = None
+    documents: Any = None
 
 
 @dataclass
@@ -40,10 +42,14 @@ class Context:
     response: Any = None
     connection_params: dict[str, Any] | None = None
     caller: Caller = OPEN
-    loaders: Loaders = field(init=False)
+    _loaders: Loaders | None = field(default=None, init=False, repr=False)
 
-    def __post_init__(self) -> None:
-        self.loaders = make_loaders(self.services.db)
+    @property
+    def loaders(self) -> Loaders:
+        """The request's DataLoaders, made on first use: most requests never load through one."""
+        if self._loaders is None:
+            self._loaders = make_loaders(self.services.db)
+        return self._loaders
 
     def unit_of_work(self) -> AbstractAsyncContextManager[UnitOfWork]:
         """The request's transaction: committed when the block ends cleanly, files removed when it does not."""

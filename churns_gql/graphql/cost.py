@@ -1,4 +1,4 @@
-"""Static query cost: a document's size and an estimate of the rows it can make the server produce."""
+"""Static query cost: an estimate of the rows a document can make the server produce."""
 
 from __future__ import annotations
 
@@ -16,7 +16,6 @@ from graphql import (
     SelectionSetNode,
     ValidationRule,
 )
-from strawberry.extensions import SchemaExtension
 
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.paging import DEFAULT_PAGE, MAX_PAGE
@@ -88,19 +87,3 @@ def cost_rule(max_cost: int) -> type[ValidationRule]:
                     "(ask for smaller pages or fewer aliases)", node, extensions={"code": TOO_COMPLEX}))
 
     return QueryCostRule
-
-
-class MaxQueryBytes(SchemaExtension):
-    """Refuses a document longer than the limit before the lexer sees it (comments are not tokens)."""
-
-    def __init__(self, max_bytes: int) -> None:
-        super().__init__()
-        self.max_bytes = max_bytes
-
-    def on_parse(self) -> Iterator[None]:
-        """Check the document's length, then let parsing go on."""
-        query = self.execution_context.query or ""
-        if self.max_bytes > 0 and len(query) > self.max_bytes:
-            raise GraphQLError(f"the query is {len(query):,} characters; the limit is {self.max_bytes:,}",
-                               extensions={"code": TOO_COMPLEX})
-        yield

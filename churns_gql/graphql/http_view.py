@@ -18,6 +18,7 @@ from strawberry.types.graphql import OperationType
 from churns_gql import metrics
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.errors import REQUEST_ERROR_CODES, error_code, with_code
+from churns_gql.graphql.persisted import DocumentRefused
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 LEGACY_JSON = "application/json"
@@ -106,6 +107,23 @@ class GraphQLOverHTTP:
             metrics.count_errors([{"extensions": {"code": refused.code.value}}])
         metrics.count_request(scope["state"].get("operation"), response.status_code)
         await response(scope, receive, send)
+
+    def should_render_graphql_ide(self, request: Any) -> bool:
+        """GraphiQL only for a bare GET: a hash-only persisted query (no `query` parameter) is executed."""
+        params = request.query_params
+        return (super().should_render_graphql_ide(request)  # type: ignore[misc]  # a mixin over the view
+                and not any(params.get(key) is not None for key in ("extensions", "operationName", "variables")))
+
+    async def parse_http_body(self, request: Any) -> Any:
+        """The request's GraphQL data with its document resolved from a persisted-query hash (or refused)."""
+        data = await super().parse_http_body(request)  # type: ignore[misc]  # a mixin over the view
+        documents = self.services.documents  # type: ignore[attr-defined]  # the view has .services
+        for item in data if isinstance(data, list) else [data]:
+            try:
+                item.query = await documents.resolve(item.query, item.extensions)
+            except DocumentRefused as refused:
+                raise RequestRefused(refused.status, refused.message, refused.code, refused.headers) from refused
+        return data
 
     async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
                              root_value: Any, request_data: Any) -> Any:

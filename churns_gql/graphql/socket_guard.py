@@ -13,6 +13,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.context import Context
 from churns_gql.graphql.fanout import SharedFrames
+from churns_gql.graphql.socket_documents import LegacyDocuments, TransportDocuments
 from churns_gql.services.tokens import Caller
 
 log = logging.getLogger("churns_gql.socket_guard")
@@ -125,7 +126,7 @@ class _Watched:
                 guard.discard(self)
 
 
-class GuardedTransportWSHandler(SharedFrames, _Watched, BaseGraphQLTransportWSHandler[Context, None]):
+class GuardedTransportWSHandler(SharedFrames, _Watched, TransportDocuments, BaseGraphQLTransportWSHandler[Context, None]):
     """graphql-transport-ws with the token re-checked on every subscribe message."""
 
     async def handle_connection_init(self, message: Any) -> None:
@@ -141,7 +142,7 @@ class GuardedTransportWSHandler(SharedFrames, _Watched, BaseGraphQLTransportWSHa
         await super().handle_subscribe(message)
 
 
-class GuardedWSHandler(_Watched, BaseGraphQLWSHandler[Context, None]):
+class GuardedWSHandler(_Watched, LegacyDocuments, BaseGraphQLWSHandler[Context, None]):
     """The legacy graphql-ws protocol with the token re-checked on every start message."""
 
     async def handle_start(self, message: Any) -> None:

@@ -3,6 +3,8 @@
 import { Client, cacheExchange, fetchExchange, mapExchange, subscriptionExchange, type Exchange } from 'urql';
 import { createClient as createWsClient, type Client as WsClient } from 'graphql-ws';
 import { bearer } from '../lib/auth';
+import { persistedExchange, type Manifest } from './persisted';
+import trustedDocuments from '../../trusted-documents.json';
 
 /** Where the API answers; relative so the client works wherever the server serves it. */
 export const GRAPHQL_PATH = '/graphql';
@@ -37,6 +39,8 @@ export interface ClientOptions {
   ws?: WsClient | null;
   /** API token, when the server requires one. */
   token?: string | null;
+  /** Persisted documents (hash → text); the generated trusted-documents manifest by default. */
+  manifest?: Manifest;
   /** Called when the server answers 401, i.e. a token is missing or no longer valid. */
   onUnauthorized?: () => void;
 }
@@ -57,11 +61,14 @@ export function makeClient(options: ClientOptions = {}): Client {
       }),
     );
   }
+  // Hash first (APQ), so the same client works against a server in trusted-documents mode.
+  exchanges.push(persistedExchange(options.manifest ?? (trustedDocuments as Manifest)));
   exchanges.push(fetchExchange);
   if (ws) {
     exchanges.push(
       subscriptionExchange({
         forwardSubscription(request) {
+          // The persisted exchange marks subscriptions as a miss, so their document is always here.
           const input = { ...request, query: request.query || '' };
           return {
             subscribe(sink) {
