@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from churns_gql.config import Settings
 from churns_gql.graphql.document_cache import CachedDocuments
 from churns_gql.graphql.schema import build_schema
@@ -26,7 +24,7 @@ async def test_a_repeated_document_is_parsed_and_validated_once():
 
 
 async def test_limits_still_hold_through_the_one_extension():
-    schema = build_schema(replace(Settings(), max_query_bytes=60, max_query_tokens=20))
+    schema = build_schema(Settings.defaults(max_query_bytes=60, max_query_tokens=20))
     long = await schema.execute("{ __typename }" + " " * 60)
     assert long.errors and long.errors[0].extensions == {"code": "QUERY_TOO_COMPLEX"}
     tokens = await schema.execute("{ " + "a: __typename " * 10 + "}")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from pathlib import Path
 
 import httpx
@@ -76,7 +75,7 @@ async def test_hash_mismatch_and_bad_versions_are_bad_requests(client):
 
 
 async def test_documents_over_the_size_limit_are_not_stored(services):
-    services.settings = replace(services.settings, max_query_bytes=200)
+    services.settings = services.settings.with_changes(max_query_bytes=200)
     app = create_app(services=services)
     big = "query Big { runs { totalCount } }" + " " * 300
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
@@ -113,7 +112,7 @@ def manifest(tmp_path):
 
 @pytest.fixture
 async def trusted_app(services, manifest):
-    services.settings = replace(services.settings, trusted_documents=manifest)
+    services.settings = services.settings.with_changes(trusted_documents=manifest)
     return create_app(services=services)
 
 

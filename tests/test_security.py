@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import replace
 
 import httpx
 import pytest
@@ -180,13 +179,13 @@ async def test_101st_subscription_on_one_connection_is_refused(live_server, clie
 @pytest.fixture
 def short_documents(services):
     """At most 100 characters a document (set before live_server builds the app)."""
-    services.settings = replace(services.settings, max_query_bytes=100)
+    services.settings = services.settings.with_changes(max_query_bytes=100)
 
 
 @pytest.fixture
 def one_operation_a_socket(services):
     """One operation at a time a websocket (set before live_server builds the app)."""
-    services.settings = replace(services.settings, max_subscriptions_per_connection=1)
+    services.settings = services.settings.with_changes(max_subscriptions_per_connection=1)
 
 
 async def test_a_websocket_document_over_the_size_limit_is_refused_with_a_code(short_documents, live_server):
