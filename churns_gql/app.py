@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
-from churns_gql import metrics, thumbnails, tracing
+from churns_gql import metrics, remote_files, thumbnails, tracing
 from churns_gql.config import Settings, get_settings
 from churns_gql.cors import PathCORS
 from churns_gql.db import make_engine, make_sessionmaker
@@ -196,7 +196,7 @@ async def _may_read(services: AppServices, caller: Caller, relative: str) -> boo
 def create_app(settings: Settings | None = None, *, services: AppServices | None = None) -> Starlette:
     """Build the app; `services` lets tests share an engine, otherwise the lifespan makes its own."""
     settings = settings or (services.settings if services else get_settings())
-    storage = RunStorage(settings.data_dir)
+    storage = RunStorage.from_url(settings.storage_url, settings.data_dir)
     state: dict[str, Any] = {}
     if services is None:
         engine = make_engine(settings.database_url, pre_ping=False)
@@ -251,14 +251,18 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         except AuthUnavailable as exc:
             return _unavailable(str(exc))
         relative = request.path_params["path"]
-        found = services.storage.resolve_public(relative)
-        if found is None or not await _may_read(services, caller, relative):
+        storage = services.storage
+        key = storage.public_key(relative)
+        found = storage.resolve_public(relative) if storage.is_local else None
+        if key is None or (storage.is_local and found is None) or not await _may_read(services, caller, relative):
             return PlainTextResponse("Not Found", status_code=404)
-        media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         # Files are per-token: shared caches must not keep them, the browser may.
-        return await thumbnails.file_response(
-            request, services.storage.runs_dir / Path(relative).parts[1], found, media_type,
-            {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+        if found is None:
+            streamed = await remote_files.object_response(request, storage.store, key, media_type, headers)
+            return streamed or PlainTextResponse("Not Found", status_code=404)
+        return await thumbnails.file_response(request, storage.runs_dir / Path(relative).parts[1], found, media_type, headers)
 
     async def metrics_page(request: Request) -> Response:
         authorization = request.headers.get("authorization") or ""

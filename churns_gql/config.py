@@ -31,6 +31,8 @@ class Settings:
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/churns"
     redis_url: str = "redis://127.0.0.1:6379/0"
     data_dir: Path = Path("data")
+    # file:///path or s3://bucket/prefix; empty = the data dir (blob_store.open_store).
+    storage_url: str = ""
     provider: str = "auto"
     openai_api_key: str | None = None
     openai_base_url: str | None = None
@@ -69,6 +71,7 @@ class Settings:
             database_url=_env("CHURNS_DATABASE_URL", d.database_url),
             redis_url=_env("CHURNS_REDIS_URL", d.redis_url),
             data_dir=Path(_env("CHURNS_DATA_DIR", str(d.data_dir))),
+            storage_url=_env("CHURNS_STORAGE_URL", d.storage_url),
             provider=_env("CHURNS_PROVIDER", d.provider).lower(),
             openai_api_key=os.environ.get("OPENAI_API_KEY") or None,
             openai_base_url=os.environ.get("OPENAI_BASE_URL") or None,
@@ -128,7 +131,7 @@ class Settings:
 
 
 ENV_VARS = {
-    "CHURNS_DATABASE_URL", "CHURNS_REDIS_URL", "CHURNS_DATA_DIR", "CHURNS_PROVIDER", "OPENAI_API_KEY",
+    "CHURNS_DATABASE_URL", "CHURNS_REDIS_URL", "CHURNS_DATA_DIR", "CHURNS_STORAGE_URL", "CHURNS_PROVIDER", "OPENAI_API_KEY",
     "OPENAI_BASE_URL", "CHURNS_OPENAI_IMAGE_MODEL", "CHURNS_MAX_UPLOAD_MB", "CHURNS_MAX_PIXELS", "CHURNS_HOST",
     "CHURNS_PORT", "CHURNS_REFINEMENT_TIMEOUT_S", "CHURNS_GENERATION_TIMEOUT_S", "CHURNS_WEB_DIR",
     "CHURNS_CONFIGS_DIR", "CHURNS_REQUIRE_AUTH", "CHURNS_ALLOW_INSECURE_BIND", "CHURNS_MAX_QUERY_DEPTH",
