@@ -259,7 +259,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         # Files are per-token: shared caches must not keep them, the browser may.
         headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
-        if found is None:
+        if found is None or not media_type.startswith("image/"):
+            # Bucket objects, and the JSON files that are rewritten in place (refinements.json), are sent
+            # from one open version; write-once images go out as files (with ?w= thumbnails).
             streamed = await remote_files.object_response(request, storage.store, key, media_type, headers)
             return streamed or PlainTextResponse("Not Found", status_code=404)
         return await thumbnails.file_response(request, storage.runs_dir / Path(relative).parts[1], found, media_type, headers)

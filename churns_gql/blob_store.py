@@ -10,9 +10,10 @@ import asyncio
 import os
 import shutil
 import tempfile
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
@@ -25,6 +26,15 @@ class BlobInfo:
     size: int
     mtime: float
     etag: str
+
+
+@dataclass
+class Opened:
+    """One version of a file, opened for sending: its info and its bytes belong to the same version."""
+
+    info: BlobInfo
+    chunks: AsyncIterator[bytes]
+    close: Callable[[], Awaitable[None]]
 
 
 class BlobStore(Protocol):
@@ -57,8 +67,8 @@ class BlobStore(Protocol):
     def local_path(self, key: str) -> Path | None:
         """The file on this machine's disk for `key`, or None for a remote store."""
 
-    def stream(self, key: str) -> AsyncIterator[bytes]:
-        """The bytes at `key` in chunks (for serving without holding the whole file)."""
+    async def open(self, key: str) -> Opened | None:
+        """`key` opened for sending (None when missing): a rewrite racing the read cannot mix two versions."""
 
 
 def _write_atomic(target: Path, data: bytes) -> None:
@@ -160,14 +170,26 @@ class LocalBlobStore:
         """The file itself."""
         return self.path(key)
 
-    async def stream(self, key: str) -> AsyncIterator[bytes]:
-        """The file in 256 KiB chunks, each read off the event loop."""
-        handle = await asyncio.to_thread(open, self.path(key), "rb")
+    async def open(self, key: str) -> Opened | None:
+        """The open file and its fstat: a rename over it later leaves this handle on the version opened."""
         try:
+            handle = await asyncio.to_thread(open, self.path(key), "rb")
+        except OSError:
+            return None
+        stat = os.fstat(handle.fileno())
+        if not S_ISREG(stat.st_mode):
+            handle.close()
+            return None
+
+        async def chunks() -> AsyncIterator[bytes]:
             while chunk := await asyncio.to_thread(handle.read, 256 * 1024):
                 yield chunk
-        finally:
+
+        async def close() -> None:
             handle.close()
+
+        info = BlobInfo(key, stat.st_size, stat.st_mtime, f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
+        return Opened(info, chunks(), close)
 
 
 DEFAULT_URL = "file://"

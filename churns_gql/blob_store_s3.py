@@ -18,7 +18,7 @@ import obstore
 from obstore.exceptions import NotFoundError
 from obstore.store import S3Store
 
-from churns_gql.blob_store import BlobInfo
+from churns_gql.blob_store import BlobInfo, Opened
 
 if TYPE_CHECKING:
     from obstore.store import ClientConfig
@@ -112,8 +112,19 @@ class S3BlobStore:
         """Objects are not on this machine's disk."""
         return None
 
-    async def stream(self, key: str) -> AsyncIterator[bytes]:
-        """The object's bytes in chunks, for /files to send without holding the whole file."""
-        result = await obstore.get_async(self.store, key)
-        async for chunk in result.stream(min_chunk_size=256 * 1024):
-            yield bytes(chunk)
+    async def open(self, key: str) -> Opened | None:
+        """One GET: the metadata and the body of the same object version (a HEAD first could describe another)."""
+        try:
+            result = await obstore.get_async(self.store, key)
+        except (NotFoundError, FileNotFoundError):
+            return None
+        stream = result.stream(min_chunk_size=256 * 1024)
+
+        async def chunks() -> AsyncIterator[bytes]:
+            async for chunk in stream:
+                yield bytes(chunk)
+
+        async def close() -> None:
+            """Dropping the stream ends the download."""
+
+        return Opened(_meta_info(key, result.meta), chunks(), close)

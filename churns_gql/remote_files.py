@@ -13,11 +13,12 @@ import tempfile
 from email.utils import formatdate
 from pathlib import Path
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 
 from churns_gql import thumbnails
-from churns_gql.blob_store import BlobInfo, BlobStore
+from churns_gql.blob_store import BlobInfo, BlobStore, Opened
 
 _slots: dict[int, asyncio.Semaphore] = {}
 
@@ -54,25 +55,36 @@ async def _derivative(store: BlobStore, key: str, info: BlobInfo, width: int) ->
 async def object_response(request: Request, store: BlobStore, key: str, media_type: str,
                           headers: dict[str, str]) -> Response | None:
     """Stream `key` (or with `?w=` its resized copy); 304 on a matching If-None-Match; None when it is missing."""
-    info = await asyncio.to_thread(store.info, key)
-    if info is None:
-        return None
     raw = request.query_params.get("w")
     if raw is not None and media_type.startswith("image/"):
         try:
             width = thumbnails.snap_width(raw)
         except thumbnails.BadWidth as exc:
             return Response(str(exc), status_code=400, media_type="text/plain")
-        made = await _derivative(store, key, info, width)
+        info = await asyncio.to_thread(store.info, key)
+        made = await _derivative(store, key, info, width) if info is not None else None
         if made is not None:
-            (key, info), media_type = made, "image/webp"
+            key, media_type = made[0], "image/webp"
+    opened = await store.open(key)
+    if opened is None:
+        return None
+    try:
+        return _send(request, opened, media_type, headers)
+    except BaseException:
+        await opened.close()
+        raise
+
+
+def _send(request: Request, opened: Opened, media_type: str, headers: dict[str, str]) -> Response:
+    """The response for an opened file: 304, headers only (HEAD), or its bytes streamed."""
+    info = opened.info
     etag = '"' + hashlib.sha256(f"{info.etag}-{info.size}".encode()).hexdigest()[:32] + '"'
     headers = headers | {"etag": etag, "last-modified": formatdate(info.mtime, usegmt=True)}
     tags = request.headers.get("if-none-match", "")
     if tags.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in tags.split(",") if t.strip()]:
         keep = {k: v for k, v in headers.items() if k in ("etag", "cache-control", "last-modified")}
-        return Response(status_code=304, headers=keep)
+        return Response(status_code=304, headers=keep, background=BackgroundTask(opened.close))
     headers["content-length"] = str(info.size)
     if request.method == "HEAD":
-        return Response(b"", media_type=media_type, headers=headers)
-    return StreamingResponse(store.stream(key), media_type=media_type, headers=headers)
+        return Response(b"", media_type=media_type, headers=headers, background=BackgroundTask(opened.close))
+    return StreamingResponse(opened.chunks, media_type=media_type, headers=headers, background=BackgroundTask(opened.close))

@@ -121,3 +121,15 @@ async def test_s3_objects_sit_under_the_url_prefix(s3_url, moto_endpoint, tmp_pa
     async with httpx.AsyncClient() as http:  # the emulation checks credentials: an anonymous read is refused
         raw = await http.get(f"{moto_endpoint}/{bucket}/churns/runs/{run_id}/originals/image_0.png")
     assert raw.status_code == 403
+
+
+async def test_an_opened_file_is_sent_as_the_version_opened(storage):
+    # /files sends refinements.json while workers rewrite it: size and bytes must be of one version.
+    run_id = uuid.uuid4()
+    await storage.write_bytes(run_id, "refinements.json", b"short")
+    opened = await storage.store.open(storage.key(run_id, "refinements.json"))
+    await storage.write_bytes(run_id, "refinements.json", b"a longer version written meanwhile")
+    body = b"".join([chunk async for chunk in opened.chunks])
+    await opened.close()
+    assert opened.info.size == len(body) == 5 and body == b"short"
+    assert await storage.store.open(storage.key(run_id, "missing.json")) is None
