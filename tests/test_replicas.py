@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 from PIL import Image as PILImage
 from sqlalchemy import func, select
 
@@ -173,7 +172,6 @@ async def test_two_replicas_on_a_shared_folder(services, settings, tmp_path):
     await _two_replicas(services, settings, tmp_path, {})
 
 
-@pytest.mark.slow
 async def test_two_replicas_on_a_bucket(services, settings, tmp_path, moto_endpoint):
     bucket = new_bucket(moto_endpoint)
     await _two_replicas(services, settings, tmp_path, {**s3_env(moto_endpoint), "CHURNS_STORAGE_URL": f"s3://{bucket}/churns"})
