@@ -200,7 +200,8 @@ def open_store(url: str | None, data_dir: Path | str) -> BlobStore:
     url = (url or "").strip()
     parsed = urlparse(url)
     if not url or parsed.scheme == "file":
-        path = unquote(parsed.path) if url else ""
+        # file:///srv/data is absolute; file://data (a host part) is read as the relative path data.
+        path = unquote(parsed.netloc + parsed.path) if url else ""
         return LocalBlobStore(Path(path) if path else Path(data_dir))
     if parsed.scheme == "s3":
         from churns_gql.blob_store_s3 import S3BlobStore

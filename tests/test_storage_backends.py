@@ -103,6 +103,8 @@ async def test_local_storage_keeps_the_data_runs_layout(tmp_path):
 def test_the_storage_url_chooses_the_backend(tmp_path, s3_url):
     assert isinstance(open_store("", tmp_path), LocalBlobStore) and open_store("", tmp_path).root == tmp_path
     assert open_store(f"file://{tmp_path}/x", "ignored").root == tmp_path / "x"  # type: ignore[attr-defined]
+    assert open_store("file://rel/data", "ignored").root == Path("rel/data")  # type: ignore[attr-defined]
+    assert open_store("file://", tmp_path).root == tmp_path  # type: ignore[attr-defined]
     assert isinstance(open_store(s3_url, tmp_path), S3BlobStore)
     for bad in ["ftp://host/x", "s3://", "gs://bucket"]:
         with pytest.raises(ValueError):
