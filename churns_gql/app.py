@@ -240,6 +240,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
         redis_error = await redis_unreachable(settings.redis_url)
         checks["redis"] = "ok" if redis_error is None else f"unreachable: {redis_error.split(':')[0]}"
+        storage_error = await services.storage.unreachable()
+        checks["storage"] = "ok" if storage_error is None else f"unreachable: {storage_error.split(':')[0]}"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
 

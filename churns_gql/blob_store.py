@@ -67,6 +67,9 @@ class BlobStore(Protocol):
     def local_path(self, key: str) -> Path | None:
         """The file on this machine's disk for `key`, or None for a remote store."""
 
+    def probe(self) -> None:
+        """Raise when the store cannot be used (for /readyz)."""
+
     async def open(self, key: str) -> Opened | None:
         """`key` opened for sending (None when missing): a rewrite racing the read cannot mix two versions."""
 
@@ -169,6 +172,14 @@ class LocalBlobStore:
     def local_path(self, key: str) -> Path | None:
         """The file itself."""
         return self.path(key)
+
+    def probe(self) -> None:
+        """The folder (or the nearest existing parent, where it will be made) must be a writable directory."""
+        folder = self.root.absolute()
+        while not folder.exists() and folder != folder.parent:
+            folder = folder.parent
+        if not folder.is_dir() or not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"{folder} is not a writable folder")
 
     async def open(self, key: str) -> Opened | None:
         """The open file and its fstat: a rename over it later leaves this handle on the version opened."""

@@ -108,6 +108,10 @@ class S3BlobStore:
                 newest[name] = max(newest.get(name, 0.0), info.mtime)
         return newest
 
+    def probe(self) -> None:
+        """List one key: fails when the endpoint, the credentials or the bucket are wrong (a HEAD would not)."""
+        next(iter(obstore.list(self.store, "runs/", chunk_size=1)), None)
+
     def local_path(self, key: str) -> Path | None:
         """Objects are not on this machine's disk."""
         return None

@@ -144,6 +144,14 @@ class RunStorage:
         """Every run folder's name with the newest modification time seen in it."""
         return await asyncio.to_thread(self.store.folders, "runs")
 
+    async def unreachable(self, timeout_s: float = 3) -> str | None:
+        """Why the store cannot be used, or None when it can (for /readyz)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.store.probe), timeout_s)
+        except Exception as exc:
+            return f"{exc.__class__.__name__}: {exc}"
+        return None
+
     def runs_size(self, run_ids: list[uuid.UUID]) -> int:
         """Total bytes stored for `run_ids` (blocking: call in a thread)."""
         return sum(info.size for run_id in run_ids for info in self.store.list(self.key(run_id)))

@@ -135,3 +135,10 @@ async def test_an_opened_file_is_sent_as_the_version_opened(storage):
     await opened.close()
     assert opened.info.size == len(body) == 5 and body == b"short"
     assert await storage.store.open(storage.key(run_id, "missing.json")) is None
+
+
+async def test_a_usable_store_probes_clean_and_an_unusable_one_says_why(storage, tmp_path):
+    assert await storage.unreachable() is None
+    blocker = tmp_path / "a-file"
+    blocker.write_text("x")
+    assert "not a writable folder" in (await RunStorage(blocker / "data").unreachable() or "")

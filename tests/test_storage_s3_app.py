@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx
 import pytest
 from redis.asyncio import Redis
 
+from churns_gql.app import create_app
 from churns_gql.db import make_sessionmaker
 from churns_gql.graphql.context import AppServices
 from churns_gql.graphql.ids import decode_id
@@ -82,3 +84,14 @@ async def test_jobs_on_the_bucket_complete_and_index_themselves(client, services
     metadata = await client.data("query($id: ID!) { node(id: $id) { ... on Run { metadata } } }", {"id": run["id"]})
     assert metadata["node"]["metadata"] == {"k": "v"}
     assert (await fsck.check(services.db, services.storage, grace_s=0)).clean
+
+
+async def test_readiness_names_a_missing_bucket(services, client):
+    assert (await client.http.get("/readyz")).json()["storage"] == "ok"
+    bucket = services.storage.store.store.config["bucket"]  # type: ignore[attr-defined]
+    services.storage = RunStorage.from_url(f"s3://{bucket}-gone/churns", services.settings.data_dir)
+    app = create_app(services=services)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+        response = await http.get("/readyz")
+    assert response.status_code == 503
+    assert response.json()["postgres"] == "ok" and response.json()["storage"].startswith("unreachable")
