@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from churns_gql import index_file
 from churns_gql.blob_store import BlobInfo, BlobStore, LocalBlobStore, open_store
 
 ORIGINALS = "originals"
@@ -86,6 +87,7 @@ class RunStorage:
         self.data_dir = Path(data_dir)
         self.runs_dir = self.data_dir / "runs"
         self.store: BlobStore = store or LocalBlobStore(self.data_dir)
+        self._index_cache = index_file.IndexCache()
         if isinstance(self.store, LocalBlobStore):
             self.data_dir, self.runs_dir = self.store.root, self.store.root / "runs"
 
@@ -225,32 +227,31 @@ class RunStorage:
         return await _finish_even_if_cancelled(asyncio.to_thread(self._update_index, run_id, add, drop))
 
     def _update_index(self, run_id: uuid.UUID | str, add: list[IndexEntry], drop: set[str]) -> dict[str, Any]:
-        if len(add) == 1 and not drop:
-            return self._record_refinement(run_id, add[0])
         with self._index_lock(run_id):
+            try:
+                data: bytes | None = self.store.read(self.key(run_id, INDEX_FILE))
+            except FileNotFoundError:
+                data = None
+            # Unchanged since this process wrote it: no parse, and only the new entries are encoded.
+            current = self._index_cache.current(str(run_id), data)
             replaced = drop | {e.job_id for e in add}
-            entries = [e for e in self.read_index(run_id).get("refinements", []) if e.get("job_id") not in replaced]
-            # A job recorded twice in one batch keeps its last entry.
-            entries += list({e.job_id: e.as_dict() for e in add}.values())
-            return self._write_index(run_id, entries)
+            kept = [(e, c) for e, c in zip(current.entries, current.chunks, strict=True) if e.get("job_id") not in replaced]
+            # A job that runs twice replaces its own entry, so the index never holds it twice.
+            added = [e.as_dict() for e in {e.job_id: e for e in add}.values()]
+            entries = [e for e, _ in kept] + added
+            return self._write_index(run_id, entries, [c for _, c in kept] + [index_file.entry_text(e) for e in added])
 
     def _record_refinement(self, run_id: uuid.UUID | str, entry: IndexEntry) -> dict[str, Any]:
-        with self._index_lock(run_id):
-            index = self.read_index(run_id)
-            # A job that runs twice replaces its own entry, so the index never holds it twice.
-            entries = [e for e in index.get("refinements", []) if e.get("job_id") != entry.job_id]
-            entries.append(entry.as_dict())
-            return self._write_index(run_id, entries)
+        return self._update_index(run_id, [entry], set())
 
-    def _write_index(self, run_id: uuid.UUID | str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def _write_index(self, run_id: uuid.UUID | str, entries: list[dict[str, Any]],
+                     chunks: list[str] | None = None) -> dict[str, Any]:
         """Write refinements.json with `entries` and their totals (the caller holds the index lock)."""
-        index = {
-            "refinements": entries,
-            "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
-            "total_refinements": len(entries),
-        }
-        self.store.write(self.key(run_id, INDEX_FILE), json.dumps(index, indent=2).encode())
-        return index
+        index = index_file.build(entries, chunks)
+        self.store.write(self.key(run_id, INDEX_FILE), index.data)
+        self._index_cache.keep(str(run_id), index)
+        return {"refinements": entries, "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
+                "total_refinements": len(entries)}
 
     # -- reads for /files -----------------------------------------------------------------------
 

@@ -33,7 +33,7 @@ async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, ser
                                                                       monkeypatch):
     original = type(services.storage)._write_index
 
-    def disk_full(self, run_id, entries):
+    def disk_full(self, run_id, entries, chunks=None):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     # The one place refinements.json is written, whether a completion is alone or coalesced with others.
