@@ -16,6 +16,7 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import INDEX_FILE, IndexEntry, RunStorage
 
 
@@ -58,8 +59,8 @@ async def _rewrite(db: async_sessionmaker[AsyncSession], storage: RunStorage, ru
     """Take the run's lock, close the batch, and rewrite the index once with everything it gathered."""
     global rewrites
     try:
-        async with db() as session, session.begin():
-            await session.execute(select(func.pg_advisory_xact_lock(lock_key(run_id))))
+        async with unit_of_work(db) as uow:  # the lock is held until this transaction ends
+            await uow.session.execute(select(func.pg_advisory_xact_lock(lock_key(run_id))))
             # From here on new changes start the next batch, which waits for this lock.
             _open.pop(slot, None)
             index = await storage.update_index(run_id, batch.add, batch.drop)
