@@ -47,6 +47,7 @@ class Cluster:
     def __init__(self, env: dict[str, str], logs: Path) -> None:
         self.env, self.logs, self.procs = env, logs, {}  # type: ignore[var-annotated]
         self.ports = {"api_a": _free_port(), "api_b": _free_port()}
+        self.tasks: list[asyncio.Task[None]] = []
 
     async def start(self, name: str) -> None:
         """Start one process: api_a / api_b (serve on its port) or worker_1 / worker_2."""
@@ -81,6 +82,8 @@ class Cluster:
 
     async def stop(self) -> None:
         """Stop whatever still runs."""
+        for task in self.tasks:
+            task.cancel()
         for proc in self.procs.values():
             if proc.returncode is None:
                 proc.terminate()
@@ -97,10 +100,16 @@ async def _statuses(services: Any) -> Counter[JobStatus]:
         return Counter(dict(list(await session.execute(select(Refinement.status, func.count()).group_by(Refinement.status)))))
 
 
-async def _index_ids(http: httpx.AsyncClient, run_uuid: str) -> set[str]:
-    got = await http.get(f"/files/runs/{run_uuid}/refinements.json")
-    assert got.status_code == 200, got.text
-    return {e["job_id"] for e in got.json()["refinements"]}
+async def _index_ids(http: httpx.AsyncClient, run_uuid: str, at_least: int = 0) -> set[str]:
+    """Job ids in refinements.json as an API serves it, once it holds `at_least` (it is written after the commit)."""
+    for _ in range(100):
+        got = await http.get(f"/files/runs/{run_uuid}/refinements.json")
+        assert got.status_code in (200, 404), got.text
+        ids = {e["job_id"] for e in got.json()["refinements"]} if got.status_code == 200 else set()
+        if got.status_code == 200 and len(ids) >= at_least:
+            return ids
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"refinements.json never held {at_least} entries: {got.status_code} {got.text[:200]}")
 
 
 async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_env: dict[str, str]) -> None:
@@ -114,8 +123,11 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
             await cluster.start(name)
         await cluster.wait_ready("api_a")
         await cluster.wait_ready("api_b")
-        async with httpx.AsyncClient(base_url=cluster.url("api_a"), timeout=30) as http_a, \
-                httpx.AsyncClient(base_url=cluster.url("api_b"), timeout=30) as http_b, \
+        # No kept-alive connections: the servers close idle ones after 5 s, and a request sent on one as it
+        # closes fails in the client, not in the server under test.
+        fresh = httpx.Limits(max_keepalive_connections=0)
+        async with httpx.AsyncClient(base_url=cluster.url("api_a"), timeout=30, limits=fresh) as http_a, \
+                httpx.AsyncClient(base_url=cluster.url("api_b"), timeout=30, limits=fresh) as http_b, \
                 WSClient(cluster.url("api_a")) as ws:
             a, b = GraphQLClient(http_a), GraphQLClient(http_b)
             run = (await import_images(b, [_noise_png()]))["run"]
@@ -135,6 +147,7 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
                     seen.append(message["payload"]["data"]["runProgress"])
 
             listener = asyncio.create_task(listen())
+            cluster.tasks.append(listener)
             for _ in range(600):  # mid-way: some done, some not
                 counts = await _statuses(services)
                 if counts[JobStatus.COMPLETED] >= 2:
@@ -142,8 +155,8 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
                 await asyncio.sleep(0.05)
             assert JobStatus.COMPLETED in counts and counts[JobStatus.COMPLETED] < JOBS, counts
             # Both APIs serve the shared files and index while both run.
-            indexed_a, indexed_b = await _index_ids(http_a, run_uuid), await _index_ids(http_b, run_uuid)
-            assert indexed_a and indexed_a <= job_uuids and indexed_b <= job_uuids
+            indexed_a, indexed_b = await _index_ids(http_a, run_uuid, 1), await _index_ids(http_b, run_uuid, 1)
+            assert indexed_a <= job_uuids and indexed_b <= job_uuids
             original = run["images"][0]["url"]
             assert (await http_a.get(original)).content == (await http_b.get(original)).content
             cluster.kill("worker_1")
@@ -155,7 +168,7 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
                 await asyncio.sleep(0.1)
             assert counts == {JobStatus.COMPLETED: JOBS}, (counts, cluster.log_tail("worker_2"))
             await asyncio.wait_for(listener, 60)
-            assert await _index_ids(http_a, run_uuid) == job_uuids
+            assert await _index_ids(http_a, run_uuid, JOBS) == job_uuids
             async with services.db() as session:
                 stored = Counter(str(j) for j in await session.scalars(
                     select(StageEvent.job_id).where(StageEvent.job_id.in_([decode_id(i)[1] for i in ids]))))
@@ -164,6 +177,9 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
             for job in job_uuids:
                 result = await http_a.get(f"/files/runs/{run_uuid}/refinements/{job}_from_0.png")
                 assert result.status_code == 200 and result.content.startswith(b"\x89PNG")
+            # Both workers ran jobs (arq logs each job it starts), so A's subscriber saw events from each.
+            for name in ("worker_1", "worker_2"):
+                assert ":run_refinement(" in (tmp_path / f"{name}.log").read_text(errors="replace"), name
     finally:
         await cluster.stop()
 
