@@ -25,7 +25,7 @@ from starlette.websockets import WebSocket
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import ConnectionRejectionError
 
-from churns_gql import metrics, thumbnails, tracing
+from churns_gql import metrics, remote_files, thumbnails, tracing
 from churns_gql.config import Settings, get_settings
 from churns_gql.cors import PathCORS
 from churns_gql.db import make_engine, make_sessionmaker
@@ -197,7 +197,7 @@ async def _may_read(services: AppServices, caller: Caller, relative: str) -> boo
 def create_app(settings: Settings | None = None, *, services: AppServices | None = None) -> Starlette:
     """Build the app; `services` lets tests share an engine, otherwise the lifespan makes its own."""
     settings = settings or (services.settings if services else get_settings())
-    storage = RunStorage(settings.data_dir)
+    storage = RunStorage.from_url(settings.storage_url, settings.data_dir)
     state: dict[str, Any] = {}
     if services is None:
         engine = make_engine(settings.database_url, pre_ping=False)
@@ -244,6 +244,8 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             checks["postgres"] = f"unreachable: {exc.__class__.__name__}"
         redis_error = await redis_unreachable(settings.redis_url)
         checks["redis"] = "ok" if redis_error is None else f"unreachable: {redis_error.split(':')[0]}"
+        storage_error = await services.storage.unreachable()
+        checks["storage"] = "ok" if storage_error is None else f"unreachable: {storage_error.split(':')[0]}"
         ready = all(v == "ok" for v in checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", **checks}, status_code=200 if ready else 503)
 
@@ -255,14 +257,20 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         except AuthUnavailable as exc:
             return _unavailable(str(exc))
         relative = request.path_params["path"]
-        found = services.storage.resolve_public(relative)
-        if found is None or not await _may_read(services, caller, relative):
+        storage = services.storage
+        key = storage.public_key(relative)
+        found = storage.resolve_public(relative) if storage.is_local else None
+        if key is None or (storage.is_local and found is None) or not await _may_read(services, caller, relative):
             return PlainTextResponse("Not Found", status_code=404)
-        media_type = mimetypes.guess_type(found.name)[0] or "application/octet-stream"
+        media_type = mimetypes.guess_type(key)[0] or "application/octet-stream"
         # Files are per-token: shared caches must not keep them, the browser may.
-        return await thumbnails.file_response(
-            request, services.storage.runs_dir / Path(relative).parts[1], found, media_type,
-            {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"})
+        headers = {"X-Content-Type-Options": "nosniff", "Cache-Control": "private, max-age=3600"}
+        if found is None or not media_type.startswith("image/"):
+            # Bucket objects, and the JSON files that are rewritten in place (refinements.json), are sent
+            # from one open version; write-once images go out as files (with ?w= thumbnails).
+            streamed = await remote_files.object_response(request, storage.store, key, media_type, headers)
+            return streamed or PlainTextResponse("Not Found", status_code=404)
+        return await thumbnails.file_response(request, storage.runs_dir / Path(relative).parts[1], found, media_type, headers)
 
     async def metrics_page(request: Request) -> Response:
         authorization = request.headers.get("authorization") or ""

@@ -38,6 +38,9 @@ class Settings(BaseSettings):
     """Redis for the arq job queue."""
     data_dir: Path = Path("data")
     """Where run folders live: data/runs/{run_id}/..."""
+    storage_url: str = ""
+    """Where run files are stored: file:///path (empty: CHURNS_DATA_DIR) or s3://bucket/prefix, with the standard
+    AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION and AWS_ENDPOINT_URL (MinIO, other S3 stores)."""
     provider: Literal["auto", "openai", "local"] = "auto"
     """auto | openai | local. auto = openai when OPENAI_API_KEY is set, else the offline provider."""
     openai_api_key: str | None = Field(default=None, validation_alias="OPENAI_API_KEY")

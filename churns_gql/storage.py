@@ -1,19 +1,24 @@
-"""The run folder on disk: every path and every write, atomic, with refinements.json serialized per run."""
+"""The run folder, on disk or in a bucket: every path and every write, atomic, and refinements.json.
+
+Writers of refinements.json on several machines are serialized by a Postgres advisory lock
+(services/run_index.py); the flock here additionally orders writers sharing a local folder.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
-import os
-import shutil
-import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from churns_gql import index_file
+from churns_gql.blob_store import BlobInfo, BlobStore, LocalBlobStore, open_store
 
 ORIGINALS = "originals"
 REFINEMENTS = "refinements"
@@ -60,20 +65,6 @@ def preview_path(job_id: uuid.UUID | str, index: int) -> str:
     return f"{REFINEMENTS}/previews/{job_id}_partial_{index}.png"
 
 
-def _write_atomic(target: Path, data: bytes) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 async def _finish_even_if_cancelled(work: Any) -> Any:
     # A thread cannot be interrupted: if the caller is cancelled mid-write, wait for the write to land
     # before the cancellation propagates, so the caller's cleanup sees (and can remove) the file.
@@ -90,69 +81,118 @@ def _empty_index() -> dict[str, Any]:
 
 
 class RunStorage:
-    """The data directory: `runs/{run_id}/...` for every run."""
+    """The data store: `runs/{run_id}/...` for every run, in a local folder or an S3 bucket."""
 
-    def __init__(self, data_dir: Path | str) -> None:
+    def __init__(self, data_dir: Path | str, store: BlobStore | None = None) -> None:
         self.data_dir = Path(data_dir)
         self.runs_dir = self.data_dir / "runs"
+        self.store: BlobStore = store or LocalBlobStore(self.data_dir)
+        self._index_cache = index_file.IndexCache()
+        if isinstance(self.store, LocalBlobStore):
+            self.data_dir, self.runs_dir = self.store.root, self.store.root / "runs"
+
+    @classmethod
+    def from_url(cls, url: str | None, data_dir: Path | str) -> RunStorage:
+        """The storage CHURNS_STORAGE_URL names (the data dir when empty)."""
+        return cls(data_dir, open_store(url, data_dir))
+
+    @property
+    def is_local(self) -> bool:
+        """Whether run files are on this machine's disk."""
+        return isinstance(self.store, LocalBlobStore)
+
+    @staticmethod
+    def key(run_id: uuid.UUID | str, relative: str = "") -> str:
+        """The store key of a file in a run folder (the folder itself for an empty `relative`)."""
+        folder = f"runs/{uuid.UUID(str(run_id))}"
+        return f"{folder}/{relative}" if relative else folder
 
     def run_dir(self, run_id: uuid.UUID | str) -> Path:
-        """The folder of one run."""
+        """The folder of one run (local storage)."""
         return self.runs_dir / str(uuid.UUID(str(run_id)))
 
     def path(self, run_id: uuid.UUID | str, relative: str) -> Path:
-        """Absolute path of a file inside a run folder."""
+        """Absolute path of a file inside a run folder (local storage)."""
         return self.run_dir(run_id) / relative
 
     def url(self, run_id: uuid.UUID | str, relative: str | None) -> str | None:
         """The URL path under which /files serves a run file."""
         return None if relative is None else f"/files/runs/{run_id}/{relative}"
 
+    # -- reads ----------------------------------------------------------------------------------
+
+    async def read_bytes(self, run_id: uuid.UUID | str, relative: str) -> bytes:
+        """A run file's bytes; raises FileNotFoundError."""
+        return await asyncio.to_thread(self.store.read, self.key(run_id, relative))
+
+    async def read_json(self, run_id: uuid.UUID | str, relative: str) -> Any:
+        """A run's JSON file, or None when it is missing or not JSON."""
+        try:
+            return json.loads(await self.read_bytes(run_id, relative))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    async def exists(self, run_id: uuid.UUID | str, relative: str) -> bool:
+        """Whether a run file exists."""
+        return await asyncio.to_thread(self.store.info, self.key(run_id, relative)) is not None
+
+    async def list_files(self, run_id: uuid.UUID | str, folder: str) -> list[BlobInfo]:
+        """The files under `folder` of a run, keys relative to the run folder."""
+        base = len(self.key(run_id)) + 1
+        found = await asyncio.to_thread(self.store.list, self.key(run_id, folder))
+        return [BlobInfo(i.key[base:], i.size, i.mtime, i.etag) for i in found]
+
+    async def run_folders(self) -> dict[str, float]:
+        """Every run folder's name with the newest modification time seen in it."""
+        return await asyncio.to_thread(self.store.folders, "runs")
+
+    async def unreachable(self, timeout_s: float = 3) -> str | None:
+        """Why the store cannot be used, or None when it can (for /readyz)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.store.probe), timeout_s)
+        except Exception as exc:
+            return f"{exc.__class__.__name__}: {exc}"
+        return None
+
+    def runs_size(self, run_ids: list[uuid.UUID]) -> int:
+        """Total bytes stored for `run_ids` (blocking: call in a thread)."""
+        return sum(info.size for run_id in run_ids for info in self.store.list(self.key(run_id)))
+
     # -- writes ---------------------------------------------------------------------------------
 
-    async def write_bytes(self, run_id: uuid.UUID | str, relative: str, data: bytes) -> Path:
-        """Write a run file atomically (temp file + rename); readers never see half a file."""
-        target = self.path(run_id, relative)
-        await _finish_even_if_cancelled(asyncio.to_thread(_write_atomic, target, data))
-        return target
+    async def write_bytes(self, run_id: uuid.UUID | str, relative: str, data: bytes) -> str:
+        """Write a run file atomically; readers never see half a file. Returns its key."""
+        key = self.key(run_id, relative)
+        await _finish_even_if_cancelled(asyncio.to_thread(self.store.write, key, data))
+        return key
 
-    async def write_json(self, run_id: uuid.UUID | str, relative: str, value: Any) -> Path:
+    async def write_json(self, run_id: uuid.UUID | str, relative: str, value: Any) -> str:
         """Write a JSON file atomically."""
         data = json.dumps(value, indent=2, ensure_ascii=False, default=str).encode()
         return await self.write_bytes(run_id, relative, data)
 
     async def delete(self, run_id: uuid.UUID | str, relative: str) -> None:
         """Remove one run file if it exists."""
-        await asyncio.to_thread(self.path(run_id, relative).unlink, True)
+        await asyncio.to_thread(self.store.delete, self.key(run_id, relative))
 
-    async def create_run_dir(self, run_id: uuid.UUID, files: dict[str, bytes]) -> Path:
-        """Create a run folder holding `files` in one step: it appears complete or not at all."""
-        return await asyncio.to_thread(self._create_run_dir, run_id, files)
-
-    def _create_run_dir(self, run_id: uuid.UUID, files: dict[str, bytes]) -> Path:
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(dir=self.runs_dir, prefix=".staging-"))
-        try:
-            for relative, data in files.items():
-                target = staging / relative
-                target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(data)
-            final = self.run_dir(run_id)
-            os.rename(staging, final)  # fails if the folder exists: a run id is never reused
-            return final
-        except BaseException:
-            shutil.rmtree(staging, ignore_errors=True)
-            raise
+    async def create_run_dir(self, run_id: uuid.UUID, files: dict[str, bytes]) -> str:
+        """Create a run folder holding `files` in one step; a run id is never reused."""
+        await asyncio.to_thread(self.store.write_tree, self.key(run_id), files)
+        return self.key(run_id)
 
     async def remove_run_dir(self, run_id: uuid.UUID | str) -> None:
         """Delete a run folder, used to undo a run whose database row did not commit."""
-        await asyncio.to_thread(shutil.rmtree, self.run_dir(run_id), True)
+        await asyncio.to_thread(self.store.delete_tree, self.key(run_id))
 
     # -- refinements.json -----------------------------------------------------------------------
 
     @contextmanager
     def _index_lock(self, run_id: uuid.UUID | str) -> Iterator[None]:
-        # flock works across processes (API and workers) and between threads of one process.
+        if not self.is_local:
+            # A bucket has no flock: writers on every machine hold the run's advisory lock instead.
+            yield
+            return
+        # flock orders processes and threads that share this folder (tests, tools run beside a server).
         lock_path = self.path(run_id, _LOCK_FILE)
         lock_path.parent.mkdir(parents=True, exist_ok=True)
         with open(lock_path, "a") as handle:
@@ -163,47 +203,60 @@ class RunStorage:
                 fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
     def read_index(self, run_id: uuid.UUID | str) -> dict[str, Any]:
-        """refinements.json of a run, or an empty index."""
+        """refinements.json of a run, or an empty index (blocking)."""
         try:
-            return json.loads(self.path(run_id, INDEX_FILE).read_text())
+            index: dict[str, Any] = json.loads(self.store.read(self.key(run_id, INDEX_FILE)))
+            return index
         except FileNotFoundError:
             return _empty_index()
 
+    async def load_index(self, run_id: uuid.UUID | str) -> dict[str, Any]:
+        """refinements.json of a run, read off the event loop."""
+        return await asyncio.to_thread(self.read_index, run_id)
+
     async def record_refinement(self, run_id: uuid.UUID | str, entry: IndexEntry) -> dict[str, Any]:
         """Add (or replace, by job_id) one completed refinement in refinements.json and update totals."""
-        return await asyncio.to_thread(self._record_refinement, run_id, entry)
-
-    def _record_refinement(self, run_id: uuid.UUID | str, entry: IndexEntry) -> dict[str, Any]:
-        with self._index_lock(run_id):
-            index = self.read_index(run_id)
-            # A job that runs twice replaces its own entry, so the index never holds it twice.
-            entries = [e for e in index.get("refinements", []) if e.get("job_id") != entry.job_id]
-            entries.append(entry.as_dict())
-            return self._write_index(run_id, entries)
+        return await self.update_index(run_id, [entry], set())
 
     async def drop_index_entries(self, run_id: uuid.UUID | str, job_ids: set[str]) -> dict[str, Any]:
         """Remove the entries of `job_ids` from refinements.json (repairs by fsck) and update totals."""
-        return await asyncio.to_thread(self._drop_index_entries, run_id, job_ids)
+        return await self.update_index(run_id, [], job_ids)
 
-    def _drop_index_entries(self, run_id: uuid.UUID | str, job_ids: set[str]) -> dict[str, Any]:
+    async def update_index(self, run_id: uuid.UUID | str, add: list[IndexEntry], drop: set[str]) -> dict[str, Any]:
+        """Apply several additions and removals to refinements.json in one rewrite."""
+        return await _finish_even_if_cancelled(asyncio.to_thread(self._update_index, run_id, add, drop))
+
+    def _update_index(self, run_id: uuid.UUID | str, add: list[IndexEntry], drop: set[str]) -> dict[str, Any]:
         with self._index_lock(run_id):
-            entries = [e for e in self.read_index(run_id).get("refinements", []) if e.get("job_id") not in job_ids]
-            return self._write_index(run_id, entries)
+            try:
+                data: bytes | None = self.store.read(self.key(run_id, INDEX_FILE))
+            except FileNotFoundError:
+                data = None
+            # Unchanged since this process wrote it: no parse, and only the new entries are encoded.
+            current = self._index_cache.current(str(run_id), data)
+            replaced = drop | {e.job_id for e in add}
+            kept = [(e, c) for e, c in zip(current.entries, current.chunks, strict=True) if e.get("job_id") not in replaced]
+            # A job that runs twice replaces its own entry, so the index never holds it twice.
+            added = [e.as_dict() for e in {e.job_id: e for e in add}.values()]
+            entries = [e for e, _ in kept] + added
+            return self._write_index(run_id, entries, [c for _, c in kept] + [index_file.entry_text(e) for e in added])
 
-    def _write_index(self, run_id: uuid.UUID | str, entries: list[dict[str, Any]]) -> dict[str, Any]:
+    def _record_refinement(self, run_id: uuid.UUID | str, entry: IndexEntry) -> dict[str, Any]:
+        return self._update_index(run_id, [entry], set())
+
+    def _write_index(self, run_id: uuid.UUID | str, entries: list[dict[str, Any]],
+                     chunks: list[str] | None = None) -> dict[str, Any]:
         """Write refinements.json with `entries` and their totals (the caller holds the index lock)."""
-        index = {
-            "refinements": entries,
-            "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
-            "total_refinements": len(entries),
-        }
-        _write_atomic(self.path(run_id, INDEX_FILE), json.dumps(index, indent=2).encode())
-        return index
+        index = index_file.build(entries, chunks)
+        self.store.write(self.key(run_id, INDEX_FILE), index.data)
+        self._index_cache.keep(str(run_id), index)
+        return {"refinements": entries, "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
+                "total_refinements": len(entries)}
 
     # -- reads for /files -----------------------------------------------------------------------
 
-    def resolve_public(self, relative: str) -> Path | None:
-        """The file a `/files/{relative}` URL names, or None if it is outside `runs/` or not a file."""
+    def public_key(self, relative: str) -> str | None:
+        """The store key a `/files/{relative}` URL names, or None if it is outside `runs/{id}/` or hidden."""
         if not relative or "\x00" in relative or relative.startswith(("/", "\\")):
             return None
         parts = Path(relative).parts
@@ -211,6 +264,16 @@ class RunStorage:
             return None
         if len(parts) < 3:
             return None
+        with contextlib.suppress(ValueError):
+            if str(uuid.UUID(parts[1])) == parts[1]:
+                return "/".join(parts)
+        return None
+
+    def resolve_public(self, relative: str) -> Path | None:
+        """The local file a `/files/{relative}` URL names, or None if it is outside `runs/` or not a file."""
+        if not self.is_local or self.public_key(relative) is None:
+            return None
+        parts = Path(relative).parts
         # A file must stay inside its own run's folder: resolve() follows symlinks, so a link into
         # another run (another tenant's) or out of the data dir is caught here.
         root = (self.runs_dir / parts[1]).resolve()

@@ -131,8 +131,7 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     if row.status.is_terminal:
         if row.status == JobStatus.COMPLETED:
             # The index write may have been lost with a previous worker; recording is idempotent.
-            async with services.db() as session:
-                await record_in_index(session, services.storage, job_id)
+            await record_in_index(services.db, services.storage, job_id)
         return row.status.value
     assert isinstance(row, Refinement)
     async with services.db() as session:
@@ -201,7 +200,7 @@ async def _status(services: WorkerServices, model: type[Refinement] | type[Run],
 def worker_services(settings: Settings) -> WorkerServices:
     """Services for a worker process: its own engine, storage and the configured provider."""
     engine = make_engine(settings.database_url)
-    return WorkerServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir),
+    return WorkerServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage.from_url(settings.storage_url, settings.data_dir),
                           editor=TimedProvider(make_editor(settings)),
                           generator=TimedProvider(make_generation_provider(settings)))
 

@@ -28,6 +28,7 @@ from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices
 from churns_gql.queue import JobQueue
 from churns_gql.storage import RunStorage
+from tests.s3_server import moto_endpoint, s3_url  # noqa: F401 - fixtures shared by the S3 storage tests
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_DATABASE_URL = os.environ.get(

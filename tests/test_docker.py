@@ -15,9 +15,14 @@ def _compose() -> dict:
     return yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 
 
+# The standard AWS variables the S3 store reads (churns_gql/blob_store_s3.py), besides the CHURNS_ settings.
+AWS_VARS = {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"}
+
+
 def test_compose_has_the_four_services():
     services = _compose()["services"]
-    assert set(services) == {"db", "redis", "api", "worker"}
+    default = {name for name, service in services.items() if not service.get("profiles")}
+    assert default == {"db", "redis", "api", "worker"}
     assert services["db"]["image"].startswith("postgres:16")
     assert services["redis"]["image"].startswith("redis:7")
     assert services["api"]["build"] == "." and services["worker"]["build"] == "."
@@ -27,7 +32,7 @@ def test_api_and_worker_env_names_real_settings_and_reach_the_other_services():
     services = _compose()["services"]
     for name in ("api", "worker"):
         env = services[name]["environment"]
-        assert set(env) <= ENV_VARS, set(env) - ENV_VARS
+        assert set(env) <= ENV_VARS | AWS_VARS, set(env) - ENV_VARS - AWS_VARS
         assert "@db:5432/" in env["CHURNS_DATABASE_URL"] and env["CHURNS_DATABASE_URL"].startswith("postgresql+asyncpg://")
         assert env["CHURNS_REDIS_URL"].startswith("redis://redis:6379/")
         # The password in the URL is the one the db service is given.
@@ -44,7 +49,7 @@ def test_api_publishes_its_port_and_migrates_on_start():
     assert api["environment"]["CHURNS_HOST"] == "0.0.0.0"
     assert "churns-gql migrate" in " ".join(api["command"])
     assert _compose()["services"]["worker"]["command"] == ["churns-gql", "worker"]
-    assert set(_compose()["volumes"]) == {"pgdata", "rundata"}
+    assert set(_compose()["volumes"]) == {"pgdata", "rundata", "miniodata"}
 
 
 def test_dockerfile_copies_what_the_app_reads_at_run_time():
@@ -94,3 +99,31 @@ def test_the_image_installs_every_face_text_repair_matches_against():
     for _, file in _CANDIDATES:
         family = next(name for name in packages if file.startswith(name))
         assert all(package in dockerfile for package in packages[family]), file
+
+
+def test_the_minio_profile_is_an_s3_store_the_api_and_workers_reach():
+    compose = _compose()
+    services = compose["services"]
+    minio, init = services["minio"], services["minio-init"]
+    assert minio["profiles"] == ["minio"] and init["profiles"] == ["minio"]
+    assert minio["image"].startswith("minio/minio") and init["image"].startswith("minio/mc")
+    assert minio["command"][:2] == ["server", "/data"] and "miniodata:/data" in minio["volumes"]
+    # Only the console is published, on the loopback; the S3 port stays inside the compose network.
+    assert minio["ports"] == ["127.0.0.1:9001:9001"]
+    assert init["depends_on"]["minio"]["condition"] == "service_healthy"
+    # The API waits for the bucket, but only when the profile is on (required: false).
+    waits = services["api"]["depends_on"]["minio-init"]
+    assert waits == {"condition": "service_completed_successfully", "required": False}
+    credentials = compose["x-minio-credentials"]
+    assert minio["environment"] == init["environment"] == credentials
+    script = " ".join(init["entrypoint"])
+    assert "http://minio:9000" in script and "mc mb --ignore-existing store/churns" in script
+    for name in ("api", "worker"):
+        env = services[name]["environment"]
+        # Unset, the volume is the store; the default AWS variables point at the profile's MinIO.
+        assert env["CHURNS_STORAGE_URL"] == "${CHURNS_STORAGE_URL:-}"
+        assert env["AWS_ENDPOINT_URL"] == "${AWS_ENDPOINT_URL-http://minio:9000}"
+        assert env["AWS_ACCESS_KEY_ID"] == "${AWS_ACCESS_KEY_ID:-" + credentials["MINIO_ROOT_USER"] + "}"
+        assert env["AWS_SECRET_ACCESS_KEY"] == "${AWS_SECRET_ACCESS_KEY:-" + credentials["MINIO_ROOT_PASSWORD"] + "}"
+    # The bucket the init job makes is the one the header comment tells to use.
+    assert "CHURNS_STORAGE_URL=s3://churns/" in (ROOT / "docker-compose.yml").read_text()

@@ -84,7 +84,7 @@ async def test_symlink_out_of_the_data_dir_is_404(client, services, tmp_path):
 async def test_health_and_readiness(client):
     assert (await client.http.get("/healthz")).json() == {"status": "ok"}
     ready = await client.http.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "postgres": "ok", "redis": "ok"}
+    assert ready.status_code == 200 and ready.json() == {"status": "ready", "postgres": "ok", "redis": "ok", "storage": "ok"}
 
 
 async def test_readiness_names_what_is_down(services):

@@ -31,14 +31,15 @@ async def _two_completed(client, worker_services, expect_ok: bool = True):
 
 async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, services, worker_services,
                                                                       monkeypatch):
-    original = type(services.storage)._record_refinement
+    original = type(services.storage)._write_index
 
-    def disk_full(self, run_id, entry):
+    def disk_full(self, run_id, entries, chunks=None):
         raise OSError(errno.ENOSPC, "No space left on device")
 
-    monkeypatch.setattr(type(services.storage), "_record_refinement", disk_full)
+    # The one place refinements.json is written, whether a completion is alone or coalesced with others.
+    monkeypatch.setattr(type(services.storage), "_write_index", disk_full)
     run_id, ids = await _two_completed(client, worker_services, expect_ok=False)
-    monkeypatch.setattr(type(services.storage), "_record_refinement", original)
+    monkeypatch.setattr(type(services.storage), "_write_index", original)
     async with services.db() as session:
         statuses = list(await session.scalars(select(Refinement.status)))
     index = services.storage.read_index(run_id)["refinements"]

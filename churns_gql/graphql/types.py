@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Optional
@@ -298,12 +296,8 @@ class Run(relay.Node):
     @strawberry.field(description="pipeline_metadata.json of the run.")
     async def metadata(self, info: Info) -> Optional[JSON]:
         """The run's metadata file, or null when it has none."""
-        path = info.context.storage.path(self.raw.id, METADATA_FILE)
-        try:
-            data: JSON = json.loads(await asyncio.to_thread(path.read_text))
-            return data
-        except (FileNotFoundError, ValueError):
-            return None
+        data: JSON | None = await info.context.storage.read_json(self.raw.id, METADATA_FILE)
+        return data
 
     @strawberry.field(description="The generation's stages: status, timing and cost.")
     async def stages(self, info: Info) -> list[StageRun]:

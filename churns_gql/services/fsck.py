@@ -18,6 +18,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.models import JobStatus, Refinement, Run
+from churns_gql.services import run_index
 from churns_gql.services.refinements import record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import INDEX_FILE, REFINEMENTS, RunStorage
@@ -53,12 +54,9 @@ async def _rows(session: AsyncSession, run_id: uuid.UUID) -> list[Refinement]:
     return list(await session.scalars(select(Refinement).where(Refinement.run_id == run_id)))
 
 
-def _old(path: Path, now: float) -> bool:
-    """Whether a file is past the grace period (so not part of a commit in flight)."""
-    try:
-        return now - path.lstat().st_mtime > GRACE_S
-    except OSError:
-        return False
+def _old(mtime: float, now: float) -> bool:
+    """Whether a file last written at `mtime` is past the grace period (so not part of a commit in flight)."""
+    return now - mtime > GRACE_S
 
 
 async def check(db: async_sessionmaker[AsyncSession], storage: RunStorage, *, repair: bool = False,
@@ -77,14 +75,14 @@ async def check(db: async_sessionmaker[AsyncSession], storage: RunStorage, *, re
         known = set(await session.scalars(query))
     for run_id in sorted(known):
         await _check_run(db, storage, run_id, report, repair=repair, now=now)
-    if run_ids is None and storage.runs_dir.is_dir():
-        for folder in storage.runs_dir.iterdir():
+    if run_ids is None:
+        for name, mtime in sorted((await storage.run_folders()).items()):
             try:
-                folder_id = uuid.UUID(folder.name)
+                folder_id = uuid.UUID(name)
             except ValueError:
                 continue
-            if folder_id not in known and _old(folder, now):
-                report.orphan_run_dirs.append(folder.name)
+            if folder_id not in known and _old(mtime, now):
+                report.orphan_run_dirs.append(name)
                 if repair:
                     await storage.remove_run_dir(folder_id)
     return report
@@ -96,28 +94,25 @@ async def _check_run(db: async_sessionmaker[AsyncSession], storage: RunStorage, 
     async with db() as session:
         rows = await _rows(session, run_id)
     completed = {str(r.id): r for r in rows if r.status == JobStatus.COMPLETED}
-    indexed = {e["job_id"] for e in storage.read_index(run_id).get("refinements", [])}
+    indexed = {e["job_id"] for e in (await storage.load_index(run_id)).get("refinements", [])}
+    files = {info.key: info for info in await storage.list_files(run_id, REFINEMENTS)}
     for job_id, row in completed.items():
-        if not row.image_path or not storage.path(run_id, row.image_path).is_file():
+        if not row.image_path or row.image_path not in files:
             report.rows_without_files.append(f"{run_id}/{job_id}")
             if repair:
                 await _fail_lost(db, row.id)
         elif job_id not in indexed:
             report.missing_index_entries.append(f"{run_id}/{job_id}")
             if repair:
-                async with db() as session:
-                    await record_in_index(session, storage, row.id)
-    stale = sorted(indexed - {j for j, r in completed.items() if r.image_path
-                              and storage.path(run_id, r.image_path).is_file()})
+                await record_in_index(db, storage, row.id)
+    stale = sorted(indexed - {j for j, r in completed.items() if r.image_path in files})
     if stale:
         report.stale_index_entries += [f"{run_id}/{job_id}" for job_id in stale]
         if repair:
-            await storage.drop_index_entries(run_id, set(stale))
+            await run_index.record(db, storage, run_id, drop=set(stale))
     named = {p for r in rows for p in (r.image_path, r.reference_image_path) if p}
-    folder = storage.run_dir(run_id) / REFINEMENTS
-    for path in sorted(folder.rglob("*")) if folder.is_dir() else []:
-        relative = str(path.relative_to(storage.run_dir(run_id)))
-        if path.is_file() and relative not in named and not _is_preview_of(relative, rows) and _old(path, now):
+    for relative, info in sorted(files.items()):
+        if relative not in named and not _is_preview_of(relative, rows) and _old(info.mtime, now):
             report.orphan_files.append(f"{run_id}/{relative}")
             if repair:
                 await storage.delete(run_id, relative)

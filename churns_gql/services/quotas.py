@@ -8,12 +8,10 @@ race. Open mode (no tokens) is one shared bucket.
 from __future__ import annotations
 
 import asyncio
-import os
 import time
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 from sqlalchemy import case, func, literal_column, select, text, union_all
 from sqlalchemy.dialects.postgresql import insert
@@ -95,21 +93,8 @@ async def storage_bytes(session: AsyncSession, storage: RunStorage, token_id: uu
     if cached is not None and time.monotonic() - cached[0] < _STORAGE_CACHE_S:
         return cached[1]
     run_ids = list(await session.scalars(select(Run.id).where(_owned(token_id))))
-    total = await asyncio.to_thread(_folders_size, [storage.run_dir(r) for r in run_ids])
+    total = await asyncio.to_thread(storage.runs_size, run_ids)
     _storage_cache[key] = (time.monotonic(), total)
-    return total
-
-
-def _folders_size(folders: list[Path]) -> int:
-    """Total size of the regular files under `folders` (missing folders count 0)."""
-    total = 0
-    for folder in folders:
-        for root, _dirs, files in os.walk(folder):
-            for name in files:
-                try:
-                    total += os.lstat(os.path.join(root, name)).st_size
-                except OSError:
-                    continue
     return total
 
 

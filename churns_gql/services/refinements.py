@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
 import uuid
 from collections import defaultdict
@@ -12,7 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import insert, literal, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.config import Settings
@@ -21,7 +19,7 @@ from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
-from churns_gql.services import lifecycle, quotas, versions
+from churns_gql.services import lifecycle, quotas, run_index, versions
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services.runs import check_text, validate_reference
@@ -161,19 +159,20 @@ def index_entry(refinement: Refinement, parent: ParentFile, *, image_path: str, 
     )
 
 
-async def record_in_index(session: AsyncSession, storage: RunStorage, refinement_id: uuid.UUID) -> None:
+async def record_in_index(db: async_sessionmaker[AsyncSession], storage: RunStorage, refinement_id: uuid.UUID) -> None:
     """Add a COMPLETED refinement to its run's refinements.json (idempotent: keyed by job id).
 
     For a job found already COMPLETED (a retry) and for repairs; a job that completes now records the
     entry from what it loaded, without reading the rows again.
     """
-    refinement = await session.get(Refinement, refinement_id)
-    if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
-        return
-    parent = await parent_file(session, refinement)
-    entry = index_entry(refinement, parent, image_path=refinement.image_path, summary=refinement.summary,
-                        cost_usd=refinement.cost_usd)
-    await storage.record_refinement(refinement.run_id, entry)
+    async with db() as session:
+        refinement = await session.get(Refinement, refinement_id)
+        if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
+            return
+        parent = await parent_file(session, refinement)
+        entry = index_entry(refinement, parent, image_path=refinement.image_path, summary=refinement.summary,
+                            cost_usd=refinement.cost_usd)
+    await run_index.record(db, storage, refinement.run_id, [entry])
 
 
 # -- requesting a refinement ----------------------------------------------------------------------
@@ -258,10 +257,7 @@ async def _intended_text(storage: RunStorage, req: RefineRequest, run_id: uuid.U
     """The run's intended text for the image, read only when a TEXT repair's instructions quote none."""
     if req.type != RefinementType.TEXT or quoted_text(req.instructions):
         return None
-    try:
-        metadata = json.loads(await asyncio.to_thread(storage.path(run_id, METADATA_FILE).read_text))
-    except (OSError, ValueError):
-        return None
+    metadata = await storage.read_json(run_id, METADATA_FILE)
     return concept_from_metadata(metadata if isinstance(metadata, dict) else None, generation_index).intended_text
 
 

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from churns_gql.pipeline.context import PipelineContext, StageFailed
-from churns_gql.pipeline.stages.load_base_image import _open
+from churns_gql.pipeline.stages.load_base_image import load_image
 from churns_gql.providers.generation import IMAGE_EVAL, structured_request
 from churns_gql.providers.generation_answers import ImageAnalysis
 
@@ -18,7 +16,7 @@ async def run(ctx: PipelineContext) -> str:
     if not relative:
         return "skipped: no reference image"
     try:
-        state.reference = await asyncio.to_thread(_open, ctx.services.storage.path(ctx.run.id, relative))
+        state.reference = await load_image(ctx.services.storage, ctx.run.id, relative)
     except (FileNotFoundError, OSError):
         raise StageFailed(IMAGE_EVAL, "the reference image of this run is missing; create the run again") from None
     analysis = await ctx.ask(structured_request(ImageAnalysis, {"brief": state.brief()}, [state.reference]))

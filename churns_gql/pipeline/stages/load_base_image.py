@@ -3,28 +3,25 @@
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
+import io
+import uuid
 
 from PIL import Image
 
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.pipeline.context import PipelineContext, StageFailed
-from churns_gql.storage import METADATA_FILE
+from churns_gql.storage import METADATA_FILE, RunStorage
 
 
-def _open(path: Path) -> Image.Image:
-    with Image.open(path) as image:
+def _open(data: bytes) -> Image.Image:
+    with Image.open(io.BytesIO(data)) as image:
         image.load()
         return image.copy()
 
 
-def _read_metadata(path: Path) -> dict:
-    try:
-        data = json.loads(path.read_text())
-    except (FileNotFoundError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+async def load_image(storage: RunStorage, run_id: uuid.UUID, relative: str) -> Image.Image:
+    """A run image from storage (disk or bucket), decoded off the event loop; OSError when missing or unreadable."""
+    return await asyncio.to_thread(_open, await storage.read_bytes(run_id, relative))
 
 
 async def run(ctx: PipelineContext) -> str:
@@ -35,16 +32,17 @@ async def run(ctx: PipelineContext) -> str:
     if not parent.path:
         raise StageFailed("load_base_image", "the parent image has no file; refine a completed image")
     try:
-        ctx.base_image = await asyncio.to_thread(_open, storage.path(ctx.run.id, parent.path))
+        ctx.base_image = await load_image(storage, ctx.run.id, parent.path)
     except (FileNotFoundError, OSError):
         raise StageFailed("load_base_image", f"the parent image file {parent.path} is missing or unreadable") from None
     message = f"loaded {parent.path} ({ctx.base_image.width}×{ctx.base_image.height})"
     if refinement.reference_image_path:
         try:
-            ctx.reference = await asyncio.to_thread(_open, storage.path(ctx.run.id, refinement.reference_image_path))
+            ctx.reference = await load_image(storage, ctx.run.id, refinement.reference_image_path)
         except (FileNotFoundError, OSError):
             raise StageFailed("load_base_image", "the uploaded reference image is missing; upload it again") from None
         message += f" and the reference ({ctx.reference.width}×{ctx.reference.height})"
-    metadata = await asyncio.to_thread(_read_metadata, storage.path(ctx.run.id, METADATA_FILE))
+    metadata = await storage.read_json(ctx.run.id, METADATA_FILE)
+    metadata = metadata if isinstance(metadata, dict) else {}
     ctx.concept = concept_from_metadata(metadata, refinement.generation_index)
     return message

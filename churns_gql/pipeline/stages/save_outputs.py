@@ -8,6 +8,7 @@ from PIL import Image
 
 from churns_gql.images import encode_png
 from churns_gql.pipeline.context import PipelineContext
+from churns_gql.services import run_index
 from churns_gql.services.refinements import index_entry, summarize
 from churns_gql.storage import refinement_path
 
@@ -41,7 +42,7 @@ async def run(ctx: PipelineContext) -> str:
 
     async def index() -> None:
         """Record the committed refinement in refinements.json."""
-        await storage.record_refinement(refinement.run_id, entry)
+        await run_index.record(ctx.services.db, storage, refinement.run_id, [entry])
 
     ctx.after_commit.append(index)
     return f"saved {relative}"
