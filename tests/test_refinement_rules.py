@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 import uuid
 from dataclasses import replace
 
 import pytest
+from PIL import Image as PILImage
 from sqlalchemy import func, select
 
 from churns_gql.graphql.ids import decode_id, encode_id
@@ -242,3 +244,52 @@ async def test_cancel_while_running_aborts_the_arq_job(client, services, worker_
     assert data["status"] == "CANCELLED"
     assert sum(e["terminal"] for e in data["events"]) == 1 and data["events"][-1]["status"] == "CANCELLED"
     assert indexes == [] and (await _stored(services))[2] == []
+
+
+class PreviewingEditor:
+    """An editor that streams one preview and then waits forever: only an abort ends its job."""
+
+    name = "local"
+
+    def __init__(self) -> None:
+        self.entered = asyncio.Event()
+
+    async def edit(self, request: EditRequest) -> EditResult:
+        """Send a preview (its write is slow, see the test), then hang."""
+        self.entered.set()
+        await request.on_partial(PILImage.new("RGB", (8, 8), (200, 30, 30)), 0)
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+async def test_an_abort_during_a_preview_write_leaves_no_preview_behind(client, services, worker_services, parent,
+                                                                        monkeypatch):
+    """The preview lands after the abort (a thread cannot be stopped): the job waits for it before cleaning up."""
+    store = services.storage.store
+    write = store.write
+
+    def slow_write(key, data):
+        """Previews take a second to write, long enough for the abort to arrive meanwhile."""
+        if "_partial_" in key:
+            time.sleep(1.0)
+        return write(key, data)
+
+    monkeypatch.setattr(store, "write", slow_write)
+    editor = PreviewingEditor()
+    ref = (await refine(client, parent, prompt="warmer"))["refinement"]
+    worker = make_worker(replace(worker_services, editor=editor))
+    task = asyncio.create_task(worker.async_run())
+    try:
+        await asyncio.wait_for(editor.entered.wait(), 10)
+        payload = (await client.data(CANCEL, {"id": ref["id"]}))["cancelRefinement"]
+        assert payload["refinement"]["status"] == "CANCELLED"
+        for _ in range(200):
+            if worker.jobs_failed or pipeline_jobs_done(worker) or worker.jobs_retried:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        await worker.close()
+    await asyncio.sleep(1.2)  # any write still in its thread has landed by now
+    assert (await _stored(services))[2] == []

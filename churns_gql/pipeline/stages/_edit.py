@@ -13,6 +13,9 @@ from churns_gql.pipeline.context import JobCancelled, PipelineContext
 from churns_gql.providers.base import EditRequest, EditResult, ProviderError, RefinementType
 from churns_gql.storage import preview_path
 
+UNWIND_S = 10.0
+"""How long an aborted provider call may take to unwind (finish a file it is writing) before the job cleans up."""
+
 
 async def paid_call(ctx: PipelineContext, call: Awaitable[EditResult]) -> EditResult:
     """Await a provider call and record what it cost, even when it fails or the job is aborted meanwhile.
@@ -34,6 +37,10 @@ async def paid_call(ctx: PipelineContext, call: Awaitable[EditResult]) -> EditRe
                 await asyncio.wait({task}, timeout=grace)
         finally:
             _record_late(ctx, task, billed=grace > 0)
+            # The stopped call may be writing a preview: let it unwind first, or the job's cleanup would run before
+            # the file lands and leave it behind.
+            if not task.done():
+                await asyncio.wait({task}, timeout=UNWIND_S)
         raise
     ctx.record_spend(result.cost_usd)
     return result
