@@ -207,3 +207,26 @@ async def test_run_progress_over_http_client_sees_history_when_subscribing_late(
             events.append((await ws.receive())["payload"]["data"]["runProgress"])
     assert events[0]["message"] == "queued" and events[-1]["status"] == "COMPLETED"
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
+
+
+async def test_images_are_announced_in_count_order_whatever_order_their_events_commit(client, services,
+                                                                                     worker_services, monkeypatch):
+    """Image 1's announcement is slow to commit: image 2 waits for it, so "(1 of 2)" still comes first."""
+    from churns_gql.pipeline.context import PipelineContext
+
+    publish = PipelineContext.publish
+
+    async def slow_first(self, status, message=None, **kwargs):
+        """Hold the first image's announcement back, as a slow commit would."""
+        if message and message.endswith("(1 of 2)"):
+            await asyncio.sleep(0.5)
+        return await publish(self, status, message, **kwargs)
+
+    monkeypatch.setattr(PipelineContext, "publish", slow_first)
+    run_id = (await create(client, numImages=2))["run"]["id"]
+    assert await run_worker(worker_services) == 1
+    async with services.db() as session:
+        messages = (await session.scalars(select(StageEvent.message).where(
+            StageEvent.job_id == decode_id(run_id)[1], StageEvent.stage == "image_generation").order_by(StageEvent.seq)))
+        ready = [m for m in messages if m and "ready" in m]
+    assert [m[-8:] for m in ready] == ["(1 of 2)", "(2 of 2)"]

@@ -35,6 +35,8 @@ async def run(ctx: PipelineContext) -> str:
     width, height = state.size
     storage, run_id, total = ctx.services.storage, ctx.run.id, len(state.final_prompts)
     done = 0
+    # Images finish in any order; counting and announcing under one lock keeps "(1 of n)" before "(2 of n)".
+    announcing = asyncio.Lock()
 
     async def one(index: int) -> dict[str, Any]:
         """Generate, fit, write and announce image `index`."""
@@ -48,8 +50,9 @@ async def run(ctx: PipelineContext) -> str:
         # Removed again if the run does not complete, so no file is orphaned.
         ctx.cleanup_paths.append(relative)
         await storage.write_bytes(run_id, relative, await asyncio.to_thread(encode_png, image))
-        done += 1
-        await ctx.publish(StageStatus.RUNNING, f"image {index + 1} ready ({done} of {total})")
+        async with announcing:
+            done += 1
+            await ctx.publish(StageStatus.RUNNING, f"image {index + 1} ready ({done} of {total})")
         return {"image": image, "index": index, "path": relative, "width": width, "height": height,
                 "cost_usd": None if result.cost_usd is None else round(result.cost_usd, 6), "notes": result.notes}
 
