@@ -13,9 +13,11 @@ import uuid
 
 from arq import create_pool
 from arq.connections import ArqRedis, RedisSettings
-from arq.constants import abort_jobs_ss, default_queue_name
+from arq.constants import abort_jobs_ss, default_queue_name, job_key_prefix, result_key_prefix
+from arq.jobs import serialize_job
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import RedisError
 
 log = logging.getLogger("churns_gql.queue")
@@ -23,6 +25,16 @@ log = logging.getLogger("churns_gql.queue")
 REFINE_JOB = "run_refinement"
 GENERATE_JOB = "run_generation"
 QUEUE_UNAVAILABLE = "the job queue (Redis) did not accept the job; try again once it is back"
+
+
+# arq's enqueue_job in one round trip: it WATCHes the job key, asks EXISTS, then MULTI/EXEC (three round
+# trips on a connection of its own); a script is atomic by itself. Same keys, payload and expiry as arq.
+_ENQUEUE_LUA = """
+if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
+redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
+redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+return 1
+"""
 
 
 class QueueUnavailable(Exception):
@@ -52,19 +64,25 @@ class JobQueue:
     def __init__(self, redis_url: str) -> None:
         self.redis_url = redis_url
         self._pool: ArqRedis | None = None
+        self._enqueue_script: AsyncScript | None = None
         self._lock = asyncio.Lock()
 
     async def _get_pool(self) -> ArqRedis:
         async with self._lock:
             if self._pool is None:
                 self._pool = await create_pool(redis_settings(self.redis_url))
+                self._enqueue_script = self._pool.register_script(_ENQUEUE_LUA)
             return self._pool
 
     async def enqueue(self, function: str, job_id: uuid.UUID) -> None:
         """Enqueue `function(job_id)` under the job's own id; an id already queued counts as done."""
         try:
             pool = await self._get_pool()
-            await asyncio.wait_for(pool.enqueue_job(function, str(job_id), _job_id=str(job_id)), timeout=5)
+            assert self._enqueue_script is not None
+            now = timestamp_ms()
+            job = serialize_job(function, (str(job_id),), {}, None, now, serializer=pool.job_serializer)
+            keys = [job_key_prefix + str(job_id), result_key_prefix + str(job_id), pool.default_queue_name]
+            await asyncio.wait_for(self._enqueue_script(keys, [pool.expires_extra_ms, job, now, str(job_id)]), timeout=5)
         except (TimeoutError, RedisError, OSError) as exc:
             await self._reset()
             raise QueueUnavailable(str(exc)) from exc
@@ -85,7 +103,7 @@ class JobQueue:
 
     async def _reset(self) -> None:
         async with self._lock:
-            pool, self._pool = self._pool, None
+            pool, self._pool, self._enqueue_script = self._pool, None, None
         if pool is not None:
             with contextlib.suppress(RedisError, OSError):
                 await pool.aclose()

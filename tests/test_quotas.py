@@ -9,6 +9,7 @@ from sqlalchemy import func, select
 from churns_gql.models import Refinement, Run
 from churns_gql.services import quotas, tokens
 from tests.conftest import import_images, png_bytes, refine
+from tests.test_generation_engine import create
 
 ME = """{ me { tokenId queuedThisMinute { used limit } activeJobs { used limit } spentTodayUsd { used limit }
               storageMb { used limit } } }"""
@@ -108,3 +109,39 @@ async def test_me_shows_usage_against_each_limit(client, services):
     assert me["activeJobs"] == {"used": 1, "limit": 4}
     assert me["spentTodayUsd"] == {"used": 0, "limit": 0}
     assert 0.5 <= me["storageMb"]["used"] < 0.6 and me["storageMb"]["limit"] == 100
+
+
+async def test_refine_image_holds_the_quota_lock_for_one_statement(client, services, count_queries):
+    """Regression (bench P5): the bucket's lock was held over six statements, serialising every refineImage."""
+    parent = await _parent(client)
+    _limit(services, provider="openai", openai_api_key="sk-test", rate_limit_per_minute=100,
+           max_active_jobs_per_token=100, daily_spend_limit_usd=100.0, max_storage_mb_per_token=100)
+    before = count_queries.count
+    assert not (await refine(client, parent, prompt="warmer"))["userErrors"]
+    sent = count_queries.statements[before:]
+    [locking] = [i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s]
+    [inserting] = [i for i, s in enumerate(sent) if "INSERT INTO stage_events" in s]
+    # After the locks: one statement that counts, numbers, inserts and notifies (then the commit).
+    assert inserting == locking + 1, sent[locking:inserting + 1]
+    assert all(part in sent[inserting] for part in ("rate_windows", "quota_active", "quota_spent", "pg_notify"))
+    async with services.db() as session:
+        [row] = (await session.scalars(select(Refinement))).all()
+    assert row.version == 2 and row.status.value == "QUEUED"
+
+
+async def test_create_run_counts_against_the_same_limits_in_one_statement(client, services, count_queries):
+    """quotas.admit (createRun) counts rate and active jobs in one statement after the lock; a refused run writes nothing."""
+    _limit(services, rate_limit_per_minute=2, max_active_jobs_per_token=5)
+    before = count_queries.count
+    assert not (await create(client))["userErrors"]
+    sent = count_queries.statements[before:]
+    [locking] = [i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s]
+    assert "quota_rate" in sent[locking + 1] and "quota_active" in sent[locking + 1]
+    assert not (await create(client))["userErrors"]
+    refused = await create(client)
+    assert refused["run"] is None and refused["userErrors"][0]["code"] == "RATE_LIMITED"
+    async with services.db() as session:
+        assert int(await session.scalar(select(func.count()).select_from(Run))) == 2
+    _limit(services, rate_limit_per_minute=0, max_active_jobs_per_token=2)
+    # Two runs are QUEUED (no worker runs): a third is one too many.
+    assert (await create(client))["userErrors"][0]["code"] == "QUOTA_EXCEEDED"

@@ -36,6 +36,18 @@ SELECT e.id, e.seq, pg_notify(:channel, CASE WHEN :inline
 FROM e
 """)
 
+FIRST_EVENT_CTE = f"""first_event AS (
+    INSERT INTO stage_events (job_id, run_id, seq, stage, status, progress, message, terminal, created_at)
+    VALUES (:job_id, :run_id, 1, '{JOB_STAGE}', 'PENDING', 0, 'queued', false, :created_at)
+    RETURNING id, job_id, run_id, seq, status, progress, message, cost_usd, preview_path, terminal, created_at)"""
+"""A job's first event (lifecycle.publish_queued's, seq 1) as a CTE, to write it in the statement inserting the job."""
+
+FIRST_EVENT_NOTIFY = f"""(SELECT count(pg_notify('{CHANNEL}', json_build_object(
+    'id', e.id, 'job', e.job_id, 'run', e.run_id, 'seq', e.seq, 'stage', '{JOB_STAGE}'::text, 'status', e.status,
+    'progress', e.progress, 'message', e.message, 'cost_usd', e.cost_usd, 'preview_path', e.preview_path,
+    'terminal', e.terminal, 'at', e.created_at)::text)) FROM first_event e)"""
+"""The select-list expression that announces FIRST_EVENT_CTE's event, whole, as publish() would."""
+
 # NOTIFY payloads must stay under 8,000 bytes; longer events travel as ids and are read back.
 _INLINE_LIMIT = 6000
 

@@ -2,19 +2,22 @@
 
 Every check runs in the transaction that inserts the job, after a transaction-scoped advisory lock on
 the token: two replicas admitting jobs for one token take turns, so a limit can never be overshot by a
-race. Open mode (no tokens) is one shared bucket.
+race. Open mode (no tokens) is one shared bucket. The lock is held until commit, so everything after it
+is one statement (the counts, or for a refinement the counts, the row and its first event together).
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
-from sqlalchemy import case, func, literal_column, select, text, union_all
-from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy import func, literal_column, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -56,11 +59,6 @@ class Usage:
     storage_mb: float
 
 
-async def lock(session: AsyncSession, key: str) -> None:
-    """Serialise admissions for one bucket until the transaction ends (across API replicas)."""
-    await session.execute(text("SELECT pg_advisory_xact_lock(hashtextextended(:key, 7))"), {"key": key})
-
-
 def _owned(token_id: uuid.UUID | None) -> ColumnElement[bool]:
     """Runs owned by the caller (ownerless runs for the open bucket)."""
     return Run.owner_token_id == token_id if token_id is not None else Run.owner_token_id.is_(None)
@@ -98,51 +96,124 @@ async def storage_bytes(session: AsyncSession, storage: RunStorage, token_id: uu
     return total
 
 
-async def count_queued(session: AsyncSession, key: str) -> tuple[int, float]:
-    """Count one more queued-work mutation in the bucket's current window; returns (count, seconds left)."""
+@dataclass(frozen=True)
+class Plan:
+    """Which limits one admission checks under the bucket's lock (storage is checked before it)."""
+
+    key: str
+    token_id: uuid.UUID | None
+    rate: bool
+    active: bool
+    spend: bool
+    estimate_usd: float
+
+
+def plan(settings: Settings, token_id: uuid.UUID | None, *, queues_work: bool, estimate_usd: float) -> Plan | None:
+    """The checks one more job of the caller needs, or None when no limit is on (no lock either)."""
+    if not (settings.rate_limit_per_minute or settings.max_active_jobs_per_token or settings.daily_spend_limit_usd
+            or settings.max_storage_mb_per_token):
+        return None
+    return Plan(key=bucket(token_id), token_id=token_id, rate=queues_work and bool(settings.rate_limit_per_minute),
+                active=queues_work and bool(settings.max_active_jobs_per_token),
+                spend=bool(settings.daily_spend_limit_usd) and estimate_usd > 0, estimate_usd=estimate_usd)
+
+
+async def check_storage(session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None) -> None:
+    """The storage limit, checked before the bucket's lock: its total is a cached estimate anyway."""
+    if settings.max_storage_mb_per_token:
+        used_mb = await storage_bytes(session, storage, token_id) / (1024 * 1024)
+        if used_mb >= settings.max_storage_mb_per_token:
+            raise UserInputError.one("QUOTA_EXCEEDED", f"your runs use {used_mb:,.0f} MB; the limit is "
+                                     f"{settings.max_storage_mb_per_token:,} MB (delete runs to make room)")
+
+
+LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(:quota_key, 7))"
+"""The bucket's lock as a select-list expression (its own statement: a later one must see what the holder before committed)."""
+
+
+@functools.lru_cache(maxsize=16)
+def _usage_sql(rate: bool, active: bool, spend: bool, open_bucket: bool) -> tuple[str, str, str]:
+    """(CTEs, select columns, FROM items) counting one more job in the bucket, for one statement."""
+    owned = "owner_token_id IS NULL" if open_bucket else "owner_token_id = :quota_token"
+    ctes, cols, froms = [], [], []
+    if rate:
+        # Inside ON CONFLICT the existing row is `w`: an expired window restarts at 1.
+        ctes.append("""quota_rate AS (
+    INSERT INTO rate_windows AS w (key, window_start, count) VALUES (:quota_key, :quota_now, 1)
+    ON CONFLICT (key) DO UPDATE SET
+        count = CASE WHEN w.window_start <= :quota_expired THEN 1 ELSE w.count + 1 END,
+        window_start = CASE WHEN w.window_start <= :quota_expired THEN :quota_now ELSE w.window_start END
+    RETURNING count AS queued, window_start)""")
+        cols += ["quota_rate.queued", "quota_rate.window_start"]
+        froms.append("quota_rate")
+    if active:
+        ctes.append(f"""quota_active AS (SELECT
+    (SELECT count(*) FROM runs WHERE {owned} AND status IN ('QUEUED', 'RUNNING'))
+    + (SELECT count(*) FROM refinements f JOIN runs r ON r.id = f.run_id
+       WHERE r.{owned} AND f.status IN ('QUEUED', 'RUNNING')) AS active)""")
+        cols.append("quota_active.active")
+        froms.append("quota_active")
+    if spend:
+        ctes.append(f"""quota_spent AS (SELECT
+    COALESCE((SELECT sum(greatest(generation_cost_usd, estimated_cost_usd)) FROM runs
+              WHERE {owned} AND created_at >= :quota_midnight), 0)
+    + COALESCE((SELECT sum(greatest(COALESCE(f.cost_usd, 0), f.estimated_cost_usd)) FROM refinements f
+                JOIN runs r ON r.id = f.run_id WHERE r.{owned} AND f.created_at >= :quota_midnight), 0) AS spent)""")
+        cols.append("quota_spent.spent")
+        froms.append("quota_spent")
+    return ",\n".join(ctes), ", ".join(cols), ", ".join(froms)
+
+
+def usage_sql(p: Plan) -> tuple[str, str, str, dict[str, Any]]:
+    """(CTEs, select columns, FROM items, parameters) of the bucket's checks, to run in one statement after LOCK_SQL."""
+    ctes, cols, froms = _usage_sql(p.rate, p.active, p.spend, p.token_id is None)
     now = datetime.now(UTC)
-    # Inside ON CONFLICT the existing row is the table itself: an expired window restarts at 1.
-    expired = RateWindow.window_start <= now - WINDOW
-    stmt = insert(RateWindow).values(key=key, window_start=now, count=1).on_conflict_do_update(index_elements=[RateWindow.key], set_={
-        "count": case((expired, 1), else_=RateWindow.count + 1),
-        "window_start": case((expired, now), else_=RateWindow.window_start),
-    }).returning(RateWindow.count, RateWindow.window_start)
-    # Unpacked by position: Row.count is also the tuple method of that name.
-    count, window_start = (await session.execute(stmt)).one()
-    left = (window_start + WINDOW - now).total_seconds()
-    return int(count), max(0.0, left)
+    params: dict[str, Any] = {"quota_key": p.key}
+    if p.token_id is not None and (p.active or p.spend):
+        params["quota_token"] = p.token_id
+    if p.rate:
+        params.update(quota_now=now, quota_expired=now - WINDOW)
+    if p.spend:
+        params["quota_midnight"] = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    return ctes, cols, froms, params
+
+
+def enforce(settings: Settings, p: Plan, values: Sequence[Any]) -> None:
+    """Raise the first limit the usage columns of usage_sql (in their order) show exceeded."""
+    it = iter(values)
+    if p.rate:
+        count, window_start = int(next(it)), next(it)
+        if count > settings.rate_limit_per_minute:
+            left = max(0.0, (window_start + WINDOW - datetime.now(UTC)).total_seconds())
+            raise UserInputError.one("RATE_LIMITED", f"more than {settings.rate_limit_per_minute} jobs a minute; "
+                                     f"try again in {max(1, round(left + 0.5))} s")
+    if p.active:
+        active = int(next(it))
+        if active >= settings.max_active_jobs_per_token:
+            raise UserInputError.one("QUOTA_EXCEEDED", f"{active} jobs are queued or running; the limit is "
+                                     f"{settings.max_active_jobs_per_token} (wait for one to finish or cancel one)")
+    if p.spend:
+        spent = float(next(it))
+        if spent + p.estimate_usd > settings.daily_spend_limit_usd:
+            raise UserInputError.one("QUOTA_EXCEEDED", f"today's spend would reach ${spent + p.estimate_usd:.2f}; "
+                                     f"the daily limit is ${settings.daily_spend_limit_usd:.2f}")
 
 
 async def admit(session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None,
                 *, queues_work: bool, estimate_usd: float) -> None:
-    """Check every limit for one more job of the caller, in the inserting transaction; raises UserInputError."""
-    limits = settings
-    if not (limits.rate_limit_per_minute or limits.max_active_jobs_per_token or limits.daily_spend_limit_usd
-            or limits.max_storage_mb_per_token):
+    """Check every limit for one more job of the caller, in the inserting transaction; raises UserInputError.
+
+    Two statements under the lock: the lock itself, then every count at once.
+    """
+    p = plan(settings, token_id, queues_work=queues_work, estimate_usd=estimate_usd)
+    if p is None:
         return
-    key = bucket(token_id)
-    await lock(session, key)
-    if queues_work and limits.rate_limit_per_minute:
-        count, left = await count_queued(session, key)
-        if count > limits.rate_limit_per_minute:
-            wait = max(1, round(left + 0.5))
-            raise UserInputError.one("RATE_LIMITED", f"more than {limits.rate_limit_per_minute} jobs a minute; "
-                                     f"try again in {wait} s")
-    if queues_work and limits.max_active_jobs_per_token:
-        active = await active_jobs(session, token_id)
-        if active >= limits.max_active_jobs_per_token:
-            raise UserInputError.one("QUOTA_EXCEEDED", f"{active} jobs are queued or running; the limit is "
-                                     f"{limits.max_active_jobs_per_token} (wait for one to finish or cancel one)")
-    if limits.daily_spend_limit_usd and estimate_usd > 0:
-        spent = await spent_today(session, token_id)
-        if spent + estimate_usd > limits.daily_spend_limit_usd:
-            raise UserInputError.one("QUOTA_EXCEEDED", f"today's spend would reach ${spent + estimate_usd:.2f}; "
-                                     f"the daily limit is ${limits.daily_spend_limit_usd:.2f}")
-    if limits.max_storage_mb_per_token:
-        used_mb = await storage_bytes(session, storage, token_id) / (1024 * 1024)
-        if used_mb >= limits.max_storage_mb_per_token:
-            raise UserInputError.one("QUOTA_EXCEEDED", f"your runs use {used_mb:,.0f} MB; the limit is "
-                                     f"{limits.max_storage_mb_per_token:,} MB (delete runs to make room)")
+    await check_storage(session, storage, settings, token_id)
+    await session.execute(text(f"SELECT {LOCK_SQL}"), {"quota_key": p.key})
+    ctes, cols, froms, params = usage_sql(p)
+    if cols:
+        values = (await session.execute(text(f"WITH {ctes} SELECT {cols} FROM {froms}"), params)).one()
+        enforce(settings, p, values)
 
 
 async def usage(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID | None) -> Usage:

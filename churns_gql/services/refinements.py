@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import insert, literal, select
+from sqlalchemy import literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.concepts import concept_from_metadata
@@ -19,7 +19,7 @@ from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementType
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
-from churns_gql.services import lifecycle, quotas, run_index, versions
+from churns_gql.services import admission, lifecycle, quotas, run_index
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services.runs import check_text, validate_reference
@@ -296,7 +296,8 @@ async def create_refinement(
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
     estimate = quotas.estimated_cost(settings, 1)
-    await quotas.admit(session, storage, settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
+    plan = quotas.plan(settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
+    await quotas.check_storage(session, storage, settings, req.owner_token_id)
 
     ref_id = uuid.uuid4()
     if parent_image is not None:
@@ -304,11 +305,10 @@ async def create_refinement(
     else:
         assert parent_ref is not None
         run_id, depth, generation_index = parent_ref.run_id, parent_ref.depth + 1, parent_ref.generation_index
-    version = await versions.next_version(session, run_id, generation_index)
     row = Refinement(
         id=ref_id, run_id=run_id, parent_image_id=parent_image.id if parent_image else None,
         parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
-        version=version, depth=depth, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt,
+        depth=depth, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt,
         instructions=req.instructions, mask=[r.as_dict() for r in rects] if rects is not None else None,
         creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
         estimated_cost_usd=estimate,
@@ -318,8 +318,6 @@ async def create_refinement(
         pending_files(session).add(run_id, reference_rel)
         await storage.write_bytes(run_id, reference_rel, reference_png)
         row.reference_image_path = reference_rel
-    # A Core INSERT of the row's columns: the ORM unit of work was a large share of refineImage's CPU.
-    await session.execute(insert(Refinement).values({c.key: getattr(row, c.key) for c in Refinement.__table__.columns
-                                                     if getattr(row, c.key) is not None}))
-    await lifecycle.publish_queued(session, row)
+    # Quotas, version, row and first event in two statements: the locks are held until commit.
+    await admission.insert_queued(session, settings, row, plan)
     return row
