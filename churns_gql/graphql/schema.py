@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 
-import strawberry
 from graphql import ASTValidationRule, GraphQLSyntaxError
 from strawberry.extensions import AddValidationRules, MaxTokensLimiter, ParserCache, ValidationCache
 from strawberry.extensions.max_aliases import create_validator as alias_rule
@@ -18,6 +17,7 @@ from churns_gql.graphql.errors import CodedErrors
 from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.mutations import Mutation
 from churns_gql.graphql.queries import Query
+from churns_gql.graphql.stream_hooks import LeanSchema
 from churns_gql.graphql.subscriptions import Subscription
 from churns_gql.graphql.types import Image, Refinement
 
@@ -38,7 +38,7 @@ class SafeParserCache(ParserCache):
         yield
 
 
-def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> LeanSchema:
     """The API's schema: depth, alias and token limits from settings, cached parsing and validation, masking.
 
     With `tracing`, Strawberry's OpenTelemetry extension adds a span per operation, parse, validation and resolver.
@@ -49,7 +49,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
     rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
              cost_rule(limits.max_query_cost)]
     traced = [OpenTelemetryExtension] if tracing else []
-    return strawberry.Schema(
+    return LeanSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
