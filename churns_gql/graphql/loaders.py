@@ -18,7 +18,7 @@ from churns_gql.services import runs as run_service
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-MAX_TREE_ROWS = 10_000
+MAX_TREE_ROWS = 20_000
 """Refinement rows one request may load for `children` and `ancestors` together.
 
 The cost rules bound the document's depth and breadth, not the rows behind it: a 10-level `children`
