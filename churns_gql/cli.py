@@ -135,7 +135,6 @@ def serve(settings: Settings) -> None:
     import uvicorn
 
     from churns_gql.app import create_app
-    from churns_gql.http_timeouts import KEEP_ALIVE_S, HeaderTimeoutProtocol
 
     host = bind_host(settings, asyncio.run(_live_tokens(settings)))
     settings = guard_public_bind(settings, host)
@@ -151,8 +150,16 @@ def serve(settings: Settings) -> None:
         configure_logging("json")
         logging_options["log_config"] = None
     uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
-                ws_per_message_deflate=False, http=HeaderTimeoutProtocol, timeout_keep_alive=KEEP_ALIVE_S,
-                **logging_options)
+                **uvicorn_protocols(), **logging_options)
+
+
+def uvicorn_protocols() -> dict[str, Any]:
+    """The connection handling `serve` gives uvicorn: header timeouts, coalesced websocket writes, no deflate."""
+    from churns_gql.http_timeouts import KEEP_ALIVE_S, HeaderTimeoutProtocol
+    from churns_gql.ws_writes import CorkedWebSocketProtocol
+
+    return {"ws_per_message_deflate": False, "http": HeaderTimeoutProtocol, "ws": CorkedWebSocketProtocol,
+            "timeout_keep_alive": KEEP_ALIVE_S}
 
 
 async def token_command(settings: Settings, action: str, value: str | None) -> int:

@@ -273,7 +273,11 @@ async def live_server(services: AppServices) -> AsyncIterator[str]:
     import uvicorn
 
     app = create_app(services=services)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws_ping_interval=None)
+    from churns_gql.ws_writes import CorkedWebSocketProtocol
+
+    # The production websocket protocol (coalesced writes), so every subscription test goes through it.
+    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws_ping_interval=None,
+                            ws=CorkedWebSocketProtocol)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import tracemalloc
 
 from sqlalchemy import text
 
 from churns_gql import events
-from churns_gql.events import EventHub
+from churns_gql.events import RESYNC, EventHub, Subscriber
 from churns_gql.graphql.ids import decode_id
 from churns_gql.models import StageStatus
 from tests.conftest import TEST_DATABASE_URL, import_images, png_bytes, refine
@@ -111,3 +112,43 @@ async def test_replay_that_keeps_failing_ends_the_stream_with_a_clear_error(monk
         async for _ in events.follow_job(hub, DownDatabase(), uuid.uuid4()):
             pass
     assert hub.subscriber_count == 0
+
+
+async def test_inbox_keeps_order_wakes_its_reader_and_turns_an_overflow_into_one_resync():
+    from churns_gql.events import hub as hub_module
+
+    sub = Subscriber()
+    reader = asyncio.ensure_future(sub.get())
+    await asyncio.sleep(0)
+    assert not reader.done()
+    sub.push("a")  # type: ignore[arg-type]  # any item: the inbox does not look inside
+    assert await asyncio.wait_for(reader, 1) == "a"
+    for item in ("b", "c"):
+        sub.push(item)  # type: ignore[arg-type]
+    assert [await sub.get(), await sub.get()] == ["b", "c"]
+    for i in range(hub_module._QUEUE_LIMIT + 5):
+        sub.push(i)  # type: ignore[arg-type]
+    assert sub.pending() == 5 and await sub.get() is RESYNC  # too slow: told to re-read, then the newest
+    assert [await sub.get() for _ in range(4)] == [1001, 1002, 1003, 1004]
+    reader = asyncio.ensure_future(sub.get())
+    await asyncio.sleep(0)
+    reader.cancel()  # a reader cancelled while waiting leaves the inbox usable
+    sub.push("z")  # type: ignore[arg-type]
+    assert await asyncio.wait_for(sub.get(), 1) == "z"
+
+
+async def test_an_idle_subscription_inbox_with_its_waiting_reader_is_small():
+    """Regression (bench P2): each subscription held an asyncio.Queue (four deques), 4.5 KB with its reader."""
+    tracemalloc.start()
+    try:
+        before = tracemalloc.take_snapshot()
+        subs = [Subscriber() for _ in range(1000)]
+        readers = [asyncio.ensure_future(s.get()) for s in subs]
+        await asyncio.sleep(0)
+        after = tracemalloc.take_snapshot()
+    finally:
+        tracemalloc.stop()
+    per_subscription = sum(s.size_diff for s in after.compare_to(before, "filename")) / len(subs)
+    for reader in readers:
+        reader.cancel()
+    assert per_subscription < 2000, per_subscription

@@ -74,3 +74,30 @@ async def test_shared_result_is_encoded_once_and_each_frame_carries_its_own_id(l
     assert got[2]["payload"] == {"data": {"runProgress": {"seq": 1}}}
     # Two documents, three subscribers: two encodings.
     assert len(encoded) == 2
+
+
+async def test_subscribers_of_a_shared_event_build_one_per_event_executor(live_server, client, services, monkeypatch):
+    """Regression (bench P1): every subscriber copied the subscription's executor, even when its result was shared."""
+    from strawberry.schema.schema import StrawberryGraphQLCoreExecutionContext
+
+    built = []
+    original = StrawberryGraphQLCoreExecutionContext.build_per_event_executor
+
+    def counting(self, payload):
+        built.append(payload)
+        return original(self, payload)
+
+    monkeypatch.setattr(StrawberryGraphQLCoreExecutionContext, "build_per_event_executor", counting)
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    async with WSClient(live_server) as ws:
+        for op_id in ("1", "2", "3"):
+            await ws.subscribe(op_id, FULL, {"id": run["id"]})
+        await asyncio.sleep(0.3)
+        async with services.db() as session:
+            await events.publish(session, job_id=run_id, run_id=run_id, stage="strategy",
+                                 status=StageStatus.RUNNING, progress=0.2, message="thinking")
+            await session.commit()
+        got = sorted([(await ws.receive())["id"] for _ in range(3)])
+    assert got == ["1", "2", "3"]
+    assert len(built) == 1

@@ -31,25 +31,43 @@ _QUEUE_LIMIT = 1000
 
 
 class Subscriber:
-    """One subscription's inbox of stage events (or RESYNC)."""
+    """One subscription's inbox of stage events (or RESYNC).
+
+    A list and at most one waiting future, not an asyncio.Queue: an idle subscription holds a few hundred
+    bytes instead of four deques (bench P2 holds 10,000 of them), and a push wakes the one reader directly.
+    """
+
+    __slots__ = ("_items", "_waiter", "job_id", "run_id")
 
     def __init__(self, job_id: uuid.UUID | None = None, run_id: uuid.UUID | None = None) -> None:
         self.job_id = job_id
         self.run_id = run_id
-        self.queue: asyncio.Queue[StageEvent | _Resync] = asyncio.Queue(_QUEUE_LIMIT)
+        self._items: list[StageEvent | _Resync] = []
+        self._waiter: asyncio.Future[None] | None = None
 
     def push(self, item: StageEvent | _Resync) -> None:
         """Deliver without blocking; a subscriber too slow to keep up is told to resync instead."""
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
-            while not self.queue.empty():
-                self.queue.get_nowait()
-            self.queue.put_nowait(RESYNC)
+        if len(self._items) >= _QUEUE_LIMIT:
+            self._items[:] = [RESYNC]
+        else:
+            self._items.append(item)
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def pending(self) -> int:
+        """Items delivered and not yet read."""
+        return len(self._items)
 
     async def get(self) -> StageEvent | _Resync:
-        """The next event or RESYNC."""
-        return await self.queue.get()
+        """The next event or RESYNC, in the order pushed."""
+        while not self._items:
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return self._items.pop(0)
 
 
 class EventHub:

@@ -53,10 +53,16 @@ def _variables_key(values: Any) -> tuple[Any, ...]:
 
 
 class _SharedEvent:
-    """Stands in for graphql-core's per-event executor and runs the event only if nobody has yet."""
+    """Stands in for graphql-core's per-event executor and runs the event only if nobody has yet.
 
-    def __init__(self, inner: Any, key: tuple[Any, ...], pinned: Any) -> None:
-        self.inner = inner
+    The real per-event executor (a copy of the subscription's) is only built by the subscriber that runs it.
+    """
+
+    __slots__ = ("build", "key", "payload", "pinned")
+
+    def __init__(self, build: Any, payload: Any, key: tuple[Any, ...], pinned: Any) -> None:
+        self.build = build
+        self.payload = payload
         self.key = key
         self.pinned = pinned
 
@@ -65,8 +71,9 @@ class _SharedEvent:
         found = _RESULTS.get(self.key)
         if found is not None:
             return _await_shared(found) if isinstance(found, asyncio.Future) else found
-        result = self.inner.execute_operation(serially)
-        if not self.inner.is_awaitable(result):
+        inner = self.build(self.payload)
+        result = inner.execute_operation(serially)
+        if not inner.is_awaitable(result):
             _RESULTS.put(self.key, self.pinned, result)
             return result
         task = asyncio.ensure_future(result)
@@ -84,13 +91,12 @@ class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
 
     def build_per_event_executor(self, payload: Any) -> Any:
         """The per-event executor graphql-core asks for, shared when the subscription allows it."""
-        inner = super().build_per_event_executor(payload)
         selections = self.operation.selection_set.selections
         name = getattr(selections[0], "name", None) if len(selections) == 1 else None
         if name is None or name.value not in SHARED_FIELDS:
-            return inner
+            return super().build_per_event_executor(payload)
         key = (id(self.operation), _variables_key(self.variable_values), id(payload))
-        return _SharedEvent(inner, key, (self.operation, payload))
+        return _SharedEvent(super().build_per_event_executor, payload, key, (self.operation, payload))
 
 
 _FRAMES = _SharedResults(_CACHE_SIZE)

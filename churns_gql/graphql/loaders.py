@@ -10,11 +10,58 @@ from typing import TYPE_CHECKING, Any
 from strawberry.dataloader import DataLoader
 
 from churns_gql import events
+from churns_gql.error_codes import ErrorCode
+from churns_gql.graphql.errors import PublicError
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+MAX_TREE_ROWS = 20_000
+"""Refinement rows one request may load for `children` and `ancestors` together.
+
+The cost rules bound the document's depth and breadth, not the rows behind it: a 10-level `children`
+query over a 100,000-refinement tree would otherwise load (and build a response of) all of them.
+"""
+
+
+class TreeBudget:
+    """Rows a request may still load for refinement trees; each batch asks the database for no more than that."""
+
+    def __init__(self, rows: int) -> None:
+        self.limit = rows
+        self.left = rows
+
+    def spend(self, loaded: int) -> None:
+        """Count rows a batch loaded; past the limit the field fails with a coded error."""
+        self.left -= loaded
+        if self.left < 0:
+            raise PublicError(f"this query reaches more than {self.limit} refinements; ask for fewer `children` levels, "
+                              "or start from a deeper refinement", ErrorCode.QUERY_TOO_COMPLEX)
+
+
+def _budgeted(
+    db: async_sessionmaker[AsyncSession],
+    fetch: Callable[..., Awaitable[dict[Any, Any]]],
+    budget: TreeBudget,
+    count: Callable[[Any], int],
+    default: Callable[[], Any] | None = None,
+) -> DataLoader[Any, Any]:
+    async def load(keys: list[Any]) -> list[Any]:
+        # One row past what is left tells "over the limit" apart from "exactly at it" without reading more.
+        limit = max(budget.left, 0) + 1
+        async with db() as session:
+            found = await fetch(session, keys, limit=limit)
+        spent = sum(count(v) for v in found.values())
+        if default is None and len(found) < len(keys):
+            # A lineage cut short by the limit is left out whole (it has no root yet): the batch was over.
+            spent = limit
+        budget.spend(spent)
+        return [found[key] if key in found else default() for key in keys]  # type: ignore[misc]  # default set when keys can miss
+
+    return DataLoader(load_fn=load)
+
 
 def _batched(
     db: async_sessionmaker[AsyncSession],
@@ -44,16 +91,17 @@ class Loaders:
     events_by_job: DataLoader[uuid.UUID, list[Any]]
 
 
-def make_loaders(db: async_sessionmaker[AsyncSession]) -> Loaders:
-    """Fresh loaders: their caches live exactly as long as the request that made them."""
+def make_loaders(db: async_sessionmaker[AsyncSession], tree_rows: int | None = None) -> Loaders:
+    """Fresh loaders: their caches (and their tree-row budget) live exactly as long as the request that made them."""
+    budget = TreeBudget(MAX_TREE_ROWS if tree_rows is None else tree_rows)
     return Loaders(
         run_by_id=_batched(db, run_service.runs_by_ids),
         image_by_id=_batched(db, run_service.images_by_ids),
         refinement_by_id=_batched(db, refinement_service.refinements_by_ids),
         images_by_run=_batched(db, run_service.images_by_run_ids, list),
-        children_by_image=_batched(db, refinement_service.children_of_images, list),
-        children_by_refinement=_batched(db, refinement_service.children_of_refinements, list),
-        lineage_by_refinement=_batched(db, refinement_service.refinement_lineages),
+        children_by_image=_budgeted(db, refinement_service.children_of_images, budget, len, list),
+        children_by_refinement=_budgeted(db, refinement_service.children_of_refinements, budget, len, list),
+        lineage_by_refinement=_budgeted(db, refinement_service.refinement_lineages, budget, lambda v: 1 + len(v[1])),
         refinement_cost_by_run=_batched(db, run_service.refinement_costs_by_run_ids, float),
         events_by_job=_batched(db, events.events_by_job_ids, list),
     )

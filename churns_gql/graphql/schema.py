@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import strawberry
 from graphql import ASTValidationRule
 from strawberry.extensions.max_aliases import create_validator as alias_rule
 from strawberry.extensions.query_depth_limiter import create_validator as depth_rule
@@ -15,6 +14,7 @@ from churns_gql.graphql.errors import CodedErrors
 from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.mutations import Mutation
 from churns_gql.graphql.queries import Query
+from churns_gql.graphql.stream_hooks import LeanSchema
 from churns_gql.graphql.subscriptions import Subscription
 from churns_gql.graphql.types import Image, Refinement
 
@@ -22,7 +22,7 @@ CACHED_DOCUMENTS = 512
 """Distinct query texts whose parse and validation are kept (bounded: query texts come from clients)."""
 
 
-def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> strawberry.Schema:
+def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> LeanSchema:
     """The API's schema: depth, alias and token limits from settings, cached parsing and validation, masking.
 
     With `tracing`, Strawberry's OpenTelemetry extension adds a span per operation, parse, validation and resolver.
@@ -34,7 +34,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
              cost_rule(limits.max_query_cost)]
     shared = document_rules(limits.max_query_bytes, limits.max_query_tokens, rules, CACHED_DOCUMENTS)
     traced = [OpenTelemetryExtension] if tracing else []
-    return strawberry.Schema(
+    return LeanSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,

@@ -32,28 +32,30 @@ async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) ->
     return await rows_by_id(session, Refinement, ids)
 
 
-async def children_of_images(session: AsyncSession, image_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, list[Refinement]]:
-    """Refinements made directly from each original, oldest first."""
-    query = select(Refinement).where(Refinement.parent_image_id.in_(image_ids)).order_by(Refinement.created_at, Refinement.id)
+async def children_of_images(session: AsyncSession, image_ids: Sequence[uuid.UUID], *,
+                             limit: int | None = None) -> dict[uuid.UUID, list[Refinement]]:
+    """Refinements made directly from each original, oldest first; at most `limit` rows read in all."""
+    query = (select(Refinement).where(Refinement.parent_image_id.in_(image_ids))
+             .order_by(Refinement.created_at, Refinement.id).limit(limit))
     return await rows_grouped(session, query, "parent_image_id", image_ids)
 
 
 async def children_of_refinements(
-    session: AsyncSession, refinement_ids: Sequence[uuid.UUID]
+    session: AsyncSession, refinement_ids: Sequence[uuid.UUID], *, limit: int | None = None
 ) -> dict[uuid.UUID, list[Refinement]]:
-    """Refinements made directly from each refinement, oldest first."""
+    """Refinements made directly from each refinement, oldest first; at most `limit` rows read in all."""
     query = (select(Refinement).where(Refinement.parent_refinement_id.in_(refinement_ids))
-             .order_by(Refinement.created_at, Refinement.id))
+             .order_by(Refinement.created_at, Refinement.id).limit(limit))
     return await rows_grouped(session, query, "parent_refinement_id", refinement_ids)
 
 
 async def refinement_lineages(
-    session: AsyncSession, refinement_ids: Sequence[uuid.UUID]
+    session: AsyncSession, refinement_ids: Sequence[uuid.UUID], *, limit: int | None = None
 ) -> dict[uuid.UUID, tuple[Image, list[Refinement]]]:
     """For each refinement: its root original and its refinement ancestors, oldest first.
 
     One recursive CTE walks every chain upwards at once, whatever the depth, and brings the root
-    image along in the same statement.
+    image along in the same statement; at most `limit` rows (one per ancestor) are read.
     """
     start = select(
         Refinement.id.label("start_id"),
@@ -74,6 +76,7 @@ async def refinement_lineages(
         .outerjoin(Refinement, Refinement.id == walk.c.ancestor_id)
         .outerjoin(Image, Image.id == walk.c.image_id)
         .order_by(walk.c.start_id, walk.c.depth.desc())
+        .limit(limit)
     )
     roots: dict[uuid.UUID, Image] = {}
     chains: dict[uuid.UUID, list[Refinement]] = defaultdict(list)
