@@ -76,6 +76,11 @@ async def reopen_auth(session: AsyncSession) -> str | None:
     return None
 
 
+async def list_tokens(session: AsyncSession) -> list[ApiToken]:
+    """Every token, live or revoked, oldest first."""
+    return list((await session.scalars(select(ApiToken).order_by(ApiToken.created_at))).all())
+
+
 async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
     """Revoke a token by id; False if there is no such live token."""
     row = await session.get(ApiToken, token_id)
