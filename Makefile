@@ -54,7 +54,8 @@ test: install browser web-test web http-audit
 
 ## lint: ruff and mypy alone (the test suite runs both too, in tests/test_lint.py)
 lint: install
-	$(BIN)/ruff check churns_gql tests
+	$(BIN)/ruff check churns_gql tests bench
+	$(BIN)/ruff format --check churns_gql tests bench
 	$(BIN)/mypy
 
 ## schema: re-export schema.graphql from the served schema

@@ -51,12 +51,32 @@ class Sizes:
     @classmethod
     def smoke(cls) -> Sizes:
         """Tiny sizes: every code path runs, nothing is measured seriously."""
-        return cls(p1_connections=2, p1_subs_per_connection=10, p1_events=5, p1_floor_events=10,
-                   p2_connections=2, p2_subs_per_connection=10, p3_images=2, p3_refinements=50,
-                   p3_chain_depth=12, p3_chains=1, p3_nesting=10, p3_repeats=2, p4_connections=4,
-                   p4_duration_s=1.0, p4_warmup_s=0.2, p5_connections=4, p5_duration_s=1.0, p5_warmup_s=0.2,
-                   p6_jobs=1, p6_image_px=256, p7_jobs=4, p8_sizes="50,200", p8_runs=200,
-                   p8_json_entries="2,20")
+        return cls(
+            p1_connections=2,
+            p1_subs_per_connection=10,
+            p1_events=5,
+            p1_floor_events=10,
+            p2_connections=2,
+            p2_subs_per_connection=10,
+            p3_images=2,
+            p3_refinements=50,
+            p3_chain_depth=12,
+            p3_chains=1,
+            p3_nesting=10,
+            p3_repeats=2,
+            p4_connections=4,
+            p4_duration_s=1.0,
+            p4_warmup_s=0.2,
+            p5_connections=4,
+            p5_duration_s=1.0,
+            p5_warmup_s=0.2,
+            p6_jobs=1,
+            p6_image_px=256,
+            p7_jobs=4,
+            p8_sizes="50,200",
+            p8_runs=200,
+            p8_json_entries="2,20",
+        )
 
     def override(self, assignments: Sequence[str]) -> None:
         """Apply NAME=VALUE assignments (e.g. p2_connections=20), converting to each field's type."""

@@ -46,8 +46,15 @@ class Publisher:
         from churns_gql.models import StageStatus
 
         async with self.ctx.db() as session:
-            event = await publish(session, job_id=self.job_id, run_id=self.run_id, stage="bench",
-                                  status=StageStatus.RUNNING, progress=0.5, message="bench event")
+            event = await publish(
+                session,
+                job_id=self.job_id,
+                run_id=self.run_id,
+                stage="bench",
+                status=StageStatus.RUNNING,
+                progress=0.5,
+                message="bench event",
+            )
             started = time.perf_counter_ns()
             await session.commit()
         return event.seq, started
@@ -91,8 +98,16 @@ async def raw_listen_floor(ctx: Ctx, run_id: uuid.UUID, events: int) -> list[int
     return latencies
 
 
-async def open_subscriptions(ctx: Ctx, run_gid: str, connections: int, per_connection: int,
-                             counter: Counter, *, batch: int = 10, port: int | None = None) -> list[GqlWs]:
+async def open_subscriptions(
+    ctx: Ctx,
+    run_gid: str,
+    connections: int,
+    per_connection: int,
+    counter: Counter,
+    *,
+    batch: int = 10,
+    port: int | None = None,
+) -> list[GqlWs]:
     """`connections` websockets with `per_connection` runProgress subscriptions each, opened `batch` at a time."""
     opened: list[GqlWs] = []
 
@@ -118,8 +133,9 @@ def close_all(connections: list[GqlWs]) -> None:
         ws.close()
 
 
-async def until_all_receive(publisher: Publisher, counter: Counter, subscribers: int, *, tries: int = 20,
-                            wait_s: float = 3.0) -> bool:
+async def until_all_receive(
+    publisher: Publisher, counter: Counter, subscribers: int, *, tries: int = 20, wait_s: float = 3.0
+) -> bool:
     """Publish warm-up events until one reaches every subscriber: proof that all subscriptions are registered."""
     for _ in range(tries):
         before = counter.count
@@ -161,8 +177,9 @@ async def fan_out_latencies(ctx: Ctx, port: int, run_id: uuid.UUID, pid: int) ->
     sizes = ctx.sizes
     n_subs = sizes.p1_connections * sizes.p1_subs_per_connection
     counter = Counter()
-    connections = await open_subscriptions(ctx, encode_id("Run", run_id), sizes.p1_connections,
-                                           sizes.p1_subs_per_connection, counter, port=port)
+    connections = await open_subscriptions(
+        ctx, encode_id("Run", run_id), sizes.p1_connections, sizes.p1_subs_per_connection, counter, port=port
+    )
     try:
         publisher = Publisher(ctx, run_id)
         registered = await until_all_receive(publisher, counter, n_subs)
@@ -206,23 +223,30 @@ async def fan_out_latencies(ctx: Ctx, port: int, run_id: uuid.UUID, pid: int) ->
     errors = protocol_errors(connections)
     checks = {
         "all subscriptions registered": registered,
-        "every subscriber received every event": all_arrived and len(got) == n_subs
-        and len(latencies) == n_subs * len(measured) and len(measured) == sizes.p1_events,
+        "every subscriber received every event": all_arrived
+        and len(got) == n_subs
+        and len(latencies) == n_subs * len(measured)
+        and len(measured) == sizes.p1_events,
         "each subscriber saw the events once, in order": not wrong and len(got) == n_subs,
         "no subscription errors": not errors,
     }
     details = {
-        "events": len(measured), "deliveries": len(latencies),
-        "p50_ms": ms(pct(latencies, 50)), "p90_ms": ms(pct(latencies, 90)), "p99_ms": ms(pct(latencies, 99)),
+        "events": len(measured),
+        "deliveries": len(latencies),
+        "p50_ms": ms(pct(latencies, 50)),
+        "p90_ms": ms(pct(latencies, 90)),
+        "p99_ms": ms(pct(latencies, 99)),
         "max_ms": ms(pct(latencies, 100)),
         "first_subscriber_p50_ms": ms(pct(firsts, 50)),
         "first_to_last_subscriber_p50_ms": ms(pct(spreads, 50)),
-        "last_subscriber_p50_ms": ms(pct(lasts, 50)), "last_subscriber_max_ms": ms(pct(lasts, 100)),
+        "last_subscriber_p50_ms": ms(pct(lasts, 50)),
+        "last_subscriber_max_ms": ms(pct(lasts, 100)),
         "last_subscriber_ms_by_event": [round(v / 1e6, 1) for v in lasts],
         "bench_cpu_share_during_events": round(bench_cpu / wall, 2) if wall else None,
         "subscribers_with_wrong_sequence": len(wrong),
-        "example_wrong_sequence": {"subscription": example[0], "seqs": example[1][:20],
-                                   "expected_first": measured[:20]} if example else None,
+        "example_wrong_sequence": {"subscription": example[0], "seqs": example[1][:20], "expected_first": measured[:20]}
+        if example
+        else None,
         "server_cpu_ms_per_event": round(cpu_used * 1000 / max(1, len(measured)), 2),
         "server_cpu_share_during_events": round(cpu_used / wall, 2) if wall else None,
         "errors": errors[:3],
@@ -252,8 +276,14 @@ async def p1_notify_latency(ctx: Ctx) -> list[Row]:
     row.reference, row.reference_text = q99, f"bare fan-out peer p99 {q99:.2f} ms (p50 {q50:.2f})"
     row.ratio = round(p99 / q99, 2) if q99 else None
     row.met = row.ratio is not None and row.ratio <= 1.5
-    row.details = {"subscriptions": n_subs, **api["details"], "peer": peer["details"],
-                   "floor_events": len(floor), "floor_p50_ms": f50, "floor_p99_ms": f99}
+    row.details = {
+        "subscriptions": n_subs,
+        **api["details"],
+        "peer": peer["details"],
+        "floor_events": len(floor),
+        "floor_p50_ms": f50,
+        "floor_p99_ms": f99,
+    }
     raw = Row("P1+", f"commit → `next`, {what}, against a raw LISTEN", target="info (ratio to raw LISTEN)")
     raw.figure, raw.figure_text = p99, row.figure_text
     raw.reference, raw.reference_text = f99, f"raw LISTEN p99 {f99:.2f} ms (p50 {f50:.2f})"
@@ -279,8 +309,12 @@ async def p2_idle_memory(ctx: Ctx) -> Row:
 
     sizes = ctx.sizes
     n_subs = sizes.p2_connections * sizes.p2_subs_per_connection
-    row = Row("P2", f"idle subscriptions held: {n_subs:,} ({sizes.p2_connections} ws × {sizes.p2_subs_per_connection}), "
-                    "server RSS per subscription", target="≤ 40 KiB each")
+    row = Row(
+        "P2",
+        f"idle subscriptions held: {n_subs:,} ({sizes.p2_connections} ws × {sizes.p2_subs_per_connection}), "
+        "server RSS per subscription",
+        target="≤ 40 KiB each",
+    )
     run_id = await make_run(ctx)
     run_gid = encode_id("Run", run_id)
     publisher = Publisher(ctx, run_id)
@@ -317,17 +351,23 @@ async def p2_idle_memory(ctx: Ctx) -> Row:
     per_sub = (rss_held - rss_before) / n_subs
     row.checks = {
         "warm-up subscriptions registered": warmed,
-        "every held subscription received the proof event": all_live and len(got) == n_subs
+        "every held subscription received the proof event": all_live
+        and len(got) == n_subs
         and all(any(s == seq for s, _ in items) for items in got.values()),
         "no subscription errors": not errors,
     }
     row.figure, row.figure_text = round(per_sub, 1), f"{per_sub:.1f} KiB / subscription"
     row.met = per_sub <= 40.0
     row.details = {
-        "subscriptions": n_subs, "rss_before_kib": rss_before, "rss_held_kib": rss_held,
-        "rss_after_one_event_kib": rss_after_event, "rss_after_close_kib": rss_closed,
+        "subscriptions": n_subs,
+        "rss_before_kib": rss_before,
+        "rss_held_kib": rss_held,
+        "rss_after_one_event_kib": rss_after_event,
+        "rss_after_close_kib": rss_closed,
         "kib_per_subscription_after_event": round((rss_after_event - rss_before) / n_subs, 1),
-        "subscribe_all_s": round(subscribe_s, 2), "settle_s": round(settle_s, 2),
-        "one_event_to_all_s": round(proof_s, 2), "errors": errors[:3],
+        "subscribe_all_s": round(subscribe_s, 2),
+        "settle_s": round(settle_s, 2),
+        "one_event_to_all_s": round(proof_s, 2),
+        "errors": errors[:3],
     }
     return row

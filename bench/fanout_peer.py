@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 from collections import defaultdict
 from typing import Any
@@ -77,8 +78,15 @@ async def main(port: int, dsn: str) -> None:
             await fan_out(await queue.get())
 
     consumer = asyncio.create_task(consume())
-    async with serve(handle, "127.0.0.1", port, subprotocols=["graphql-transport-ws"], compression=None,  # type: ignore[list-item]
-                     max_queue=None, ping_interval=None):
+    async with serve(
+        handle,
+        "127.0.0.1",
+        port,
+        subprotocols=["graphql-transport-ws"],
+        compression=None,  # type: ignore[list-item]
+        max_queue=None,
+        ping_interval=None,
+    ):
         print("fan-out peer listening", flush=True)
         await asyncio.Future()
     consumer.cancel()
@@ -93,7 +101,5 @@ if __name__ == "__main__":
         from uvloop import run
     except ImportError:
         from asyncio import run
-    try:
+    with contextlib.suppress(KeyboardInterrupt):
         run(main(args.port, args.dsn))
-    except KeyboardInterrupt:
-        pass

@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -27,8 +27,9 @@ SELECT e.id, pg_notify('churns_events', json_build_object('id', e.id, 'job', $1:
 QUEUE = "arq:bench-floor"
 
 
-async def refine_floor(ctx: Ctx, parent_id: uuid.UUID, connections: int, duration_s: float,
-                       warmup_s: float) -> dict[str, Any]:
+async def refine_floor(
+    ctx: Ctx, parent_id: uuid.UUID, connections: int, duration_s: float, warmup_s: float
+) -> dict[str, Any]:
     """Requests/s of the bare writes with `connections` concurrent clients; and checks that each was stored."""
     from arq.connections import RedisSettings, create_pool
 
@@ -38,13 +39,14 @@ async def refine_floor(ctx: Ctx, parent_id: uuid.UUID, connections: int, duratio
     latencies: list[int] = []
     counting = False
     try:
+
         async def one() -> None:
             """One refineImage's worth of writes."""
             started = time.perf_counter_ns()
             ref_id = uuid.uuid4()
             async with pool.acquire() as conn:
                 parent = await conn.fetchrow(_PARENT, parent_id)
-                now = datetime.now(timezone.utc)
+                now = datetime.now(UTC)
                 async with conn.transaction():
                     await conn.execute(_INSERT, ref_id, parent["run_id"], parent["id"], parent["generation_index"], now)
                     await conn.fetchrow(_EVENT, ref_id, parent["run_id"], now)
@@ -72,5 +74,12 @@ async def refine_floor(ctx: Ctx, parent_id: uuid.UUID, connections: int, duratio
     finally:
         await pool.close()
         await redis.aclose()
-    return {"rps": round(len(latencies) / window, 1), "ok": len(latencies), "total": len(made), "stored": stored,
-            "enqueued": enqueued, "p50_ms": ms(pct(latencies, 50)), "p99_ms": ms(pct(latencies, 99))}
+    return {
+        "rps": round(len(latencies) / window, 1),
+        "ok": len(latencies),
+        "total": len(made),
+        "stored": stored,
+        "enqueued": enqueued,
+        "p50_ms": ms(pct(latencies, 50)),
+        "p99_ms": ms(pct(latencies, 99)),
+    }

@@ -54,7 +54,9 @@ async def import_run(http: httpx.AsyncClient, images: list[bytes]) -> dict[str, 
     file_map = {str(i): [f"variables.input.images.{i}"] for i in range(len(images))}
     files = {str(i): (f"image_{i}.png", data, "image/png") for i, data in enumerate(images)}
     response = await http.post(
-        "/graphql", data={"operations": json.dumps(operations), "map": json.dumps(file_map)}, files=files,
+        "/graphql",
+        data={"operations": json.dumps(operations), "map": json.dumps(file_map)},
+        files=files,
         headers={"Apollo-Require-Preflight": "true"},
     )
     if response.status_code != 200:
@@ -87,9 +89,10 @@ async def refine_input(http: httpx.AsyncClient, variables: dict[str, Any], refer
         variables = {"input": {**variables["input"], "referenceImage": None}}
         operations = {"query": REFINE, "variables": variables}
         response = await http.post(
-            "/graphql", data={"operations": json.dumps(operations),
-                              "map": json.dumps({"0": ["variables.input.referenceImage"]})},
-            files={"0": ("reference.png", reference, "image/png")}, headers={"Apollo-Require-Preflight": "true"},
+            "/graphql",
+            data={"operations": json.dumps(operations), "map": json.dumps({"0": ["variables.input.referenceImage"]})},
+            files={"0": ("reference.png", reference, "image/png")},
+            headers={"Apollo-Require-Preflight": "true"},
         )
         if response.status_code != 200 or response.json().get("errors"):
             raise GraphQLError(f"refineImage: HTTP {response.status_code}: {response.text[:500]}")

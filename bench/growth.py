@@ -56,7 +56,9 @@ def _count_nodes(data: dict[str, Any]) -> int:
     return total
 
 
-async def _timed_post(http: httpx.AsyncClient, query: str, variables: dict[str, Any], repeats: int) -> tuple[list[int], Any]:
+async def _timed_post(
+    http: httpx.AsyncClient, query: str, variables: dict[str, Any], repeats: int
+) -> tuple[list[int], Any]:
     """ns of `repeats` requests after one warm-up, and the first answer's data."""
     samples, first = [], None
     for i in range(repeats + 1):
@@ -82,8 +84,9 @@ async def _tree_point(ctx: Ctx, conn: asyncpg.Connection, http: httpx.AsyncClien
     started = time.monotonic()
     await conn.execute(_TREE, str(run_id), images, size)
     insert_s = time.monotonic() - started
-    deepest = await conn.fetchval("SELECT id FROM refinements WHERE run_id = $1 ORDER BY version DESC, id LIMIT 1",
-                                  run_id)
+    deepest = await conn.fetchval(
+        "SELECT id FROM refinements WHERE run_id = $1 ORDER BY version DESC, id LIMIT 1", run_id
+    )
     variables = {"run": run["id"], "deep": encode_id("Refinement", deepest)}
     query = tree_query(NESTING)
     counted = await count_in_process(ctx, query, variables)
@@ -91,10 +94,17 @@ async def _tree_point(ctx: Ctx, conn: asyncpg.Connection, http: httpx.AsyncClien
     returned = _count_nodes(data)
     depth = await conn.fetchval("SELECT max(version) - 1 FROM refinements WHERE run_id = $1", run_id)
     p50 = ms(pct(samples, 50))
-    return {"refinements": size, "returned": returned, "p50_ms": p50, "us_per_node": round(p50 * 1000 / returned, 1),
-            "statements": counted["statements"], "wire_round_trips": counted["wire_round_trips"],
-            "ancestors_of_deepest": len(data["deepest"]["ancestors"]), "deepest_version": depth + 1,
-            "insert_s": round(insert_s, 2)}
+    return {
+        "refinements": size,
+        "returned": returned,
+        "p50_ms": p50,
+        "us_per_node": round(p50 * 1000 / returned, 1),
+        "statements": counted["statements"],
+        "wire_round_trips": counted["wire_round_trips"],
+        "ancestors_of_deepest": len(data["deepest"]["ancestors"]),
+        "deepest_version": depth + 1,
+        "insert_s": round(insert_s, 2),
+    }
 
 
 async def _runs_point(ctx: Ctx, conn: asyncpg.Connection, http: httpx.AsyncClient, total: int) -> dict[str, Any]:
@@ -106,8 +116,13 @@ async def _runs_point(ctx: Ctx, conn: asyncpg.Connection, http: httpx.AsyncClien
     counted = await count_in_process(ctx, RUNS_PAGE, {})
     samples, data = await _timed_post(http, RUNS_PAGE, {}, 10)
     page = data["runs"]
-    return {"runs": max(total, have), "p50_ms": ms(pct(samples, 50)), "page_items": len(page["edges"]),
-            "total_count": page["totalCount"], "statements": counted["statements"]}
+    return {
+        "runs": max(total, have),
+        "p50_ms": ms(pct(samples, 50)),
+        "page_items": len(page["edges"]),
+        "total_count": page["totalCount"],
+        "statements": counted["statements"],
+    }
 
 
 def _json_point(entries: int, writes: int) -> dict[str, Any]:
@@ -117,22 +132,34 @@ def _json_point(entries: int, writes: int) -> dict[str, Any]:
     def entry(i: int) -> IndexEntry:
         """A typical entry."""
         job = str(uuid.UUID(int=i + 1))
-        return IndexEntry(job_id=job, parent_image_id=str(uuid.UUID(int=0)), parent_image_path="originals/image_0.png",
-                          image_path=f"refinements/{job}_from_0.png", type="prompt", summary="Prompt: warmer",
-                          cost=0.0, created_at="2026-12-01T00:00:00+00:00")
+        return IndexEntry(
+            job_id=job,
+            parent_image_id=str(uuid.UUID(int=0)),
+            parent_image_path="originals/image_0.png",
+            image_path=f"refinements/{job}_from_0.png",
+            type="prompt",
+            summary="Prompt: warmer",
+            cost=0.0,
+            created_at="2026-12-01T00:00:00+00:00",
+        )
 
     with tempfile.TemporaryDirectory(prefix="churns-bench-index-") as tmp:
         storage, run_id = RunStorage(tmp), uuid.uuid4()
         storage.run_dir(run_id).mkdir(parents=True)
-        storage._write_index(run_id, [entry(i).as_dict() for i in range(entries)])  # noqa: SLF001 - bulk fill
+        storage._write_index(run_id, [entry(i).as_dict() for i in range(entries)])
         samples = []
         for i in range(writes):
             started = time.perf_counter_ns()
-            storage._record_refinement(run_id, entry(entries + i))  # noqa: SLF001 - the worker's own call, timed
+            storage._record_refinement(run_id, entry(entries + i))
             samples.append(time.perf_counter_ns() - started)
         held = storage.read_index(run_id)["total_refinements"]
-    return {"entries": entries, "p50_ms": ms(pct(samples, 50)), "us_per_entry": round(ms(pct(samples, 50)) * 1000 / entries, 2),
-            "entries_after": held, "expected_after": entries + writes}
+    return {
+        "entries": entries,
+        "p50_ms": ms(pct(samples, 50)),
+        "us_per_entry": round(ms(pct(samples, 50)) * 1000 / entries, 2),
+        "entries_after": held,
+        "expected_after": entries + writes,
+    }
 
 
 def _growth(points: list[dict[str, Any]], per: str) -> float | None:
@@ -154,35 +181,56 @@ async def p8_growth(ctx: Ctx) -> list[Row]:
     index = [await asyncio.to_thread(_json_point, n, 5) for n in _ints(sizes.p8_json_entries)]
 
     rows = []
-    curve = "; ".join(f"{p['refinements']:,}: {p['p50_ms']:.0f} ms, {p['us_per_node']} µs/node, {p['statements']} SQL"
-                      for p in tree)
-    row = Row("P8a", "tree query growth (4-ary trees, `children` × 10 + `ancestors`, all nodes returned)",
-              target=f"µs per node returned flat; SQL ≤ {levels(NESTING)} at every size")
+    curve = "; ".join(
+        f"{p['refinements']:,}: {p['p50_ms']:.0f} ms, {p['us_per_node']} µs/node, {p['statements']} SQL" for p in tree
+    )
+    row = Row(
+        "P8a",
+        "tree query growth (4-ary trees, `children` × 10 + `ancestors`, all nodes returned)",
+        target=f"µs per node returned flat; SQL ≤ {levels(NESTING)} at every size",
+    )
     row.figure, row.figure_text = tree[-1]["us_per_node"], curve
     row.ratio = _growth(tree, "us_per_node")
     row.reference_text = "cost per node at the smallest size"
     row.met = row.ratio is not None and row.ratio <= 1.5 and all(p["statements"] <= levels(NESTING) for p in tree)
-    row.checks = {"every refinement returned": all(p["returned"] == p["refinements"] for p in tree),
-                  "ancestors of the deepest refinement complete": all(
-                      p["ancestors_of_deepest"] == p["deepest_version"] - 1 for p in tree)}
+    row.checks = {
+        "every refinement returned": all(p["returned"] == p["refinements"] for p in tree),
+        "ancestors of the deepest refinement complete": all(
+            p["ancestors_of_deepest"] == p["deepest_version"] - 1 for p in tree
+        ),
+    }
     row.details = {"points": tree}
     rows.append(row)
 
-    row = Row("P8b", "runs list first page (20) with totalCount, growing number of runs",
-              target="grows no faster than the page (20 items)")
-    row.figure, row.figure_text = runs[-1]["p50_ms"], "; ".join(f"{p['runs']:,} runs: {p['p50_ms']:.1f} ms" for p in runs)
+    row = Row(
+        "P8b",
+        "runs list first page (20) with totalCount, growing number of runs",
+        target="grows no faster than the page (20 items)",
+    )
+    row.figure, row.figure_text = (
+        runs[-1]["p50_ms"],
+        "; ".join(f"{p['runs']:,} runs: {p['p50_ms']:.1f} ms" for p in runs),
+    )
     row.ratio = round(runs[-1]["p50_ms"] / runs[0]["p50_ms"], 2) if runs[0]["p50_ms"] else None
     row.reference_text = f"first page with {runs[0]['runs']:,} runs"
     row.met = row.ratio is not None and row.ratio <= 1.5
-    row.checks = {"a full first page and the right total": all(
-        p["page_items"] == 20 and p["total_count"] == p["runs"] for p in runs)}
+    row.checks = {
+        "a full first page and the right total": all(
+            p["page_items"] == 20 and p["total_count"] == p["runs"] for p in runs
+        )
+    }
     row.details = {"points": runs}
     rows.append(row)
 
-    row = Row("P8c", "refinements.json write per completion, by entries already in the index",
-              target="flat per completion (one entry is added each time)")
-    row.figure, row.figure_text = index[-1]["p50_ms"], "; ".join(
-        f"{p['entries']:,} entries: {p['p50_ms']:.2f} ms ({p['us_per_entry']} µs/entry held)" for p in index)
+    row = Row(
+        "P8c",
+        "refinements.json write per completion, by entries already in the index",
+        target="flat per completion (one entry is added each time)",
+    )
+    row.figure, row.figure_text = (
+        index[-1]["p50_ms"],
+        "; ".join(f"{p['entries']:,} entries: {p['p50_ms']:.2f} ms ({p['us_per_entry']} µs/entry held)" for p in index),
+    )
     row.ratio = round(index[-1]["p50_ms"] / index[0]["p50_ms"], 1) if index[0]["p50_ms"] else None
     row.reference_text = f"a completion into {index[0]['entries']:,} entries, {index[0]['p50_ms']:.2f} ms"
     row.met = row.ratio is not None and row.ratio <= 1.5

@@ -94,8 +94,14 @@ async def _read_body(reader: asyncio.StreamReader, head: bytes) -> bytes:
     return b""
 
 
-async def _connection(spec: LoadSpec, request: bytes, start: float, end: float, records: list[tuple[float, float, bool]],
-                      bad_samples: list[str]) -> None:
+async def _connection(
+    spec: LoadSpec,
+    request: bytes,
+    start: float,
+    end: float,
+    records: list[tuple[float, float, bool]],
+    bad_samples: list[str],
+) -> None:
     """One keep-alive connection sending the request back to back until `end`."""
     reader = writer = None
     try:
@@ -140,8 +146,9 @@ async def _generate(spec: LoadSpec) -> LoadResult:
     records: list[tuple[float, float, bool]] = []
     bad_samples: list[str] = []
     async with asyncio.timeout(spec.warmup_s + spec.duration_s + 30):
-        await asyncio.gather(*(_connection(spec, request, start, end, records, bad_samples)
-                               for _ in range(spec.connections)))
+        await asyncio.gather(
+            *(_connection(spec, request, start, end, records, bad_samples) for _ in range(spec.connections))
+        )
     window = [r for r in records if start <= r[0] < end]
     latencies = sorted(r[1] for r in window if r[2])
     ok = sum(1 for r in window if r[2])
@@ -151,9 +158,15 @@ async def _generate(spec: LoadSpec) -> LoadResult:
         return round(latencies[min(len(latencies) - 1, int(p * len(latencies)))] * 1000, 3) if latencies else 0.0
 
     return LoadResult(
-        duration_s=spec.duration_s, ok=ok, bad=len(window) - ok, rps=round(ok / spec.duration_s, 1),
-        p50_ms=pct(0.50), p99_ms=pct(0.99), total_ok=sum(1 for r in records if r[2]),
-        total_bad=sum(1 for r in records if not r[2]), first_bad=bad_samples[0] if bad_samples else None,
+        duration_s=spec.duration_s,
+        ok=ok,
+        bad=len(window) - ok,
+        rps=round(ok / spec.duration_s, 1),
+        p50_ms=pct(0.50),
+        p99_ms=pct(0.99),
+        total_ok=sum(1 for r in records if r[2]),
+        total_bad=sum(1 for r in records if not r[2]),
+        first_bad=bad_samples[0] if bad_samples else None,
     )
 
 

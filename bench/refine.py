@@ -64,8 +64,16 @@ async def editor_floor(op: Op, repeats: int) -> list[int]:
         base = _decode(op.parent)
         reference = _decode(op.reference) if op.reference is not None else None
         rects = [Rect(r["x"], r["y"], r["width"], r["height"]) for r in op.rects]
-        result = await editor.edit(EditRequest(kind=op.kind, image=base, prompt=op.prompt,  # type: ignore[arg-type]
-                                               instructions=op.instructions, rects=rects, reference=reference))
+        result = await editor.edit(
+            EditRequest(
+                kind=op.kind,
+                image=base,
+                prompt=op.prompt,  # type: ignore[arg-type]
+                instructions=op.instructions,
+                rects=rects,
+                reference=reference,
+            )
+        )
         out = io.BytesIO()
         await asyncio.to_thread(result.image.save, out, "PNG")
         if attempt:
@@ -90,8 +98,11 @@ async def _stage_details(ctx: Ctx, jobs: list[tuple[str, int, str]]) -> dict[str
         for stage in info["stages"]:
             if stage["durationMs"] is not None:
                 stages[stage["name"]].append(stage["durationMs"])
-    return {"queue_wait_p50_ms": ms(pct(waits, 50)), "started_to_completed_p50_ms": ms(pct(runs, 50)),
-            "stage_p50_ms": {name: pct(values, 50) for name, values in stages.items()}}
+    return {
+        "queue_wait_p50_ms": ms(pct(waits, 50)),
+        "started_to_completed_p50_ms": ms(pct(runs, 50)),
+        "stage_p50_ms": {name: pct(values, 50) for name, values in stages.items()},
+    }
 
 
 async def p6_offline_refinement(ctx: Ctx) -> list[Row]:
@@ -104,9 +115,12 @@ async def p6_offline_refinement(ctx: Ctx) -> list[Row]:
         for index, op in enumerate(operations(px)):
             run = await import_run(ctx.http, [op.parent])
             parent = run["images"][0]["id"]
-            row = Row(f"P6.{index + 1}", f"offline {op.name} on a {px}×{px} image, refineImage → terminal event "
-                                         f"({sizes.p6_jobs} sequential jobs, worker running)",
-                      target="≤ 1.1× the editor alone")
+            row = Row(
+                f"P6.{index + 1}",
+                f"offline {op.name} on a {px}×{px} image, refineImage → terminal event "
+                f"({sizes.p6_jobs} sequential jobs, worker running)",
+                target="≤ 1.1× the editor alone",
+            )
             await one_job(ctx, ws, parent, op, f"warm-{index}")
             jobs = [await one_job(ctx, ws, parent, op, f"job-{index}-{i}") for i in range(sizes.p6_jobs)]
             floor = await editor_floor(op, max(1, min(5, sizes.p6_jobs)))
@@ -120,10 +134,17 @@ async def p6_offline_refinement(ctx: Ctx) -> list[Row]:
                 "every job reached a terminal event": len(jobs) == sizes.p6_jobs,
                 "every job COMPLETED": all(status == "COMPLETED" for _, _, status in jobs),
             }
-            row.details = {"operation": op.name, "jobs": len(jobs), "p50_ms": p50, "p90_ms": p90,
-                           "max_ms": ms(pct(latencies, 100)), "editor_alone_p50_ms": f50,
-                           "editor_alone_samples_ms": [ms(v) for v in floor], "image_png_bytes": len(op.parent),
-                           **await _stage_details(ctx, jobs)}
+            row.details = {
+                "operation": op.name,
+                "jobs": len(jobs),
+                "p50_ms": p50,
+                "p90_ms": p90,
+                "max_ms": ms(pct(latencies, 100)),
+                "editor_alone_p50_ms": f50,
+                "editor_alone_samples_ms": [ms(v) for v in floor],
+                "image_png_bytes": len(op.parent),
+                **await _stage_details(ctx, jobs),
+            }
             rows.append(row)
     finally:
         ws.close()
@@ -137,8 +158,11 @@ async def _statuses(ctx: Ctx, ids: list[str]) -> dict[str, str]:
     from churns_gql.models import Refinement
 
     async with ctx.db() as session:
-        found = (await session.execute(select(Refinement.id, Refinement.status)
-                                       .where(Refinement.id.in_([raw_id(i) for i in ids])))).all()
+        found = (
+            await session.execute(
+                select(Refinement.id, Refinement.status).where(Refinement.id.in_([raw_id(i) for i in ids]))
+            )
+        ).all()
     return {str(rid): status.value for rid, status in found}
 
 
@@ -157,8 +181,16 @@ async def p7_worker_throughput(ctx: Ctx) -> Row:
     try:
         cpu_before = [cpu_seconds(w.pid) for w in workers]
         started = time.monotonic()
-        ids = list(await asyncio.gather(*(refine_input(ctx.http, ops[i % len(ops)].variables(parents[i % len(ops)]),
-                                                       ops[i % len(ops)].reference) for i in range(n))))
+        ids = list(
+            await asyncio.gather(
+                *(
+                    refine_input(
+                        ctx.http, ops[i % len(ops)].variables(parents[i % len(ops)]), ops[i % len(ops)].reference
+                    )
+                    for i in range(n)
+                )
+            )
+        )
         statuses: dict[str, str] = {}
         deadline = started + max(60.0, n * 10.0)
         while time.monotonic() < deadline:
@@ -172,17 +204,30 @@ async def p7_worker_throughput(ctx: Ctx) -> Row:
         await asyncio.to_thread(second.stop)
     rate = n / wall
     expected = 0.8 * cores / editor_mean_s
-    row = Row("P7", f"{n} concurrent offline refinements of {px}×{px} images (the 4 operations in turn), 2 workers",
-              target="≥ 80 % of cores ÷ editor-alone time")
+    row = Row(
+        "P7",
+        f"{n} concurrent offline refinements of {px}×{px} images (the 4 operations in turn), 2 workers",
+        target="≥ 80 % of cores ÷ editor-alone time",
+    )
     row.figure, row.figure_text = round(rate, 2), f"{rate:.2f} jobs/s; workers used {cpu_used / wall:.2f} cores"
     row.reference = round(cores / editor_mean_s, 2)
-    row.reference_text = f"{cores} cores ÷ editor alone (mean of ops {editor_mean_s * 1000:.0f} ms) = {row.reference} jobs/s"
+    row.reference_text = (
+        f"{cores} cores ÷ editor alone (mean of ops {editor_mean_s * 1000:.0f} ms) = {row.reference} jobs/s"
+    )
     row.ratio = round(rate / row.reference, 2)
     row.met = rate >= expected
-    row.checks = {"every job finished": len(statuses) == n and all(s in terminal for s in statuses.values()),
-                  "every job COMPLETED": list(statuses.values()).count("COMPLETED") == n}
-    row.details = {"jobs": n, "wall_s": round(wall, 2), "jobs_per_s": round(rate, 3), "cores": cores,
-                   "editor_alone_p50_ms_by_op": dict(zip([op.name for op in ops], floors)),
-                   "worker_cpu_s": round(cpu_used, 2), "worker_cores_used": round(cpu_used / wall, 2),
-                   "worker_cpu_s_per_job": round(cpu_used / n, 3)}
+    row.checks = {
+        "every job finished": len(statuses) == n and all(s in terminal for s in statuses.values()),
+        "every job COMPLETED": list(statuses.values()).count("COMPLETED") == n,
+    }
+    row.details = {
+        "jobs": n,
+        "wall_s": round(wall, 2),
+        "jobs_per_s": round(rate, 3),
+        "cores": cores,
+        "editor_alone_p50_ms_by_op": dict(zip([op.name for op in ops], floors, strict=False)),
+        "worker_cpu_s": round(cpu_used, 2),
+        "worker_cores_used": round(cpu_used / wall, 2),
+        "worker_cpu_s_per_job": round(cpu_used / n, 3),
+    }
     return row

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import shlex
@@ -36,9 +37,16 @@ def scenarios() -> list[tuple[str, Scenario]]:
     from bench.throughput import p4_trivial_query, p5_refine_enqueue
     from bench.tree import p3_tree_query
 
-    return [("P2", p2_idle_memory), ("P1", p1_notify_latency), ("P3", p3_tree_query), ("P4", p4_trivial_query),
-            ("P6", p6_offline_refinement), ("P7", p7_worker_throughput), ("P5", p5_refine_enqueue),
-            ("P8", p8_growth)]
+    return [
+        ("P2", p2_idle_memory),
+        ("P1", p1_notify_latency),
+        ("P3", p3_tree_query),
+        ("P4", p4_trivial_query),
+        ("P6", p6_offline_refinement),
+        ("P7", p7_worker_throughput),
+        ("P5", p5_refine_enqueue),
+        ("P8", p8_growth),
+    ]
 
 
 def _runner() -> asyncio.Runner:
@@ -51,8 +59,9 @@ def _runner() -> asyncio.Runner:
         return asyncio.Runner()
 
 
-async def run_all(stack: Stack, target: Target, sizes: Sizes, smoke: bool, only: set[str],
-                  timeout_s: float, quiet_wait_s: float) -> list[Row]:
+async def run_all(
+    stack: Stack, target: Target, sizes: Sizes, smoke: bool, only: set[str], timeout_s: float, quiet_wait_s: float
+) -> list[Row]:
     """Run each selected scenario once; a failing scenario becomes a row with its error, the rest still run."""
     from churns_gql.db import make_engine, make_sessionmaker
 
@@ -94,8 +103,10 @@ def _cell(text: str) -> str:
 
 def table(rows: list[Row], smoke: bool) -> str:
     """The results as one Markdown table."""
-    lines = ["| # | Scenario | Figure | Floor / peer (same run) | Ratio | Target | Met? | Checks |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| # | Scenario | Figure | Floor / peer (same run) | Ratio | Target | Met? | Checks |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if r.error:
             met, checks = "—", f"ERROR: {r.error}"
@@ -104,8 +115,10 @@ def table(rows: list[Row], smoke: bool) -> str:
             failed = [name for name, ok in r.checks.items() if not ok]
             checks = "ok" if r.ok else "FAILED: " + "; ".join(failed)
         ratio = "—" if r.ratio is None else f"{r.ratio:g}×"
-        lines.append(f"| {r.id} | {_cell(r.scenario)} | {_cell(r.figure_text)} | {_cell(r.reference_text)} | {ratio} "
-                     f"| {_cell(r.target)} | {met} | {_cell(checks)} |")
+        lines.append(
+            f"| {r.id} | {_cell(r.scenario)} | {_cell(r.figure_text)} | {_cell(r.reference_text)} | {ratio} "
+            f"| {_cell(r.target)} | {met} | {_cell(checks)} |"
+        )
     return "\n".join(lines)
 
 
@@ -121,20 +134,32 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--smoke", action="store_true", help="tiny sizes, correctness only")
     parser.add_argument("--only", default="", help="comma-separated scenarios, e.g. P1,P3")
-    parser.add_argument("--set", action="append", default=[], metavar="NAME=VALUE",
-                        help="override a size, e.g. --set p2_connections=20 (see bench/common.py Sizes)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="override a size, e.g. --set p2_connections=20 (see bench/common.py Sizes)",
+    )
     parser.add_argument("--out", type=Path, help="JSON results path (default bench/results/latest.json, smoke.json)")
     parser.add_argument("--database", help="database name (default churns_bench, churns_bench_smoke with --smoke)")
     parser.add_argument("--redis-db", type=int, help="Redis db number (default 14, 13 with --smoke)")
-    parser.add_argument("--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432",
-                        help="Postgres server URL without the database")
+    parser.add_argument(
+        "--pg", default="postgresql+asyncpg://postgres@127.0.0.1:5432", help="Postgres server URL without the database"
+    )
     parser.add_argument("--redis", default="redis://127.0.0.1:6379", help="Redis server URL without the db")
     parser.add_argument("--keep-logs", action="store_true", help="keep the temp dir with the server and worker logs")
     parser.add_argument("--timeout", type=float, help="seconds one scenario may take (default 900, 90 with --smoke)")
-    parser.add_argument("--api-cmd", help="A/B experiments: run this instead of `churns-gql serve` "
-                        "({python} is this interpreter); it must honour the CHURNS_* settings")
-    parser.add_argument("--quiet-wait", type=float, help="seconds to wait before each scenario for the machine to "
-                        "be under 15%% busy (default 20, 0 with --smoke)")
+    parser.add_argument(
+        "--api-cmd",
+        help="A/B experiments: run this instead of `churns-gql serve` "
+        "({python} is this interpreter); it must honour the CHURNS_* settings",
+    )
+    parser.add_argument(
+        "--quiet-wait",
+        type=float,
+        help="seconds to wait before each scenario for the machine to be under 15%% busy (default 20, 0 with --smoke)",
+    )
     parser.add_argument("--worker-cmd", help="A/B experiments: run this instead of `churns-gql worker`")
     args = parser.parse_args(argv)
 
@@ -149,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
 
     tmp = Path(tempfile.mkdtemp(prefix="churns-bench-"))
     (tmp / "logs").mkdir()
-    target = Target(database_url=f"{args.pg.rstrip('/')}/{database}", redis_url=f"{args.redis.rstrip('/')}/{redis_db}",
-                    data_dir=tmp / "data", log_dir=tmp / "logs")
+    target = Target(
+        database_url=f"{args.pg.rstrip('/')}/{database}",
+        redis_url=f"{args.redis.rstrip('/')}/{redis_db}",
+        data_dir=tmp / "data",
+        log_dir=tmp / "logs",
+    )
     started = time.monotonic()
     stack = Stack(target, _argv(args.api_cmd), _argv(args.worker_cmd))
     rows: list[Row] = []
@@ -170,10 +199,8 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(Row("setup", "(failed)", error=f"{exc.__class__.__name__}: {exc}"[:500]))
     finally:
         stack.stop()
-        try:
+        with contextlib.suppress(Exception):
             asyncio.run(flush_redis(target.redis_url))
-        except Exception:
-            pass
         if args.keep_logs:
             print(f"[bench] logs kept in {tmp / 'logs'}", flush=True)
         else:
@@ -196,6 +223,8 @@ def main(argv: list[str] | None = None) -> int:
     for row in rows:
         busy = row.details.get("machine_busy_before", 0.0)
         if busy >= 0.15:
-            print(f"note: {row.id} started with the machine {busy:.0%} busy from other processes; its figures are pessimistic")
+            print(
+                f"note: {row.id} started with the machine {busy:.0%} busy from other processes; its figures are pessimistic"
+            )
     print(f"\n[bench] {report['mode']} run in {report['duration_s']}s; JSON in {out}")
     return 0 if report["all_checks_passed"] else 1

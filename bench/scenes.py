@@ -54,8 +54,9 @@ def _bottle(width: int, height: int, body: tuple[int, int, int], word: str, seed
     draw = ImageDraw.Draw(label)
     for _ in range(14):
         cx, cy, rad = rng.integers(0, width), rng.integers(0, bottom - top), rng.integers(4, max(5, width // 7))
-        draw.ellipse((cx - rad, cy - rad, cx + rad, cy + rad), outline=tuple(int(v) for v in rng.integers(0, 255, 3)),
-                     width=3)
+        draw.ellipse(
+            (cx - rad, cy - rad, cx + rad, cy + rad), outline=tuple(int(v) for v in rng.integers(0, 255, 3)), width=3
+        )
     draw.text((width // 2, (bottom - top) // 2), word, font=_font(max(8, width // 4)), fill=(20, 20, 20), anchor="mm")
     rgb[top:bottom] = np.asarray(label)
     rgb[mask == 0] = 0
@@ -97,8 +98,13 @@ class Op:
 def regional_colour(size: int) -> Op:
     """'Make it warmer' inside one rectangle of a textured picture."""
     image = Image.fromarray(texture(size, 1))
-    return Op("regional colour", encode(image), "PROMPT", prompt="make it warmer",
-              rects=[{"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.35}])
+    return Op(
+        "regional colour",
+        encode(image),
+        "PROMPT",
+        prompt="make it warmer",
+        rects=[{"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.35}],
+    )
 
 
 def removal(size: int) -> Op:
@@ -106,20 +112,35 @@ def removal(size: int) -> Op:
     scene = np.ascontiguousarray(texture(size, 2)[:, :, ::-1])
     x, y, s = round(0.12 * size), round(0.62 * size), size
     cv2.circle(scene, (x + round(0.04 * s), y + round(0.07 * s)), round(0.04 * s), (30, 215, 250), -1)
-    cv2.putText(scene, "LOGO", (x + round(0.09 * s), y + round(0.1 * s)), cv2.FONT_HERSHEY_SIMPLEX, s / 420,
-                (250, 250, 250), max(2, s // 160), cv2.LINE_AA)
+    cv2.putText(
+        scene,
+        "LOGO",
+        (x + round(0.09 * s), y + round(0.1 * s)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        s / 420,
+        (250, 250, 250),
+        max(2, s // 160),
+        cv2.LINE_AA,
+    )
     box = (x - 6, y - 6, x + round(0.30 * s), y + round(0.14 * s))
     rect = {"x": box[0] / s, "y": box[1] / s, "width": (box[2] - box[0]) / s, "height": (box[3] - box[1]) / s}
-    return Op("inpainting removal", encode(Image.fromarray(scene[:, :, ::-1])), "PROMPT", prompt="remove the logo",
-              rects=[rect])
+    return Op(
+        "inpainting removal",
+        encode(Image.fromarray(scene[:, :, ::-1])),
+        "PROMPT",
+        prompt="remove the logo",
+        rects=[rect],
+    )
 
 
 def text(size: int) -> Op:
     """A poster whose headline reads NEW FLAVER, repaired to the quoted "NEW FLAVOUR"."""
     image = Image.fromarray(texture(size, 0))
     draw = ImageDraw.Draw(image)
-    for words, share, top, fill in (("NEW FLAVER", 0.085, 0.09, (250, 236, 60)), ("Limited offer", 0.045, 0.88,
-                                                                                  (255, 255, 255))):
+    for words, share, top, fill in (
+        ("NEW FLAVER", 0.085, 0.09, (250, 236, 60)),
+        ("Limited offer", 0.045, 0.88, (255, 255, 255)),
+    ):
         face = _font(round(share * size))
         left, _, right, _ = draw.textbbox((0, 0), words, font=face, anchor="la")
         draw.text(((size - (right - left)) // 2 - left, round(top * size)), words, font=face, fill=fill, anchor="la")

@@ -81,8 +81,13 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
     proxy = RoundTripProxy(url.host or HOST, url.port or 5432)
     proxy_port = await proxy.start()
     database_url = ctx.target.database_url.replace(f"{url.host}:{url.port or 5432}", f"{HOST}:{proxy_port}", 1)
-    settings = Settings.defaults(database_url=database_url, redis_url=ctx.target.redis_url,
-                       data_dir=ctx.target.data_dir, provider="local", web_dir=ctx.target.data_dir / "no-web")
+    settings = Settings.defaults(
+        database_url=database_url,
+        redis_url=ctx.target.redis_url,
+        data_dir=ctx.target.data_dir,
+        provider="local",
+        web_dir=ctx.target.data_dir / "no-web",
+    )
     engine = make_engine(database_url)
     statements: list[str] = []
 
@@ -92,8 +97,9 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
 
     event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
     queue = JobQueue(settings.redis_url)
-    services = AppServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir),
-                           queue=queue)
+    services = AppServices(
+        settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir), queue=queue
+    )
     app = create_app(services=services)
     try:
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://bench") as http:
@@ -109,5 +115,8 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
         await queue.close()
         await engine.dispose()
         await proxy.close()
-    return {"statements": len(counted), "wire_round_trips": turns,
-            "statement_heads": [" ".join(s.split())[:90] for s in counted]}
+    return {
+        "statements": len(counted),
+        "wire_round_trips": turns,
+        "statement_heads": [" ".join(s.split())[:90] for s in counted],
+    }

@@ -27,10 +27,8 @@ _PR_SET_PDEATHSIG = 1
 
 def _die_with_parent() -> None:
     """In the child before exec: get SIGTERM if the benchmark dies without cleaning up (Linux only)."""
-    try:
+    with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
-    except (OSError, AttributeError):
-        pass
 
 
 def free_port() -> int:
@@ -103,8 +101,15 @@ def spawn(name: str, argv: list[str], env: dict[str, str], log_dir: Path) -> Chi
     """Start a child process whose stdout and stderr go to log_dir/name.log."""
     log_path = log_dir / f"{name}.log"
     with open(log_path, "wb") as log:
-        proc = subprocess.Popen(argv, env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        proc = subprocess.Popen(
+            argv,
+            env=env,
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
     return Child(name=name, proc=proc, log_path=log_path)
 
 
@@ -163,19 +168,21 @@ class Target:
 
     def env(self, port: int) -> dict[str, str]:
         """CHURNS_* settings for the API and the worker."""
-        return child_env({
-            "CHURNS_DATABASE_URL": self.database_url,
-            "CHURNS_REDIS_URL": self.redis_url,
-            "CHURNS_DATA_DIR": str(self.data_dir),
-            "CHURNS_PROVIDER": "local",
-            "CHURNS_HOST": HOST,
-            "CHURNS_PORT": str(port),
-            "CHURNS_WEB_DIR": str(self.data_dir / "no-web"),
-            # Quota checks run (their cost is part of what P5 measures) but never bind.
-            "CHURNS_RATE_LIMIT_PER_MINUTE": "1000000000",
-            "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN": "1000000000",
-            "CHURNS_MAX_STORAGE_MB_PER_TOKEN": "1000000000",
-        })
+        return child_env(
+            {
+                "CHURNS_DATABASE_URL": self.database_url,
+                "CHURNS_REDIS_URL": self.redis_url,
+                "CHURNS_DATA_DIR": str(self.data_dir),
+                "CHURNS_PROVIDER": "local",
+                "CHURNS_HOST": HOST,
+                "CHURNS_PORT": str(port),
+                "CHURNS_WEB_DIR": str(self.data_dir / "no-web"),
+                # Quota checks run (their cost is part of what P5 measures) but never bind.
+                "CHURNS_RATE_LIMIT_PER_MINUTE": "1000000000",
+                "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN": "1000000000",
+                "CHURNS_MAX_STORAGE_MB_PER_TOKEN": "1000000000",
+            }
+        )
 
 
 async def recreate_database(dsn: str) -> None:

@@ -51,8 +51,9 @@ class Tree:
         return chain[::-1]
 
 
-def generate(run_id: uuid.UUID, images: list[uuid.UUID], count: int, chain_depth: int, chains: int,
-             nesting: int, seed: int = 7) -> Tree:
+def generate(
+    run_id: uuid.UUID, images: list[uuid.UUID], count: int, chain_depth: int, chains: int, nesting: int, seed: int = 7
+) -> Tree:
     """`chains` chains reaching `chain_depth`, the rest attached at random within `nesting` levels."""
     rng = random.Random(seed)
     tree = Tree(run_id=run_id, images=images)
@@ -64,8 +65,14 @@ def generate(run_id: uuid.UUID, images: list[uuid.UUID], count: int, chain_depth
             depth, root = 1, parent
         else:
             depth, root = tree.nodes[parent].depth + 1, tree.nodes[parent].root
-        node = Node(id=uuid.uuid4(), parent=parent, parent_is_image=parent_is_image, depth=depth, root=root,
-                    generation_index=images.index(root))
+        node = Node(
+            id=uuid.uuid4(),
+            parent=parent,
+            parent_is_image=parent_is_image,
+            depth=depth,
+            root=root,
+            generation_index=images.index(root),
+        )
         tree.nodes[node.id] = node
         order.append(node)
         return node
@@ -98,16 +105,28 @@ async def insert_tree(ctx: Ctx, tree: Tree) -> None:
     rows: list[dict[str, Any]] = []
     for i, node in enumerate(tree.nodes.values()):
         created = base + timedelta(milliseconds=i)
-        rows.append({
-            "id": node.id, "run_id": tree.run_id, "generation_index": node.generation_index,
-            "version": node.depth + 1, "type": RefinementType.PROMPT, "status": JobStatus.COMPLETED,
-            "prompt": f"bench v{node.depth + 1}", "creativity_level": 2,
-            "parent_image_id": node.parent if node.parent_is_image else None,
-            "parent_refinement_id": None if node.parent_is_image else node.parent,
-            "image_path": f"refinements/{node.id}_from_{node.parent}.png", "width": 64, "height": 48,
-            "summary": f"Prompt: bench v{node.depth + 1}", "cost_usd": 0.0,
-            "created_at": created, "started_at": created, "completed_at": created + timedelta(milliseconds=1),
-        })
+        rows.append(
+            {
+                "id": node.id,
+                "run_id": tree.run_id,
+                "generation_index": node.generation_index,
+                "version": node.depth + 1,
+                "type": RefinementType.PROMPT,
+                "status": JobStatus.COMPLETED,
+                "prompt": f"bench v{node.depth + 1}",
+                "creativity_level": 2,
+                "parent_image_id": node.parent if node.parent_is_image else None,
+                "parent_refinement_id": None if node.parent_is_image else node.parent,
+                "image_path": f"refinements/{node.id}_from_{node.parent}.png",
+                "width": 64,
+                "height": 48,
+                "summary": f"Prompt: bench v{node.depth + 1}",
+                "cost_usd": 0.0,
+                "created_at": created,
+                "started_at": created,
+                "completed_at": created + timedelta(milliseconds=1),
+            }
+        )
     async with ctx.db() as session:
         await session.execute(insert(Refinement), rows)
         await session.commit()
@@ -208,14 +227,20 @@ async def p3_tree_query(ctx: Ctx) -> list[Row]:
 
     sizes = ctx.sizes
     run = await import_run(ctx.http, [png(64, 48, seed=i) for i in range(sizes.p3_images)])
-    tree = generate(raw_id(run["id"]), [raw_id(i["id"]) for i in run["images"]], sizes.p3_refinements,
-                    sizes.p3_chain_depth, sizes.p3_chains, sizes.p3_nesting)
+    tree = generate(
+        raw_id(run["id"]),
+        [raw_id(i["id"]) for i in run["images"]],
+        sizes.p3_refinements,
+        sizes.p3_chain_depth,
+        sizes.p3_chains,
+        sizes.p3_nesting,
+    )
     await insert_tree(ctx, tree)
     query = tree_query(sizes.p3_nesting)
     variables = {"run": run["id"], "deep": encode_id("Refinement", tree.deepest)}
     n_levels = levels(sizes.p3_nesting)
     max_depth = max(n.depth for n in tree.nodes.values())
-    shape = (f"{len(tree.nodes):,} refinements, depth ≤ {max_depth}, `children` × {sizes.p3_nesting} + `ancestors`")
+    shape = f"{len(tree.nodes):,} refinements, depth ≤ {max_depth}, `children` × {sizes.p3_nesting} + `ancestors`"
 
     counted = await count_in_process(ctx, query, variables)
     rt = Row("P3a", f"tree query SQL per level: {shape}", target=f"≤ 1 SQL round trip per level ({n_levels} levels)")
@@ -250,9 +275,15 @@ async def p3_tree_query(ctx: Ctx) -> list[Row]:
     lat.met = lat.ratio is not None and lat.ratio <= 5.0
     lat.checks = checks
     returned = sum(1 for n in tree.nodes.values() if n.depth <= sizes.p3_nesting)
-    common = {"refinements": len(tree.nodes), "max_depth": max_depth, "returned_nodes": returned,
-              "levels": n_levels}
+    common = {"refinements": len(tree.nodes), "max_depth": max_depth, "returned_nodes": returned, "levels": n_levels}
     rt.details = {**common, **counted}
-    lat.details = {**common, "repeats": len(samples), "p50_ms": p50, "p90_ms": p90, "max_ms": ms(pct(samples, 100)),
-                   "response_bytes": size, "floor_p50_ms": f50}
+    lat.details = {
+        **common,
+        "repeats": len(samples),
+        "p50_ms": p50,
+        "p90_ms": p90,
+        "max_ms": ms(pct(samples, 100)),
+        "response_bytes": size,
+        "floor_p50_ms": f50,
+    }
     return [rt, lat]

@@ -128,14 +128,14 @@ class GqlWs(asyncio.Protocol):
             if length == 126:
                 if size - pos < 4:
                     break
-                length, start = int.from_bytes(buf[pos + 2: pos + 4], "big"), pos + 4
+                length, start = int.from_bytes(buf[pos + 2 : pos + 4], "big"), pos + 4
             elif length == 127:
                 if size - pos < 10:
                     break
-                length, start = int.from_bytes(buf[pos + 2: pos + 10], "big"), pos + 10
+                length, start = int.from_bytes(buf[pos + 2 : pos + 10], "big"), pos + 10
             if size < start + length:
                 break
-            self._on_frame(b0 & 0x0F, bool(b0 & 0x80), bytes(buf[start: start + length]), now)
+            self._on_frame(b0 & 0x0F, bool(b0 & 0x80), bytes(buf[start : start + length]), now)
             pos = start + length
         if pos:
             del buf[:pos]
@@ -157,10 +157,9 @@ class GqlWs(asyncio.Protocol):
             self._arrived.set()
         elif opcode == _PING and self.transport is not None:
             self.transport.write(_frame(_PONG, payload))
-        elif opcode == _CLOSE:
-            if self.transport is not None and not self.transport.is_closing():
-                self.transport.write(_frame(_CLOSE, payload[:2]))
-                self.transport.close()
+        elif opcode == _CLOSE and self.transport is not None and not self.transport.is_closing():
+            self.transport.write(_frame(_CLOSE, payload[:2]))
+            self.transport.close()
 
     # the graphql-transport-ws side
 
@@ -211,17 +210,25 @@ class GqlWs(asyncio.Protocol):
             self.transport.close()
 
 
-async def connect(host: str, port: int, *, path: str = "/graphql", counter: Counter | None = None,
-                  payload: dict[str, Any] | None = None, timeout: float = 10.0) -> GqlWs:
+async def connect(
+    host: str,
+    port: int,
+    *,
+    path: str = "/graphql",
+    counter: Counter | None = None,
+    payload: dict[str, Any] | None = None,
+    timeout: float = 10.0,
+) -> GqlWs:
     """Open a websocket, speak connection_init and wait for connection_ack."""
     loop = asyncio.get_running_loop()
-    _transport, proto = await asyncio.wait_for(
-        loop.create_connection(lambda: GqlWs(counter), host, port), timeout)
+    _transport, proto = await asyncio.wait_for(loop.create_connection(lambda: GqlWs(counter), host, port), timeout)
     key = base64.b64encode(os.urandom(16)).decode()
-    proto.transport.write((  # type: ignore[union-attr]
-        f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
-    ).encode())
+    proto.transport.write(
+        (  # type: ignore[union-attr]
+            f"GET {path} HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Protocol: graphql-transport-ws\r\n\r\n"
+        ).encode()
+    )
     try:
         await asyncio.wait_for(asyncio.shield(proto._handshake), timeout)
         proto.send({"type": "connection_init", "payload": payload or {}})

@@ -61,9 +61,13 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
 
     def __init__(self, services: AppServices) -> None:
         settings = services.settings
-        super().__init__(build_schema(settings, tracing=tracing.tracing_requested()), graphql_ide="graphiql", multipart_uploads_enabled=True,
-                         max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
-                         allowed_origins=settings.cors_origins)
+        super().__init__(
+            build_schema(settings, tracing=tracing.tracing_requested()),
+            graphql_ide="graphiql",
+            multipart_uploads_enabled=True,
+            max_subscriptions_per_connection=settings.max_subscriptions_per_connection,
+            allowed_origins=settings.cors_origins,
+        )
         self.services = services
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -72,7 +76,9 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers", [])}
             if not _is_ide_page(scope, headers):
                 try:
-                    scope.setdefault("state", {})["caller"] = await self.services.gate.caller(headers.get("authorization"))
+                    scope.setdefault("state", {})["caller"] = await self.services.gate.caller(
+                        headers.get("authorization")
+                    )
                 except AuthRequired as exc:
                     await _unauthorized(str(exc))(scope, receive, send)
                     return
@@ -83,8 +89,11 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
             content_type = headers.get("content-type", "").split(";")[0].strip().lower()
             if content_type in _SIMPLE_CONTENT_TYPES and not any(h in headers for h in _PREFLIGHT_HEADERS):
                 response = error_response(
-                    400, "This request needs a non-simple header such as 'Apollo-Require-Preflight: true' "
-                    "(CSRF protection for multipart uploads).", ErrorCode.BAD_REQUEST)
+                    400,
+                    "This request needs a non-simple header such as 'Apollo-Require-Preflight: true' "
+                    "(CSRF protection for multipart uploads).",
+                    ErrorCode.BAD_REQUEST,
+                )
                 await response(scope, receive, send)
                 return
             limit = self.services.settings.max_request_bytes
@@ -114,8 +123,10 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
         """The web build's API explorer (GraphiQL bundled, works offline); Strawberry's CDN page without a build."""
         page = self.services.settings.web_dir / "graphiql.html"
         if page.is_file():
-            return HTMLResponse(page.read_text(encoding="utf-8"),
-                                headers={"Content-Security-Policy": LOCAL_GRAPHIQL_POLICY, "Cache-Control": "no-cache"})
+            return HTMLResponse(
+                page.read_text(encoding="utf-8"),
+                headers={"Content-Security-Policy": LOCAL_GRAPHIQL_POLICY, "Cache-Control": "no-cache"},
+            )
         return await super().render_graphql_ide(request)
 
     async def get_context(self, request: Request | WebSocket, response: Response | WebSocket) -> Context:
@@ -176,6 +187,7 @@ def _unavailable(message: str) -> Response:
     """503 with a retryable code: the database is restarting, not the request at fault."""
     return error_response(503, message, ErrorCode.UNAVAILABLE, headers={"Retry-After": "2"})
 
+
 _NO_WEB = """<!doctype html><html lang="en"><head><meta charset="utf-8"><title>churns-gql</title></head>
 <body><main><h1>churns-gql</h1><p>The API is running. Explore it in <a href="/graphql">GraphiQL</a>.</p>
 <p>The web client is served here once it is built (<code>web/dist</code>).</p></main></body></html>"""
@@ -201,8 +213,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     state: dict[str, Any] = {}
     if services is None:
         engine = make_engine(settings.database_url, pre_ping=False)
-        services = AppServices(settings=settings, db=make_sessionmaker(engine), storage=storage,
-                               queue=JobQueue(settings.redis_url))
+        services = AppServices(
+            settings=settings, db=make_sessionmaker(engine), storage=storage, queue=JobQueue(settings.redis_url)
+        )
         state["engine"] = engine
     if services.gate is None:
         services.gate = TokenGate(services.db, require=settings.require_auth)
@@ -270,7 +283,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
             # from one open version; write-once images go out as files (with ?w= thumbnails).
             streamed = await remote_files.object_response(request, storage.store, key, media_type, headers)
             return streamed or PlainTextResponse("Not Found", status_code=404)
-        return await thumbnails.file_response(request, storage.runs_dir / Path(relative).parts[1], found, media_type, headers)
+        return await thumbnails.file_response(
+            request, storage.runs_dir / Path(relative).parts[1], found, media_type, headers
+        )
 
     async def metrics_page(request: Request) -> Response:
         authorization = request.headers.get("authorization") or ""

@@ -150,8 +150,14 @@ class LocalBlobStore:
                 stat = path.lstat()
             except OSError:
                 continue
-            found.append(BlobInfo(str(path.relative_to(self.root)), stat.st_size, stat.st_mtime,
-                                  f"{stat.st_mtime_ns:x}-{stat.st_size:x}"))
+            found.append(
+                BlobInfo(
+                    str(path.relative_to(self.root)),
+                    stat.st_size,
+                    stat.st_mtime,
+                    f"{stat.st_mtime_ns:x}-{stat.st_size:x}",
+                )
+            )
         return found
 
     @staticmethod

@@ -72,7 +72,7 @@ class S3BlobStore:
         """Delete every object under `prefix/`."""
         keys = [info.key for info in self.list(prefix)]
         for start in range(0, len(keys), 1000):
-            obstore.delete(self.store, keys[start:start + 1000])
+            obstore.delete(self.store, keys[start : start + 1000])
 
     def write_tree(self, prefix: str, files: dict[str, bytes]) -> None:
         """PUT each file; a run's rows commit only after, and a failure deletes what was written."""
@@ -103,8 +103,8 @@ class S3BlobStore:
         """Sub-folders of `prefix` with the newest object time in each."""
         newest: dict[str, float] = {}
         for info in self.list(prefix):
-            name = info.key[len(prefix.rstrip("/")) + 1:].split("/", 1)[0]
-            if "/" in info.key[len(prefix.rstrip("/")) + 1:]:
+            name = info.key[len(prefix.rstrip("/")) + 1 :].split("/", 1)[0]
+            if "/" in info.key[len(prefix.rstrip("/")) + 1 :]:
                 newest[name] = max(newest.get(name, 0.0), info.mtime)
         return newest
 

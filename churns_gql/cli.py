@@ -56,12 +56,16 @@ def check_services(settings: Settings) -> bool:
 
     pg_error, redis_error = asyncio.run(both())
     if pg_error:
-        _say(f"Postgres is not reachable at {settings.database_url}\n  ({pg_error})\n"
-             "  Start it (e.g. `pg_ctlcluster 15 main start` or your system's service manager),\n"
-             "  set CHURNS_DATABASE_URL to a server that runs, or use `docker compose up`.")
+        _say(
+            f"Postgres is not reachable at {settings.database_url}\n  ({pg_error})\n"
+            "  Start it (e.g. `pg_ctlcluster 15 main start` or your system's service manager),\n"
+            "  set CHURNS_DATABASE_URL to a server that runs, or use `docker compose up`."
+        )
     if redis_error:
-        _say(f"Redis is not reachable at {settings.redis_url}\n  ({redis_error})\n"
-             "  Start it (e.g. `redis-server --daemonize yes`), set CHURNS_REDIS_URL, or use `docker compose up`.")
+        _say(
+            f"Redis is not reachable at {settings.redis_url}\n  ({redis_error})\n"
+            "  Start it (e.g. `redis-server --daemonize yes`), set CHURNS_REDIS_URL, or use `docker compose up`."
+        )
     return not (pg_error or redis_error)
 
 
@@ -116,8 +120,10 @@ def bind_host(settings: Settings, live_tokens: int) -> str:
     guarded = settings.require_auth or live_tokens > 0 or settings.allow_insecure_bind
     if settings.host in _LOOPBACK or guarded:
         return settings.host
-    _say(f"no API tokens exist, so the API listens on 127.0.0.1 only, not {settings.host}: "
-         "create one with `churns-gql token create NAME` (or set CHURNS_ALLOW_INSECURE_BIND=1)")
+    _say(
+        f"no API tokens exist, so the API listens on 127.0.0.1 only, not {settings.host}: "
+        "create one with `churns-gql token create NAME` (or set CHURNS_ALLOW_INSECURE_BIND=1)"
+    )
     return "127.0.0.1"
 
 
@@ -150,8 +156,9 @@ def serve(settings: Settings) -> None:
         # uvicorn's own config would re-install its text handlers: its loggers go through ours instead.
         configure_logging("json")
         logging_options["log_config"] = None
-    uvicorn.run(create_app(settings), host=host, port=settings.port, log_level="info",
-                **uvicorn_protocols(), **logging_options)
+    uvicorn.run(
+        create_app(settings), host=host, port=settings.port, log_level="info", **uvicorn_protocols(), **logging_options
+    )
 
 
 def uvicorn_protocols() -> dict[str, Any]:
@@ -159,8 +166,12 @@ def uvicorn_protocols() -> dict[str, Any]:
     from churns_gql.http_timeouts import KEEP_ALIVE_S, HeaderTimeoutProtocol
     from churns_gql.ws_writes import CorkedWebSocketProtocol
 
-    return {"ws_per_message_deflate": False, "http": HeaderTimeoutProtocol, "ws": CorkedWebSocketProtocol,
-            "timeout_keep_alive": KEEP_ALIVE_S}
+    return {
+        "ws_per_message_deflate": False,
+        "http": HeaderTimeoutProtocol,
+        "ws": CorkedWebSocketProtocol,
+        "timeout_keep_alive": KEEP_ALIVE_S,
+    }
 
 
 def worker(settings: Settings, concurrency: int | None = None) -> None:
@@ -191,8 +202,10 @@ def dev(settings: Settings) -> int:
     commands = [[*exe, "serve"], [*exe, "worker"]]
     children = [subprocess.Popen(command) for command in commands]
     base = f"http://{settings.host}:{settings.port}"
-    _say(f"\n  web client  {base}/\n  GraphiQL    {base}/graphql\n  files       {base}/files/runs/...\n"
-         "  Ctrl-C stops the API and the worker.\n")
+    _say(
+        f"\n  web client  {base}/\n  GraphiQL    {base}/graphql\n  files       {base}/files/runs/...\n"
+        "  Ctrl-C stops the API and the worker.\n"
+    )
     stopping = False
 
     def stop(*_: object) -> None:
@@ -233,8 +246,11 @@ CLIENT_COMMANDS = ("runs", "import", "refine", "cancel", "tree")
 
 def _client_commands(sub: argparse._SubParsersAction) -> None:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--server", default=os.environ.get("CHURNS_SERVER_URL", "http://127.0.0.1:8000"),
-                        help="the API to talk to (env CHURNS_SERVER_URL)")
+    common.add_argument(
+        "--server",
+        default=os.environ.get("CHURNS_SERVER_URL", "http://127.0.0.1:8000"),
+        help="the API to talk to (env CHURNS_SERVER_URL)",
+    )
     common.add_argument("--token", default=os.environ.get("CHURNS_TOKEN"), help="API token (env CHURNS_TOKEN)")
     runs = sub.add_parser("runs", parents=[common], help="list runs, newest first")
     runs.add_argument("--first", type=int, default=20)
@@ -267,8 +283,7 @@ def main(argv: list[str] | None = None) -> int:
     serve_args.add_argument("--host", help="address to listen on (default: CHURNS_HOST, else 127.0.0.1)")
     serve_args.add_argument("--port", type=_positive, help="port to listen on (default: CHURNS_PORT, else 8000)")
     worker_args = sub.add_parser("worker", help="run the arq worker")
-    worker_args.add_argument("--concurrency", type=_positive,
-                             help="jobs one worker runs at once (default: 4)")
+    worker_args.add_argument("--concurrency", type=_positive, help="jobs one worker runs at once (default: 4)")
     sub.add_parser("dev", help="check services, migrate, run API and worker together")
     sub.add_parser("migrate", help="create the database if missing and apply migrations")
     sub.add_parser("check", help="check that Postgres and Redis answer")

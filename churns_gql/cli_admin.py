@@ -46,7 +46,9 @@ async def fsck_command(settings: Settings, repair: bool) -> int:
 
     engine = make_engine(settings.database_url, pool_size=2)
     try:
-        report = await fsck.check(make_sessionmaker(engine), RunStorage.from_url(settings.storage_url, settings.data_dir), repair=repair)
+        report = await fsck.check(
+            make_sessionmaker(engine), RunStorage.from_url(settings.storage_url, settings.data_dir), repair=repair
+        )
     finally:
         await engine.dispose()
     for line in report.lines():

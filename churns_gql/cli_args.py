@@ -28,5 +28,6 @@ def positive(text: str) -> int:
 
 def serve_settings(settings: Settings, host: str | None, port: int | None) -> Settings:
     """Settings with --host/--port applied over the environment's (flags win; unset flags keep the env)."""
-    return settings.with_changes(host=host if host is not None else settings.host,
-                   port=port if port is not None else settings.port)
+    return settings.with_changes(
+        host=host if host is not None else settings.host, port=port if port is not None else settings.port
+    )

@@ -26,22 +26,32 @@ class Client:
         self.headers = {"Authorization": f"Bearer {token}"} if token else {}
         self.timeout = timeout
 
-    async def execute(self, query: str, variables: dict[str, Any] | None = None,
-                      files: dict[str, Path] | None = None) -> dict[str, Any]:
+    async def execute(
+        self, query: str, variables: dict[str, Any] | None = None, files: dict[str, Path] | None = None
+    ) -> dict[str, Any]:
         """Run one operation; `files` maps variable paths (input.images.0) to files sent as multipart."""
         async with httpx.AsyncClient(base_url=self.server, headers=self.headers, timeout=self.timeout) as http:
             try:
                 if files:
-                    handles = {str(i): (p.name, p.read_bytes(), mimetypes.guess_type(p.name)[0] or "application/octet-stream")
-                               for i, p in enumerate(files.values())}
-                    response = await http.post("/graphql", headers={"Apollo-Require-Preflight": "true"}, data={
-                        "operations": json.dumps({"query": query, "variables": variables or {}}),
-                        "map": json.dumps({str(i): [f"variables.{k}"] for i, k in enumerate(files)}),
-                    }, files=handles)
+                    handles = {
+                        str(i): (p.name, p.read_bytes(), mimetypes.guess_type(p.name)[0] or "application/octet-stream")
+                        for i, p in enumerate(files.values())
+                    }
+                    response = await http.post(
+                        "/graphql",
+                        headers={"Apollo-Require-Preflight": "true"},
+                        data={
+                            "operations": json.dumps({"query": query, "variables": variables or {}}),
+                            "map": json.dumps({str(i): [f"variables.{k}"] for i, k in enumerate(files)}),
+                        },
+                        files=handles,
+                    )
                 else:
                     response = await http.post("/graphql", json={"query": query, "variables": variables or {}})
             except httpx.TransportError as exc:
-                raise ClientError(f"cannot reach {self.server} ({exc.__class__.__name__}); is the server running?") from None
+                raise ClientError(
+                    f"cannot reach {self.server} ({exc.__class__.__name__}); is the server running?"
+                ) from None
         if response.status_code != 200:
             raise ClientError(f"{response.status_code}: {response.text[:300]}")
         body = response.json()
@@ -60,7 +70,9 @@ class Client:
             ack = json.loads(await asyncio.wait_for(ws.recv(), self.timeout))
             if ack.get("type") != "connection_ack":
                 raise ClientError("the server refused the websocket connection")
-            await ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+            await ws.send(
+                json.dumps({"id": "1", "type": "subscribe", "payload": {"query": query, "variables": variables}})
+            )
             async for raw in ws:
                 message = json.loads(raw)
                 if message["type"] == "ping":
@@ -91,10 +103,16 @@ CANCEL_REFINEMENT = """mutation($id: ID!) { cancelRefinement(id: $id) { refineme
 CANCEL_RUN = """mutation($id: ID!) { cancelRun(id: $id) { run { id status } userErrors { field message code } } }"""
 PROGRESS = """subscription($id: ID!) { refinementProgress(id: $id) { seq stage status progress message terminal } }"""
 _LEVELS = "children { ...R " * 5 + "}" * 5
-TREE = ("query($id: ID!) { run(id: $id) { id status prompt totalCostUsd images { id version path " + _LEVELS
-        + " } } } fragment R on Refinement { id version type status summary costUsd }")
-SUBTREE = ("query($id: ID!) { refinement(id: $id) { " + _LEVELS
-           + " } } fragment R on Refinement { id version type status summary costUsd }")
+TREE = (
+    "query($id: ID!) { run(id: $id) { id status prompt totalCostUsd images { id version path "
+    + _LEVELS
+    + " } } } fragment R on Refinement { id version type status summary costUsd }"
+)
+SUBTREE = (
+    "query($id: ID!) { refinement(id: $id) { "
+    + _LEVELS
+    + " } } fragment R on Refinement { id version type status summary costUsd }"
+)
 
 
 def progress_bar(fraction: float, label: str, width: int = 30) -> str:
@@ -108,17 +126,23 @@ async def runs(client: Client, out: TextIO, first: int, status: str | None) -> N
     data = (await client.execute(RUNS, {"first": first, "status": status}))["runs"]
     for edge in data["edges"]:
         run = edge["node"]
-        out.write(f"{run['id']}  {run['status']:<9} {len(run['images'])} img  ${run['totalCostUsd']:.4f}  "
-                  f"{(run['prompt'] or '')[:50]}\n")
+        out.write(
+            f"{run['id']}  {run['status']:<9} {len(run['images'])} img  ${run['totalCostUsd']:.4f}  "
+            f"{(run['prompt'] or '')[:50]}\n"
+        )
     out.write(f"{len(data['edges'])} of {data['totalCount']} runs\n")
 
 
-async def import_files(client: Client, out: TextIO, files: list[Path], prompt: str | None, metadata: Path | None) -> str:
+async def import_files(
+    client: Client, out: TextIO, files: list[Path], prompt: str | None, metadata: Path | None
+) -> str:
     """Import images as a run; prints the run and its image ids."""
     variables: dict[str, Any] = {"input": {"images": [None] * len(files), "prompt": prompt}}
     if metadata is not None:
         variables["input"]["metadata"] = json.loads(metadata.read_text())
-    payload = (await client.execute(IMPORT, variables, {f"input.images.{i}": f for i, f in enumerate(files)}))["importRun"]
+    payload = (await client.execute(IMPORT, variables, {f"input.images.{i}": f for i, f in enumerate(files)}))[
+        "importRun"
+    ]
     _errors(payload)
     run = payload["run"]
     out.write(f"run {run['id']} {run['status']}\n")
@@ -135,13 +159,30 @@ def parse_rect(text: str) -> dict[str, float]:
     return dict(zip(("x", "y", "width", "height"), parts, strict=True))
 
 
-async def refine(client: Client, out: TextIO, parent: str, kind: str, *, prompt: str | None, instructions: str | None,
-                 masks: list[str], reference: Path | None, creativity: int, watch: bool) -> str:
+async def refine(
+    client: Client,
+    out: TextIO,
+    parent: str,
+    kind: str,
+    *,
+    prompt: str | None,
+    instructions: str | None,
+    masks: list[str],
+    reference: Path | None,
+    creativity: int,
+    watch: bool,
+) -> str:
     """Queue a refinement; with `watch`, follow its progress to the end."""
-    variables: dict[str, Any] = {"input": {
-        "parentId": parent, "type": kind.upper(), "prompt": prompt, "instructions": instructions,
-        "mask": [parse_rect(m) for m in masks] or None, "creativityLevel": creativity,
-    }}
+    variables: dict[str, Any] = {
+        "input": {
+            "parentId": parent,
+            "type": kind.upper(),
+            "prompt": prompt,
+            "instructions": instructions,
+            "mask": [parse_rect(m) for m in masks] or None,
+            "creativityLevel": creativity,
+        }
+    }
     files = None
     if reference is not None:
         variables["input"]["referenceImage"] = None
@@ -196,8 +237,10 @@ def _tree_lines(node: dict[str, Any], depth: int) -> list[str]:
     lines = []
     for child in node.get("children") or []:
         cost = f" ${child['costUsd']:.4f}" if child.get("costUsd") else ""
-        lines.append(f"{'  ' * depth}└─ v{child['version']} {child['type']:<7} {child['status']:<9} "
-                     f"{child['id']}{cost}  {child.get('summary') or ''}".rstrip())
+        lines.append(
+            f"{'  ' * depth}└─ v{child['version']} {child['type']:<7} {child['status']:<9} "
+            f"{child['id']}{cost}  {child.get('summary') or ''}".rstrip()
+        )
         lines += _tree_lines(child, depth + 1)
     return lines
 
@@ -224,12 +267,30 @@ def main(args: Any) -> int:
         if args.command == "runs":
             asyncio.run(runs(client, out, args.first, args.status))
         elif args.command == "import":
-            asyncio.run(import_files(client, out, [Path(f) for f in args.files], args.prompt,
-                                     Path(args.metadata) if args.metadata else None))
+            asyncio.run(
+                import_files(
+                    client,
+                    out,
+                    [Path(f) for f in args.files],
+                    args.prompt,
+                    Path(args.metadata) if args.metadata else None,
+                )
+            )
         elif args.command == "refine":
-            asyncio.run(refine(client, out, args.parent, args.type, prompt=args.prompt, instructions=args.instructions,
-                               masks=args.mask or [], reference=Path(args.reference) if args.reference else None,
-                               creativity=args.creativity, watch=args.watch))
+            asyncio.run(
+                refine(
+                    client,
+                    out,
+                    args.parent,
+                    args.type,
+                    prompt=args.prompt,
+                    instructions=args.instructions,
+                    masks=args.mask or [],
+                    reference=Path(args.reference) if args.reference else None,
+                    creativity=args.creativity,
+                    watch=args.watch,
+                )
+            )
         elif args.command == "cancel":
             asyncio.run(cancel(client, out, args.id))
         elif args.command == "tree":

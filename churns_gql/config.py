@@ -29,8 +29,14 @@ class SettingsError(ValueError):
 class Settings(BaseSettings):
     """Every setting of the server and worker; `from_env()` reads them (unset or empty: the default)."""
 
-    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_ignore_empty=True, frozen=True,
-                                      validate_by_name=True, validate_by_alias=True, use_attribute_docstrings=True)
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_ignore_empty=True,
+        frozen=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        use_attribute_docstrings=True,
+    )
 
     database_url: str = "postgresql+asyncpg://postgres@127.0.0.1:5432/churns"
     """Postgres, through asyncpg. The run command creates the database if it is missing."""
@@ -172,10 +178,14 @@ class _Given(Settings):
     """Settings from the values given in code alone: the environment is not a source."""
 
     @classmethod
-    def settings_customise_sources(cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
-                                   env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
-                                   file_secret_settings: PydanticBaseSettingsSource,
-                                   ) -> tuple[PydanticBaseSettingsSource, ...]:
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
         """Only the init keywords."""
         return (init_settings,)
 

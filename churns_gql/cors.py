@@ -10,8 +10,15 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 CORS_PATHS = ("/graphql", "/files/")
 # Requests carry a bearer token, never cookies: no credentials mode. The preflight-forcing headers
 # (CSRF guard for uploads) must be allowed, or a listed origin could not upload at all.
-ALLOWED_HEADERS = ["authorization", "content-type", "accept", "apollo-require-preflight", "x-apollo-operation-name",
-                   "x-requested-with", "graphql-preflight"]
+ALLOWED_HEADERS = [
+    "authorization",
+    "content-type",
+    "accept",
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "x-requested-with",
+    "graphql-preflight",
+]
 
 
 class PathCORS:
@@ -19,8 +26,14 @@ class PathCORS:
 
     def __init__(self, app: ASGIApp, origins: Sequence[str]) -> None:
         self.app = app
-        self.cors = CORSMiddleware(app, allow_origins=list(origins), allow_methods=["GET", "POST", "HEAD"],
-                                   allow_headers=ALLOWED_HEADERS, allow_credentials=False, max_age=600)
+        self.cors = CORSMiddleware(
+            app,
+            allow_origins=list(origins),
+            allow_methods=["GET", "POST", "HEAD"],
+            allow_headers=ALLOWED_HEADERS,
+            allow_credentials=False,
+            max_age=600,
+        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Route API paths through CORS, the rest straight to the app."""

@@ -50,7 +50,9 @@ async def rows_by_id(session: AsyncSession, model: type[M], ids: Sequence[Any]) 
     return {row.id: row for row in rows}  # type: ignore[attr-defined]
 
 
-async def rows_grouped(session: AsyncSession, query: Select[Any], key: str, keys: Sequence[Hashable]) -> dict[Any, list[Any]]:
+async def rows_grouped(
+    session: AsyncSession, query: Select[Any], key: str, keys: Sequence[Hashable]
+) -> dict[Any, list[Any]]:
     """Rows of an ordered query grouped by the attribute `key`, every requested key present (maybe empty)."""
     out: dict[Any, list[Any]] = {k: [] for k in keys}
     for row in (await session.scalars(query)).all():
@@ -96,8 +98,7 @@ def _past(model: Any, position: tuple[datetime, Any], descending: bool, *, stric
 
 
 async def keyset_page(
-    session: AsyncSession, base: Select[Any], model: Any, window: Window, *, newest_first: bool,
-    with_rows: bool = True,
+    session: AsyncSession, base: Select[Any], model: Any, window: Window, *, newest_first: bool, with_rows: bool = True
 ) -> Page:
     """A page of `base` ordered by (created_at, id) (newest or oldest first), bounded in SQL by `window`.
 

@@ -40,20 +40,20 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.UNAVAILABLE: "A backing service (database, queue) cannot be reached right now; try again.",
     ErrorCode.RATE_LIMITED: "Too many jobs queued in the last minute; the message says how long to wait.",
     ErrorCode.QUOTA_EXCEEDED: "A quota of the caller's token (active jobs, daily spend, storage) or of its websocket "
-                              "(operations open at once) is used up.",
+    "(operations open at once) is used up.",
     ErrorCode.UNSUPPORTED_BY_PROVIDER: "The current image provider cannot do what was asked (the message says why).",
     ErrorCode.GRAPHQL_PARSE_FAILED: "The document is not valid GraphQL syntax.",
     ErrorCode.GRAPHQL_VALIDATION_FAILED: "The document does not validate against the schema.",
     ErrorCode.OPERATION_RESOLUTION_FAILURE: "No single operation to run: unknown operationName, or several "
-                                            "operations and no operationName.",
+    "operations and no operationName.",
     ErrorCode.BAD_USER_INPUT: "An argument or variable has a wrong value (type coercion, cursor, page size).",
     ErrorCode.BAD_REQUEST: "The HTTP request itself is malformed or not allowed (body, method, headers).",
     ErrorCode.UNAUTHENTICATED: "No valid API token was given.",
     ErrorCode.FORBIDDEN: "The request is not allowed: a document outside the server's trusted documents (another "
-                         "token's data is NOT_FOUND, so its existence does not leak).",
+    "token's data is NOT_FOUND, so its existence does not leak).",
     ErrorCode.QUERY_TOO_COMPLEX: "The document is over the size, depth, alias or cost limits.",
     ErrorCode.INTERNAL: "An unexpected server error; the message carries an id to find it in the logs.",
     ErrorCode.PERSISTED_QUERY_NOT_FOUND: "No document is registered under the persisted query's hash (message "
-                                         "PersistedQueryNotFound): send it again with the document.",
+    "PersistedQueryNotFound): send it again with the document.",
 }
 """One line per code: the schema's enum value descriptions and the README's table."""

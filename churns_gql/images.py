@@ -95,8 +95,11 @@ class PixelBudget:
     def take(self, pixels: int) -> None:
         """Spend `pixels`; raises ImageRejected (TOO_LARGE) when the request's budget is exhausted."""
         if pixels > self.left:
-            raise ImageRejected("TOO_LARGE", f"the images of this request have more pixels in all than the "
-                                             f"limit allows ({pixels:,} more, {self.left:,} left)")
+            raise ImageRejected(
+                "TOO_LARGE",
+                f"the images of this request have more pixels in all than the "
+                f"limit allows ({pixels:,} more, {self.left:,} left)",
+            )
         self.left -= pixels
 
 
@@ -141,8 +144,9 @@ def _to_8_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.clip(np.rint(values / 257.0), 0, 255).astype(np.uint8), "L")
 
 
-async def validate_upload(upload: Any, *, max_bytes: int, max_pixels: int,
-                          budget: PixelBudget | None = None) -> DecodedImage:
+async def validate_upload(
+    upload: Any, *, max_bytes: int, max_pixels: int, budget: PixelBudget | None = None
+) -> DecodedImage:
     """Read and decode an uploaded image off the event loop, a bounded number at a time; raises ImageRejected."""
     data = await read_limited(upload, max_bytes)
     if not data:

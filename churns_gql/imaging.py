@@ -21,8 +21,6 @@ FEATHER_FRACTION = 0.12
 MIN_FEATHER_PX = 2
 
 
-
-
 def pixel_boxes(size: tuple[int, int], rects: Sequence[Rect]) -> list[Box]:
     """The non-empty (left, top, right, bottom) pixel boxes of `rects` inside an image of `size`."""
     width, height = size
@@ -94,7 +92,7 @@ def composite(parent: Image.Image, edited: Image.Image, weight: np.ndarray) -> I
     if rows[0].size == 0:
         return Image.fromarray(out, mode)
     # Only the weighted region's bounding box is blended: a small rectangle on a large image costs its own size.
-    box = np.s_[rows[0][0]:rows[0][-1] + 1, cols[0][0]:cols[0][-1] + 1]
+    box = np.s_[rows[0][0] : rows[0][-1] + 1, cols[0][0] : cols[0][-1] + 1]
     w = weight[box].astype(np.float32)
     if base.ndim == 3:
         w = w[:, :, None]
@@ -121,9 +119,7 @@ def grab_cut(bgr: np.ndarray, mask: np.ndarray, rect: tuple[int, int, int, int] 
 
 def has_alpha(image: Image.Image) -> bool:
     """Whether `image` carries transparency."""
-    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
-        image.mode == "P" and "transparency" in image.info
-    )
+    return image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (image.mode == "P" and "transparency" in image.info)
 
 
 def split_alpha(image: Image.Image) -> tuple[Image.Image, Image.Image | None]:

@@ -49,8 +49,9 @@ def configure_logging(log_format: str, *, prefix: str = "") -> None:
         raise ValueError(f"CHURNS_LOG_FORMAT must be text or json, not {log_format!r}")
     handler = logging.StreamHandler()
     handler.addFilter(RequestIdFilter())
-    handler.setFormatter(JsonFormatter() if log_format == "json"
-                         else logging.Formatter(f"%(levelname)s:     {prefix}%(message)s"))
+    handler.setFormatter(
+        JsonFormatter() if log_format == "json" else logging.Formatter(f"%(levelname)s:     {prefix}%(message)s")
+    )
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.INFO)

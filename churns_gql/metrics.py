@@ -11,13 +11,15 @@ from prometheus_client import REGISTRY, Counter, Gauge, generate_latest
 
 log = logging.getLogger("churns_gql.metrics")
 
-REQUESTS = Counter("churns_graphql_requests", "GraphQL HTTP requests by operation name and status code.",
-                   ["operation", "status"])
+REQUESTS = Counter(
+    "churns_graphql_requests", "GraphQL HTTP requests by operation name and status code.", ["operation", "status"]
+)
 ERRORS = Counter("churns_graphql_errors", "GraphQL errors sent to clients, by extensions.code.", ["code"])
 WEBSOCKETS_OPEN = Gauge("churns_websockets_open", "GraphQL websockets open on this API process.")
 SUBSCRIPTIONS_OPEN = Gauge("churns_subscriptions_open", "Operations running on this process's websockets.")
-JOBS = Gauge("churns_jobs", "Jobs by type (generation, prompt, text, subject) and status, from the database.",
-             ["type", "status"])
+JOBS = Gauge(
+    "churns_jobs", "Jobs by type (generation, prompt, text, subject) and status, from the database.", ["type", "status"]
+)
 COST = Gauge("churns_jobs_cost_usd", "Real cost recorded for jobs so far, by type, in USD.", ["type"])
 QUEUE_DEPTH = Gauge("churns_queue_depth", "Jobs waiting in the queue for a worker (-1: the queue is unreachable).")
 

@@ -156,9 +156,7 @@ class Refinement(Base):
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=uuid.uuid4)
     run_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), nullable=False)
     parent_image_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("images.id", ondelete="CASCADE"))
-    parent_refinement_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("refinements.id", ondelete="CASCADE")
-    )
+    parent_refinement_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("refinements.id", ondelete="CASCADE"))
     generation_index: Mapped[int] = mapped_column(Integer, nullable=False)
     # Unique per original in creation order; `depth` is the lineage (1 = made from the original).
     version: Mapped[int] = mapped_column(Integer, nullable=False)
@@ -187,9 +185,7 @@ class Refinement(Base):
         return [Rect.from_dict(r) for r in self.mask or []]
 
     __table_args__ = (
-        CheckConstraint(
-            "(parent_image_id IS NULL) <> (parent_refinement_id IS NULL)", name="exactly_one_parent"
-        ),
+        CheckConstraint("(parent_image_id IS NULL) <> (parent_refinement_id IS NULL)", name="exactly_one_parent"),
         CheckConstraint("version >= 2", name="version_after_original"),
         CheckConstraint("creativity_level BETWEEN 1 AND 3", name="creativity_range"),
         # Children of an image / of a refinement, oldest first; refinements of a run, oldest first.

@@ -108,7 +108,7 @@ async def _free_dead_claims(redis: ArqRedis, max_timeout_s: int) -> int:
     freed = 0
     async for raw in redis.scan_iter(match=f"{in_progress_key_prefix}*", count=500):
         key = raw.decode() if isinstance(raw, bytes) else raw
-        job_id = key[len(in_progress_key_prefix):]
+        job_id = key[len(in_progress_key_prefix) :]
         try:
             uuid.UUID(job_id)  # cron jobs hold claims too; they have no heartbeat and are not ours
         except ValueError:
@@ -143,7 +143,11 @@ async def reap(db: Any, redis: ArqRedis, kinds: list[JobKind], *, now_grace_s: i
             if status == JobStatus.RUNNING and age > timedelta(seconds=kind.timeout_s * 3 + 60):
                 async with unit_of_work(db) as uow:
                     await lifecycle.finish_job(
-                        uow.session, model, job_id, JobStatus.FAILED, progress=0.0,
+                        uow.session,
+                        model,
+                        job_id,
+                        JobStatus.FAILED,
+                        progress=0.0,
                         message="the job stopped with its worker and could not be resumed; try again",
                     )
                 report.failed += 1

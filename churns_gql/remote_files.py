@@ -48,12 +48,15 @@ async def _derivative(store: BlobStore, key: str, info: BlobInfo, width: int) ->
     if found is None:
         slots = _slots.setdefault(id(asyncio.get_running_loop()), asyncio.Semaphore(thumbnails.MAX_CONCURRENT))
         async with slots:
-            found = await asyncio.to_thread(store.info, target) or await asyncio.to_thread(_render, store, key, target, width)
+            found = await asyncio.to_thread(store.info, target) or await asyncio.to_thread(
+                _render, store, key, target, width
+            )
     return None if found is None else (target, found)
 
 
-async def object_response(request: Request, store: BlobStore, key: str, media_type: str,
-                          headers: dict[str, str]) -> Response | None:
+async def object_response(
+    request: Request, store: BlobStore, key: str, media_type: str, headers: dict[str, str]
+) -> Response | None:
     """Stream `key` (or with `?w=` its resized copy); 304 on a matching If-None-Match; None when it is missing."""
     raw = request.query_params.get("w")
     if raw is not None and media_type.startswith("image/"):
@@ -87,4 +90,6 @@ def _send(request: Request, opened: Opened, media_type: str, headers: dict[str, 
     headers["content-length"] = str(info.size)
     if request.method == "HEAD":
         return Response(b"", media_type=media_type, headers=headers, background=BackgroundTask(opened.close))
-    return StreamingResponse(opened.chunks, media_type=media_type, headers=headers, background=BackgroundTask(opened.close))
+    return StreamingResponse(
+        opened.chunks, media_type=media_type, headers=headers, background=BackgroundTask(opened.close)
+    )

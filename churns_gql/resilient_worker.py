@@ -43,9 +43,12 @@ class ResilientWorker(Worker):
         while self._pool is None:
             try:
                 self._pool = await create_pool(
-                    self.redis_settings, job_deserializer=self.job_deserializer,
-                    job_serializer=self.job_serializer, default_queue_name=self.queue_name,
-                    expires_extra_ms=self.expires_extra_ms)
+                    self.redis_settings,
+                    job_deserializer=self.job_deserializer,
+                    job_serializer=self.job_serializer,
+                    default_queue_name=self.queue_name,
+                    expires_extra_ms=self.expires_extra_ms,
+                )
             except OUTAGE_ERRORS as exc:
                 await self._wait(exc)
         self._recovered()
@@ -74,8 +77,10 @@ class ResilientWorker(Worker):
             self._quiet = time.monotonic() - self._recovered_at < AFTERSHOCK_S
             if not self._quiet:
                 self.outages += 1
-                log.warning("Redis unreachable (%s): not picking jobs until it is back; running jobs go on",
-                            exc.__class__.__name__)
+                log.warning(
+                    "Redis unreachable (%s): not picking jobs until it is back; running jobs go on",
+                    exc.__class__.__name__,
+                )
         await asyncio.sleep(self._retry_s)
         self._retry_s = min(MAX_RETRY_S, self._retry_s * 2)
 

@@ -6,20 +6,26 @@ from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # The web client is built to static files of its own origin; images may be blob: (mask editor, previews).
-APP_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
-              "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; "
-              "frame-ancestors 'none'")
+APP_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
+    "connect-src 'self' ws: wss:; object-src 'none'; base-uri 'self'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
 # The web build's explorer (web/graphiql.html) bundles GraphiQL: nothing leaves the origin, no inline
 # script; its stylesheet embeds fonts as data: URLs.
-LOCAL_GRAPHIQL_POLICY = ("default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
-                         "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
-                         "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+LOCAL_GRAPHIQL_POLICY = (
+    "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; "
+    "img-src 'self' data: blob:; font-src 'self' data:; connect-src 'self' ws: wss:; "
+    "object-src 'none'; base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 # Without the web build, Strawberry's GraphiQL page runs an inline bootstrap script and loads its assets
 # (pinned, with SRI) from unpkg.
-GRAPHIQL_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
-                   "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: blob: https://unpkg.com; "
-                   "font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; object-src 'none'; "
-                   "base-uri 'self'; form-action 'self'; frame-ancestors 'none'")
+GRAPHIQL_POLICY = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://unpkg.com; "
+    "style-src 'self' 'unsafe-inline' https://unpkg.com; img-src 'self' data: blob: https://unpkg.com; "
+    "font-src 'self' data: https://unpkg.com; connect-src 'self' ws: wss:; object-src 'none'; "
+    "base-uri 'self'; form-action 'self'; frame-ancestors 'none'"
+)
 
 
 class SecurityHeaders:

@@ -235,7 +235,9 @@ class RunStorage:
             # Unchanged since this process wrote it: no parse, and only the new entries are encoded.
             current = self._index_cache.current(str(run_id), data)
             replaced = drop | {e.job_id for e in add}
-            kept = [(e, c) for e, c in zip(current.entries, current.chunks, strict=True) if e.get("job_id") not in replaced]
+            kept = [
+                (e, c) for e, c in zip(current.entries, current.chunks, strict=True) if e.get("job_id") not in replaced
+            ]
             # A job that runs twice replaces its own entry, so the index never holds it twice.
             added = [e.as_dict() for e in {e.job_id: e for e in add}.values()]
             entries = [e for e, _ in kept] + added
@@ -244,14 +246,18 @@ class RunStorage:
     def _record_refinement(self, run_id: uuid.UUID | str, entry: IndexEntry) -> dict[str, Any]:
         return self._update_index(run_id, [entry], set())
 
-    def _write_index(self, run_id: uuid.UUID | str, entries: list[dict[str, Any]],
-                     chunks: list[str] | None = None) -> dict[str, Any]:
+    def _write_index(
+        self, run_id: uuid.UUID | str, entries: list[dict[str, Any]], chunks: list[str] | None = None
+    ) -> dict[str, Any]:
         """Write refinements.json with `entries` and their totals (the caller holds the index lock)."""
         index = index_file.build(entries, chunks)
         self.store.write(self.key(run_id, INDEX_FILE), index.data)
         self._index_cache.keep(str(run_id), index)
-        return {"refinements": entries, "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
-                "total_refinements": len(entries)}
+        return {
+            "refinements": entries,
+            "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
+            "total_refinements": len(entries),
+        }
 
     # -- reads for /files -----------------------------------------------------------------------
 

@@ -94,7 +94,9 @@ def _not_modified(request: Request, response: FileResponse) -> bool:
     return bool(etag) and (tags.strip() == "*" or etag in [t.strip().removeprefix("W/") for t in tags.split(",")])
 
 
-async def file_response(request: Request, run_dir: Path, found: Path, media_type: str, headers: dict[str, str]) -> Response:
+async def file_response(
+    request: Request, run_dir: Path, found: Path, media_type: str, headers: dict[str, str]
+) -> Response:
     """Serve a run file or, with `?w=`, its resized copy; answers 304 to a matching If-None-Match."""
     raw = request.query_params.get("w")
     # Only pictures have smaller copies; `?w=` on a JSON file serves the file itself.

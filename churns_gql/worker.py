@@ -37,7 +37,6 @@ from churns_gql.worker_metrics import TimedProvider
 log = logging.getLogger("churns_gql.worker")
 
 
-
 async def _cleanup(ctx: PipelineContext) -> None:
     # The job ended without completing: no committed row points at what it wrote.
     await ctx.files.discard()
@@ -74,8 +73,9 @@ async def _run_stages(ctx: PipelineContext, executor: PipelineExecutor, started:
         # arq cancels the task on abort (a user cancel), on timeout and on shutdown (then it retries).
         if time.monotonic() - started >= timeout_s - 1:
             minutes = max(1, round(timeout_s / 60))
-            await asyncio.shield(executor.fail(ctx, StageFailed(ctx.current_stage or "job",
-                                                                f"timed out after {minutes} min")))
+            await asyncio.shield(
+                executor.fail(ctx, StageFailed(ctx.current_stage or "job", f"timed out after {minutes} min"))
+            )
         status = await asyncio.shield(_status(services, ctx.job_model, ctx.job_id))
         if status is not None and status != JobStatus.RUNNING and status != JobStatus.COMPLETED:
             await asyncio.shield(_cleanup(ctx))
@@ -117,8 +117,10 @@ async def reap_lost_jobs(worker_ctx: dict[str, Any]) -> str:
 
 def job_kinds(settings: Settings) -> list[JobKind]:
     """The jobs the reaper watches."""
-    return [JobKind(Refinement, REFINE_JOB, settings.refinement_timeout_s),
-            JobKind(Run, GENERATE_JOB, settings.generation_timeout_s)]
+    return [
+        JobKind(Refinement, REFINE_JOB, settings.refinement_timeout_s),
+        JobKind(Run, GENERATE_JOB, settings.generation_timeout_s),
+    ]
 
 
 async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
@@ -163,8 +165,9 @@ async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
     if services.generator is None:
         services.generator = TimedProvider(make_generation_provider(services.settings))
     # A restarted job's row holds what the interrupted attempt spent (see _record_spent).
-    state = GenerationState(provider=services.generator, inputs=dict(row.inputs),
-                            earlier_attempts_usd=row.generation_cost_usd or 0.0)
+    state = GenerationState(
+        provider=services.generator, inputs=dict(row.inputs), earlier_attempts_usd=row.generation_cost_usd or 0.0
+    )
     ctx = PipelineContext(services=services, job_id=job_id, run=row, generation=state)
     status = None
     try:
@@ -200,9 +203,13 @@ async def _status(services: WorkerServices, model: type[Refinement] | type[Run],
 def worker_services(settings: Settings) -> WorkerServices:
     """Services for a worker process: its own engine, storage and the configured provider."""
     engine = make_engine(settings.database_url)
-    return WorkerServices(settings=settings, db=make_sessionmaker(engine), storage=RunStorage.from_url(settings.storage_url, settings.data_dir),
-                          editor=TimedProvider(make_editor(settings)),
-                          generator=TimedProvider(make_generation_provider(settings)))
+    return WorkerServices(
+        settings=settings,
+        db=make_sessionmaker(engine),
+        storage=RunStorage.from_url(settings.storage_url, settings.data_dir),
+        editor=TimedProvider(make_editor(settings)),
+        generator=TimedProvider(make_generation_provider(settings)),
+    )
 
 
 def functions(settings: Settings) -> list[Any]:
@@ -227,9 +234,16 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
     options: dict[str, Any] = {
         "functions": functions(settings),
         # arq types job functions as (ctx, *args): see functions().
-        "cron_jobs": [cron(reap_lost_jobs,  # type: ignore[arg-type]
-                           name="reap_lost_jobs", second={0, 15, 30, 45}, run_at_startup=True,
-                           unique=True, timeout=60)],
+        "cron_jobs": [
+            cron(
+                reap_lost_jobs,  # type: ignore[arg-type]
+                name="reap_lost_jobs",
+                second={0, 15, 30, 45},
+                run_at_startup=True,
+                unique=True,
+                timeout=60,
+            )
+        ],
         # The long-running worker keeps arq's patient reconnects; only the API fails fast.
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"stats": WorkerStats()},

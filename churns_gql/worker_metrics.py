@@ -13,11 +13,18 @@ log = logging.getLogger("churns_gql.worker_metrics")
 
 # Offline jobs take well under a second; OpenAI image calls take tens of seconds; generations minutes.
 JOB_BUCKETS = (0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800, 3600)
-JOB_SECONDS = Histogram("churns_job_duration_seconds", "Time a worker spent on one job attempt, by type and outcome.",
-                        ["type", "status"], buckets=JOB_BUCKETS)
-PROVIDER_SECONDS = Histogram("churns_provider_call_duration_seconds",
-                             "Duration of provider calls, by provider, call and outcome.",
-                             ["provider", "call", "outcome"], buckets=JOB_BUCKETS)
+JOB_SECONDS = Histogram(
+    "churns_job_duration_seconds",
+    "Time a worker spent on one job attempt, by type and outcome.",
+    ["type", "status"],
+    buckets=JOB_BUCKETS,
+)
+PROVIDER_SECONDS = Histogram(
+    "churns_provider_call_duration_seconds",
+    "Duration of provider calls, by provider, call and outcome.",
+    ["provider", "call", "outcome"],
+    buckets=JOB_BUCKETS,
+)
 
 
 class TimedProvider:

@@ -117,8 +117,9 @@ async def services(settings: Settings, clean_db: AsyncEngine) -> AsyncIterator[A
     await redis.flushdb()
     await redis.aclose()
     queue = JobQueue(settings.redis_url)
-    yield AppServices(settings=settings, db=make_sessionmaker(clean_db), storage=RunStorage(settings.data_dir),
-                      queue=queue)
+    yield AppServices(
+        settings=settings, db=make_sessionmaker(clean_db), storage=RunStorage(settings.data_dir), queue=queue
+    )
     await queue.close()
 
 
@@ -141,12 +142,7 @@ class GraphQLClient:
         return body["data"]
 
     async def upload(
-        self,
-        query: str,
-        variables: dict[str, Any],
-        files: dict[str, tuple[str, bytes, str]],
-        *,
-        preflight: bool = True,
+        self, query: str, variables: dict[str, Any], files: dict[str, tuple[str, bytes, str]], *, preflight: bool = True
     ) -> httpx.Response:
         """A GraphQL multipart request; `files` maps a variable path such as 'input.images.0' to a file."""
         file_map = {str(i): [f"variables.{path}"] for i, path in enumerate(files)}
@@ -234,8 +230,9 @@ def worker_services(services: AppServices) -> Any:
     from churns_gql.pipeline.context import WorkerServices
     from churns_gql.providers.local import LocalImageEditor
 
-    return WorkerServices(settings=services.settings, db=services.db, storage=services.storage,
-                          editor=LocalImageEditor())
+    return WorkerServices(
+        settings=services.settings, db=services.db, storage=services.storage, editor=LocalImageEditor()
+    )
 
 
 async def run_worker(worker_services: Any, **overrides: Any) -> int:
@@ -276,8 +273,15 @@ async def live_server(services: AppServices) -> AsyncIterator[str]:
     from churns_gql.ws_writes import CorkedWebSocketProtocol
 
     # The production websocket protocol (coalesced writes), so every subscription test goes through it.
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, lifespan="on", log_level="warning", ws_ping_interval=None,
-                            ws=CorkedWebSocketProtocol)
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_level="warning",
+        ws_ping_interval=None,
+        ws=CorkedWebSocketProtocol,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     for _ in range(200):
@@ -317,7 +321,9 @@ class WSClient:
 
     async def subscribe(self, op_id: str, query: str, variables: dict[str, Any]) -> None:
         """Send a subscribe message."""
-        await self.ws.send(json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}}))
+        await self.ws.send(
+            json.dumps({"id": op_id, "type": "subscribe", "payload": {"query": query, "variables": variables}})
+        )
 
     async def receive(self, timeout: float = 10) -> dict[str, Any]:
         """The next message that is not a ping (pings are answered)."""
@@ -359,6 +365,7 @@ async def assert_failed_for_lost_queue(services: AppServices, model: Any, payloa
     async with services.db() as session:
         row = await session.get(model, decode_id(payload[key]["id"])[1])
         last = await session.scalar(
-            select(StageEvent).where(StageEvent.job_id == row.id).order_by(StageEvent.seq.desc()).limit(1))
+            select(StageEvent).where(StageEvent.job_id == row.id).order_by(StageEvent.seq.desc()).limit(1)
+        )
     assert row.status == JobStatus.FAILED and "Redis" in row.error_message
     assert last.terminal and last.status.value == "FAILED"

@@ -45,17 +45,21 @@ from tests import fake_openai_params as params_mod
 from tests import fake_openai_rules as rules
 from tests.fake_openai_answers import image_answer
 from tests.fake_openai_chat import chat_body, schema_answer, schema_instance, strict_schema_problem
-from tests.fake_openai_records import (
-    RecordedFile,
-    RecordedRequest,
-    _Queued,
-    error_body,
-)
+from tests.fake_openai_records import RecordedFile, RecordedRequest, _Queued, error_body
 from tests.fake_openai_rules import BadRequest as _BadRequest
 from tests.fake_openai_rules import ModelNotFound
 
-__all__ = ["CHAT", "EDITS", "GENERATIONS", "FakeOpenAI", "chat_body", "error_body", "schema_answer",
-           "schema_instance", "strict_schema_problem"]
+__all__ = [
+    "CHAT",
+    "EDITS",
+    "GENERATIONS",
+    "FakeOpenAI",
+    "chat_body",
+    "error_body",
+    "schema_answer",
+    "schema_instance",
+    "strict_schema_problem",
+]
 from starlette.applications import Starlette
 from starlette.datastructures import UploadFile
 from starlette.requests import Request
@@ -104,9 +108,13 @@ class FakeOpenAI:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
         self._port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, loop="asyncio", http="h11", lifespan="off", log_level="warning", access_log=False)
+        config = uvicorn.Config(
+            self._app, loop="asyncio", http="h11", lifespan="off", log_level="warning", access_log=False
+        )
         self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(target=self._server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [sock]}, name="fake-openai", daemon=True
+        )
         self._thread.start()
         deadline = time.monotonic() + 10
         while not self._server.started:
@@ -151,10 +159,14 @@ class FakeOpenAI:
         """Answer the next request to `path` with this JSON `body` instead of the usual answer."""
         self._enqueue(path, _Queued(status=status, body=body, headers=headers or {}))
 
-    def stream_error_next(self, path: str, *, code: str | None = None, message: str = "Stream failed.", after_partials: int = 1) -> None:
+    def stream_error_next(
+        self, path: str, *, code: str | None = None, message: str = "Stream failed.", after_partials: int = 1
+    ) -> None:
         """Break the next streamed answer to `path` with an error event after `after_partials` partials."""
         error = error_body(500, message=message, code=code)["error"]
-        self._enqueue(path, _Queued(status=200, body=None, headers={}, stream_error=error, after_partials=after_partials))
+        self._enqueue(
+            path, _Queued(status=200, body=None, headers={}, stream_error=error, after_partials=after_partials)
+        )
 
     def delay_next(self, path: str, seconds: float) -> None:
         """Answer the next request to `path` normally, but only after `seconds`."""
@@ -169,8 +181,11 @@ class FakeOpenAI:
         found = self.requests_to(CHAT)
         if schema_name is None:
             return found
-        return [r for r in found
-                if ((r.json or {}).get("response_format") or {}).get("json_schema", {}).get("name") == schema_name]
+        return [
+            r
+            for r in found
+            if ((r.json or {}).get("response_format") or {}).get("json_schema", {}).get("name") == schema_name
+        ]
 
     def requests_to(self, path: str) -> list[RecordedRequest]:
         """Every recorded request to `path`, oldest first."""
@@ -236,7 +251,11 @@ class FakeOpenAI:
         auth = recorded.headers.get("authorization", "")
         if not auth.startswith("Bearer ") or not auth[7:].strip():
             return JSONResponse(
-                error_body(401, message="You didn't provide an API key. Provide it in an Authorization header (Bearer).", code=None),
+                error_body(
+                    401,
+                    message="You didn't provide an API key. Provide it in an Authorization header (Bearer).",
+                    code=None,
+                ),
                 status_code=401,
             )
         if self.api_key is not None and auth[7:] != self.api_key:
@@ -251,7 +270,9 @@ class FakeOpenAI:
     async def _not_found(self, request: Request) -> Response:
         """A 404 for any path the fake does not serve."""
         await self._record(request)
-        return JSONResponse(error_body(404, message=f"Invalid URL ({request.method} {request.url.path})", code=None), status_code=404)
+        return JSONResponse(
+            error_body(404, message=f"Invalid URL ({request.method} {request.url.path})", code=None), status_code=404
+        )
 
     async def _images_edits(self, request: Request) -> Response:
         """POST /v1/images/edits."""
@@ -269,8 +290,9 @@ class FakeOpenAI:
             return self._model_not_found(exc)
         return await self._answer_after_delay("image_edit", params, pre, recorded)
 
-    async def _answer_after_delay(self, prefix: str, params: dict[str, Any], queued: _Queued | None,
-                                  recorded: RecordedRequest) -> Response:
+    async def _answer_after_delay(
+        self, prefix: str, params: dict[str, Any], queued: _Queued | None, recorded: RecordedRequest
+    ) -> Response:
         """The image answer, after a scripted delay (the request counts as processed either way)."""
         if queued is not None and queued.delay_s:
             recorded.response_usage = params_mod.usage(params, with_output_details=not params["stream"])
@@ -295,7 +317,9 @@ class FakeOpenAI:
             rules.check_known(set(body), rules.GENERATE_PARAMETERS)
             prompt = rules.check_prompt(body.get("prompt"))
             if not body.get("model"):
-                raise _BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+                raise _BadRequest(
+                    "Missing required parameter: 'model'.", param="model", code="missing_required_parameter"
+                )
             params = params_mod.common_params(body, str(body["model"]), str(prompt), [], None)
         except _BadRequest as exc:
             return self._bad_request(exc)
@@ -311,24 +335,40 @@ class FakeOpenAI:
             return pre
         body = recorded.json
         if not isinstance(body, dict) or not body.get("model"):
-            return self._bad_request(_BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter"))
+            return self._bad_request(
+                _BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
+            )
         try:
             rules.check_chat_model(str(body["model"]))
         except ModelNotFound as exc:
             return self._model_not_found(exc)
         messages = body.get("messages")
         if not isinstance(messages, list) or not messages:
-            return self._bad_request(_BadRequest("Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"))
+            return self._bad_request(
+                _BadRequest(
+                    "Missing required parameter: 'messages'.", param="messages", code="missing_required_parameter"
+                )
+            )
         response_format = body.get("response_format")
         if isinstance(response_format, dict) and response_format.get("type") == "json_schema":
             spec = response_format.get("json_schema") or {}
             if not spec.get("name") or not isinstance(spec.get("schema"), dict):
-                return self._bad_request(_BadRequest("Missing required parameter: 'response_format.json_schema.name'.",
-                                                     param="response_format", code="missing_required_parameter"))
+                return self._bad_request(
+                    _BadRequest(
+                        "Missing required parameter: 'response_format.json_schema.name'.",
+                        param="response_format",
+                        code="missing_required_parameter",
+                    )
+                )
             problem = strict_schema_problem(spec["schema"]) if spec.get("strict") else None
             if problem:
-                return self._bad_request(_BadRequest(f"Invalid schema for response_format '{spec['name']}': {problem}",
-                                                     param="response_format", code="invalid_json_schema"))
+                return self._bad_request(
+                    _BadRequest(
+                        f"Invalid schema for response_format '{spec['name']}': {problem}",
+                        param="response_format",
+                        code="invalid_json_schema",
+                    )
+                )
         content = self.chat_content(body) if callable(self.chat_content) else self.chat_content
         prompt_tokens = max(1, math.ceil(len(json.dumps(messages)) / 4))
         answer = chat_body(content, body["model"], prompt_tokens, answer_id=f"chatcmpl-fake{len(self.requests)}")

@@ -41,7 +41,13 @@ def image_answer(prefix: str, params: dict[str, Any], queued: _Queued | None, re
         )
     stream_fails = queued is not None and queued.stream_error is not None
     recorded.response_usage = None if stream_fails else params_mod.usage(params, with_output_details=False)
-    common = {"created_at": created, "size": size_text, "quality": quality, "background": background, "output_format": params["output_format"]}
+    common = {
+        "created_at": created,
+        "size": size_text,
+        "quality": quality,
+        "background": background,
+        "output_format": params["output_format"],
+    }
 
     async def events() -> AsyncIterator[bytes]:
         """Partial-image events, then the completed event (or an error event)."""
@@ -51,16 +57,27 @@ def image_answer(prefix: str, params: dict[str, Any], queued: _Queued | None, re
                 break
             # Earlier partials are blurrier, as the real ones are rougher.
             partial = final.filter(ImageFilter.GaussianBlur(radius=8 * (count - index)))
-            event = {"type": f"{prefix}.partial_image", "b64_json": _png_b64(partial, fmt), "partial_image_index": index, **common}
+            event = {
+                "type": f"{prefix}.partial_image",
+                "b64_json": _png_b64(partial, fmt),
+                "partial_image_index": index,
+                **common,
+            }
             yield _sse(event["type"], event)
             await asyncio.sleep(0)
         if stream_fails:
             yield _sse("error", {"type": "error", "error": queued.stream_error})
             return
-        event = {"type": f"{prefix}.completed", "b64_json": _png_b64(final, fmt), **common, "usage": recorded.response_usage}
+        event = {
+            "type": f"{prefix}.completed",
+            "b64_json": _png_b64(final, fmt),
+            **common,
+            "usage": recorded.response_usage,
+        }
         yield _sse(event["type"], event)
 
     return StreamingResponse(events(), media_type="text/event-stream", headers={"cache-control": "no-cache"})
+
 
 def _sse(event: str, data: dict[str, Any]) -> bytes:
     """One server-sent event."""

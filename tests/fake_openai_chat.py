@@ -27,7 +27,9 @@ def strict_schema_problem(schema: Any, path: str = "schema", root: dict[str, Any
     if root is None:
         root = schema
         if schema.get("type") != "object" or "anyOf" in schema:
-            return f"In {path}: schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{schema.get('type')}\"'."
+            return (
+                f"In {path}: schema must be a JSON Schema of 'type: \"object\"', got 'type: \"{schema.get('type')}\"'."
+            )
     for name, sub in (schema.get("$defs") or {}).items():
         problem = strict_schema_problem(sub, f"{path}.$defs.{name}", root)
         if problem:
@@ -57,8 +59,9 @@ def strict_schema_problem(schema: Any, path: str = "schema", root: dict[str, Any
     return None
 
 
-def schema_instance(schema: dict[str, Any], key: str = "value", index: int = 0,
-                    root: dict[str, Any] | None = None) -> Any:
+def schema_instance(
+    schema: dict[str, Any], key: str = "value", index: int = 0, root: dict[str, Any] | None = None
+) -> Any:
     """A deterministic value that fits `schema` (arrays get 4 items): what the fake answers with."""
     root = schema if root is None else root
     if "$ref" in schema:
@@ -91,8 +94,9 @@ def schema_answer(body: dict[str, Any]) -> str:
     return json.dumps(schema_instance(response_format["json_schema"]["schema"]))
 
 
-def chat_body(content: str, model: str = "gpt-4.1-mini", prompt_tokens: int = 100,
-              answer_id: str = "chatcmpl-scripted") -> dict[str, Any]:
+def chat_body(
+    content: str, model: str = "gpt-4.1-mini", prompt_tokens: int = 100, answer_id: str = "chatcmpl-scripted"
+) -> dict[str, Any]:
     """A complete chat.completion answer carrying `content`, with usage; what the fake answers chat with."""
     completion_tokens = max(1, math.ceil(len(content) / 4))
     return {
@@ -100,8 +104,17 @@ def chat_body(content: str, model: str = "gpt-4.1-mini", prompt_tokens: int = 10
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content, "refusal": None},
-                     "logprobs": None, "finish_reason": "stop"}],
-        "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens,
-                  "total_tokens": prompt_tokens + completion_tokens},
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": content, "refusal": None},
+                "logprobs": None,
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
     }

@@ -23,8 +23,11 @@ def edit_params(recorded: RecordedRequest) -> dict[str, Any]:
     for part in recorded.files:
         limit = rules.MAX_MASK_BYTES if part.field == "mask" else rules.MAX_IMAGE_BYTES
         if len(part.data) >= limit:
-            raise BadRequest(f"Invalid {part.field}: the file is {len(part.data)} bytes; it must be under "
-                              f"{limit} bytes.", param=part.field.rstrip("[]"), code="file_too_large")
+            raise BadRequest(
+                f"Invalid {part.field}: the file is {len(part.data)} bytes; it must be under {limit} bytes.",
+                param=part.field.rstrip("[]"),
+                code="file_too_large",
+            )
     parts = recorded.images
     if not parts:
         raise BadRequest("Missing required parameter: 'image'.", param="image", code="missing_required_parameter")
@@ -35,12 +38,20 @@ def edit_params(recorded: RecordedRequest) -> dict[str, Any]:
     if recorded.mask is not None:
         mask_part = recorded.mask
         if mask_part.content_type != "image/png":
-            raise BadRequest("Invalid mask image format - mask must be a PNG.", param="mask", code="invalid_image_format")
+            raise BadRequest(
+                "Invalid mask image format - mask must be a PNG.", param="mask", code="invalid_image_format"
+            )
         mask = checked_image(mask_part, "mask")
         if mask.format != "PNG":
-            raise BadRequest("Invalid mask image format - mask must be a PNG.", param="mask", code="invalid_image_format")
+            raise BadRequest(
+                "Invalid mask image format - mask must be a PNG.", param="mask", code="invalid_image_format"
+            )
         if "A" not in mask.getbands():
-            raise BadRequest("Invalid mask image format - mask image missing alpha channel.", param="mask", code="invalid_image_format")
+            raise BadRequest(
+                "Invalid mask image format - mask image missing alpha channel.",
+                param="mask",
+                code="invalid_image_format",
+            )
         if mask.size != images[0].size:
             raise BadRequest(
                 f"Invalid mask image size - mask {mask.size[0]}x{mask.size[1]} does not match image "
@@ -49,6 +60,7 @@ def edit_params(recorded: RecordedRequest) -> dict[str, Any]:
                 code="invalid_image_dimensions",
             )
     return common_params(recorded.fields, model, prompt, images, mask)
+
 
 def checked_image(part: RecordedFile, label: str) -> Image.Image:
     """The decoded image of `part`, refusing bad types or data as the real API does."""
@@ -63,10 +75,19 @@ def checked_image(part: RecordedFile, label: str) -> Image.Image:
     try:
         image = part.image()
     except Exception:
-        raise BadRequest(f"Invalid image file or mode for {label}, please check your image file.", param=param, code="invalid_image_file") from None
+        raise BadRequest(
+            f"Invalid image file or mode for {label}, please check your image file.",
+            param=param,
+            code="invalid_image_file",
+        ) from None
     if image.format != _IMAGE_MIME_TYPES[part.content_type]:
-        raise BadRequest(f"The {label} is {image.format} but was sent as {part.content_type}.", param=param, code="invalid_image_file")
+        raise BadRequest(
+            f"The {label} is {image.format} but was sent as {part.content_type}.",
+            param=param,
+            code="invalid_image_file",
+        )
     return image
+
 
 def common_params(
     values: dict[str, Any], model: str, prompt: str, images: list[Image.Image], mask: Image.Image | None
@@ -82,6 +103,7 @@ def common_params(
     options = rules.check_options(model, spec, first, edit=bool(images))
     size = rules.check_size(spec, first("size")) or rules.auto_size(images[0] if images else None)
     return {"model": model, "prompt": prompt, "images": images, "mask": mask, "size": size, **options}
+
 
 def usage(params: dict[str, Any], with_output_details: bool) -> dict[str, Any]:
     """A usage block for the call, priced the way GPT Image models count tokens."""

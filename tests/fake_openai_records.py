@@ -89,9 +89,13 @@ class _Queued:
     delay_s: float = 0.0
 
 
-def error_body(status: int, message: str | None = None, code: str | None = None, param: str | None = None) -> dict[str, Any]:
+def error_body(
+    status: int, message: str | None = None, code: str | None = None, param: str | None = None
+) -> dict[str, Any]:
     """An OpenAI-shaped error body for `status`, with defaults like the real API's."""
-    err_type, default_message, default_code = _DEFAULT_ERRORS.get(status, ("invalid_request_error", f"HTTP {status}", None))
+    err_type, default_message, default_code = _DEFAULT_ERRORS.get(
+        status, ("invalid_request_error", f"HTTP {status}", None)
+    )
     return {
         "error": {
             "message": message if message is not None else default_message,
@@ -115,7 +119,12 @@ def _edited(first: Image.Image, size: tuple[int, int], mask: Image.Image | None)
     inverted = ImageOps.invert(base)
     if mask is None:
         return inverted
-    editable = mask.convert("RGBA").getchannel("A").resize(size, Image.Resampling.NEAREST).point(lambda a: 255 if a == 0 else 0)
+    editable = (
+        mask.convert("RGBA")
+        .getchannel("A")
+        .resize(size, Image.Resampling.NEAREST)
+        .point(lambda a: 255 if a == 0 else 0)
+    )
     return Image.composite(inverted, base, editable)
 
 

@@ -52,16 +52,42 @@ IMAGE_MODELS: dict[str, FakeModel] = {
 }
 
 CHAT_MODELS: dict[str, dt.date | None] = {
-    "gpt-5.5": None, "gpt-5.4": None, "gpt-5.4-mini": None, "gpt-5.4-nano": dt.date(2027, 4, 1),
-    "gpt-5.2": None, "gpt-5": dt.date(2026, 12, 11), "gpt-5-mini": dt.date(2026, 12, 11),
-    "gpt-4.1": dt.date(2027, 1, 14), "gpt-4.1-mini": dt.date(2027, 1, 14), "gpt-4o-mini": dt.date(2027, 1, 14),
-    "gpt-4o": dt.date(2027, 1, 14), "gpt-4.1-nano": dt.date(2026, 10, 23), "o4-mini": dt.date(2026, 10, 23),
-    "gpt-3.5-turbo": dt.date(2026, 10, 23), "gpt-4": dt.date(2026, 10, 23),
+    "gpt-5.5": None,
+    "gpt-5.4": None,
+    "gpt-5.4-mini": None,
+    "gpt-5.4-nano": dt.date(2027, 4, 1),
+    "gpt-5.2": None,
+    "gpt-5": dt.date(2026, 12, 11),
+    "gpt-5-mini": dt.date(2026, 12, 11),
+    "gpt-4.1": dt.date(2027, 1, 14),
+    "gpt-4.1-mini": dt.date(2027, 1, 14),
+    "gpt-4o-mini": dt.date(2027, 1, 14),
+    "gpt-4o": dt.date(2027, 1, 14),
+    "gpt-4.1-nano": dt.date(2026, 10, 23),
+    "o4-mini": dt.date(2026, 10, 23),
+    "gpt-3.5-turbo": dt.date(2026, 10, 23),
+    "gpt-4": dt.date(2026, 10, 23),
 }
 
-_COMMON = {"background", "complexity", "frame_count", "frame_duration_ms", "model", "n", "output_compression",
-           "output_format", "partial_images", "prompt", "quality", "response_format", "safety_identifier", "size",
-           "stream", "svg", "user"}
+_COMMON = {
+    "background",
+    "complexity",
+    "frame_count",
+    "frame_duration_ms",
+    "model",
+    "n",
+    "output_compression",
+    "output_format",
+    "partial_images",
+    "prompt",
+    "quality",
+    "response_format",
+    "safety_identifier",
+    "size",
+    "stream",
+    "svg",
+    "user",
+}
 EDIT_PARAMETERS = _COMMON | {"image", "image[]", "input_fidelity", "markup", "mask"}
 GENERATE_PARAMETERS = _COMMON | {"moderation", "style"}
 
@@ -120,8 +146,10 @@ def check_size(model: FakeModel, value: str | None) -> tuple[int, int] | None:
         raise BadRequest(f"Invalid size '{value}'. Use WIDTHxHEIGHT.", param="size") from None
     if not model.any_size:
         if (width, height) not in STANDARD:
-            raise BadRequest(f"Invalid value: '{value}'. Supported values are: '1024x1024', '1024x1536', "
-                             "'1536x1024', and 'auto'.", param="size")
+            raise BadRequest(
+                f"Invalid value: '{value}'. Supported values are: '1024x1024', '1024x1536', '1536x1024', and 'auto'.",
+                param="size",
+            )
         return width, height
     long, short = max(width, height), min(width, height)
     if width % 16 or height % 16:
@@ -137,22 +165,33 @@ def check_options(model_name: str, model: FakeModel, first: Any, *, edit: bool) 
     """Checked quality, input_fidelity, output format, n and streaming options."""
     quality = str(first("quality") or "auto")
     if quality not in model.qualities:
-        raise BadRequest(f"Invalid value: '{quality}'. Supported values are: {', '.join(model.qualities)}.", param="quality")
+        raise BadRequest(
+            f"Invalid value: '{quality}'. Supported values are: {', '.join(model.qualities)}.", param="quality"
+        )
     fidelity = first("input_fidelity")
     if fidelity is not None:
         if not edit or not model.fidelity:
-            raise BadRequest(f"input_fidelity is not supported for model '{model_name}'.", param="input_fidelity",
-                             code="unsupported_parameter")
+            raise BadRequest(
+                f"input_fidelity is not supported for model '{model_name}'.",
+                param="input_fidelity",
+                code="unsupported_parameter",
+            )
         if fidelity not in model.fidelity:
-            raise BadRequest(f"Invalid value: '{fidelity}'. Supported values are: {', '.join(model.fidelity)}.",
-                             param="input_fidelity")
+            raise BadRequest(
+                f"Invalid value: '{fidelity}'. Supported values are: {', '.join(model.fidelity)}.",
+                param="input_fidelity",
+            )
     if first("response_format") is not None:
-        raise BadRequest("response_format is not supported for GPT image models.", param="response_format",
-                         code="unsupported_parameter")
+        raise BadRequest(
+            "response_format is not supported for GPT image models.",
+            param="response_format",
+            code="unsupported_parameter",
+        )
     output_format = str(first("output_format") or "png")
     if output_format not in ("png", "jpeg", "webp"):
-        raise BadRequest(f"Invalid value: '{output_format}'. Supported values are: 'png', 'jpeg', and 'webp'.",
-                         param="output_format")
+        raise BadRequest(
+            f"Invalid value: '{output_format}'. Supported values are: 'png', 'jpeg', and 'webp'.", param="output_format"
+        )
     try:
         n = int(first("n") or 1)
         partial_images = int(first("partial_images") or 0)
@@ -161,12 +200,21 @@ def check_options(model_name: str, model: FakeModel, first: Any, *, edit: bool) 
     if not 1 <= n <= 10:
         raise BadRequest(f"Invalid 'n': {n}. Must be between 1 and 10.", param="n")
     if not 0 <= partial_images <= 3:
-        raise BadRequest(f"Invalid 'partial_images': {partial_images}. Must be between 0 and 3.", param="partial_images")
+        raise BadRequest(
+            f"Invalid 'partial_images': {partial_images}. Must be between 0 and 3.", param="partial_images"
+        )
     stream = str(first("stream")).lower() in ("true", "1")
     if first("partial_images") is not None and not stream:
         raise BadRequest("partial_images is only supported when stream is true.", param="partial_images")
-    return {"quality": quality, "input_fidelity": fidelity, "output_format": output_format, "n": n,
-            "partial_images": partial_images, "stream": stream, "background": str(first("background") or "auto")}
+    return {
+        "quality": quality,
+        "input_fidelity": fidelity,
+        "output_format": output_format,
+        "n": n,
+        "partial_images": partial_images,
+        "stream": stream,
+        "background": str(first("background") or "auto"),
+    }
 
 
 def check_prompt(prompt: str | None) -> str:
@@ -174,9 +222,12 @@ def check_prompt(prompt: str | None) -> str:
     if not prompt:
         raise BadRequest("Missing required parameter: 'prompt'.", param="prompt", code="missing_required_parameter")
     if len(prompt) > MAX_PROMPT_CHARS:
-        raise BadRequest(f"Invalid 'prompt': string too long. Expected a string with maximum length "
-                         f"{MAX_PROMPT_CHARS}, but got a string with length {len(prompt)} instead.",
-                         param="prompt", code="string_above_max_length")
+        raise BadRequest(
+            f"Invalid 'prompt': string too long. Expected a string with maximum length "
+            f"{MAX_PROMPT_CHARS}, but got a string with length {len(prompt)} instead.",
+            param="prompt",
+            code="string_above_max_length",
+        )
     return prompt
 
 

@@ -57,16 +57,30 @@ class Stack:
     def env(self) -> dict[str, str]:
         """Settings for the API and the worker (quotas high enough never to bind)."""
         keep = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNS_", "OPENAI_"))}
-        return {**keep, "CHURNS_DATABASE_URL": self.database_url, "CHURNS_REDIS_URL": self.redis.url,
-                "CHURNS_DATA_DIR": str(self.data_dir), "CHURNS_PROVIDER": "local", "CHURNS_PORT": str(self.port),
-                "CHURNS_HOST": "127.0.0.1", "CHURNS_WEB_DIR": str(self.data_dir / "no-web"),
-                "CHURNS_RATE_LIMIT_PER_MINUTE": "0", "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN": "0",
-                "CHURNS_MAX_STORAGE_MB_PER_TOKEN": "0", "CHURNS_REFINEMENT_TIMEOUT_S": "60"}
+        return {
+            **keep,
+            "CHURNS_DATABASE_URL": self.database_url,
+            "CHURNS_REDIS_URL": self.redis.url,
+            "CHURNS_DATA_DIR": str(self.data_dir),
+            "CHURNS_PROVIDER": "local",
+            "CHURNS_PORT": str(self.port),
+            "CHURNS_HOST": "127.0.0.1",
+            "CHURNS_WEB_DIR": str(self.data_dir / "no-web"),
+            "CHURNS_RATE_LIMIT_PER_MINUTE": "0",
+            "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN": "0",
+            "CHURNS_MAX_STORAGE_MB_PER_TOKEN": "0",
+            "CHURNS_REFINEMENT_TIMEOUT_S": "60",
+        }
 
     def _spawn(self, command: str) -> subprocess.Popen[bytes]:
         log = open(self.logs / f"{command}.log", "ab")  # noqa: SIM115 - owned by the child for its life
-        return subprocess.Popen([sys.executable, "-m", "churns_gql.cli", command], cwd=ROOT, env=self.env(),
-                                stdout=log, stderr=subprocess.STDOUT)
+        return subprocess.Popen(
+            [sys.executable, "-m", "churns_gql.cli", command],
+            cwd=ROOT,
+            env=self.env(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
 
     def start_api(self) -> None:
         """Start the API and wait for its port."""
@@ -98,8 +112,7 @@ class Stack:
 def _mount_tmpfs(path: Path, megabytes: int) -> bool:
     """Mount a tmpfs of `megabytes` at `path`; False where this process may not mount."""
     path.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(path)],
-                          capture_output=True)
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={megabytes}m", "tmpfs", str(path)], capture_output=True)
     return done.returncode == 0
 
 

@@ -37,8 +37,9 @@ class Tally:
             note = "" if fault != "disk full" or tmpfs else " (no tmpfs: cannot mount here)"
             rows.append(f"| fault: {fault} | {self.faults[fault]}{note} |")
         rows += [f"| {name} | {count} |" for name, count in sorted(self.work.items())]
-        rows += [f"| invariant: {name} | {'held' if ok else 'FAILED'}: {detail} |"
-                 for name, (ok, detail) in results.items()]
+        rows += [
+            f"| invariant: {name} | {'held' if ok else 'FAILED'}: {detail} |" for name, (ok, detail) in results.items()
+        ]
         answers = ", ".join(f"{name} ×{count}" for name, count in self.requests.most_common(6))
         return "\n".join(rows + [f"| answers seen | {answers} |"])
 
@@ -69,8 +70,10 @@ def _subscriptions_ok(subscriptions: list[Any], statuses: dict[uuid.UUID, JobSta
     finished = {s.job_id for s in subscriptions if s.end == "terminal"}
     # A stream that closed without a terminal event or an error message lost events silently.
     silent = [s for s in subscriptions if s.end == "closed"]
-    detail = (f"{len(subscriptions)} streams of {len(followed)} jobs, {len(finished)} seen to the end "
-              f"({', '.join(f'{k} {v}' for k, v in sorted(ends.items()))})")
+    detail = (
+        f"{len(subscriptions)} streams of {len(followed)} jobs, {len(finished)} seen to the end "
+        f"({', '.join(f'{k} {v}' for k, v in sorted(ends.items()))})"
+    )
     if out_of_order:
         detail += f"; {len(out_of_order)} out of order, e.g. {out_of_order[0].seqs[:8]}"
     if silent:

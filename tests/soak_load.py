@@ -67,9 +67,12 @@ class Load:
         operations = json.dumps({"query": IMPORT, "variables": variables})
         mapping = json.dumps({name: [f"variables.{name}"] for name in files})
         try:
-            response = await self.http.post("/graphql", data={"operations": operations, "map": mapping},
-                                            files={k: v for k, v in files.items()},
-                                            headers={"Apollo-Require-Preflight": "true"})
+            response = await self.http.post(
+                "/graphql",
+                data={"operations": operations, "map": mapping},
+                files={k: v for k, v in files.items()},
+                headers={"Apollo-Require-Preflight": "true"},
+            )
             payload = response.json()["data"]["importRun"]
         except (httpx.HTTPError, ValueError, KeyError, TypeError) as exc:
             self.tally.requests[f"import failed ({exc.__class__.__name__})"] += 1
@@ -85,8 +88,10 @@ class Load:
         parents = self.images + self.accepted[-20:]
         if not parents:
             return
-        data = await self._post(REFINE, {"input": {"parentId": self.rng.choice(parents), "type": "PROMPT",
-                                                   "prompt": self.rng.choice(PROMPTS)}})
+        data = await self._post(
+            REFINE,
+            {"input": {"parentId": self.rng.choice(parents), "type": "PROMPT", "prompt": self.rng.choice(PROMPTS)}},
+        )
         if data is None:
             return
         payload = data["refineImage"]
@@ -125,8 +130,15 @@ class Load:
         try:
             async with connect(self.ws_url, subprotocols=["graphql-transport-ws"], open_timeout=5) as ws:
                 await ws.send(json.dumps({"type": "connection_init", "payload": {}}))
-                await ws.send(json.dumps({"id": "1", "type": "subscribe",
-                                          "payload": {"query": PROGRESS, "variables": {"id": sub.job_id}}}))
+                await ws.send(
+                    json.dumps(
+                        {
+                            "id": "1",
+                            "type": "subscribe",
+                            "payload": {"query": PROGRESS, "variables": {"id": sub.job_id}},
+                        }
+                    )
+                )
                 async for raw in ws:
                     message = json.loads(raw)
                     if message["type"] == "ping":

@@ -69,8 +69,10 @@ async def test_a_revoked_token_cannot_run_operations_on_its_open_socket(live_ser
 async def test_revoking_a_token_closes_its_sockets_within_5_seconds(live_server, services):
     token_id, token = await _token(services, "a")
     _other_id, other = await _token(services, "b")
-    async with WSClient(live_server, {"authorization": f"Bearer {token}"}) as ws, \
-            WSClient(live_server, {"authorization": f"Bearer {other}"}) as bystander:
+    async with (
+        WSClient(live_server, {"authorization": f"Bearer {token}"}) as ws,
+        WSClient(live_server, {"authorization": f"Bearer {other}"}) as bystander,
+    ):
         await ws.subscribe("1", 'subscription { runProgress(id: "UnVuOjA=") { seq } }', {})
         await _revoke(services, token_id)
         started = time.monotonic()
@@ -140,4 +142,6 @@ def test_a_server_bound_beyond_loopback_never_runs_open(capsys):
     for host in _LOOPBACK:
         assert guard_public_bind(Settings.defaults(host=host), host).require_auth is False
     # The container case: published on the host's loopback only, and said so explicitly.
-    assert guard_public_bind(Settings.defaults(host="0.0.0.0", allow_insecure_bind=True), "0.0.0.0").require_auth is False
+    assert (
+        guard_public_bind(Settings.defaults(host="0.0.0.0", allow_insecure_bind=True), "0.0.0.0").require_auth is False
+    )

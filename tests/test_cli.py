@@ -14,8 +14,9 @@ from tests.conftest import ROOT, TEST_DATABASE_URL, alembic_config, recreate_dat
 
 
 def test_unreachable_services_are_named_with_their_urls(capsys):
-    settings = Settings.defaults(database_url="postgresql+asyncpg://postgres@127.0.0.1:1/x",
-                               redis_url="redis://127.0.0.1:2/0")
+    settings = Settings.defaults(
+        database_url="postgresql+asyncpg://postgres@127.0.0.1:1/x", redis_url="redis://127.0.0.1:2/0"
+    )
     assert check_services(settings) is False
     out = capsys.readouterr().out
     assert "Postgres is not reachable at postgresql+asyncpg://postgres@127.0.0.1:1/x" in out
@@ -24,10 +25,14 @@ def test_unreachable_services_are_named_with_their_urls(capsys):
 
 
 def test_dev_without_services_exits_cleanly():
-    env = {"PATH": "/usr/bin:/bin", "CHURNS_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/x",
-           "CHURNS_REDIS_URL": "redis://127.0.0.1:2/0"}
-    result = subprocess.run([sys.executable, "-m", "churns_gql.cli", "dev"], capture_output=True, text=True,
-                            env=env, cwd=ROOT, timeout=60)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "CHURNS_DATABASE_URL": "postgresql+asyncpg://postgres@127.0.0.1:1/x",
+        "CHURNS_REDIS_URL": "redis://127.0.0.1:2/0",
+    }
+    result = subprocess.run(
+        [sys.executable, "-m", "churns_gql.cli", "dev"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
     assert result.returncode == 2
     assert "Traceback" not in result.stdout + result.stderr
     assert "127.0.0.1:1/x" in result.stdout
@@ -54,8 +59,9 @@ async def test_check_creates_a_missing_database_and_migrate_brings_it_to_head():
 
 
 def test_export_schema_prints_the_committed_sdl():
-    result = subprocess.run([sys.executable, "-m", "churns_gql.cli", "export-schema"], capture_output=True,
-                            text=True, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "churns_gql.cli", "export-schema"], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
     assert result.returncode == 0 and result.stdout == (ROOT / "schema.graphql").read_text()
 
 
@@ -65,13 +71,24 @@ def test_dev_starts_a_dead_child_again(tmp_path, services):
     import signal
     import time
 
-    env = {**os.environ, "CHURNS_DATABASE_URL": services.settings.database_url,
-           "CHURNS_REDIS_URL": services.settings.redis_url, "CHURNS_DATA_DIR": str(tmp_path / "data"),
-           "CHURNS_PORT": str(_free_port()), "CHURNS_PROVIDER": "local", "CHURNS_WEB_DIR": str(tmp_path / "no-web")}
+    env = {
+        **os.environ,
+        "CHURNS_DATABASE_URL": services.settings.database_url,
+        "CHURNS_REDIS_URL": services.settings.redis_url,
+        "CHURNS_DATA_DIR": str(tmp_path / "data"),
+        "CHURNS_PORT": str(_free_port()),
+        "CHURNS_PROVIDER": "local",
+        "CHURNS_WEB_DIR": str(tmp_path / "no-web"),
+    }
     log_path = tmp_path / "dev.log"
     with open(log_path, "wb") as log_file:
-        dev = subprocess.Popen([sys.executable, "-m", "churns_gql.cli", "dev"], cwd=ROOT, env=env,
-                               stdout=log_file, stderr=subprocess.STDOUT)
+        dev = subprocess.Popen(
+            [sys.executable, "-m", "churns_gql.cli", "dev"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         worker = _wait_for_child(dev, "worker", log_path)
         os.kill(worker, signal.SIGKILL)
@@ -101,8 +118,9 @@ def _wait_for_child(parent, command: str, log_path) -> int:
 
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        found = subprocess.run(["pgrep", "-P", str(parent.pid), "-f", f"churns_gql.cli {command}$"],
-                               capture_output=True, text=True).stdout.split()
+        found = subprocess.run(
+            ["pgrep", "-P", str(parent.pid), "-f", f"churns_gql.cli {command}$"], capture_output=True, text=True
+        ).stdout.split()
         if found:
             return int(found[0])
         time.sleep(0.2)

@@ -74,12 +74,21 @@ def test_bad_flag_values_are_refused(argv, capsys):
 
 def test_serve_listens_where_the_flags_say(tmp_path, services):
     port = _free_port()
-    env = {**os.environ, "CHURNS_DATABASE_URL": services.settings.database_url,
-           "CHURNS_REDIS_URL": services.settings.redis_url, "CHURNS_DATA_DIR": str(tmp_path / "data"),
-           "CHURNS_PORT": "1", "CHURNS_WEB_DIR": str(tmp_path / "no-web")}
-    server = subprocess.Popen([sys.executable, "-m", "churns_gql.cli", "serve", "--host", "127.0.0.1",
-                               "--port", str(port)], cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+    env = {
+        **os.environ,
+        "CHURNS_DATABASE_URL": services.settings.database_url,
+        "CHURNS_REDIS_URL": services.settings.redis_url,
+        "CHURNS_DATA_DIR": str(tmp_path / "data"),
+        "CHURNS_PORT": "1",
+        "CHURNS_WEB_DIR": str(tmp_path / "no-web"),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "churns_gql.cli", "serve", "--host", "127.0.0.1", "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

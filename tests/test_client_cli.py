@@ -14,8 +14,16 @@ from tests.conftest import ROOT, png_bytes
 
 async def _cli(base_url: str, *args: str) -> tuple[int, str, str]:
     proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "churns_gql.cli", *args, "--server", base_url, cwd=ROOT,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        sys.executable,
+        "-m",
+        "churns_gql.cli",
+        *args,
+        "--server",
+        base_url,
+        cwd=ROOT,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     return proc.returncode, out.decode(), err.decode()
 
@@ -46,8 +54,9 @@ async def test_import_refine_watch_tree_and_cancel(live_server, worker, tmp_path
     run_id = out.split()[1]
     image_id = out.splitlines()[1].split()[2]
 
-    code, out, err = await _cli(live_server, "refine", image_id, "--type", "prompt", "--prompt", "warmer",
-                                "--mask", "0,0,0.5,0.5", "--watch")
+    code, out, err = await _cli(
+        live_server, "refine", image_id, "--type", "prompt", "--prompt", "warmer", "--mask", "0,0,0.5,0.5", "--watch"
+    )
     assert code == 0, err
     assert "100% COMPLETED" in out and "v2 QUEUED" in out
     refinement_id = out.split()[1]
@@ -89,10 +98,17 @@ async def test_tree_shows_chains_deeper_than_one_query_reaches(live_server, serv
     parent = decode_id(image_gid)[1]
     async with services.db() as session:
         for version in range(2, 12):
-            ref = Refinement(id=uuid.uuid4(), run_id=decode_id(run_gid)[1], generation_index=0, version=version,
-                             type=RefinementType.TEXT, status=JobStatus.COMPLETED, creativity_level=2,
-                             parent_image_id=parent if version == 2 else None,
-                             parent_refinement_id=parent if version > 2 else None)
+            ref = Refinement(
+                id=uuid.uuid4(),
+                run_id=decode_id(run_gid)[1],
+                generation_index=0,
+                version=version,
+                type=RefinementType.TEXT,
+                status=JobStatus.COMPLETED,
+                creativity_level=2,
+                parent_image_id=parent if version == 2 else None,
+                parent_refinement_id=parent if version > 2 else None,
+            )
             session.add(ref)
             await session.flush()
             parent = ref.id

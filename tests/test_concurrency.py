@@ -22,8 +22,9 @@ async def test_two_hundred_concurrent_refinements_of_one_parent(client, services
     assert all(p["userErrors"] == [] and p["refinement"]["status"] == "QUEUED" for p in payloads)
     assert await run_worker(worker_services, max_jobs=8) == COUNT
 
-    data = await client.data("query($id: ID!) { node(id: $id) { ... on Image { children { id status version } } } }",
-                             {"id": parent})
+    data = await client.data(
+        "query($id: ID!) { node(id: $id) { ... on Image { children { id status version } } } }", {"id": parent}
+    )
     children = data["node"]["children"]
     assert len(children) == COUNT
     assert {c["status"] for c in children} == {"COMPLETED"}

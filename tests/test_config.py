@@ -72,11 +72,14 @@ def test_invalid_values_name_every_variable_at_fault(monkeypatch):
 
 def test_the_cli_reports_a_bad_variable_without_a_traceback():
     env = {"PATH": "/usr/bin:/bin", "CHURNS_PORT": "eighty"}
-    result = subprocess.run([sys.executable, "-m", "churns_gql.cli", "check"], capture_output=True, text=True,
-                            env=env, cwd=ROOT, timeout=60)
+    result = subprocess.run(
+        [sys.executable, "-m", "churns_gql.cli", "check"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=60
+    )
     assert result.returncode == 2
-    assert result.stderr.strip() == "error: CHURNS_PORT='eighty': Input should be a valid integer, unable to parse " \
-                                    "string as an integer"
+    assert (
+        result.stderr.strip() == "error: CHURNS_PORT='eighty': Input should be a valid integer, unable to parse "
+        "string as an integer"
+    )
 
 
 def test_defaults_and_changes_are_validated_without_reading_the_environment(monkeypatch):

@@ -28,8 +28,11 @@ def test_the_variable_is_a_comma_separated_list(monkeypatch):
 
 
 async def test_preflight_from_a_listed_origin_is_allowed(client):
-    headers = {"Origin": ALLOWED, "Access-Control-Request-Method": "POST",
-               "Access-Control-Request-Headers": "authorization, content-type, apollo-require-preflight"}
+    headers = {
+        "Origin": ALLOWED,
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization, content-type, apollo-require-preflight",
+    }
     response = await client.http.options("/graphql", headers=headers)
     assert response.status_code == 200
     assert response.headers["access-control-allow-origin"] == ALLOWED
@@ -37,7 +40,9 @@ async def test_preflight_from_a_listed_origin_is_allowed(client):
 
 
 async def test_an_unlisted_origin_gets_no_cors_headers(client):
-    preflight = await client.http.options("/graphql", headers={"Origin": OTHER, "Access-Control-Request-Method": "POST"})
+    preflight = await client.http.options(
+        "/graphql", headers={"Origin": OTHER, "Access-Control-Request-Method": "POST"}
+    )
     assert preflight.status_code == 400 and "access-control-allow-origin" not in preflight.headers
     response = await client.http.post("/graphql", json={"query": "{ __typename }"}, headers={"Origin": OTHER})
     assert "access-control-allow-origin" not in response.headers

@@ -33,7 +33,9 @@ def test_api_and_worker_env_names_real_settings_and_reach_the_other_services():
     for name in ("api", "worker"):
         env = services[name]["environment"]
         assert set(env) <= ENV_VARS | AWS_VARS, set(env) - ENV_VARS - AWS_VARS
-        assert "@db:5432/" in env["CHURNS_DATABASE_URL"] and env["CHURNS_DATABASE_URL"].startswith("postgresql+asyncpg://")
+        assert "@db:5432/" in env["CHURNS_DATABASE_URL"] and env["CHURNS_DATABASE_URL"].startswith(
+            "postgresql+asyncpg://"
+        )
         assert env["CHURNS_REDIS_URL"].startswith("redis://redis:6379/")
         # The password in the URL is the one the db service is given.
         assert f":{services['db']['environment']['POSTGRES_PASSWORD']}@" in env["CHURNS_DATABASE_URL"]

@@ -25,15 +25,23 @@ async def _job(client):
 async def _publish(services, run_id, job_id, n, terminal=False):
     for i in range(n):
         async with services.db() as session:
-            await events.publish(session, job_id=job_id, run_id=run_id, stage="s", status=StageStatus.RUNNING,
-                                 progress=0.1, terminal=terminal and i == n - 1)
+            await events.publish(
+                session,
+                job_id=job_id,
+                run_id=run_id,
+                stage="s",
+                status=StageStatus.RUNNING,
+                progress=0.1,
+                terminal=terminal and i == n - 1,
+            )
             await session.commit()
 
 
 async def _listener_pids(services) -> list[int]:
     async with services.db() as session:
-        rows = await session.execute(text(
-            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'"))
+        rows = await session.execute(
+            text("SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'")
+        )
         return [r[0] for r in rows]
 
 

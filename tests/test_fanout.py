@@ -32,8 +32,15 @@ async def test_subscribers_share_one_execution_and_each_gets_its_own_shape(live_
         await c.subscribe("1", NARROW, {"id": run["id"]})
         await asyncio.sleep(0.3)
         async with services.db() as session:
-            await events.publish(session, job_id=run_id, run_id=run_id, stage="strategy",
-                                 status=StageStatus.RUNNING, progress=0.2, message="thinking")
+            await events.publish(
+                session,
+                job_id=run_id,
+                run_id=run_id,
+                stage="strategy",
+                status=StageStatus.RUNNING,
+                progress=0.2,
+                message="thinking",
+            )
             await session.commit()
         got = [await ws.receive() for ws in (a, b, c)]
     full = {"seq": 1, "stage": "strategy", "status": "RUNNING", "message": "thinking"}
@@ -44,8 +51,9 @@ async def test_subscribers_share_one_execution_and_each_gets_its_own_shape(live_
     assert len(executed) == 2
 
 
-async def test_shared_result_is_encoded_once_and_each_frame_carries_its_own_id(live_server, client, services,
-                                                                               monkeypatch):
+async def test_shared_result_is_encoded_once_and_each_frame_carries_its_own_id(
+    live_server, client, services, monkeypatch
+):
     """Regression (bench P1): every subscriber's `next` frame was JSON-encoded anew; now once per shared result."""
     encoded = []
     original = fanout._FRAMES.put
@@ -63,14 +71,24 @@ async def test_shared_result_is_encoded_once_and_each_frame_carries_its_own_id(l
         await c.subscribe("third", NARROW, {"id": run["id"]})
         await asyncio.sleep(0.3)
         async with services.db() as session:
-            await events.publish(session, job_id=run_id, run_id=run_id, stage="strategy",
-                                 status=StageStatus.RUNNING, progress=0.2, message='say "hi"')
+            await events.publish(
+                session,
+                job_id=run_id,
+                run_id=run_id,
+                stage="strategy",
+                status=StageStatus.RUNNING,
+                progress=0.2,
+                message='say "hi"',
+            )
             await session.commit()
         got = [await ws.receive() for ws in (a, b, c)]
     assert [m["id"] for m in got] == ["first", 'second "quoted"', "third"]
     assert all(m["type"] == "next" for m in got)
-    assert got[0]["payload"] == got[1]["payload"] == {"data": {"runProgress": {
-        "seq": 1, "stage": "strategy", "status": "RUNNING", "message": 'say "hi"'}}}
+    assert (
+        got[0]["payload"]
+        == got[1]["payload"]
+        == {"data": {"runProgress": {"seq": 1, "stage": "strategy", "status": "RUNNING", "message": 'say "hi"'}}}
+    )
     assert got[2]["payload"] == {"data": {"runProgress": {"seq": 1}}}
     # Two documents, three subscribers: two encodings.
     assert len(encoded) == 2
@@ -95,8 +113,15 @@ async def test_subscribers_of_a_shared_event_build_one_per_event_executor(live_s
             await ws.subscribe(op_id, FULL, {"id": run["id"]})
         await asyncio.sleep(0.3)
         async with services.db() as session:
-            await events.publish(session, job_id=run_id, run_id=run_id, stage="strategy",
-                                 status=StageStatus.RUNNING, progress=0.2, message="thinking")
+            await events.publish(
+                session,
+                job_id=run_id,
+                run_id=run_id,
+                stage="strategy",
+                status=StageStatus.RUNNING,
+                progress=0.2,
+                message="thinking",
+            )
             await session.commit()
         got = sorted([(await ws.receive())["id"] for _ in range(3)])
     assert got == ["1", "2", "3"]

@@ -40,8 +40,12 @@ async def pg_services(pg, settings):
     await asyncio.to_thread(run_in_thread, migrate, url)
     engine = make_engine(url)
     queue = JobQueue(settings.redis_url)
-    yield AppServices(settings=settings.with_changes(database_url=url), db=make_sessionmaker(engine),
-                      storage=RunStorage(settings.data_dir), queue=queue)
+    yield AppServices(
+        settings=settings.with_changes(database_url=url),
+        db=make_sessionmaker(engine),
+        storage=RunStorage(settings.data_dir),
+        queue=queue,
+    )
     await queue.close()
     await engine.dispose()
 
@@ -49,9 +53,21 @@ async def pg_services(pg, settings):
 async def _make_jobs(services) -> tuple[uuid.UUID, list[uuid.UUID]]:
     run = Run(id=uuid.uuid4(), status=JobStatus.COMPLETED)
     image = Image(id=uuid.uuid4(), run_id=run.id, generation_index=0, path="originals/image_0.png", width=8, height=8)
-    jobs = [Refinement(id=uuid.uuid4(), run_id=run.id, parent_image_id=image.id, generation_index=0, version=2,
-                       type=RefinementType.PROMPT, status=JobStatus.QUEUED, prompt="p", creativity_level=2,
-                       created_at=lifecycle.utcnow()) for _ in range(JOBS)]
+    jobs = [
+        Refinement(
+            id=uuid.uuid4(),
+            run_id=run.id,
+            parent_image_id=image.id,
+            generation_index=0,
+            version=2,
+            type=RefinementType.PROMPT,
+            status=JobStatus.QUEUED,
+            prompt="p",
+            creativity_level=2,
+            created_at=lifecycle.utcnow(),
+        )
+        for _ in range(JOBS)
+    ]
     async with services.db() as session:
         session.add(run)
         await session.flush()
@@ -70,8 +86,15 @@ async def _publish(services, run_id, job_id, *, terminal=False) -> None:
     for _ in range(100):
         try:
             async with services.db() as session:
-                await events.publish(session, job_id=job_id, run_id=run_id, stage="s", status=StageStatus.RUNNING,
-                                     progress=0.5, terminal=terminal)
+                await events.publish(
+                    session,
+                    job_id=job_id,
+                    run_id=run_id,
+                    stage="s",
+                    status=StageStatus.RUNNING,
+                    progress=0.5,
+                    terminal=terminal,
+                )
                 await session.commit()
             return
         except (OSError, DBAPIError, InterfaceError, OperationalError, ConnectionError):
@@ -132,8 +155,16 @@ async def pg_live_server(pg_services):
 
     from churns_gql.app import create_app
 
-    server = uvicorn.Server(uvicorn.Config(create_app(services=pg_services), host="127.0.0.1", port=0,
-                                           lifespan="on", log_level="warning", ws_ping_interval=None))
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(services=pg_services),
+            host="127.0.0.1",
+            port=0,
+            lifespan="on",
+            log_level="warning",
+            ws_ping_interval=None,
+        )
+    )
     task = asyncio.create_task(server.serve())
     for _ in range(1000):
         if server.started and pg_services.hub is not None and pg_services.hub.connected.is_set():

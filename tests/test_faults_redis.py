@@ -38,8 +38,11 @@ async def test_refine_while_redis_is_down_then_back(client, services, worker_ser
     back = await refine(client, parent, prompt="brighter")
     assert back["userErrors"] == [] and back["refinement"]["status"] == "QUEUED"
     await run_worker(worker)
-    assert await _statuses(services) == {"warmer": JobStatus.QUEUED, "cooler": JobStatus.FAILED,
-                                         "brighter": JobStatus.COMPLETED}
+    assert await _statuses(services) == {
+        "warmer": JobStatus.QUEUED,
+        "cooler": JobStatus.FAILED,
+        "brighter": JobStatus.COMPLETED,
+    }
 
     # The reaper finds the row whose job died with the old Redis and queues it again.
     pool = await create_pool(redis_settings(redis_server.url))
@@ -49,8 +52,11 @@ async def test_refine_while_redis_is_down_then_back(client, services, worker_ser
         await pool.aclose()
     assert report.requeued == 1 and ok["refinement"]["status"] == "QUEUED"
     await run_worker(worker)
-    assert await _statuses(services) == {"warmer": JobStatus.COMPLETED, "cooler": JobStatus.FAILED,
-                                         "brighter": JobStatus.COMPLETED}
+    assert await _statuses(services) == {
+        "warmer": JobStatus.COMPLETED,
+        "cooler": JobStatus.FAILED,
+        "brighter": JobStatus.COMPLETED,
+    }
 
 
 async def _statuses(services) -> dict[str, JobStatus]:
@@ -69,12 +75,22 @@ async def test_the_worker_process_rides_out_a_redis_outage(client, services, red
 
     await services.queue.close()
     services.queue = JobQueue(redis_server.url)
-    env = {**os.environ, "CHURNS_DATABASE_URL": services.settings.database_url, "CHURNS_REDIS_URL": redis_server.url,
-           "CHURNS_DATA_DIR": str(services.settings.data_dir), "CHURNS_PROVIDER": "local"}
+    env = {
+        **os.environ,
+        "CHURNS_DATABASE_URL": services.settings.database_url,
+        "CHURNS_REDIS_URL": redis_server.url,
+        "CHURNS_DATA_DIR": str(services.settings.data_dir),
+        "CHURNS_PROVIDER": "local",
+    }
     log_path = tmp_path / "worker.log"
     with open(log_path, "wb") as log_file:
-        worker = subprocess.Popen([sys.executable, "-m", "churns_gql.cli", "worker"], cwd=ROOT, env=env,
-                                  stdout=log_file, stderr=subprocess.STDOUT)
+        worker = subprocess.Popen(
+            [sys.executable, "-m", "churns_gql.cli", "worker"],
+            cwd=ROOT,
+            env=env,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+        )
     try:
         parent = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
         await refine(client, parent, prompt="warmer")

@@ -26,12 +26,18 @@ def _noise_png(size: int = 1024) -> bytes:
 
 
 async def _start_worker(settings, log_path):
-    env = {**os.environ, "CHURNS_DATABASE_URL": settings.database_url, "CHURNS_REDIS_URL": settings.redis_url,
-           "CHURNS_DATA_DIR": str(settings.data_dir), "CHURNS_PROVIDER": "local"}
+    env = {
+        **os.environ,
+        "CHURNS_DATABASE_URL": settings.database_url,
+        "CHURNS_REDIS_URL": settings.redis_url,
+        "CHURNS_DATA_DIR": str(settings.data_dir),
+        "CHURNS_PROVIDER": "local",
+    }
     env.pop("OPENAI_API_KEY", None)
     log = open(log_path, "ab")  # noqa: SIM115 - the worker process writes to it until the test stops it
-    return await asyncio.create_subprocess_exec(sys.executable, "-m", "churns_gql.cli", "worker", cwd=ROOT, env=env,
-                                                stdout=log, stderr=log)
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "churns_gql.cli", "worker", cwd=ROOT, env=env, stdout=log, stderr=log
+    )
 
 
 async def _counts(services) -> dict[JobStatus, int]:
@@ -43,8 +49,10 @@ async def _counts(services) -> dict[JobStatus, int]:
 async def test_worker_killed_mid_job_loses_nothing(client, services, settings, tmp_path):
     run = (await import_images(client, [_noise_png()]))["run"]
     parent = run["images"][0]["id"]
-    ids = [(await refine(client, parent, prompt="warmer, more contrast and sharpen"))["refinement"]["id"]
-           for _ in range(COUNT)]
+    ids = [
+        (await refine(client, parent, prompt="warmer, more contrast and sharpen"))["refinement"]["id"]
+        for _ in range(COUNT)
+    ]
     first = await _start_worker(settings, tmp_path / "worker.log")
     try:
         for _ in range(600):  # kill it while a job is running and others still wait
@@ -84,9 +92,11 @@ async def test_worker_killed_mid_job_loses_nothing(client, services, settings, t
     assert sorted(e["job_id"] for e in index["refinements"]) == sorted(str(decode_id(i)[1]) for i in ids)
     assert index["total_refinements"] == COUNT
     async with services.db() as session:
-        terminal = await session.execute(select(StageEvent.job_id, func.count()).where(StageEvent.terminal.is_(True))
-                                         .group_by(StageEvent.job_id))
+        terminal = await session.execute(
+            select(StageEvent.job_id, func.count()).where(StageEvent.terminal.is_(True)).group_by(StageEvent.job_id)
+        )
         assert sorted(n for _, n in terminal) == [1] * COUNT
-        restarted = await session.scalar(select(func.count()).select_from(StageEvent)
-                                         .where(StageEvent.message == "restarted after an interruption"))
+        restarted = await session.scalar(
+            select(func.count()).select_from(StageEvent).where(StageEvent.message == "restarted after an interruption")
+        )
     assert restarted >= 1  # the killed worker's jobs were resumed, not lost

@@ -39,9 +39,18 @@ async def _raw_get(services, raw_path: bytes) -> int:
     from urllib.parse import unquote
 
     scope = {
-        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": "GET", "scheme": "http",
-        "path": unquote(path), "raw_path": raw_path, "query_string": b"", "root_path": "",
-        "headers": [(b"host", b"test")], "server": ("test", 80), "client": ("127.0.0.1", 1),
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": unquote(path),
+        "raw_path": raw_path,
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"test")],
+        "server": ("test", 80),
+        "client": ("127.0.0.1", 1),
     }
     await app(scope, receive, send)
     return status[0]
@@ -76,15 +85,22 @@ async def test_symlink_out_of_the_data_dir_is_404(client, services, tmp_path):
     os.symlink(outside, services.storage.run_dir(run_uuid) / "originals" / "link.png")
     assert (await client.http.get(f"/files/runs/{run_uuid}/originals/link.png")).status_code == 404
     # A symlink that stays inside the data dir is fine.
-    os.symlink(services.storage.run_dir(run_uuid) / "originals" / "image_0.png",
-               services.storage.run_dir(run_uuid) / "originals" / "alias.png")
+    os.symlink(
+        services.storage.run_dir(run_uuid) / "originals" / "image_0.png",
+        services.storage.run_dir(run_uuid) / "originals" / "alias.png",
+    )
     assert (await client.http.get(f"/files/runs/{run_uuid}/originals/alias.png")).status_code == 200
 
 
 async def test_health_and_readiness(client):
     assert (await client.http.get("/healthz")).json() == {"status": "ok"}
     ready = await client.http.get("/readyz")
-    assert ready.status_code == 200 and ready.json() == {"status": "ready", "postgres": "ok", "redis": "ok", "storage": "ok"}
+    assert ready.status_code == 200 and ready.json() == {
+        "status": "ready",
+        "postgres": "ok",
+        "redis": "ok",
+        "storage": "ok",
+    }
 
 
 async def test_readiness_names_what_is_down(services):

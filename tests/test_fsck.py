@@ -29,8 +29,7 @@ async def _two_completed(client, worker_services, expect_ok: bool = True):
     return decode_id(run["id"])[1], [decode_id(i)[1] for i in ids]
 
 
-async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, services, worker_services,
-                                                                      monkeypatch):
+async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, services, worker_services, monkeypatch):
     original = type(services.storage)._write_index
 
     def disk_full(self, run_id, entries, chunks=None):

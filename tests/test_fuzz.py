@@ -40,12 +40,19 @@ def server(engine, tmp_path_factory) -> Iterator[tuple[str, Path]]:
     """`churns-gql serve` in its own process on the test database; yields its URL and its log file."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("fuzz") / "server.log"
-    env = {**os.environ, "CHURNS_DATABASE_URL": TEST_DATABASE_URL, "CHURNS_REDIS_URL": TEST_REDIS_URL,
-           "CHURNS_DATA_DIR": str(log_path.parent / "data"), "CHURNS_PORT": str(port), "CHURNS_PROVIDER": "local"}
+    env = {
+        **os.environ,
+        "CHURNS_DATABASE_URL": TEST_DATABASE_URL,
+        "CHURNS_REDIS_URL": TEST_REDIS_URL,
+        "CHURNS_DATA_DIR": str(log_path.parent / "data"),
+        "CHURNS_PORT": str(port),
+        "CHURNS_PROVIDER": "local",
+    }
     env.pop("OPENAI_API_KEY", None)
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "churns_gql.cli", "serve"], env=env, cwd=ROOT,
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "churns_gql.cli", "serve"], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         for _ in range(200):
@@ -70,8 +77,13 @@ async def _empty_tables_after(engine):
 
 
 @schema.parametrize()
-@settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, database=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    deadline=None,
+    database=None,
+    derandomize=True,
+    suppress_health_check=list(HealthCheck),
+)
 def test_generated_operations_never_break_the_server(case, server):
     url, log_path = server
     response = case.call(base_url=f"{url}/graphql", headers={"Apollo-Require-Preflight": "true"})

@@ -23,8 +23,13 @@ from churns_gql.providers.generation_answers import (
 from churns_gql.providers.generation_local import LocalGenerationProvider
 from tests.fake_openai import schema_instance, strict_schema_problem
 
-SCORES = {"concept_adherence": 4, "technical_quality": 4, "subject_preservation": None, "text_rendering": 3,
-          "notes": "fine"}
+SCORES = {
+    "concept_adherence": 4,
+    "technical_quality": 4,
+    "subject_preservation": None,
+    "text_rendering": 3,
+    "notes": "fine",
+}
 
 
 def test_every_stage_has_one_answer_model_and_its_schema_is_the_sdks():
@@ -46,10 +51,13 @@ def test_the_fake_refuses_what_the_real_api_refuses_in_nested_definitions():
     schema = json.loads(json.dumps(answer_schema(Strategies)))
     schema["properties"]["strategies"]["items"]["$ref"] = "#/$defs/Missing"
     assert "not found" in strict_schema_problem(schema)
-    assert "type: \"object\"" in strict_schema_problem({"type": "array", "items": {"type": "string"}})
-    nullable = {"type": "object", "properties": {"a": {"anyOf": [{"type": "object", "properties": {}},
-                                                                {"type": "null"}]}},
-                "required": ["a"], "additionalProperties": False}
+    assert 'type: "object"' in strict_schema_problem({"type": "array", "items": {"type": "string"}})
+    nullable = {
+        "type": "object",
+        "properties": {"a": {"anyOf": [{"type": "object", "properties": {}}, {"type": "null"}]}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
     assert "additionalProperties" in strict_schema_problem(nullable)
 
 
@@ -71,7 +79,9 @@ def test_a_misfit_answer_is_a_coded_error_naming_it(value, misfit):
     with pytest.raises(ProviderError) as caught:
         check_answer(request, json.dumps(value), "openai")
     assert caught.value.kind == "unavailable"
-    assert caught.value.message == f"OpenAI answered the image_assessment stage in an unexpected shape {misfit}; try again"
+    assert (
+        caught.value.message == f"OpenAI answered the image_assessment stage in an unexpected shape {misfit}; try again"
+    )
 
 
 def test_colours_placement_and_malformed_json_are_checked():
@@ -106,10 +116,21 @@ def test_the_offline_provider_answers_with_instances_of_the_same_models():
         strategies = (await ask(Strategies, {"brief": brief, "num_strategies": 2})).strategies
         dumped = [s.model_dump() for s in strategies]
         styles = (await ask(StyleGuidance, {"brief": brief, "strategies": dumped})).style_guidance
-        concept = await ask(VisualConcept, {"brief": brief, "index": 0, "strategy": dumped[0],
-                                            "style": styles[0].model_dump(), "reference_analysis": analysis.model_dump()})
-        await ask(Assessment, {"brief": brief, "visual_concept": concept.model_dump(), "has_reference": False},
-                  [Image.new("RGB", (108, 108), (10, 10, 10))])
+        concept = await ask(
+            VisualConcept,
+            {
+                "brief": brief,
+                "index": 0,
+                "strategy": dumped[0],
+                "style": styles[0].model_dump(),
+                "reference_analysis": analysis.model_dump(),
+            },
+        )
+        await ask(
+            Assessment,
+            {"brief": brief, "visual_concept": concept.model_dump(), "has_reference": False},
+            [Image.new("RGB", (108, 108), (10, 10, 10))],
+        )
         return analysis, strategies, concept
 
     analysis, strategies, concept = asyncio.run(run())

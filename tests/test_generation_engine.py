@@ -14,8 +14,15 @@ from churns_gql.graphql.ids import decode_id
 from churns_gql.models import Image, StageEvent
 from tests.conftest import WSClient, png_bytes, refine, run_worker
 
-SEVEN = ["image_eval", "strategy", "style_guide", "creative_expert", "prompt_assembly", "image_generation",
-         "image_assessment"]
+SEVEN = [
+    "image_eval",
+    "strategy",
+    "style_guide",
+    "creative_expert",
+    "prompt_assembly",
+    "image_generation",
+    "image_assessment",
+]
 CREATE = """
 mutation Create($input: CreateRunInput!) {
   createRun(input: $input) { run { id status platform prompt } userErrors { field message code } }
@@ -26,7 +33,9 @@ query($id: ID!) { run(id: $id) { status platform errorMessage generationCostUsd 
   images { id generationIndex url width height path }
   stages { name status durationMs costUsd message } } }
 """
-RUN_PROGRESS = """subscription($id: ID!) { runProgress(id: $id) { seq jobId stage status progress terminal message } }"""
+RUN_PROGRESS = (
+    """subscription($id: ID!) { runProgress(id: $id) { seq jobId stage status progress terminal message } }"""
+)
 PROMPT = "Iced lemon tea for hot summer days"
 
 
@@ -54,8 +63,9 @@ async def finished(client, run_id: str) -> dict:
     return (await client.data(RUN, {"id": run_id}))["run"]
 
 
-async def test_a_run_streams_its_events_and_ends_with_images_metadata_and_stages(client, services, worker_services,
-                                                                                 live_server):
+async def test_a_run_streams_its_events_and_ends_with_images_metadata_and_stages(
+    client, services, worker_services, live_server
+):
     """createRun → worker: events over runProgress, PNGs at the platform size, metadata, stages; then a TEXT refinement uses the concept."""
     payload = await create(client, platform="Instagram Story/Reel", numImages=2)
     assert payload["userErrors"] == [] and payload["run"]["status"] == "QUEUED"
@@ -86,7 +96,9 @@ async def test_a_run_streams_its_events_and_ends_with_images_metadata_and_stages
     assert all(s["status"] == "COMPLETED" and s["durationMs"] is not None for s in run["stages"])
     assert run["stages"][0]["message"] == "skipped: no reference image"
     assert [(i["generationIndex"], i["path"], i["width"], i["height"]) for i in run["images"]] == [
-        (0, "originals/image_0.png", 1080, 1920), (1, "originals/image_1.png", 1080, 1920)]
+        (0, "originals/image_0.png", 1080, 1920),
+        (1, "originals/image_1.png", 1080, 1920),
+    ]
     pictures = []
     for image in run["images"]:
         response = await client.http.get(image["url"])
@@ -104,8 +116,16 @@ async def test_a_run_streams_its_events_and_ends_with_images_metadata_and_stages
     assert len(context["marketing_strategies"]) == len(context["style_guidance"]) == 2
     assert context["marketing_strategies"][0] != context["marketing_strategies"][1]
     concepts = [p["visual_concept"] for p in context["generated_image_prompts"]]
-    assert set(concepts[0]) == {"main_subject", "composition", "background", "lighting_and_mood", "color_palette",
-                                "visual_style", "promotional_text_visuals", "negative_elements"}
+    assert set(concepts[0]) == {
+        "main_subject",
+        "composition",
+        "background",
+        "lighting_and_mood",
+        "color_palette",
+        "visual_style",
+        "promotional_text_visuals",
+        "negative_elements",
+    }
     assert concepts[0]["promotional_text_visuals"]["text"] == "ICED LEMON TEA"
     assert all(c.startswith("#") and len(c) == 7 for c in concepts[0]["color_palette"])
     assert [p["mode"] for p in context["final_prompts"]] == ["generate", "generate"]
@@ -117,14 +137,18 @@ async def test_a_run_streams_its_events_and_ends_with_images_metadata_and_stages
     assert metadata["cost_summary"] == {"stages": {}, "earlier_attempts_usd": 0.0, "total_usd": 0.0}
     folder = services.storage.run_dir(_uuid(run_id))
     assert sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file()) == [
-        "originals/image_0.png", "originals/image_1.png", "pipeline_metadata.json"]
+        "originals/image_0.png",
+        "originals/image_1.png",
+        "pipeline_metadata.json",
+    ]
 
     # A TEXT refinement without quoted text reads the run's promotional text from its concept. The offline
     # original already carries it (set on two lines), so nothing is changed: no stray shape is "corrected".
     ref = (await refine(client, run["images"][0]["id"], "TEXT", instructions="make the headline legible"))["refinement"]
     await run_worker(worker_services)
-    done = (await client.data(
-        "query($id: ID!) { refinement(id: $id) { status errorMessage url } }", {"id": ref["id"]}))["refinement"]
+    done = (
+        await client.data("query($id: ID!) { refinement(id: $id) { status errorMessage url } }", {"id": ref["id"]})
+    )["refinement"]
     assert done["status"] == "FAILED" and done["url"] is None
     assert done["errorMessage"].endswith('The text already reads "ICED LEMON TEA": nothing to correct.')
 
@@ -156,7 +180,10 @@ async def test_a_reference_image_is_described_and_composited(client, services, w
     assert run["stages"][0]["message"].startswith("reference (200×200): the red subject")
     context = run["metadata"]["processing_context"]
     assert context["image_analysis_result"]["dominant_colors"][0] == "#E61414"
-    assert context["generated_image_prompts"][0]["visual_concept"]["main_subject"] == context["image_analysis_result"]["main_subject"]
+    assert (
+        context["generated_image_prompts"][0]["visual_concept"]["main_subject"]
+        == context["image_analysis_result"]["main_subject"]
+    )
     assert context["final_prompts"][0]["mode"] == "edit"
     assert run["metadata"]["user_inputs"]["language"] == "es"
     assessment = context["image_assessment"][0]
@@ -184,9 +211,14 @@ async def test_a_job_delivered_twice_adds_nothing_twice(client, services, worker
     assert await run_generation({"services": worker_services}, str(run_id)) == "COMPLETED"
     async with services.db() as session:
         images = await session.scalar(select(func.count()).select_from(Image).where(Image.run_id == run_id))
-        terminal = await session.scalar(select(func.count()).select_from(StageEvent).where(
-            StageEvent.job_id == run_id, StageEvent.terminal.is_(True)))
-        restarted = await session.scalar(select(StageEvent.message).where(StageEvent.job_id == run_id, StageEvent.seq == 3))
+        terminal = await session.scalar(
+            select(func.count())
+            .select_from(StageEvent)
+            .where(StageEvent.job_id == run_id, StageEvent.terminal.is_(True))
+        )
+        restarted = await session.scalar(
+            select(StageEvent.message).where(StageEvent.job_id == run_id, StageEvent.seq == 3)
+        )
         cost = (await session.get(Run, run_id)).generation_cost_usd
     assert (images, terminal, cost) == (2, 1, 0.25)
     assert restarted == "restarted after an interruption"
@@ -209,8 +241,9 @@ async def test_run_progress_over_http_client_sees_history_when_subscribing_late(
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
 
 
-async def test_images_are_announced_in_count_order_whatever_order_their_events_commit(client, services,
-                                                                                     worker_services, monkeypatch):
+async def test_images_are_announced_in_count_order_whatever_order_their_events_commit(
+    client, services, worker_services, monkeypatch
+):
     """Image 1's announcement is slow to commit: image 2 waits for it, so "(1 of 2)" still comes first."""
     from churns_gql.pipeline.context import PipelineContext
 
@@ -226,7 +259,10 @@ async def test_images_are_announced_in_count_order_whatever_order_their_events_c
     run_id = (await create(client, numImages=2))["run"]["id"]
     assert await run_worker(worker_services) == 1
     async with services.db() as session:
-        messages = (await session.scalars(select(StageEvent.message).where(
-            StageEvent.job_id == decode_id(run_id)[1], StageEvent.stage == "image_generation").order_by(StageEvent.seq)))
+        messages = await session.scalars(
+            select(StageEvent.message)
+            .where(StageEvent.job_id == decode_id(run_id)[1], StageEvent.stage == "image_generation")
+            .order_by(StageEvent.seq)
+        )
         ready = [m for m in messages if m and "ready" in m]
     assert [m[-8:] for m in ready] == ["(1 of 2)", "(2 of 2)"]

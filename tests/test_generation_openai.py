@@ -46,23 +46,37 @@ def openai_worker(worker_services, fake):
 def _chat_cost(request) -> float:
     """What a recorded chat call cost, from the usage the fake answered with."""
     usage = request.response_usage
-    return PRICING.cost(Usage(model=request.json["model"], text_input_tokens=usage["prompt_tokens"],
-                              text_output_tokens=usage["completion_tokens"]))
+    return PRICING.cost(
+        Usage(
+            model=request.json["model"],
+            text_input_tokens=usage["prompt_tokens"],
+            text_output_tokens=usage["completion_tokens"],
+        )
+    )
 
 
 def _image_cost(request) -> float:
     """What a recorded image call cost, from the usage the fake answered with."""
     usage = request.response_usage
     details = usage["input_tokens_details"]
-    return PRICING.cost(Usage(model=IMAGE_MODEL, text_input_tokens=details["text_tokens"],
-                              image_input_tokens=details["image_tokens"], image_output_tokens=usage["output_tokens"]))
+    return PRICING.cost(
+        Usage(
+            model=IMAGE_MODEL,
+            text_input_tokens=details["text_tokens"],
+            image_input_tokens=details["image_tokens"],
+            image_output_tokens=usage["output_tokens"],
+        )
+    )
 
 
 def _images_in(request) -> list[PILImage.Image]:
     """The images a chat request showed the model."""
     parts = request.json["messages"][1]["content"]
-    return [PILImage.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1])))
-            for p in parts if p["type"] == "image_url"]
+    return [
+        PILImage.open(io.BytesIO(base64.b64decode(p["image_url"]["url"].split(",", 1)[1])))
+        for p in parts
+        if p["type"] == "image_url"
+    ]
 
 
 async def test_a_run_sends_schemas_and_image_parameters_and_is_priced_from_usage(client, services, fake, openai_worker):
@@ -82,8 +96,10 @@ async def test_a_run_sends_schemas_and_image_parameters_and_is_priced_from_usage
         for request in requests:
             body = request.json
             assert body["model"] == CHAT_MODEL
-            assert body["response_format"] == {"type": "json_schema",
-                                               "json_schema": {"name": name, "strict": True, "schema": schema}}
+            assert body["response_format"] == {
+                "type": "json_schema",
+                "json_schema": {"name": name, "strict": True, "schema": schema},
+            }
             assert body["messages"][0]["role"] == "system"
             brief = json.loads(body["messages"][1]["content"][0]["text"])["brief"]
             assert brief["platform"]["name"] == "Pinterest" and brief["num_images"] == 2
@@ -95,10 +111,16 @@ async def test_a_run_sends_schemas_and_image_parameters_and_is_priced_from_usage
     assert len(generations) == 2 and fake.requests_to(EDITS) == []
     for request in generations:
         assert {k: request.json[k] for k in ("model", "size", "n", "quality", "output_format")} == {
-            "model": IMAGE_MODEL, "size": "1024x1536", "n": 1, "quality": "medium", "output_format": "png"}
+            "model": IMAGE_MODEL,
+            "size": "1024x1536",
+            "n": 1,
+            "quality": "medium",
+            "output_format": "png",
+        }
         assert set(request.json) == {"model", "prompt", "size", "n", "quality", "output_format"}
     assert sorted(r.json["prompt"] for r in generations) == sorted(
-        p["prompt"] for p in run["metadata"]["processing_context"]["final_prompts"])
+        p["prompt"] for p in run["metadata"]["processing_context"]["final_prompts"]
+    )
     expected["image_generation"] = sum(_image_cost(r) for r in generations)
 
     stage_costs = {s["name"]: s["costUsd"] for s in run["stages"]}
@@ -111,13 +133,20 @@ async def test_a_run_sends_schemas_and_image_parameters_and_is_priced_from_usage
     assert summary["total_usd"] == pytest.approx(total, abs=1e-5) and set(summary["stages"]) == set(expected)
     assert [(i["width"], i["height"]) for i in run["images"]] == [(1024, 1536)] * 2
     concept = run["metadata"]["processing_context"]["generated_image_prompts"][0]["visual_concept"]
-    assert concept == json.loads(schema_answer({"response_format": {"type": "json_schema",
-                                                                    "json_schema": {"schema": SCHEMAS["creative_expert"][1]}}}))
+    assert concept == json.loads(
+        schema_answer(
+            {"response_format": {"type": "json_schema", "json_schema": {"schema": SCHEMAS["creative_expert"][1]}}}
+        )
+    )
 
 
-async def test_a_reference_is_shown_to_the_text_model_and_edited_at_the_nearest_size(client, services, fake, openai_worker):
+async def test_a_reference_is_shown_to_the_text_model_and_edited_at_the_nearest_size(
+    client, services, fake, openai_worker
+):
     """With a reference: image_eval sees it, images.edit edits it at the nearest size, the result is cropped to the platform."""
-    run_id = (await create_with_reference(client, png_bytes(300, 200, (10, 200, 30)), platform="Facebook Post"))["run"]["id"]
+    run_id = (await create_with_reference(client, png_bytes(300, 200, (10, 200, 30)), platform="Facebook Post"))["run"][
+        "id"
+    ]
     await run_worker(openai_worker)
     run = (await client.data(RUN, {"id": run_id}))["run"]
     assert run["status"] == "COMPLETED", run["errorMessage"]
@@ -134,8 +163,9 @@ async def test_a_reference_is_shown_to_the_text_model_and_edited_at_the_nearest_
     assert edit.field("prompt").startswith("Using the provided image as the main subject")
     folder = services.storage.run_dir(run["metadata"]["run_id"])
     assert PILImage.open(folder / "originals/image_0.png").size == (1200, 630)
-    assert run["stages"][-1]["costUsd"] == pytest.approx(sum(_chat_cost(r) for r in fake.chat_requests("image_assessment")),
-                                                        abs=2e-6)
+    assert run["stages"][-1]["costUsd"] == pytest.approx(
+        sum(_chat_cost(r) for r in fake.chat_requests("image_assessment")), abs=2e-6
+    )
 
 
 @pytest.mark.parametrize(
@@ -148,8 +178,9 @@ async def test_a_reference_is_shown_to_the_text_model_and_edited_at_the_nearest_
         (GENERATIONS, 400, "moderation_blocked", "image_generation", "safety system blocked this generation"),
     ],
 )
-async def test_provider_errors_fail_the_run_cleanly(client, services, fake, openai_worker, path, status, code, stage,
-                                                    expected):
+async def test_provider_errors_fail_the_run_cleanly(
+    client, services, fake, openai_worker, path, status, code, stage, expected
+):
     """An API error ends the run FAILED at its stage with a clear message, no files, and the spent cost kept."""
     fake.fail_next(path, status=status, code=code)
     run_id = (await create(client, numImages=2))["run"]["id"]
@@ -160,21 +191,26 @@ async def test_provider_errors_fail_the_run_cleanly(client, services, fake, open
     if path == GENERATIONS:
         # The calls that were made cost money even though the run failed.
         spent = sum(_chat_cost(r) for r in fake.requests_to(CHAT)) + sum(
-            _image_cost(r) for r in fake.requests_to(GENERATIONS) if r.response_usage)
+            _image_cost(r) for r in fake.requests_to(GENERATIONS) if r.response_usage
+        )
         assert data["generationCostUsd"] == pytest.approx(spent, abs=1e-5) and spent > 0
 
 
 @pytest.mark.parametrize(
     "content,message",
     [
-        ('{"strategies": [{"target_audience": 7, "target_niche": "a", "target_objective": "b", "target_voice": "c"}]}',
-         "OpenAI answered the strategy stage in an unexpected shape ($.strategies[0].target_audience should be string)"),
+        (
+            '{"strategies": [{"target_audience": 7, "target_niche": "a", "target_objective": "b", "target_voice": "c"}]}',
+            "OpenAI answered the strategy stage in an unexpected shape ($.strategies[0].target_audience should be string)",
+        ),
         ('{"strategies": [{"target_audience": "a"}]}', "target_niche is missing and 2 more"),
         ('{"strategies": []}', "OpenAI gave 0 strategies for 1 images"),
         ("not json at all", "malformed JSON"),
     ],
 )
-async def test_an_answer_that_breaks_the_schema_fails_the_stage(client, services, fake, openai_worker, content, message):
+async def test_an_answer_that_breaks_the_schema_fails_the_stage(
+    client, services, fake, openai_worker, content, message
+):
     """A malformed or off-schema answer fails its stage with a message naming the misfit."""
     fake.respond_chat_next(content)
     run_id = (await create(client))["run"]["id"]
@@ -199,7 +235,9 @@ def test_unknown_or_shut_down_models_are_refused_naming_the_setting():
     with pytest.raises(ProviderError, match="text_models.strategy in configs/generation.yml='gpt-9'"):
         OpenAIGenerationProvider(client, IMAGE_MODEL, CATALOGUE, GenerationConfig(text_models={"strategy": "gpt-9"}))
     with pytest.raises(ProviderError, match="'gpt-4.1-nano' was shut down by OpenAI on 2026-10-23"):
-        OpenAIGenerationProvider(client, IMAGE_MODEL, CATALOGUE, GenerationConfig(text_models={"default": "gpt-4.1-nano"}))
+        OpenAIGenerationProvider(
+            client, IMAGE_MODEL, CATALOGUE, GenerationConfig(text_models={"default": "gpt-4.1-nano"})
+        )
     with pytest.raises(ProviderError, match="CHURNS_OPENAI_IMAGE_MODEL='gpt-image-1' was shut down"):
         OpenAIGenerationProvider(client, "gpt-image-1", CATALOGUE, CONFIG)
     with pytest.raises(ProviderError, match="CHURNS_OPENAI_IMAGE_MODEL='gpt-5.4-mini' is not an OpenAI image model"):
@@ -222,8 +260,12 @@ def test_cached_prompt_tokens_are_priced_at_the_cached_rate():
 
     from churns_gql.providers.generation_openai import chat_usage
 
-    usage = chat_usage(SimpleNamespace(prompt_tokens=10_000, completion_tokens=500,
-                                       prompt_tokens_details=SimpleNamespace(cached_tokens=8_000)), CHAT_MODEL)
+    usage = chat_usage(
+        SimpleNamespace(
+            prompt_tokens=10_000, completion_tokens=500, prompt_tokens_details=SimpleNamespace(cached_tokens=8_000)
+        ),
+        CHAT_MODEL,
+    )
     assert (usage.text_input_tokens, usage.cached_input_tokens, usage.text_output_tokens) == (2_000, 8_000, 500)
     prices = PRICING.for_model(CHAT_MODEL)
     expected = (2_000 * prices["text_input"] + 8_000 * prices["cached_input"] + 500 * prices["text_output"]) / 1e6
@@ -238,6 +280,7 @@ async def test_a_malformed_answer_still_counts_its_cost(client, services, fake, 
     data = await _ended_cleanly(client, services, run_id, "FAILED")
     assert len(fake.requests_to(CHAT)) == 1
     usage = chat_body("not json at all")["usage"]  # what the scripted answer reports
-    billed = PRICING.cost(Usage(model=CHAT_MODEL, text_input_tokens=usage["prompt_tokens"],
-                                text_output_tokens=usage["completion_tokens"]))
+    billed = PRICING.cost(
+        Usage(model=CHAT_MODEL, text_input_tokens=usage["prompt_tokens"], text_output_tokens=usage["completion_tokens"])
+    )
     assert billed > 0 and data["generationCostUsd"] == pytest.approx(billed, abs=1e-6)

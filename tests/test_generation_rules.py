@@ -30,7 +30,9 @@ async def _stored(services) -> tuple[int, int, list[str]]:
         runs = await session.scalar(select(func.count()).select_from(Run))
         events = await session.scalar(select(func.count()).select_from(StageEvent))
     runs_dir = services.storage.runs_dir
-    files = sorted(str(p.relative_to(runs_dir)) for p in runs_dir.rglob("*") if p.is_file()) if runs_dir.exists() else []
+    files = (
+        sorted(str(p.relative_to(runs_dir)) for p in runs_dir.rglob("*") if p.is_file()) if runs_dir.exists() else []
+    )
     return runs, events, files
 
 
@@ -69,8 +71,9 @@ async def test_every_problem_is_reported_at_once(client, services):
     assert await _stored(services) == (0, 0, [])
 
 
-@pytest.mark.parametrize("data,code", [(b"<svg/>", "UNSUPPORTED_FORMAT"), (png_bytes(300, 300)[:80], "INVALID"),
-                                       (b"", "INVALID")])
+@pytest.mark.parametrize(
+    "data,code", [(b"<svg/>", "UNSUPPORTED_FORMAT"), (png_bytes(300, 300)[:80], "INVALID"), (b"", "INVALID")]
+)
 async def test_bad_reference_upload_is_refused(client, services, data, code):
     """A reference that is not a readable image is refused at input.referenceImage."""
     payload = await create_with_reference(client, data)
@@ -88,8 +91,10 @@ async def test_reference_over_the_pixel_limit_is_too_large(client, services):
 
 async def test_defaults_and_what_a_queued_run_stores(client, services):
     """Defaults apply, and a QUEUED run holds its inputs and the queued event only."""
-    body = await client.data(CREATE.replace("platform prompt", "platform prompt metadata stages { name }"),
-                             {"input": {"prompt": PROMPT, "numImages": None, "language": " EN "}})
+    body = await client.data(
+        CREATE.replace("platform prompt", "platform prompt metadata stages { name }"),
+        {"input": {"prompt": PROMPT, "numImages": None, "language": " EN "}},
+    )
     run = body["createRun"]["run"]
     assert run["status"] == "QUEUED" and run["platform"] == "Instagram Post" and run["prompt"] == PROMPT
     assert run["metadata"] is None and run["stages"] == []
@@ -97,8 +102,13 @@ async def test_defaults_and_what_a_queued_run_stores(client, services):
         row = await session.get(Run, decode_id(run["id"])[1])
         events = (await session.scalars(select(StageEvent).where(StageEvent.job_id == row.id))).all()
     assert row.inputs == {
-        "source": "generation", "prompt": PROMPT, "num_images": 1, "language": "en", "language_name": "English",
-        "platform": {"name": "Instagram Post", "aspect": "1:1", "width": 1080, "height": 1080}, "reference_image": None,
+        "source": "generation",
+        "prompt": PROMPT,
+        "num_images": 1,
+        "language": "en",
+        "language_name": "English",
+        "platform": {"name": "Instagram Post", "aspect": "1:1", "width": 1080, "height": 1080},
+        "reference_image": None,
     }
     assert [(e.stage, e.status.value, e.message) for e in events] == [("job", "PENDING", "queued")]
     assert await _files(services, run["id"]) == []
@@ -122,7 +132,9 @@ async def test_cancel_while_queued_means_the_stages_never_run(client, services, 
     async with services.db() as session:
         events = (await session.scalars(select(StageEvent).order_by(StageEvent.seq))).all()
     assert [(e.stage, e.status.value, e.terminal) for e in events] == [
-        ("job", "PENDING", False), ("job", "CANCELLED", True)]
+        ("job", "PENDING", False),
+        ("job", "CANCELLED", True),
+    ]
     assert await _files(services, run["id"]) == ["reference.png"]  # the user's upload, nothing the job made
 
 
@@ -162,8 +174,11 @@ async def _ended_cleanly(client, services, run_id: str, status: str) -> dict:
     data = (await client.data(STATE, {"id": run_id}))["run"]
     assert data["status"] == status and data["images"] == []
     async with services.db() as session:
-        events = (await session.scalars(select(StageEvent).where(StageEvent.job_id == decode_id(run_id)[1])
-                                        .order_by(StageEvent.seq))).all()
+        events = (
+            await session.scalars(
+                select(StageEvent).where(StageEvent.job_id == decode_id(run_id)[1]).order_by(StageEvent.seq)
+            )
+        ).all()
     assert sum(e.terminal for e in events) == 1 and events[-1].terminal and events[-1].status.value == status
     assert await _files(services, run_id) == []
     return data
@@ -213,7 +228,9 @@ async def test_cancel_while_running_aborts_the_arq_job(client, services, worker_
 async def test_a_timed_out_generation_fails_with_a_message(client, services, worker_services):
     """A generation over its time budget ends FAILED, timed out after N min."""
     generator = GatedGenerator()
-    slow = replace(worker_services, generator=generator, settings=worker_services.settings.with_changes(generation_timeout_s=1))
+    slow = replace(
+        worker_services, generator=generator, settings=worker_services.settings.with_changes(generation_timeout_s=1)
+    )
     run = (await create(client))["run"]
     await run_worker(slow)
     data = await _ended_cleanly(client, services, run["id"], "FAILED")

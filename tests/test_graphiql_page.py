@@ -7,8 +7,10 @@ from churns_gql.services import tokens
 from tests.conftest import import_images, png_bytes
 
 RUNS = "{ runs { edges { node { id prompt } } } }"
-PAGE = ('<!doctype html><html><head><script type="module" src="/assets/graphiql-x.js"></script></head>'
-        '<body><div id="graphiql-root"></div></body></html>')
+PAGE = (
+    '<!doctype html><html><head><script type="module" src="/assets/graphiql-x.js"></script></head>'
+    '<body><div id="graphiql-root"></div></body></html>'
+)
 
 
 def _with_build(services, tmp_path) -> None:
@@ -22,7 +24,11 @@ async def test_the_bundled_explorer_is_served_with_a_policy_naming_no_cdn(client
     assert page.status_code == 200 and page.text == PAGE
     policy = page.headers["content-security-policy"]
     assert policy == LOCAL_GRAPHIQL_POLICY
-    assert "unpkg" not in policy and "http" not in policy and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    assert (
+        "unpkg" not in policy
+        and "http" not in policy
+        and "'unsafe-inline'" not in policy.split("script-src")[1].split(";")[0]
+    )
 
 
 async def test_a_query_in_the_url_still_needs_the_token_with_the_explorer_built(client, services, tmp_path):
@@ -36,9 +42,12 @@ async def test_a_query_in_the_url_still_needs_the_token_with_the_explorer_built(
     assert page.status_code == 200 and "secret launch" not in page.text
     refused = await client.http.get("/graphql", params={"query": RUNS}, headers={"accept": "text/html"})
     assert refused.status_code == 401 and "secret launch" not in refused.text
-    allowed = await client.http.get("/graphql", params={"query": RUNS},
-                                    headers={"accept": "application/json", "authorization": f"Bearer {token}"})
-    assert allowed.status_code == 200 and allowed.json()["data"]["runs"] == {"edges": []}  # ownerless runs are not its own
+    allowed = await client.http.get(
+        "/graphql", params={"query": RUNS}, headers={"accept": "application/json", "authorization": f"Bearer {token}"}
+    )
+    assert allowed.status_code == 200 and allowed.json()["data"]["runs"] == {
+        "edges": []
+    }  # ownerless runs are not its own
 
 
 async def test_without_a_web_build_strawberrys_page_keeps_its_own_policy(client, services, tmp_path):

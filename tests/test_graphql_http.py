@@ -18,11 +18,15 @@ AUDIT_DIR = Path(__file__).parent / "http-audit"
 REQUEST_ERRORS = {
     "parse": ({"query": "{"}, "GRAPHQL_PARSE_FAILED"),
     "validation": ({"query": "{ noSuchField }"}, "GRAPHQL_VALIDATION_FAILED"),
-    "coercion": ({"query": "query($f: Int) { runs(first: $f) { totalCount } }", "variables": {"f": "abc"}},
-                 "BAD_USER_INPUT"),
+    "coercion": (
+        {"query": "query($f: Int) { runs(first: $f) { totalCount } }", "variables": {"f": "abc"}},
+        "BAD_USER_INPUT",
+    ),
     "missing ID!": ({"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {}}, "BAD_USER_INPUT"),
-    "several operations, no name": ({"query": "query A { __typename } query B { __typename }"},
-                                    "OPERATION_RESOLUTION_FAILURE"),
+    "several operations, no name": (
+        {"query": "query A { __typename } query B { __typename }"},
+        "OPERATION_RESOLUTION_FAILURE",
+    ),
 }
 
 
@@ -97,8 +101,9 @@ async def test_every_4xx_has_a_coded_json_body(client, services, kind):
         response = await client.http.post("/graphql", data={"operations": "{}"}, files={"0": ("a", b"x")})
     else:
         limit = services.settings.max_request_bytes
-        response = await client.http.post("/graphql", content=b"x" * (limit + 1),
-                                          headers={"content-type": "application/json"})
+        response = await client.http.post(
+            "/graphql", content=b"x" * (limit + 1), headers={"content-type": "application/json"}
+        )
     assert 400 <= response.status_code < 500, response.text
     assert response.headers["content-type"].startswith("application/json")
     code = response.json()["errors"][0]["extensions"]["code"]
@@ -153,8 +158,10 @@ async def test_graphql_http_server_audit_passes_every_must_and_should(live_serve
 
 
 async def test_document_errors_over_websockets_are_coded_errors_not_a_bare_complete(live_server):
-    cases = {"subscription { nope }": "GRAPHQL_VALIDATION_FAILED",
-             "subscription($id: ID!) { runProgress(id: $id) { seq } }": "BAD_USER_INPUT"}
+    cases = {
+        "subscription { nope }": "GRAPHQL_VALIDATION_FAILED",
+        "subscription($id: ID!) { runProgress(id: $id) { seq } }": "BAD_USER_INPUT",
+    }
     async with WSClient(live_server) as ws:
         for op_id, (query, code) in enumerate(cases.items()):
             await ws.subscribe(str(op_id), query, {})

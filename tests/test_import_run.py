@@ -28,8 +28,10 @@ def _run_dirs(services) -> list[str]:
 
 async def test_import_two_pngs_and_a_jpeg(client, services):
     payload = await import_images(
-        client, [png_bytes(64, 48), png_bytes(30, 20, (0, 0, 0, 128), "RGBA"), jpeg_bytes(50, 40)],
-        prompt="summer sale", metadata={"processing_context": {"note": "x"}},
+        client,
+        [png_bytes(64, 48), png_bytes(30, 20, (0, 0, 0, 128), "RGBA"), jpeg_bytes(50, 40)],
+        prompt="summer sale",
+        metadata={"processing_context": {"note": "x"}},
     )
     assert payload["userErrors"] == []
     run = payload["run"]

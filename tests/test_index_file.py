@@ -12,20 +12,33 @@ from churns_gql.storage import IndexEntry, RunStorage
 
 
 def _entry(job_id: str, cost: float = 0.5, summary: str | None = "s") -> IndexEntry:
-    return IndexEntry(job_id=job_id, parent_image_id="p", parent_image_path="originals/image_0.png",
-                      image_path=f"refinements/{job_id}_from_0.png", type="prompt", summary=summary, cost=cost,
-                      created_at="2026-01-01T00:00:00+00:00")
+    return IndexEntry(
+        job_id=job_id,
+        parent_image_id="p",
+        parent_image_path="originals/image_0.png",
+        image_path=f"refinements/{job_id}_from_0.png",
+        type="prompt",
+        summary=summary,
+        cost=cost,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
 
 
-@pytest.mark.parametrize("entries", [
-    [],
-    [_entry("a").as_dict()],
-    [_entry("a", 0.1).as_dict(), _entry("b", 1e-7, None).as_dict(), _entry("c", 3, "Texte « é » \n\"q\"").as_dict()],
-    [{"job_id": "legacy", "cost": None, "extra": {"nested": [1, {"x": []}], "empty": {}}}],
-])
+@pytest.mark.parametrize(
+    "entries",
+    [
+        [],
+        [_entry("a").as_dict()],
+        [_entry("a", 0.1).as_dict(), _entry("b", 1e-7, None).as_dict(), _entry("c", 3, 'Texte « é » \n"q"').as_dict()],
+        [{"job_id": "legacy", "cost": None, "extra": {"nested": [1, {"x": []}], "empty": {}}}],
+    ],
+)
 def test_the_bytes_are_json_dumps_indent_2(entries):
-    index = {"refinements": entries, "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
-             "total_refinements": len(entries)}
+    index = {
+        "refinements": entries,
+        "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
+        "total_refinements": len(entries),
+    }
     assert index_file.build(entries).data == json.dumps(index, indent=2).encode()
 
 

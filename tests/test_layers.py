@@ -19,15 +19,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def _python(code: str, **env: str) -> subprocess.CompletedProcess[str]:
     """Run `code` in a fresh interpreter (nothing imported yet) from the repository root."""
-    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60,
-                          env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60, env={**os.environ, **env}
+    )
 
 
 def test_importing_the_app_never_imports_the_pipeline_or_a_provider():
-    result = _python("import churns_gql.app, sys\n"
-                     "loaded = [m for m in sys.modules if m.startswith(('churns_gql.pipeline', 'churns_gql.providers',"
-                     " 'churns_gql.worker'))]\n"
-                     "assert not loaded, loaded")
+    result = _python(
+        "import churns_gql.app, sys\n"
+        "loaded = [m for m in sys.modules if m.startswith(('churns_gql.pipeline', 'churns_gql.providers',"
+        " 'churns_gql.worker'))]\n"
+        "assert not loaded, loaded"
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -65,9 +68,14 @@ def test_worker_settings_follow_the_settings_passed_in():
 def _lint_imports(root: Path) -> subprocess.CompletedProcess[str]:
     """`lint-imports` over the package found in `root`, with the contracts of the repository's pyproject.toml."""
     lint = Path(sys.executable).with_name("lint-imports")
-    return subprocess.run([str(lint), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")], cwd=root,
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PYTHONPATH": str(root)})
+    return subprocess.run(
+        [str(lint), "--no-cache", "--no-logo", str(ROOT / "pyproject.toml")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(root)},
+    )
 
 
 def test_the_import_contracts_hold():
@@ -84,15 +92,18 @@ def _break(tmp_path: Path, module: str, line: str) -> subprocess.CompletedProces
     return _lint_imports(tmp_path)
 
 
-@pytest.mark.parametrize("module, line, contract", [
-    ("app.py", "import churns_gql.worker", "API and worker apart"),
-    ("graphql/types.py", "import churns_gql.pipeline.executor", "API and worker apart"),
-    ("services/runs.py", "import churns_gql.graphql.ids", "API and worker apart"),
-    ("client.py", "import churns_gql.graphql.ids", "Only the app imports the GraphQL layer"),
-    ("pipeline/stages/load_base_image.py", "from sqlalchemy import select", "SQL only in services"),
-    ("reaper.py", "import asyncpg", "SQL only in services"),
-    ("queue.py", "import churns_gql.providers", "queue client stays free of the worker side"),
-])
+@pytest.mark.parametrize(
+    "module, line, contract",
+    [
+        ("app.py", "import churns_gql.worker", "API and worker apart"),
+        ("graphql/types.py", "import churns_gql.pipeline.executor", "API and worker apart"),
+        ("services/runs.py", "import churns_gql.graphql.ids", "API and worker apart"),
+        ("client.py", "import churns_gql.graphql.ids", "Only the app imports the GraphQL layer"),
+        ("pipeline/stages/load_base_image.py", "from sqlalchemy import select", "SQL only in services"),
+        ("reaper.py", "import asyncpg", "SQL only in services"),
+        ("queue.py", "import churns_gql.providers", "queue client stays free of the worker side"),
+    ],
+)
 def test_each_contract_catches_a_break(tmp_path, module, line, contract):
     result = _break(tmp_path, module, line)
     assert result.returncode != 0, result.stdout
@@ -113,6 +124,9 @@ def test_queries_are_sent_only_from_services():
         relative = path.relative_to(package).as_posix()
         if relative.startswith(_MAY_QUERY):
             continue
-        offenders += [f"{relative}:{n}: {line.strip()}" for n, line in enumerate(path.read_text().splitlines(), 1)
-                      if _QUERY_CALL.search(line)]
+        offenders += [
+            f"{relative}:{n}: {line.strip()}"
+            for n, line in enumerate(path.read_text().splitlines(), 1)
+            if _QUERY_CALL.search(line)
+        ]
     assert offenders == []

@@ -1,4 +1,5 @@
-"""Lint and types are part of the test suite: `ruff check` and mypy (strict on services and graphql) pass."""
+"""Lint, format and types are part of the test suite: `ruff check`, `ruff format --check` and mypy (strict on services
+and graphql) pass."""
 
 from __future__ import annotations
 
@@ -25,13 +26,24 @@ def test_the_rule_set_is_not_weakened() -> None:
     assert "format" in ruff
     strict = next(o for o in _config()["mypy"]["overrides"] if "churns_gql.services.*" in o["module"])
     assert "churns_gql.graphql.*" in strict["module"]
-    for flag in ("disallow_untyped_defs", "disallow_any_generics", "warn_return_any", "check_untyped_defs",
-                 "no_implicit_reexport", "strict_equality"):
+    for flag in (
+        "disallow_untyped_defs",
+        "disallow_any_generics",
+        "warn_return_any",
+        "check_untyped_defs",
+        "no_implicit_reexport",
+        "strict_equality",
+    ):
         assert strict[flag] is True, flag
 
 
 def test_ruff_check_passes() -> None:
-    result = _run(str(BIN / "ruff"), "check", "--no-cache", "churns_gql", "tests")
+    result = _run(str(BIN / "ruff"), "check", "--no-cache", "churns_gql", "tests", "bench")
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_code_is_formatted() -> None:
+    result = _run(str(BIN / "ruff"), "format", "--check", "--no-cache", "churns_gql", "tests", "bench")
     assert result.returncode == 0, result.stdout + result.stderr
 
 

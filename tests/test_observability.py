@@ -21,8 +21,11 @@ from tests.test_security import _token
 
 def _samples(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     """Every sample of an exposition text, keyed by name and sorted labels."""
-    return {(s.name, tuple(sorted(s.labels.items()))): s.value
-            for family in text_string_to_metric_families(text) for s in family.samples}
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in text_string_to_metric_families(text)
+        for s in family.samples
+    }
 
 
 async def _scrape(client, **headers) -> dict:
@@ -102,9 +105,14 @@ async def test_provider_calls_are_timed_by_provider_call_and_outcome():
             raise RuntimeError("down")
 
     timed = TimedProvider(Fake())
-    ok_key = ("churns_provider_call_duration_seconds_count", (("call", "edit"), ("outcome", "ok"), ("provider", "fake")))
-    err_key = ("churns_provider_call_duration_seconds_count",
-               (("call", "generate"), ("outcome", "error"), ("provider", "fake")))
+    ok_key = (
+        "churns_provider_call_duration_seconds_count",
+        (("call", "edit"), ("outcome", "ok"), ("provider", "fake")),
+    )
+    err_key = (
+        "churns_provider_call_duration_seconds_count",
+        (("call", "generate"), ("outcome", "error"), ("provider", "fake")),
+    )
     before = _samples(_registry_text())
     assert await timed.edit(21) == 42 and timed.name == "fake"
     with pytest.raises(RuntimeError):
@@ -164,8 +172,9 @@ async def test_json_logs_carry_the_request_id(client, monkeypatch, capsys):
     saved = (root.handlers[:], root.level)
     configure_logging("json")
     try:
-        response = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"},
-                                          headers={"X-Request-ID": "req-42"})
+        response = await client.http.post(
+            "/graphql", json={"query": "{ runs { totalCount } }"}, headers={"X-Request-ID": "req-42"}
+        )
         fresh = await client.http.post("/graphql", json={"query": "{ __typename }"})
     finally:
         root.handlers[:], level = saved

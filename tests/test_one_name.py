@@ -55,8 +55,10 @@ def test_no_refinement_type_spelled_as_a_string_outside_the_enum_module() -> Non
     literal = re.compile(r"""["'](PROMPT|TEXT|SUBJECT)["']""")
     offenders = [
         f"{path.relative_to(PACKAGE)}:{n}"
-        for path in _sources() if path.name != "refinement_types.py"
-        for n, line in enumerate(path.read_text().splitlines(), 1) if literal.search(line)
+        for path in _sources()
+        if path.name != "refinement_types.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if literal.search(line)
     ]
     assert offenders == []
 
@@ -68,21 +70,28 @@ def test_one_rectangle_type_and_no_rebuilding_from_mappings() -> None:
     rebuilt = re.compile(r"""Rect\(\*\*|\[["']x["']\]""")
     offenders = [
         f"{path.relative_to(PACKAGE)}:{n}"
-        for path in _sources() if path.name != "geometry.py"
-        for n, line in enumerate(path.read_text().splitlines(), 1) if rebuilt.search(line)
+        for path in _sources()
+        if path.name != "geometry.py"
+        for n, line in enumerate(path.read_text().splitlines(), 1)
+        if rebuilt.search(line)
     ]
     assert offenders == []
 
 
 def test_every_module_is_at_most_400_lines() -> None:
-    too_long = {str(p.relative_to(PACKAGE)): n for p in _sources() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    too_long = {
+        str(p.relative_to(PACKAGE)): n for p in _sources() if (n := len(p.read_text().splitlines())) > MAX_LINES
+    }
     assert too_long == {}
 
 
 async def test_the_mask_is_stored_and_read_back_as_rectangles(client, services) -> None:
     run = (await import_images(client, [png_bytes(80, 60)]))["run"]
-    ref = (await refine(client, run["images"][0]["id"], prompt="warmer",
-                        mask=[{"x": 0.25, "y": 0.5, "width": 0.5, "height": 0.25}]))["refinement"]
+    ref = (
+        await refine(
+            client, run["images"][0]["id"], prompt="warmer", mask=[{"x": 0.25, "y": 0.5, "width": 0.5, "height": 0.25}]
+        )
+    )["refinement"]
     async with services.db() as session:
         row = await session.get(models.Refinement, decode_id(ref["id"])[1])
     assert row.mask == [{"x": 0.25, "y": 0.5, "width": 0.5, "height": 0.25}]
@@ -104,8 +113,11 @@ async def test_a_refinement_job_reads_its_parent_once(client, services, worker_s
     await refine(client, first["id"], prompt="cooler")
     before = count_queries.count
     assert await run_worker(worker_services) == 1
-    job_reads = [s for s in count_queries.statements[before:]
-                 if s.startswith("SELECT refinements.id,") and "WHERE refinements.id =" in s and "FOR UPDATE" not in s]
+    job_reads = [
+        s
+        for s in count_queries.statements[before:]
+        if s.startswith("SELECT refinements.id,") and "WHERE refinements.id =" in s and "FOR UPDATE" not in s
+    ]
     # A Refinement parent: the job's own row is locked (FOR UPDATE) by the transitions and its status polled
     # between stages (the worker's startup sweep reads by status); the parent's row is read once.
     assert len(job_reads) == 1, job_reads

@@ -31,8 +31,9 @@ def _get_params(digest: str = HASH, query: str | None = None) -> dict[str, str]:
 async def test_post_miss_then_register_then_hit(client):
     miss = await client.http.post("/graphql", json={"extensions": _pq()})
     assert miss.status_code == 200 and miss.headers["cache-control"].startswith("private, no-cache")
-    assert miss.json()["errors"] == [{"message": "PersistedQueryNotFound",
-                                      "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]
+    assert miss.json()["errors"] == [
+        {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
+    ]
     registered = await client.http.post("/graphql", json={"query": QUERY, "extensions": _pq()})
     assert registered.json() == {"data": {"runs": {"totalCount": 0}}}
     redis = Redis.from_url(TEST_REDIS_URL)
@@ -63,14 +64,17 @@ async def test_a_hit_keeps_get_mutations_refused(client):
 async def test_hash_mismatch_and_bad_versions_are_bad_requests(client):
     wrong = await client.http.post("/graphql", json={"query": QUERY, "extensions": _pq("0" * 64)})
     assert wrong.status_code == 400
-    assert wrong.json()["errors"] == [{"message": "provided sha does not match query",
-                                       "extensions": {"code": "BAD_REQUEST"}}]
+    assert wrong.json()["errors"] == [
+        {"message": "provided sha does not match query", "extensions": {"code": "BAD_REQUEST"}}
+    ]
     # Nothing was registered under the wrong hash.
     still_missing = await client.http.post("/graphql", json={"extensions": _pq("0" * 64)})
     assert still_missing.json()["errors"][0]["extensions"]["code"] == "PERSISTED_QUERY_NOT_FOUND"
     version = await client.http.post("/graphql", json={"query": QUERY, "extensions": _pq(version=2)})
     assert version.status_code == 400 and version.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
-    shape = await client.http.post("/graphql", json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "x"}}})
+    shape = await client.http.post(
+        "/graphql", json={"extensions": {"persistedQuery": {"version": 1, "sha256Hash": "x"}}}
+    )
     assert shape.status_code == 400 and shape.json()["errors"][0]["extensions"]["code"] == "BAD_REQUEST"
 
 
@@ -90,15 +94,18 @@ async def test_websocket_miss_register_hit_and_mismatch(live_server):
         await ws.ws.send(json.dumps({"id": "1", "type": "subscribe", "payload": {"extensions": _pq()}}))
         _, miss = await ws.collect("1")
         assert miss["type"] == "error"
-        assert miss["payload"] == [{"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}]
+        assert miss["payload"] == [
+            {"message": "PersistedQueryNotFound", "extensions": {"code": "PERSISTED_QUERY_NOT_FOUND"}}
+        ]
         await ws.ws.send(json.dumps({"id": "2", "type": "subscribe", "payload": {"query": QUERY, "extensions": _pq()}}))
         items, done = await ws.collect("2")
         assert items == [{"data": {"runs": {"totalCount": 0}}}] and done["type"] == "complete"
         await ws.ws.send(json.dumps({"id": "3", "type": "subscribe", "payload": {"extensions": _pq()}}))
         items, done = await ws.collect("3")
         assert items == [{"data": {"runs": {"totalCount": 0}}}] and done["type"] == "complete"
-        await ws.ws.send(json.dumps({"id": "4", "type": "subscribe",
-                                     "payload": {"query": QUERY, "extensions": _pq("1" * 64)}}))
+        await ws.ws.send(
+            json.dumps({"id": "4", "type": "subscribe", "payload": {"query": QUERY, "extensions": _pq("1" * 64)}})
+        )
         _, wrong = await ws.collect("4")
         assert wrong["type"] == "error" and wrong["payload"][0]["extensions"]["code"] == "BAD_REQUEST"
 

@@ -18,8 +18,13 @@ async def _counts(services) -> tuple[int, int, list[str]]:
     async with services.db() as session:
         runs = await session.scalar(select(func.count()).select_from(Run))
         refs = await session.scalar(select(func.count()).select_from(Refinement))
-    files = sorted(str(p.relative_to(services.storage.runs_dir)) for p in services.storage.runs_dir.rglob("*")
-                   if p.is_file()) if services.storage.runs_dir.exists() else []
+    files = (
+        sorted(
+            str(p.relative_to(services.storage.runs_dir)) for p in services.storage.runs_dir.rglob("*") if p.is_file()
+        )
+        if services.storage.runs_dir.exists()
+        else []
+    )
     return runs, refs, files
 
 
@@ -46,7 +51,9 @@ async def test_subject_with_a_reference_and_a_nul_leaves_no_orphan_reference(cli
     parent = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
     before = await _counts(services)
     variables = {"input": {"parentId": parent, "type": "SUBJECT", "instructions": "x\x00y", "referenceImage": None}}
-    body = (await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(), "image/png")})).json()
+    body = (
+        await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(), "image/png")})
+    ).json()
     assert not body.get("errors"), body
     errors = body["data"]["refineImage"]["userErrors"]
     assert ("INVALID", ["input", "instructions"]) in [(e["code"], e["field"]) for e in errors]

@@ -8,10 +8,14 @@ from graphql import parse
 
 from churns_gql.graphql.cost import DEFAULT_PAGE, selection_cost
 
-ALIAS_FLOOD = "{ " + " ".join(f"a{i}: runs(first: 100) {{ edges {{ node {{ refinements {{ totalCount }} }} }} }}"
-                              for i in range(100)) + " }"
-METADATA_FLOOD = "{ " + " ".join(f"m{i}: runs(first: 100) {{ edges {{ node {{ metadata }} }} }}"
-                                 for i in range(100)) + " }"
+ALIAS_FLOOD = (
+    "{ "
+    + " ".join(f"a{i}: runs(first: 100) {{ edges {{ node {{ refinements {{ totalCount }} }} }} }}" for i in range(100))
+    + " }"
+)
+METADATA_FLOOD = (
+    "{ " + " ".join(f"m{i}: runs(first: 100) {{ edges {{ node {{ metadata }} }} }}" for i in range(100)) + " }"
+)
 
 
 def _cost(query: str) -> int:
@@ -37,8 +41,10 @@ async def test_alias_and_metadata_floods_are_too_complex(client):
 
 
 async def test_ordinary_pages_stay_well_within_the_limit(client):
-    body = await client.execute("{ runs(first: 20) { totalCount edges { node { id prompt metadata images { id url "
-                                "children { id version children { id } } } } } } }")
+    body = await client.execute(
+        "{ runs(first: 20) { totalCount edges { node { id prompt metadata images { id url "
+        "children { id version children { id } } } } } } }"
+    )
     assert "errors" not in body, body
 
 

@@ -114,15 +114,22 @@ async def test_me_shows_usage_against_each_limit(client, services):
 async def test_refine_image_holds_the_quota_lock_for_one_statement(client, services, count_queries):
     """Regression (bench P5): the bucket's lock was held over six statements, serialising every refineImage."""
     parent = await _parent(client)
-    _limit(services, provider="openai", openai_api_key="sk-test", rate_limit_per_minute=100,
-           max_active_jobs_per_token=100, daily_spend_limit_usd=100.0, max_storage_mb_per_token=100)
+    _limit(
+        services,
+        provider="openai",
+        openai_api_key="sk-test",
+        rate_limit_per_minute=100,
+        max_active_jobs_per_token=100,
+        daily_spend_limit_usd=100.0,
+        max_storage_mb_per_token=100,
+    )
     before = count_queries.count
     assert not (await refine(client, parent, prompt="warmer"))["userErrors"]
     sent = count_queries.statements[before:]
     [locking] = [i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s]
     [inserting] = [i for i, s in enumerate(sent) if "INSERT INTO stage_events" in s]
     # After the locks: one statement that counts, numbers, inserts and notifies (then the commit).
-    assert inserting == locking + 1, sent[locking:inserting + 1]
+    assert inserting == locking + 1, sent[locking : inserting + 1]
     assert all(part in sent[inserting] for part in ("rate_windows", "quota_active", "quota_spent", "pg_notify"))
     async with services.db() as session:
         [row] = (await session.scalars(select(Refinement))).all()

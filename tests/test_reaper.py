@@ -39,9 +39,14 @@ async def _status(services, gid):
 
 async def _age(services, gid, seconds):
     async with services.db() as session:
-        await session.execute(update(Refinement).where(Refinement.id == decode_id(gid)[1]).values(
-            created_at=lifecycle.utcnow() - timedelta(seconds=seconds),
-            started_at=Refinement.started_at - timedelta(seconds=seconds)))
+        await session.execute(
+            update(Refinement)
+            .where(Refinement.id == decode_id(gid)[1])
+            .values(
+                created_at=lifecycle.utcnow() - timedelta(seconds=seconds),
+                started_at=Refinement.started_at - timedelta(seconds=seconds),
+            )
+        )
         await session.commit()
 
 
@@ -78,8 +83,11 @@ async def test_running_long_past_its_budget_with_no_trace_fails(client, services
     await redis.flushdb()
     await _age(services, gid, 3600)
     assert (await reap(services.db, redis, KINDS)).failed == 1
-    data = (await client.data("query($id: ID!) { refinement(id: $id) { status errorMessage events { terminal } } }",
-                              {"id": gid}))["refinement"]
+    data = (
+        await client.data(
+            "query($id: ID!) { refinement(id: $id) { status errorMessage events { terminal } } }", {"id": gid}
+        )
+    )["refinement"]
     assert data["status"] == "FAILED" and "try again" in data["errorMessage"]
     assert data["events"][-1]["terminal"]
 

@@ -21,13 +21,17 @@ def _uuid(gid: str):
 
 async def _imported(client, n=3, size=(90, 60)):
     images = [png_bytes(*size, color=(40 + 60 * i, 120, 200 - 50 * i)) for i in range(n)]
-    run = (await import_images(client, images, metadata={"visual_concepts": [{"main_subject": "a red mug"}] * n}))["run"]
+    run = (await import_images(client, images, metadata={"visual_concepts": [{"main_subject": "a red mug"}] * n}))[
+        "run"
+    ]
     return run, [img["id"] for img in run["images"]]
 
 
 async def test_chains_and_branches_make_the_version_tree(client, services, worker_services):
     run, (a, b, _c) = await _imported(client)
-    a1 = (await refine(client, a, prompt="make it warmer", mask=[{"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}]))["refinement"]
+    a1 = (await refine(client, a, prompt="make it warmer", mask=[{"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}]))[
+        "refinement"
+    ]
     b1 = (await refine(client, b, prompt="cooler"))["refinement"]
     assert a1["status"] == "QUEUED" and a1["version"] == 2 and a1["url"] is None
     assert await run_worker(worker_services) == 2
@@ -55,13 +59,17 @@ async def test_chains_and_branches_make_the_version_tree(client, services, worke
     run_uuid = _uuid(run["id"])
     folder = services.storage.run_dir(run_uuid)
     expected = {
-        refinement_path(_uuid(a1["id"]), 0), refinement_path(_uuid(b1["id"]), 1),
-        refinement_path(_uuid(a3["id"]), 0), refinement_path(_uuid(a2["id"]), _uuid(a1["id"])),
+        refinement_path(_uuid(a1["id"]), 0),
+        refinement_path(_uuid(b1["id"]), 1),
+        refinement_path(_uuid(a3["id"]), 0),
+        refinement_path(_uuid(a2["id"]), _uuid(a1["id"])),
     }
     assert {str(p.relative_to(folder)) for p in (folder / "refinements").glob("*.png")} == expected
     # Every result has its parent's exact size and differs from it.
     for gid in (a1["id"], a2["id"], b1["id"], a3["id"]):
-        got = await client.data("query($id: ID!) { refinement(id: $id) { url width height parent { url } } }", {"id": gid})
+        got = await client.data(
+            "query($id: ID!) { refinement(id: $id) { url width height parent { url } } }", {"id": gid}
+        )
         ref = got["refinement"]
         result = PILImage.open(io.BytesIO((await client.http.get(ref["url"])).content))
         parent = PILImage.open(io.BytesIO((await client.http.get(ref["parent"]["url"])).content))
@@ -86,20 +94,27 @@ async def test_events_and_stages_of_a_completed_refinement(client, services, wor
     _, (a, *_rest) = await _imported(client, n=1)
     ref = (await refine(client, a, prompt="brighter"))["refinement"]
     await run_worker(worker_services)
-    data = (await client.data(
-        """query($id: ID!) { refinement(id: $id) { status
+    data = (
+        await client.data(
+            """query($id: ID!) { refinement(id: $id) { status
              events { seq stage status progress terminal message jobId previewUrl }
              later: events(after: 5) { seq }
              stages { name status durationMs startedAt completedAt } } }""",
-        {"id": ref["id"]},
-    ))["refinement"]
+            {"id": ref["id"]},
+        )
+    )["refinement"]
     events = data["events"]
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
     assert [(e["stage"], e["status"]) for e in events] == [
-        ("job", "PENDING"), ("job", "RUNNING"),
-        ("load_base_image", "RUNNING"), ("load_base_image", "COMPLETED"),
-        ("prompt_refine", "RUNNING"), ("prompt_refine", "RUNNING"), ("prompt_refine", "COMPLETED"),
-        ("save_outputs", "RUNNING"), ("save_outputs", "COMPLETED"),
+        ("job", "PENDING"),
+        ("job", "RUNNING"),
+        ("load_base_image", "RUNNING"),
+        ("load_base_image", "COMPLETED"),
+        ("prompt_refine", "RUNNING"),
+        ("prompt_refine", "RUNNING"),
+        ("prompt_refine", "COMPLETED"),
+        ("save_outputs", "RUNNING"),
+        ("save_outputs", "COMPLETED"),
         ("job", "COMPLETED"),
     ]
     assert [e["terminal"] for e in events] == [False] * 9 + [True]
@@ -113,7 +128,9 @@ async def test_events_and_stages_of_a_completed_refinement(client, services, wor
     assert progress == sorted(progress)
     assert [e["seq"] for e in data["later"]] == [6, 7, 8, 9, 10]
     assert [(s["name"], s["status"]) for s in data["stages"]] == [
-        ("load_base_image", "COMPLETED"), ("prompt_refine", "COMPLETED"), ("save_outputs", "COMPLETED")
+        ("load_base_image", "COMPLETED"),
+        ("prompt_refine", "COMPLETED"),
+        ("save_outputs", "COMPLETED"),
     ]
     assert all(s["durationMs"] is not None and s["durationMs"] >= 0 for s in data["stages"])
 
@@ -130,9 +147,11 @@ async def test_a_job_run_twice_leaves_one_file_one_entry_one_terminal_state(clie
     assert len(list((folder / "refinements").glob("*.png"))) == 1
     assert json.loads((folder / "refinements.json").read_text())["total_refinements"] == 1
     async with services.db() as session:
-        terminal = (await session.scalars(
-            select(StageEvent).where(StageEvent.job_id == _uuid(ref["id"]), StageEvent.terminal.is_(True))
-        )).all()
+        terminal = (
+            await session.scalars(
+                select(StageEvent).where(StageEvent.job_id == _uuid(ref["id"]), StageEvent.terminal.is_(True))
+            )
+        ).all()
     assert len(terminal) == 1
 
 
@@ -152,14 +171,22 @@ async def test_subject_repair_with_reference_upload(client, services, worker_ser
     from tests.conftest import REFINE
 
     _, (a, *_rest) = await _imported(client, n=1, size=(200, 120))
-    variables = {"input": {"parentId": a, "type": "SUBJECT", "referenceImage": None,
-                           "mask": [{"x": 0.25, "y": 0.25, "width": 0.5, "height": 0.5}]}}
+    variables = {
+        "input": {
+            "parentId": a,
+            "type": "SUBJECT",
+            "referenceImage": None,
+            "mask": [{"x": 0.25, "y": 0.25, "width": 0.5, "height": 0.5}],
+        }
+    }
     # A red disc on a white backdrop: the engine cuts the disc out and places it in the region.
     reference = PILImage.new("RGB", (60, 60), "white")
     ImageDraw.Draw(reference).ellipse((8, 8, 52, 52), fill=(230, 20, 20))
     data = io.BytesIO()
     reference.save(data, format="PNG")
-    response = await client.upload(REFINE, variables, {"input.referenceImage": ("ref.png", data.getvalue(), "image/png")})
+    response = await client.upload(
+        REFINE, variables, {"input.referenceImage": ("ref.png", data.getvalue(), "image/png")}
+    )
     payload = response.json()["data"]["refineImage"]
     assert payload["userErrors"] == []
     ref = payload["refinement"]
@@ -167,8 +194,11 @@ async def test_subject_repair_with_reference_upload(client, services, worker_ser
     stored = await client.http.get(ref["referenceImageUrl"])
     assert PILImage.open(io.BytesIO(stored.content)).size == (60, 60)
     await run_worker(worker_services)
-    done = (await client.data("query($id: ID!) { refinement(id: $id) { status url summary errorMessage } }",
-                              {"id": ref["id"]}))["refinement"]
+    done = (
+        await client.data(
+            "query($id: ID!) { refinement(id: $id) { status url summary errorMessage } }", {"id": ref["id"]}
+        )
+    )["refinement"]
     assert done["status"] == "COMPLETED", done["errorMessage"]
     assert done["summary"] == "Subject: from the reference image (1 region)"
     result = PILImage.open(io.BytesIO((await client.http.get(done["url"])).content)).convert("RGB")
@@ -182,8 +212,9 @@ async def test_text_repair_without_known_text_is_refused_up_front(client, servic
     parent = payload["run"]["images"][0]["id"]
     refused = await refine(client, parent, "TEXT", instructions="fix the spelling")
     assert refused["refinement"] is None
-    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [(["input", "instructions"],
-                                                                         "UNSUPPORTED_BY_PROVIDER")]
+    assert [(e["field"], e["code"]) for e in refused["userErrors"]] == [
+        (["input", "instructions"], "UNSUPPORTED_BY_PROVIDER")
+    ]
     assert "quotes" in refused["userErrors"][0]["message"]
     async with services.db() as session:
         assert (await session.scalars(select(Refinement))).all() == []
@@ -194,10 +225,12 @@ async def test_text_repair_with_no_text_in_the_image_fails_with_a_clear_message(
     parent = payload["run"]["images"][0]["id"]
     ref = (await refine(client, parent, "TEXT", instructions='it should read "SALE"'))["refinement"]
     await run_worker(worker_services)
-    done = (await client.data(
-        "query($id: ID!) { refinement(id: $id) { status errorMessage url events { stage status terminal message } } }",
-        {"id": ref["id"]},
-    ))["refinement"]
+    done = (
+        await client.data(
+            "query($id: ID!) { refinement(id: $id) { status errorMessage url events { stage status terminal message } } }",
+            {"id": ref["id"]},
+        )
+    )["refinement"]
     assert done["status"] == "FAILED" and done["url"] is None
     assert "text" in done["errorMessage"].lower()
     assert done["events"][-1] == {"stage": "job", "status": "FAILED", "terminal": True, "message": done["errorMessage"]}

@@ -84,8 +84,13 @@ def poster(width: int = 1200, height: int = 630) -> PILImage.Image:
 
 async def _parent(client, image: PILImage.Image | None = None) -> str:
     """Import `image` (or a small one) as a run whose metadata carries a concept; returns the Image id."""
-    metadata = {"processing_context": {"generated_image_prompts": [
-        {"visual_concept": {"main_subject": SUBJECT, "visual_style": STYLE, "promotional_text_visuals": TEXT}}]}}
+    metadata = {
+        "processing_context": {
+            "generated_image_prompts": [
+                {"visual_concept": {"main_subject": SUBJECT, "visual_style": STYLE, "promotional_text_visuals": TEXT}}
+            ]
+        }
+    }
     data = png_bytes(300, 200, (30, 90, 160))
     if image is not None:
         out = io.BytesIO()
@@ -103,8 +108,14 @@ async def _done(client, ref_id: str) -> dict:
 def _priced(usage: dict) -> float:
     """What a reported usage block costs at the catalogue's prices of MODEL."""
     details = usage["input_tokens_details"]
-    return CATALOGUE.pricing.cost(Usage(model=MODEL, text_input_tokens=details["text_tokens"],
-                                        image_input_tokens=details["image_tokens"], image_output_tokens=usage["output_tokens"]))
+    return CATALOGUE.pricing.cost(
+        Usage(
+            model=MODEL,
+            text_input_tokens=details["text_tokens"],
+            image_input_tokens=details["image_tokens"],
+            image_output_tokens=usage["output_tokens"],
+        )
+    )
 
 
 async def test_masked_1200x630_comes_back_exact_undistorted_and_untouched_outside(client, fake, openai_worker):
@@ -112,8 +123,15 @@ async def test_masked_1200x630_comes_back_exact_undistorted_and_untouched_outsid
     parent_image = poster()
     parent = await _parent(client, parent_image)
     rects = [Rect(0.55, 0.15, 0.35, 0.35)]
-    ref = (await refine(client, parent, prompt="make the blue panel glow", creativityLevel=1,
-                        mask=[{"x": r.x, "y": r.y, "width": r.width, "height": r.height} for r in rects]))["refinement"]
+    ref = (
+        await refine(
+            client,
+            parent,
+            prompt="make the blue panel glow",
+            creativityLevel=1,
+            mask=[{"x": r.x, "y": r.y, "width": r.width, "height": r.height} for r in rects],
+        )
+    )["refinement"]
     await run_worker(openai_worker)
     done = await _done(client, ref["id"])
     assert done["status"] == "COMPLETED", done
@@ -148,14 +166,20 @@ async def test_masked_1200x630_comes_back_exact_undistorted_and_untouched_outsid
 async def test_every_kind_carries_the_runs_concept(client, fake, openai_worker, kind):
     """PROMPT, TEXT and SUBJECT prompts carry the run's subject, style and intended text and the user's words."""
     parent = await _parent(client)
-    variables = {"input": {"parentId": parent, "type": kind, "prompt": "warmer" if kind == "PROMPT" else None,
-                           "instructions": None if kind == "PROMPT" else "fix it"}}
+    variables = {
+        "input": {
+            "parentId": parent,
+            "type": kind,
+            "prompt": "warmer" if kind == "PROMPT" else None,
+            "instructions": None if kind == "PROMPT" else "fix it",
+        }
+    }
     if kind == "SUBJECT":
         variables["input"]["referenceImage"] = None
         files = {"input.referenceImage": ("r.png", png_bytes(40, 80, (250, 10, 10)), "image/png")}
         body = (await client.upload(REFINE, variables, files)).json()
     else:
-        body = (await client.execute(REFINE, variables))
+        body = await client.execute(REFINE, variables)
     assert body["data"]["refineImage"]["userErrors"] == []
     await run_worker(openai_worker)
     prompt = fake.last_request(EDITS).field("prompt")
@@ -221,7 +245,9 @@ async def test_a_cancelled_jobs_spent_cost_is_recorded(client, fake, openai_work
 async def test_moderation_blocked_fails_with_message_and_code(client, fake, openai_worker):
     """A safety refusal FAILS the job with a user-facing message and the code in its events; nothing spent."""
     parent = await _parent(client)
-    fake.fail_next(EDITS, status=400, code="moderation_blocked", message="Your request was rejected by the safety system.")
+    fake.fail_next(
+        EDITS, status=400, code="moderation_blocked", message="Your request was rejected by the safety system."
+    )
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
     await run_worker(openai_worker)
     done = await _done(client, ref["id"])
@@ -231,9 +257,14 @@ async def test_moderation_blocked_fails_with_message_and_code(client, fake, open
     assert done["costUsd"] == 0.0
 
 
-@pytest.mark.parametrize("status,code,setting", [(401, "invalid_api_key", "OPENAI_API_KEY"),
-                                                 (403, None, "CHURNS_OPENAI_IMAGE_MODEL"),
-                                                 (404, "model_not_found", "CHURNS_OPENAI_IMAGE_MODEL")])
+@pytest.mark.parametrize(
+    "status,code,setting",
+    [
+        (401, "invalid_api_key", "OPENAI_API_KEY"),
+        (403, None, "CHURNS_OPENAI_IMAGE_MODEL"),
+        (404, "model_not_found", "CHURNS_OPENAI_IMAGE_MODEL"),
+    ],
+)
 async def test_account_errors_name_the_setting(client, fake, openai_worker, status, code, setting):
     """401/403/404 fail the job with a message naming the setting to check, without retrying."""
     parent = await _parent(client)
@@ -266,8 +297,13 @@ async def test_subject_without_reference_is_refused_by_refine_image(client, fake
     parent = await _parent(client)
     payload = await refine(client, parent, type="SUBJECT", instructions="use the can")
     assert payload["refinement"] is None
-    assert payload["userErrors"] == [{"field": ["input", "referenceImage"], "code": "INVALID",
-                                      "message": "the OpenAI provider needs a reference image for a SUBJECT refinement; upload one"}]
+    assert payload["userErrors"] == [
+        {
+            "field": ["input", "referenceImage"],
+            "code": "INVALID",
+            "message": "the OpenAI provider needs a reference image for a SUBJECT refinement; upload one",
+        }
+    ]
     assert fake.requests == []
 
 
@@ -292,8 +328,12 @@ async def test_a_failed_jobs_spent_cost_is_recorded(client, fake, worker_service
     parent = await _parent(client)
     editor = make_editor(fake, sleeps)
     editor.stream_partials = False
-    usage = {"input_tokens": 1_100, "input_tokens_details": {"text_tokens": 100, "image_tokens": 1_000},
-             "output_tokens": 2_000, "total_tokens": 3_100}
+    usage = {
+        "input_tokens": 1_100,
+        "input_tokens_details": {"text_tokens": 100, "image_tokens": 1_000},
+        "output_tokens": 2_000,
+        "total_tokens": 3_100,
+    }
     fake.respond_next(EDITS, {"created": 1, "data": [{"b64_json": "bm90IGFuIGltYWdl"}], "usage": usage})
     ref = (await refine(client, parent, prompt="brighter"))["refinement"]
     await run_worker(replace(worker_services, editor=editor))

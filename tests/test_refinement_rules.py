@@ -54,19 +54,43 @@ RULES = [
     ({"type": "PROMPT", "prompt": "x", "creativityLevel": 4}, ["input", "creativityLevel"], "INVALID"),
     ({"type": "PROMPT", "prompt": LONG}, ["input", "prompt"], "INVALID"),
     ({"type": "TEXT", "instructions": LONG}, ["input", "instructions"], "INVALID"),
-    ({"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.5, "y": 0.5, "width": 0.6, "height": 0.1}]},
-     ["input", "mask", "0", "width"], "INVALID"),
-    ({"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.1, "y": 0.1, "width": 0.1, "height": 0.1},
-                                                {"x": -0.1, "y": 0.5, "width": 0.1, "height": 0.1}]},
-     ["input", "mask", "1", "x"], "INVALID"),
-    ({"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.1, "y": 0.1, "width": 0, "height": 0.1}]},
-     ["input", "mask", "0", "width"], "INVALID"),
-    ({"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.1, "y": 0.1, "width": 0.2, "height": -0.1}]},
-     ["input", "mask", "0", "height"], "INVALID"),
-    ({"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.0, "y": 0.9, "width": 0.1, "height": 0.2}]},
-     ["input", "mask", "0", "height"], "INVALID"),
-    ({"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.0, "y": 0.0, "width": 0.05, "height": 0.05}] * 17},
-     ["input", "mask"], "INVALID"),
+    (
+        {"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.5, "y": 0.5, "width": 0.6, "height": 0.1}]},
+        ["input", "mask", "0", "width"],
+        "INVALID",
+    ),
+    (
+        {
+            "type": "PROMPT",
+            "prompt": "x",
+            "mask": [
+                {"x": 0.1, "y": 0.1, "width": 0.1, "height": 0.1},
+                {"x": -0.1, "y": 0.5, "width": 0.1, "height": 0.1},
+            ],
+        },
+        ["input", "mask", "1", "x"],
+        "INVALID",
+    ),
+    (
+        {"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.1, "y": 0.1, "width": 0, "height": 0.1}]},
+        ["input", "mask", "0", "width"],
+        "INVALID",
+    ),
+    (
+        {"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.1, "y": 0.1, "width": 0.2, "height": -0.1}]},
+        ["input", "mask", "0", "height"],
+        "INVALID",
+    ),
+    (
+        {"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.0, "y": 0.9, "width": 0.1, "height": 0.2}]},
+        ["input", "mask", "0", "height"],
+        "INVALID",
+    ),
+    (
+        {"type": "PROMPT", "prompt": "x", "mask": [{"x": 0.0, "y": 0.0, "width": 0.05, "height": 0.05}] * 17},
+        ["input", "mask"],
+        "INVALID",
+    ),
 ]
 
 
@@ -80,8 +104,12 @@ async def test_bad_input_is_refused_and_nothing_is_stored(client, services, pare
 
 @pytest.mark.parametrize(
     "fields",
-    [{"prompt": "add a surfer in the background"}, {"prompt": "x"}, {"prompt": "remove the logo"},
-     {"prompt": "add a red surfer", "mask": [{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}]}],
+    [
+        {"prompt": "add a surfer in the background"},
+        {"prompt": "x"},
+        {"prompt": "remove the logo"},
+        {"prompt": "add a red surfer", "mask": [{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}]},
+    ],
     ids=["surfer", "nonsense", "removal-without-mask", "generative-with-mask"],
 )
 async def test_prompt_the_offline_engine_cannot_do_is_refused_before_storing(client, services, parent, fields):
@@ -97,8 +125,9 @@ async def test_prompt_the_offline_engine_cannot_do_is_refused_before_storing(cli
 async def test_partly_understood_and_masked_removal_prompts_are_queued(client, services, parent):
     """A prompt with something doable is queued; removal with a rectangle is too."""
     ok = await refine(client, parent, prompt="warmer, with a dragon")
-    masked = await refine(client, parent, prompt="remove the logo",
-                          mask=[{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}])
+    masked = await refine(
+        client, parent, prompt="remove the logo", mask=[{"x": 0.1, "y": 0.1, "width": 0.3, "height": 0.3}]
+    )
     assert ok["userErrors"] == [] and masked["userErrors"] == []
     assert (await _stored(services))[0] == 2
 
@@ -112,7 +141,12 @@ async def test_openai_provider_is_not_held_to_the_offline_rules(client, services
 
 async def test_unknown_or_wrong_type_parent_is_not_found(client, services, parent):
     image_id = decode_id(parent)[1]
-    for bad in ["garbage", encode_id("Run", image_id), encode_id("Refinement", image_id), encode_id("Image", uuid.uuid4())]:
+    for bad in [
+        "garbage",
+        encode_id("Run", image_id),
+        encode_id("Refinement", image_id),
+        encode_id("Image", uuid.uuid4()),
+    ]:
         payload = await refine(client, bad, prompt="x")
         assert [(e["field"], e["code"]) for e in payload["userErrors"]] == [(["input", "parentId"], "NOT_FOUND")]
     assert await _stored(services) == (0, 0, [])
@@ -136,7 +170,9 @@ async def test_bad_reference_upload_is_refused(client, services, parent, data, c
 
 async def test_reference_with_a_non_subject_type_is_invalid(client, services, parent):
     variables = {"input": {"parentId": parent, "type": "PROMPT", "prompt": "x", "referenceImage": None}}
-    body = (await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(), "image/png")})).json()
+    body = (
+        await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(), "image/png")})
+    ).json()
     assert [e["code"] for e in body["data"]["refineImage"]["userErrors"]] == ["INVALID"]
     assert await _stored(services) == (0, 0, [])
 
@@ -144,7 +180,9 @@ async def test_reference_with_a_non_subject_type_is_invalid(client, services, pa
 async def test_reference_over_the_pixel_limit_is_too_large(client, services, parent):
     services.settings = services.settings.with_changes(max_pixels=1000)
     variables = {"input": {"parentId": parent, "type": "SUBJECT", "referenceImage": None}}
-    body = (await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(100, 100), "image/png")})).json()
+    body = (
+        await client.upload(REFINE, variables, {"input.referenceImage": ("r.png", png_bytes(100, 100), "image/png")})
+    ).json()
     assert [e["code"] for e in body["data"]["refineImage"]["userErrors"]] == ["TOO_LARGE"]
     assert await _stored(services) == (0, 0, [])
 
@@ -160,8 +198,11 @@ async def test_cancel_while_queued_means_the_stages_never_run(client, services, 
     payload = (await client.data(CANCEL, {"id": ref["id"]}))["cancelRefinement"]
     assert payload == {"refinement": {"id": ref["id"], "status": "CANCELLED"}, "userErrors": []}
     await run_worker(worker_services)
-    data = (await client.data("query($id: ID!) { refinement(id: $id) { status url events { stage status terminal } } }",
-                              {"id": ref["id"]}))["refinement"]
+    data = (
+        await client.data(
+            "query($id: ID!) { refinement(id: $id) { status url events { stage status terminal } } }", {"id": ref["id"]}
+        )
+    )["refinement"]
     assert data["status"] == "CANCELLED" and data["url"] is None
     assert data["events"] == [
         {"stage": "job", "status": "PENDING", "terminal": False},
@@ -175,7 +216,9 @@ async def test_cancelling_a_finished_refinement_is_a_conflict(client, services, 
     await run_worker(worker_services)
     payload = (await client.data(CANCEL, {"id": ref["id"]}))["cancelRefinement"]
     assert payload["refinement"] is None
-    assert [(e["code"], e["message"]) for e in payload["userErrors"]] == [("CONFLICT", "the refinement is already COMPLETED")]
+    assert [(e["code"], e["message"]) for e in payload["userErrors"]] == [
+        ("CONFLICT", "the refinement is already COMPLETED")
+    ]
     unknown = (await client.data(CANCEL, {"id": "nope"}))["cancelRefinement"]
     assert [e["code"] for e in unknown["userErrors"]] == ["NOT_FOUND"]
 
@@ -198,8 +241,11 @@ class GatedEditor:
 
 
 async def _final_state(client, services, ref_id):
-    data = (await client.data("query($id: ID!) { refinement(id: $id) { status url events { stage status terminal } } }",
-                              {"id": ref_id}))["refinement"]
+    data = (
+        await client.data(
+            "query($id: ID!) { refinement(id: $id) { status url events { stage status terminal } } }", {"id": ref_id}
+        )
+    )["refinement"]
     index = services.storage.runs_dir.glob("*/refinements.json")
     return data, [json.loads(p.read_text()) for p in index]
 
@@ -262,8 +308,9 @@ class PreviewingEditor:
         raise AssertionError("unreachable")
 
 
-async def test_an_abort_during_a_preview_write_leaves_no_preview_behind(client, services, worker_services, parent,
-                                                                        monkeypatch):
+async def test_an_abort_during_a_preview_write_leaves_no_preview_behind(
+    client, services, worker_services, parent, monkeypatch
+):
     """The preview lands after the abort (a thread cannot be stopped): the job waits for it before cleaning up."""
     store = services.storage.store
     write = store.write

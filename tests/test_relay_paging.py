@@ -47,9 +47,21 @@ async def _refinements(client, services) -> tuple[str, list[str]]:
     run = (await import_images(client, [png_bytes()]))["run"]
     run_id = uuid.UUID(base64.b64decode(run["id"]).decode().split(":")[1])
     image_id = uuid.UUID(base64.b64decode(run["images"][0]["id"]).decode().split(":")[1])
-    rows = [Refinement(id=uuid.uuid4(), run_id=run_id, generation_index=0, version=2 + i, type=RefinementType.PROMPT,
-                       status=JobStatus.COMPLETED, prompt="p", creativity_level=2, parent_image_id=image_id,
-                       created_at=T0 + timedelta(minutes=m)) for i, m in enumerate(MOMENTS)]
+    rows = [
+        Refinement(
+            id=uuid.uuid4(),
+            run_id=run_id,
+            generation_index=0,
+            version=2 + i,
+            type=RefinementType.PROMPT,
+            status=JobStatus.COMPLETED,
+            prompt="p",
+            creativity_level=2,
+            parent_image_id=image_id,
+            created_at=T0 + timedelta(minutes=m),
+        )
+        for i, m in enumerate(MOMENTS)
+    ]
     async with services.db() as session:
         session.add_all(rows)
         await session.commit()
@@ -130,7 +142,10 @@ async def test_pages_are_bounded_in_sql(client, services, count_queries):
     page_sql = [s for s in count_queries.statements[before:] if "ORDER BY" in s]
     # Read oldest first from the end (the list is newest first), at most the page and one more.
     assert len(page_sql) == 1 and "LIMIT" in page_sql[0] and "DESC" not in page_sql[0].upper()
-    for args in ({"first": 3, "after": end["pageInfo"]["startCursor"]}, {"last": 3, "before": end["pageInfo"]["startCursor"]}):
+    for args in (
+        {"first": 3, "after": end["pageInfo"]["startCursor"]},
+        {"last": 3, "before": end["pageInfo"]["startCursor"]},
+    ):
         before = count_queries.count
         await _page(client, RUNS, {}, **args)
         statements = count_queries.statements[before:]
@@ -179,9 +194,11 @@ def _tampered(cursor: str) -> list[str]:
     ]
 
 
-@pytest.mark.parametrize("args", [
-    {"first": 2, "last": 2}, {"last": -1}, {"last": 101}, {"first": -1}, {"first": 101},
-], ids=["first-and-last", "last-negative", "last-too-large", "first-negative", "first-too-large"])
+@pytest.mark.parametrize(
+    "args",
+    [{"first": 2, "last": 2}, {"last": -1}, {"last": 101}, {"first": -1}, {"first": 101}],
+    ids=["first-and-last", "last-negative", "last-too-large", "first-negative", "first-too-large"],
+)
 async def test_bad_page_arguments_are_bad_user_input(client, services, args):
     await _error(client, RUNS, args)
 
@@ -201,15 +218,20 @@ async def test_ids_are_unchanged_and_refetch_through_node(client, services, live
         row = await session.get(Run, uuid.UUID(base64.b64decode(run["id"]).decode()[4:]))
         image = run["images"][0]
     assert run["id"] == legacy_id("Run", row.id)
-    ref = (await client.data(
-        'mutation($p: ID!) { refineImage(input: {parentId: $p, type: PROMPT, prompt: "warmer"}) { refinement { id } } }',
-        {"p": image["id"]}))["refineImage"]["refinement"]
+    ref = (
+        await client.data(
+            'mutation($p: ID!) { refineImage(input: {parentId: $p, type: PROMPT, prompt: "warmer"}) { refinement { id } } }',
+            {"p": image["id"]},
+        )
+    )["refineImage"]["refinement"]
     ref_uuid = uuid.UUID(base64.b64decode(ref["id"]).decode().split(":")[1])
     assert ref["id"] == legacy_id("Refinement", ref_uuid)
-    data = await client.data("""query($r: ID!, $i: ID!, $f: ID!) {
+    data = await client.data(
+        """query($r: ID!, $i: ID!, $f: ID!) {
         r: node(id: $r) { __typename id } i: node(id: $i) { __typename id ... on Image { run { id } } }
         f: node(id: $f) { __typename id ... on Refinement { parent { id } events { jobId } } } }""",
-        {"r": run["id"], "i": image["id"], "f": ref["id"]})
+        {"r": run["id"], "i": image["id"], "f": ref["id"]},
+    )
     assert data["r"] == {"__typename": "Run", "id": run["id"]}
     assert data["i"] == {"__typename": "Image", "id": image["id"], "run": {"id": run["id"]}}
     assert data["f"]["id"] == ref["id"] and data["f"]["parent"] == {"id": image["id"]}
@@ -227,8 +249,9 @@ async def test_backward_paging_and_node_honour_ownership(client, services):
     services.gate.forget()
     headers = {"Authorization": f"Bearer {token}"}
     for operation, variables in ((RUNS, {"last": 5}), ("query($id: ID!) { node(id: $id) { id } }", {"id": visible[0]})):
-        response = await client.http.post("/graphql", headers=headers,
-                                          json={"query": operation, "variables": variables})
+        response = await client.http.post(
+            "/graphql", headers=headers, json={"query": operation, "variables": variables}
+        )
         body = response.json()
         assert not body.get("errors"), json.dumps(body)
         if "runs" in body["data"]:

@@ -51,10 +51,13 @@ class Cluster:
 
     async def start(self, name: str) -> None:
         """Start one process: api_a / api_b (serve on its port) or worker_1 / worker_2."""
-        args = ["serve", "--host", "127.0.0.1", "--port", str(self.ports[name])] if name.startswith("api") else ["worker"]
+        args = (
+            ["serve", "--host", "127.0.0.1", "--port", str(self.ports[name])] if name.startswith("api") else ["worker"]
+        )
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the process writes to it until it stops
         self.procs[name] = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "churns_gql.cli", *args, cwd=ROOT, env=self.env, stdout=log, stderr=log)
+            sys.executable, "-m", "churns_gql.cli", *args, cwd=ROOT, env=self.env, stdout=log, stderr=log
+        )
 
     def url(self, name: str) -> str:
         """Base URL of an API process."""
@@ -97,7 +100,9 @@ class Cluster:
 
 async def _statuses(services: Any) -> Counter[JobStatus]:
     async with services.db() as session:
-        return Counter(dict(list(await session.execute(select(Refinement.status, func.count()).group_by(Refinement.status)))))
+        return Counter(
+            dict(list(await session.execute(select(Refinement.status, func.count()).group_by(Refinement.status))))
+        )
 
 
 async def _index_ids(http: httpx.AsyncClient, run_uuid: str, at_least: int = 0) -> set[str]:
@@ -113,9 +118,17 @@ async def _index_ids(http: httpx.AsyncClient, run_uuid: str, at_least: int = 0) 
 
 
 async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_env: dict[str, str]) -> None:
-    env = {**os.environ, "CHURNS_DATABASE_URL": settings.database_url, "CHURNS_REDIS_URL": settings.redis_url,
-           "CHURNS_DATA_DIR": str(settings.data_dir), "CHURNS_PROVIDER": "local", "CHURNS_RATE_LIMIT_PER_MINUTE": "0",
-           "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN": "0", "CHURNS_WEB_DIR": str(tmp_path / "no-web"), **storage_env}
+    env = {
+        **os.environ,
+        "CHURNS_DATABASE_URL": settings.database_url,
+        "CHURNS_REDIS_URL": settings.redis_url,
+        "CHURNS_DATA_DIR": str(settings.data_dir),
+        "CHURNS_PROVIDER": "local",
+        "CHURNS_RATE_LIMIT_PER_MINUTE": "0",
+        "CHURNS_MAX_ACTIVE_JOBS_PER_TOKEN": "0",
+        "CHURNS_WEB_DIR": str(tmp_path / "no-web"),
+        **storage_env,
+    }
     env.pop("OPENAI_API_KEY", None)
     cluster = Cluster(env, tmp_path)
     try:
@@ -126,17 +139,23 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
         # No kept-alive connections: the servers close idle ones after 5 s, and a request sent on one as it
         # closes fails in the client, not in the server under test.
         fresh = httpx.Limits(max_keepalive_connections=0)
-        async with httpx.AsyncClient(base_url=cluster.url("api_a"), timeout=30, limits=fresh) as http_a, \
-                httpx.AsyncClient(base_url=cluster.url("api_b"), timeout=30, limits=fresh) as http_b, \
-                WSClient(cluster.url("api_a")) as ws:
+        async with (
+            httpx.AsyncClient(base_url=cluster.url("api_a"), timeout=30, limits=fresh) as http_a,
+            httpx.AsyncClient(base_url=cluster.url("api_b"), timeout=30, limits=fresh) as http_b,
+            WSClient(cluster.url("api_a")) as ws,
+        ):
             a, b = GraphQLClient(http_a), GraphQLClient(http_b)
             run = (await import_images(b, [_noise_png()]))["run"]
             run_uuid = str(decode_id(run["id"])[1])
             await ws.subscribe("p", PROGRESS, {"id": run["id"]})
             await asyncio.sleep(0.5)  # the subscription is live (LISTEN registered) before the first job starts
             parent = run["images"][0]["id"]
-            ids = [(await refine(a if i % 2 else b, parent, prompt="warmer, more contrast and sharpen"))["refinement"]["id"]
-                   for i in range(JOBS)]
+            ids = [
+                (await refine(a if i % 2 else b, parent, prompt="warmer, more contrast and sharpen"))["refinement"][
+                    "id"
+                ]
+                for i in range(JOBS)
+            ]
             job_uuids = {str(decode_id(i)[1]) for i in ids}
             seen: list[dict[str, Any]] = []
 
@@ -170,8 +189,12 @@ async def _two_replicas(services: Any, settings: Any, tmp_path: Path, storage_en
             await asyncio.wait_for(listener, 60)
             assert await _index_ids(http_a, run_uuid, JOBS) == job_uuids
             async with services.db() as session:
-                stored = Counter(str(j) for j in await session.scalars(
-                    select(StageEvent.job_id).where(StageEvent.job_id.in_([decode_id(i)[1] for i in ids]))))
+                stored = Counter(
+                    str(j)
+                    for j in await session.scalars(
+                        select(StageEvent.job_id).where(StageEvent.job_id.in_([decode_id(i)[1] for i in ids]))
+                    )
+                )
             # Every event of every job reached A's subscriber, whichever worker wrote it.
             assert Counter(str(decode_id(e["jobId"])[1]) for e in seen) == stored
             for job in job_uuids:
@@ -190,4 +213,6 @@ async def test_two_replicas_on_a_shared_folder(services, settings, tmp_path):
 
 async def test_two_replicas_on_a_bucket(services, settings, tmp_path, moto_endpoint):
     bucket = new_bucket(moto_endpoint)
-    await _two_replicas(services, settings, tmp_path, {**s3_env(moto_endpoint), "CHURNS_STORAGE_URL": f"s3://{bucket}/churns"})
+    await _two_replicas(
+        services, settings, tmp_path, {**s3_env(moto_endpoint), "CHURNS_STORAGE_URL": f"s3://{bucket}/churns"}
+    )

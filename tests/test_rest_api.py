@@ -21,39 +21,52 @@ async def _run(client) -> str:
 
 async def _refine(client, run_id: str, headers: dict | None = None, files: dict | None = None, **fields):
     data = {"refine_type": "prompt", "prompt": "make it warmer", **fields}
-    return await client.http.post(f"/api/v1/runs/{run_id}/refine", data=data, files=files or {"_": ("", b"")},
-                                  headers=headers or {})
+    return await client.http.post(
+        f"/api/v1/runs/{run_id}/refine", data=data, files=files or {"_": ("", b"")}, headers=headers or {}
+    )
 
 
 async def test_refine_list_and_refine_the_refinement(client, worker_services):
     run_id = await _run(client)
-    created = await _refine(client, run_id, generation_index="1",
-                            mask_data=json.dumps({"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}))
+    created = await _refine(
+        client, run_id, generation_index="1", mask_data=json.dumps({"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5})
+    )
     assert created.status_code == 201, created.text
     job_id = created.json()["job_id"]
     assert await run_worker(worker_services) == 1
-    second = await _refine(client, run_id, parent_image_type="refinement", parent_image_id=job_id,
-                           refine_type="text", instructions='The headline should read "SUMMER SALE"', prompt="")
+    second = await _refine(
+        client,
+        run_id,
+        parent_image_type="refinement",
+        parent_image_id=job_id,
+        refine_type="text",
+        instructions='The headline should read "SUMMER SALE"',
+        prompt="",
+    )
     assert second.status_code == 201, second.text
     listed = (await client.http.get(f"/api/v1/runs/{run_id}/refinements")).json()["refinements"]
     assert [r["job_id"] for r in listed] == [job_id, second.json()["job_id"]]
     first = listed[0]
     assert first["status"] == "COMPLETED" and first["refine_type"] == "prompt" and first["generation_index"] == 1
     assert first["parent_image_type"] == "original" and first["mask_data"] == [
-        {"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}]
+        {"x": 0.1, "y": 0.1, "width": 0.5, "height": 0.5}
+    ]
     assert first["image_url"].startswith(f"/files/runs/{run_id}/") and first["cost_usd"] == 0
     assert (await client.http.get(first["image_url"])).status_code == 200
     assert listed[1]["parent_image_type"] == "refinement" and listed[1]["parent_image_id"] == job_id
     assert listed[1]["status"] == "QUEUED"
 
 
-@pytest.mark.parametrize("fields, field", [
-    ({"refine_type": "colour"}, "refine_type"),
-    ({"mask_data": "{not json"}, "mask_data"),
-    ({"creativity_level": "high"}, "creativity_level"),
-    ({"prompt": ""}, "prompt"),
-    ({"creativity_level": "7"}, "creativity_level"),
-])
+@pytest.mark.parametrize(
+    "fields, field",
+    [
+        ({"refine_type": "colour"}, "refine_type"),
+        ({"mask_data": "{not json"}, "mask_data"),
+        ({"creativity_level": "high"}, "creativity_level"),
+        ({"prompt": ""}, "prompt"),
+        ({"creativity_level": "7"}, "creativity_level"),
+    ],
+)
 async def test_bad_forms_are_422_with_the_form_field_named(client, fields, field):
     run_id = await _run(client)
     response = await _refine(client, run_id, **fields)
@@ -93,8 +106,9 @@ async def test_same_tokens_and_ownership_as_graphql(client, services):
     assert created.status_code == 201
     listed = await client.http.get(f"/api/v1/runs/{run}/refinements", headers={"Authorization": f"Bearer {theirs}"})
     assert listed.status_code == 404
-    cancel = await client.http.post(f"/api/v1/refinements/{created.json()['job_id']}/cancel",
-                                    headers={"Authorization": f"Bearer {theirs}"})
+    cancel = await client.http.post(
+        f"/api/v1/refinements/{created.json()['job_id']}/cancel", headers={"Authorization": f"Bearer {theirs}"}
+    )
     assert cancel.status_code == 404
 
 
@@ -122,7 +136,9 @@ async def test_the_websocket_streams_the_jobs_stage_events(live_server, client, 
             received.append(json.loads(await asyncio.wait_for(ws.recv(), 15)))
         await worker
     assert [e["seq"] for e in received] == list(range(1, len(received) + 1))
-    assert received[-1]["status"] == "COMPLETED" and {"load_base_image", "prompt_refine"} <= {e["stage"] for e in received}
+    assert received[-1]["status"] == "COMPLETED" and {"load_base_image", "prompt_refine"} <= {
+        e["stage"] for e in received
+    }
 
 
 async def test_the_websocket_refuses_unknown_jobs(live_server):
@@ -140,20 +156,44 @@ async def test_the_openapi_document_describes_the_routes(client):
     document = (await client.http.get("/api/v1/openapi.json")).json()
     assert document["openapi"].startswith("3.")
     paths = document["paths"]
-    assert set(paths) == {"/api/v1/runs/{run_id}/refine", "/api/v1/runs/{run_id}/refinements",
-                          "/api/v1/refinements/{job_id}/cancel"}
+    assert set(paths) == {
+        "/api/v1/runs/{run_id}/refine",
+        "/api/v1/runs/{run_id}/refinements",
+        "/api/v1/refinements/{job_id}/cancel",
+    }
     form = paths["/api/v1/runs/{run_id}/refine"]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-    assert set(form["properties"]) == {"refine_type", "parent_image_type", "parent_image_id", "generation_index",
-                                       "prompt", "instructions", "mask_data", "creativity_level", "reference_image"}
+    assert set(form["properties"]) == {
+        "refine_type",
+        "parent_image_type",
+        "parent_image_id",
+        "generation_index",
+        "prompt",
+        "instructions",
+        "mask_data",
+        "creativity_level",
+        "reference_image",
+    }
 
 
 async def test_subject_refinement_with_a_reference_image(client):
     run_id = await _run(client)
-    response = await _refine(client, run_id, refine_type="subject", prompt="", instructions="",
-                             files={"reference_image": ("ref.png", png_bytes(color=(0, 0, 255)), "image/png")})
+    response = await _refine(
+        client,
+        run_id,
+        refine_type="subject",
+        prompt="",
+        instructions="",
+        files={"reference_image": ("ref.png", png_bytes(color=(0, 0, 255)), "image/png")},
+    )
     assert response.status_code == 201, response.text
     listed = (await client.http.get(f"/api/v1/runs/{run_id}/refinements")).json()["refinements"]
     assert listed[0]["refine_type"] == "subject"
-    broken = await _refine(client, run_id, refine_type="subject", prompt="", instructions="",
-                           files={"reference_image": ("ref.png", b"not an image", "image/png")})
+    broken = await _refine(
+        client,
+        run_id,
+        refine_type="subject",
+        prompt="",
+        instructions="",
+        files={"reference_image": ("ref.png", b"not an image", "image/png")},
+    )
     assert broken.status_code == 422 and broken.json()["errors"][0]["field"] == "reference_image"

@@ -15,9 +15,16 @@ from tests.conftest import TEST_DATABASE_URL
 
 
 def _entry(job_id: str, cost: float = 0.25) -> IndexEntry:
-    return IndexEntry(job_id=job_id, parent_image_id="p", parent_image_path="originals/image_0.png",
-                      image_path=f"refinements/{job_id}_from_0.png", type="prompt", summary="s", cost=cost,
-                      created_at="2026-01-01T00:00:00+00:00")
+    return IndexEntry(
+        job_id=job_id,
+        parent_image_id="p",
+        parent_image_path="originals/image_0.png",
+        image_path=f"refinements/{job_id}_from_0.png",
+        type="prompt",
+        summary="s",
+        cost=cost,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
 
 
 async def _complete_jobs(storage_url: str, run_id: str, jobs: list[str]) -> None:
@@ -27,7 +34,7 @@ async def _complete_jobs(storage_url: str, run_id: str, jobs: list[str]) -> None
     storage = RunStorage.from_url(storage_url, "unused")
     try:
         for start in range(0, len(jobs), 3):
-            await asyncio.gather(*(run_index.record(db, storage, run_id, [_entry(j)]) for j in jobs[start:start + 3]))
+            await asyncio.gather(*(run_index.record(db, storage, run_id, [_entry(j)]) for j in jobs[start : start + 3]))
     finally:
         await engine.dispose()
 
@@ -84,8 +91,9 @@ async def test_a_burst_of_completions_costs_few_rewrites_and_loses_nothing(clean
 async def test_drops_and_additions_in_one_burst_both_apply(clean_db, tmp_path):
     db, storage, run_id = make_sessionmaker(clean_db), RunStorage(tmp_path), uuid.uuid4()
     await run_index.record(db, storage, run_id, [_entry("a"), _entry("b")])
-    await asyncio.gather(run_index.record(db, storage, run_id, drop={"a"}),
-                         run_index.record(db, storage, run_id, [_entry("c")]))
+    await asyncio.gather(
+        run_index.record(db, storage, run_id, drop={"a"}), run_index.record(db, storage, run_id, [_entry("c")])
+    )
     assert [e["job_id"] for e in storage.read_index(run_id)["refinements"]] == ["b", "c"]
 
 

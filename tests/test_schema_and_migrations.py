@@ -31,8 +31,11 @@ def test_schema_holds_every_name_of_the_contract():
         if isinstance(ctype, GraphQLEnumType):
             misses += [f"{name}.{v}" for v in ctype.values if v not in stype.values]
         if isinstance(ctype, (GraphQLObjectType, GraphQLInterfaceType)):
-            misses += [f"{name} implements {i.name}" for i in ctype.interfaces
-                       if i.name not in {s.name for s in stype.interfaces}]
+            misses += [
+                f"{name} implements {i.name}"
+                for i in ctype.interfaces
+                if i.name not in {s.name for s in stype.interfaces}
+            ]
         if isinstance(ctype, (GraphQLObjectType, GraphQLInterfaceType, GraphQLInputObjectType)):
             for fname, cf in ctype.fields.items():
                 sf = stype.fields.get(fname)

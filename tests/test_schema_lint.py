@@ -48,5 +48,5 @@ def test_the_committed_sdl_describes_everything():
 
 
 def test_the_lint_catches_what_it_looks_for():
-    sdl = '''"The root." type Query { "A field." a(x: Int): E  b: Int }  "An enum." enum E { "One." ONE TWO }'''
+    sdl = """"The root." type Query { "A field." a(x: Int): E  b: Int }  "An enum." enum E { "One." ONE TWO }"""
     assert undescribed(build_schema(sdl)) == ["Query.a(x)", "Query.b", "E.TWO"]

@@ -33,11 +33,13 @@ async def test_once_a_token_exists_http_needs_it(client, services):
     token = await _token(services)
     missing = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"})
     assert missing.status_code == 401 and "Bearer" in missing.json()["errors"][0]["message"]
-    wrong = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"},
-                                   headers={"Authorization": "Bearer churns_nope"})
+    wrong = await client.http.post(
+        "/graphql", json={"query": "{ runs { totalCount } }"}, headers={"Authorization": "Bearer churns_nope"}
+    )
     assert wrong.status_code == 401 and wrong.json()["errors"][0]["message"] == "the API token is not valid"
-    ok = await client.http.post("/graphql", json={"query": "{ runs { totalCount } }"},
-                                headers={"Authorization": f"Bearer {token}"})
+    ok = await client.http.post(
+        "/graphql", json={"query": "{ runs { totalCount } }"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert ok.status_code == 200 and ok.json()["data"]["runs"]["totalCount"] == 0
     # The GraphiQL page itself stays reachable, so a person can paste a token into it.
     assert (await client.http.get("/graphql", headers={"accept": "text/html"})).status_code == 200
@@ -58,11 +60,13 @@ async def test_revoked_token_is_refused(client, services):
     token = await _token(services, "a")
     await _token(services, "b")  # keeps auth on after the first is revoked
     async with services.db() as session:
-        row_id = (await services.gate._lookup(token))
+        row_id = await services.gate._lookup(token)
         assert await tokens.revoke_token(session, row_id)
         await session.commit()
     services.gate.forget()
-    response = await client.http.post("/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}"})
+    response = await client.http.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 401
 
 
@@ -81,7 +85,7 @@ async def test_websocket_checks_the_token_at_connection_init(live_server, servic
         async with WSClient(live_server, {"authorization": "Bearer churns_wrong"}) as ws:
             await ws.receive(timeout=5)
     async with WSClient(live_server, {"authorization": f"Bearer {token}"}) as ws:
-        await ws.subscribe("1", "subscription { runProgress(id: \"x\") { seq } }", {})
+        await ws.subscribe("1", 'subscription { runProgress(id: "x") { seq } }', {})
         _items, last = await ws.collect("1")
         assert last["type"] == "error" or _items
 
@@ -95,8 +99,11 @@ def test_without_tokens_the_api_binds_to_loopback_only(capsys):
 
 
 async def test_a_declared_huge_body_is_refused_before_reading(client, services):
-    headers = {"Content-Length": str(1024 ** 3), "Apollo-Require-Preflight": "true",
-               "Content-Type": "multipart/form-data; boundary=x"}
+    headers = {
+        "Content-Length": str(1024**3),
+        "Apollo-Require-Preflight": "true",
+        "Content-Type": "multipart/form-data; boundary=x",
+    }
     reads = 0
 
     async def body():
@@ -117,17 +124,21 @@ async def test_a_streamed_body_over_the_limit_is_cut_off(client, services):
 
     async def body():
         nonlocal sent
-        head = (b'--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{}\r\n'
-                b'--x\r\nContent-Disposition: form-data; name="0"; filename="a.png"\r\n'
-                b"Content-Type: image/png\r\n\r\n")
+        head = (
+            b'--x\r\nContent-Disposition: form-data; name="operations"\r\n\r\n{}\r\n'
+            b'--x\r\nContent-Disposition: form-data; name="0"; filename="a.png"\r\n'
+            b"Content-Type: image/png\r\n\r\n"
+        )
         yield head
         for _ in range(400):  # 25 MB if it were all read
             sent += 65536
             yield b"x" * 65536
 
-    response = await client.http.post("/graphql", content=body(),
-                                      headers={"Apollo-Require-Preflight": "true",
-                                               "Content-Type": "multipart/form-data; boundary=x"})
+    response = await client.http.post(
+        "/graphql",
+        content=body(),
+        headers={"Apollo-Require-Preflight": "true", "Content-Type": "multipart/form-data; boundary=x"},
+    )
     assert response.status_code == 413
     assert sent <= services.settings.max_request_bytes + 2 * 65536
 
@@ -148,9 +159,16 @@ async def test_a_100_megapixel_bomb_is_refused_without_decoding(client, services
 
     width = height = 10_000  # 100 megapixels of one grey level compresses to ~100 KB
     raw = zlib.compress(b"".join(b"\0" + b"\0" * width for _ in range(height)), 9)
-    bomb = b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)) + chunk(b"IDAT", raw) + chunk(b"IEND", b"")
+    bomb = (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + chunk(b"IDAT", raw)
+        + chunk(b"IEND", b"")
+    )
     assert len(bomb) < 1024 * 1024
-    body = (await client.upload(IMPORT_RUN, {"input": {"images": [None]}}, {"input.images.0": ("b.png", bomb, "image/png")})).json()
+    body = (
+        await client.upload(IMPORT_RUN, {"input": {"images": [None]}}, {"input.images.0": ("b.png", bomb, "image/png")})
+    ).json()
     (error,) = body["data"]["importRun"]["userErrors"]
     assert error["code"] == "TOO_LARGE" and "40,000,000" in error["message"]
 
@@ -172,8 +190,9 @@ async def test_101st_subscription_on_one_connection_is_refused(live_server, clie
             await ws.subscribe(str(i), query, {"id": run["id"]})
         message = await ws.receive(timeout=10)
     assert message["id"] == "100" and message["type"] == "error"
-    assert message["payload"] == [{"message": "Subscription limit reached",
-                                   "extensions": {"code": "QUOTA_EXCEEDED", "limit": 100}}]
+    assert message["payload"] == [
+        {"message": "Subscription limit reached", "extensions": {"code": "QUOTA_EXCEEDED", "limit": 100}}
+    ]
 
 
 @pytest.fixture
@@ -193,8 +212,9 @@ async def test_a_websocket_document_over_the_size_limit_is_refused_with_a_code(s
         await ws.subscribe("1", "{ __typename }" + " " * 200, {})
         _, message = await ws.collect("1")
     assert message["type"] == "error"
-    assert message["payload"] == [{"message": "the query is 214 characters; the limit is 100",
-                                   "extensions": {"code": "QUERY_TOO_COMPLEX"}}]
+    assert message["payload"] == [
+        {"message": "the query is 214 characters; the limit is 100", "extensions": {"code": "QUERY_TOO_COMPLEX"}}
+    ]
 
 
 async def test_legacy_graphql_ws_limit_error_has_a_code(one_operation_a_socket, live_server, client):
@@ -210,8 +230,10 @@ async def test_legacy_graphql_ws_limit_error_has_a_code(one_operation_a_socket, 
         while (message := json.loads(await asyncio.wait_for(ws.recv(), 10))).get("id") != "b":
             pass
     assert message["type"] == "error"
-    assert message["payload"] == {"message": "Subscription limit reached",
-                                  "extensions": {"code": "QUOTA_EXCEEDED", "limit": 1}}
+    assert message["payload"] == {
+        "message": "Subscription limit reached",
+        "extensions": {"code": "QUOTA_EXCEEDED", "limit": 1},
+    }
 
 
 async def test_unexpected_errors_are_masked_with_an_id(client, services, caplog, monkeypatch):
@@ -229,8 +251,9 @@ async def test_unexpected_errors_are_masked_with_an_id(client, services, caplog,
 
 
 async def _as(client, token, query, variables=None):
-    response = await client.http.post("/graphql", json={"query": query, "variables": variables or {}},
-                                      headers={"Authorization": f"Bearer {token}"})
+    response = await client.http.post(
+        "/graphql", json={"query": query, "variables": variables or {}}, headers={"Authorization": f"Bearer {token}"}
+    )
     assert response.status_code == 200, response.text
     return response.json()
 
@@ -241,29 +264,47 @@ async def test_each_token_sees_only_its_own_runs(client, services, live_server):
     files = {"input.images.0": ("a.png", png_bytes(), "image/png")}
     variables = {"input": {"images": [None]}}
     response = await client.http.post(
-        "/graphql", headers={"Apollo-Require-Preflight": "true", "Authorization": f"Bearer {alice}"},
-        data={"operations": json.dumps({"query": IMPORT_RUN, "variables": variables}),
-              "map": json.dumps({"0": ["variables.input.images.0"]})},
-        files={"0": files["input.images.0"]})
+        "/graphql",
+        headers={"Apollo-Require-Preflight": "true", "Authorization": f"Bearer {alice}"},
+        data={
+            "operations": json.dumps({"query": IMPORT_RUN, "variables": variables}),
+            "map": json.dumps({"0": ["variables.input.images.0"]}),
+        },
+        files={"0": files["input.images.0"]},
+    )
     run = response.json()["data"]["importRun"]["run"]
     image_id, run_id = run["images"][0]["id"], run["id"]
-    refine = "mutation($p: ID!) { refineImage(input: {parentId: $p, type: PROMPT, prompt: \"warmer\"}) { refinement { id } userErrors { code } } }"
+    refine = 'mutation($p: ID!) { refineImage(input: {parentId: $p, type: PROMPT, prompt: "warmer"}) { refinement { id } userErrors { code } } }'
     ref_id = (await _as(client, alice, refine, {"p": image_id}))["data"]["refineImage"]["refinement"]["id"]
 
     for token, sees in ((alice, True), (bob, False)):
-        data = (await _as(client, token, """query($r: ID!, $i: ID!, $f: ID!) {
+        data = (
+            await _as(
+                client,
+                token,
+                """query($r: ID!, $i: ID!, $f: ID!) {
             run(id: $r) { id } node(id: $i) { id } refinement(id: $f) { id } runs { totalCount } }""",
-                          {"r": run_id, "i": image_id, "f": ref_id}))["data"]
+                {"r": run_id, "i": image_id, "f": ref_id},
+            )
+        )["data"]
         assert (data["run"] is not None, data["node"] is not None, data["refinement"] is not None) == (sees,) * 3
         assert data["runs"]["totalCount"] == (1 if sees else 0)
-        file_status = (await client.http.get(run["images"][0]["url"], headers={"Authorization": f"Bearer {token}"})).status_code
+        file_status = (
+            await client.http.get(run["images"][0]["url"], headers={"Authorization": f"Bearer {token}"})
+        ).status_code
         assert file_status == (200 if sees else 404)
 
-    assert (await _as(client, bob, refine, {"p": image_id}))["data"]["refineImage"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    assert (await _as(client, bob, refine, {"p": image_id}))["data"]["refineImage"]["userErrors"] == [
+        {"code": "NOT_FOUND"}
+    ]
     cancel = "mutation($id: ID!) { cancelRefinement(id: $id) { userErrors { code } } }"
-    assert (await _as(client, bob, cancel, {"id": ref_id}))["data"]["cancelRefinement"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    assert (await _as(client, bob, cancel, {"id": ref_id}))["data"]["cancelRefinement"]["userErrors"] == [
+        {"code": "NOT_FOUND"}
+    ]
     cancel_run = "mutation($id: ID!) { cancelRun(id: $id) { userErrors { code } } }"
-    assert (await _as(client, bob, cancel_run, {"id": run_id}))["data"]["cancelRun"]["userErrors"] == [{"code": "NOT_FOUND"}]
+    assert (await _as(client, bob, cancel_run, {"id": run_id}))["data"]["cancelRun"]["userErrors"] == [
+        {"code": "NOT_FOUND"}
+    ]
 
     async with WSClient(live_server, {"authorization": f"Bearer {bob}"}) as ws:
         await ws.subscribe("1", "subscription($id: ID!) { refinementProgress(id: $id) { seq } }", {"id": ref_id})
@@ -301,6 +342,7 @@ async def test_limits_come_from_settings(services):
     services.settings = services.settings.with_changes(max_query_depth=3, max_aliases=2, max_query_tokens=40)
     app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
+
         async def errors(query: str) -> list[str]:
             body = (await http.post("/graphql", json={"query": query})).json()
             return [e["message"] for e in body.get("errors") or []]

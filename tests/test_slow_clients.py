@@ -19,8 +19,15 @@ class QuickTimeout(HeaderTimeoutProtocol):
 
 
 async def _serve(services):
-    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=0, lifespan="on",
-                            log_level="warning", http=QuickTimeout, timeout_keep_alive=1)
+    config = uvicorn.Config(
+        create_app(services=services),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_level="warning",
+        http=QuickTimeout,
+        timeout_keep_alive=1,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

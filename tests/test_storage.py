@@ -11,9 +11,16 @@ from churns_gql.storage import IndexEntry, RunStorage, original_path, reference_
 
 
 def _entry(job_id: str, cost: float = 0.5) -> IndexEntry:
-    return IndexEntry(job_id=job_id, parent_image_id="p", parent_image_path="originals/image_0.png",
-                      image_path=f"refinements/{job_id}_from_0.png", type="prompt", summary="s", cost=cost,
-                      created_at="2026-01-01T00:00:00+00:00")
+    return IndexEntry(
+        job_id=job_id,
+        parent_image_id="p",
+        parent_image_path="originals/image_0.png",
+        image_path=f"refinements/{job_id}_from_0.png",
+        type="prompt",
+        summary="s",
+        cost=cost,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
 
 
 def test_paths_follow_the_run_folder_layout():
@@ -34,7 +41,14 @@ async def test_twenty_concurrent_writers_lose_nothing(tmp_path):
     assert index["total_refinements"] == 20 and index["total_cost"] == 10.0
     assert set(index) == {"refinements", "total_cost", "total_refinements"}
     assert set(index["refinements"][0]) == {
-        "job_id", "parent_image_id", "parent_image_path", "image_path", "type", "summary", "cost", "created_at"
+        "job_id",
+        "parent_image_id",
+        "parent_image_path",
+        "image_path",
+        "type",
+        "summary",
+        "cost",
+        "created_at",
     }
     # No temp files left behind by the atomic writes.
     assert sorted(p.name for p in storage.run_dir(run_id).iterdir()) == [".refinements.lock", "refinements.json"]

@@ -15,9 +15,16 @@ from churns_gql.storage import IndexEntry, RunStorage
 
 
 def _entry(job_id: str, cost: float = 0.5) -> IndexEntry:
-    return IndexEntry(job_id=job_id, parent_image_id="p", parent_image_path="originals/image_0.png",
-                      image_path=f"refinements/{job_id}_from_0.png", type="prompt", summary="s", cost=cost,
-                      created_at="2026-01-01T00:00:00+00:00")
+    return IndexEntry(
+        job_id=job_id,
+        parent_image_id="p",
+        parent_image_path="originals/image_0.png",
+        image_path=f"refinements/{job_id}_from_0.png",
+        type="prompt",
+        summary="s",
+        cost=cost,
+        created_at="2026-01-01T00:00:00+00:00",
+    )
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -87,8 +94,16 @@ async def test_the_index_records_replaces_and_drops_entries(storage):
 async def test_public_keys_stay_inside_a_run_folder(storage):
     run_id = uuid.uuid4()
     assert storage.public_key(f"runs/{run_id}/originals/image_0.png") == f"runs/{run_id}/originals/image_0.png"
-    for bad in ["", "/etc/passwd", f"runs/{run_id}", f"runs/{run_id}/../x/a.png", f"runs/{run_id}/.thumbs/a.webp",
-                "runs/not-a-uuid/a.png", f"other/{run_id}/a.png", f"runs/{run_id}/a\x00.png"]:
+    for bad in [
+        "",
+        "/etc/passwd",
+        f"runs/{run_id}",
+        f"runs/{run_id}/../x/a.png",
+        f"runs/{run_id}/.thumbs/a.webp",
+        "runs/not-a-uuid/a.png",
+        f"other/{run_id}/a.png",
+        f"runs/{run_id}/a\x00.png",
+    ]:
         assert storage.public_key(bad) is None, bad
 
 
@@ -97,7 +112,9 @@ async def test_local_storage_keeps_the_data_runs_layout(tmp_path):
     run_id = uuid.uuid4()
     await storage.write_bytes(run_id, "originals/image_0.png", b"x")
     assert (tmp_path / "runs" / str(run_id) / "originals" / "image_0.png").read_bytes() == b"x"
-    assert storage.path(run_id, "originals/image_0.png") == tmp_path / "runs" / str(run_id) / "originals" / "image_0.png"
+    assert (
+        storage.path(run_id, "originals/image_0.png") == tmp_path / "runs" / str(run_id) / "originals" / "image_0.png"
+    )
 
 
 def test_the_storage_url_chooses_the_backend(tmp_path, s3_url):

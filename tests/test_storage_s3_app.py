@@ -38,7 +38,9 @@ async def test_files_are_streamed_from_the_bucket(client, services, settings):
     stored = await services.storage.read_bytes(decode_id(run["id"])[1], "originals/image_0.png")
     got = await client.http.get(url)
     assert got.status_code == 200 and got.content == stored and got.headers["content-type"] == "image/png"
-    assert got.headers["cache-control"] == "private, max-age=3600" and got.headers["x-content-type-options"] == "nosniff"
+    assert (
+        got.headers["cache-control"] == "private, max-age=3600" and got.headers["x-content-type-options"] == "nosniff"
+    )
     again = await client.http.get(url, headers={"if-none-match": got.headers["etag"]})
     assert again.status_code == 304 and again.content == b""
     head = await client.http.head(url)

@@ -10,7 +10,9 @@ from tests.conftest import IMPORT_RUN, WSClient, png_bytes, run_worker
 
 PROGRESS = """subscription($id: ID!) { refinementProgress(id: $id) { seq jobId stage status progress terminal message previewUrl } }"""
 RUN_PROGRESS = """subscription($id: ID!) { runProgress(id: $id) { seq jobId stage status terminal } }"""
-REFINE = """mutation($input: RefineImageInput!) { refineImage(input: $input) { refinement { id } userErrors { code } } }"""
+REFINE = (
+    """mutation($input: RefineImageInput!) { refineImage(input: $input) { refinement { id } userErrors { code } } }"""
+)
 
 
 async def _import(base: str) -> dict:
@@ -19,8 +21,10 @@ async def _import(base: str) -> dict:
     async with httpx.AsyncClient(base_url=base) as http:
         response = await http.post(
             "/graphql",
-            data={"operations": json.dumps({"query": IMPORT_RUN, "variables": {"input": {"images": [None]}}}),
-                  "map": json.dumps({"0": ["variables.input.images.0"]})},
+            data={
+                "operations": json.dumps({"query": IMPORT_RUN, "variables": {"input": {"images": [None]}}}),
+                "map": json.dumps({"0": ["variables.input.images.0"]}),
+            },
             files={"0": ("a.png", png_bytes(120, 80), "image/png")},
             headers={"Apollo-Require-Preflight": "true"},
         )
@@ -29,7 +33,15 @@ async def _import(base: str) -> dict:
 
 async def _refine(base: str, parent: str, prompt: str) -> str:
     async with httpx.AsyncClient(base_url=base) as http:
-        body = (await http.post("/graphql", json={"query": REFINE, "variables": {"input": {"parentId": parent, "type": "PROMPT", "prompt": prompt}}})).json()
+        body = (
+            await http.post(
+                "/graphql",
+                json={
+                    "query": REFINE,
+                    "variables": {"input": {"parentId": parent, "type": "PROMPT", "prompt": prompt}},
+                },
+            )
+        ).json()
     return body["data"]["refineImage"]["refinement"]["id"]
 
 
@@ -87,6 +99,9 @@ async def test_subscribing_to_an_unknown_refinement_is_an_error(live_server):
         await ws.subscribe("x", PROGRESS, {"id": "UmVmaW5lbWVudDowMDAwMDAwMC0wMDAwLTAwMDAtMDAwMC0wMDAwMDAwMDAwMDA="})
         items, last = await ws.collect("x")
     assert items == [] or items[0].get("errors")
-    messages = [e["message"] for e in (last.get("payload") or [])] if last["type"] == "error" else [
-        e["message"] for e in items[0]["errors"]]
+    messages = (
+        [e["message"] for e in (last.get("payload") or [])]
+        if last["type"] == "error"
+        else [e["message"] for e in items[0]["errors"]]
+    )
     assert messages == ["no refinement with that id"]

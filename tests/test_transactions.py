@@ -62,8 +62,9 @@ def _fail_commit(session) -> None:
 async def _import(services, *, then=None) -> uuid.UUID:
     run_id = None
     async with unit_of_work(services.db, services.storage) as uow:
-        run = await run_service.import_run(uow.session, services.storage, services.settings,
-                                           [BytesUpload(png_bytes())], "a prompt", None)
+        run = await run_service.import_run(
+            uow.session, services.storage, services.settings, [BytesUpload(png_bytes())], "a prompt", None
+        )
         run_id = run.id
         assert services.storage.run_dir(run_id).is_dir()  # written before the commit
         if then is not None:
@@ -94,8 +95,12 @@ async def test_a_run_folder_stays_exactly_when_its_transaction_commits(services)
 async def test_a_reference_upload_goes_when_the_refinement_does_not_commit(client, services):
     image = (await import_images(client, [png_bytes()]))["run"]["images"][0]
     request = refinement_service.RefineRequest(
-        parent_type="Image", parent_id=decode_id(image["id"])[1], type=RefinementType.SUBJECT,
-        instructions="keep the cup", reference_upload=BytesUpload(png_bytes(32, 32)))
+        parent_type="Image",
+        parent_id=decode_id(image["id"])[1],
+        type=RefinementType.SUBJECT,
+        instructions="keep the cup",
+        reference_upload=BytesUpload(png_bytes(32, 32)),
+    )
     written = []
     with pytest.raises(RuntimeError, match="commit refused"):
         async with unit_of_work(services.db, services.storage) as uow:
@@ -111,6 +116,7 @@ async def test_a_reference_upload_goes_when_the_refinement_does_not_commit(clien
 async def test_writing_run_files_outside_a_unit_of_work_is_refused(services):
     async with services.db() as session:
         with pytest.raises(RuntimeError, match="unit_of_work"):
-            await run_service.import_run(session, services.storage, services.settings,
-                                         [BytesUpload(png_bytes())], None, None)
+            await run_service.import_run(
+                session, services.storage, services.settings, [BytesUpload(png_bytes())], None, None
+            )
     assert not services.storage.runs_dir.exists() or not any(services.storage.runs_dir.iterdir())

@@ -21,10 +21,23 @@ async def _four_ary_tree(services, client, count: int) -> str:
     run = (await import_images(client, [png_bytes(20, 10)]))["run"]
     run_id, image_id = decode_id(run["id"])[1], decode_id(run["images"][0]["id"])[1]
     ids = [uuid.uuid4() for _ in range(count + 1)]
-    rows = [dict(id=ids[i], run_id=run_id, generation_index=0, version=i + 1, type=RefinementType.PROMPT,
-                 status=JobStatus.COMPLETED, prompt="p", creativity_level=2, width=10, height=10,
-                 parent_image_id=image_id if i < 4 else None, parent_refinement_id=ids[i // 4] if i >= 4 else None)
-            for i in range(1, count + 1)]
+    rows = [
+        dict(
+            id=ids[i],
+            run_id=run_id,
+            generation_index=0,
+            version=i + 1,
+            type=RefinementType.PROMPT,
+            status=JobStatus.COMPLETED,
+            prompt="p",
+            creativity_level=2,
+            width=10,
+            height=10,
+            parent_image_id=image_id if i < 4 else None,
+            parent_refinement_id=ids[i // 4] if i >= 4 else None,
+        )
+        for i in range(1, count + 1)
+    ]
     async with services.db() as session:
         await session.execute(insert(Refinement), rows)
         await session.commit()

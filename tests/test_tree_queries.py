@@ -12,10 +12,19 @@ from tests.conftest import import_images, png_bytes
 async def _add_refinement(services, run_id, parent, *, version, generation_index=0, status=JobStatus.COMPLETED):
     """Insert a refinement row under an Image (uuid from the images table) or a Refinement."""
     ref = Refinement(
-        id=uuid.uuid4(), run_id=run_id, generation_index=generation_index, version=version,
-        type=RefinementType.PROMPT, status=status, prompt=f"v{version}", creativity_level=2,
-        image_path=None, width=10, height=10,
-        parent_image_id=parent if version == 2 else None, parent_refinement_id=parent if version > 2 else None,
+        id=uuid.uuid4(),
+        run_id=run_id,
+        generation_index=generation_index,
+        version=version,
+        type=RefinementType.PROMPT,
+        status=status,
+        prompt=f"v{version}",
+        creativity_level=2,
+        image_path=None,
+        width=10,
+        height=10,
+        parent_image_id=parent if version == 2 else None,
+        parent_refinement_id=parent if version > 2 else None,
     )
     async with services.db() as session:
         session.add(ref)
@@ -90,7 +99,10 @@ async def test_chain_ancestors_parent_and_versions(client, services):
     children = await client.data(
         "query($id: ID!) { node(id: $id) { ... on Image { children { id } } } }", {"id": encode_id("Image", img)}
     )
-    assert [c["id"] for c in children["node"]["children"]] == [encode_id("Refinement", a1.id), encode_id("Refinement", a3.id)]
+    assert [c["id"] for c in children["node"]["children"]] == [
+        encode_id("Refinement", a1.id),
+        encode_id("Refinement", a3.id),
+    ]
 
 
 async def test_ancestors_of_a_deep_chain_use_one_recursive_query(client, services, count_queries):
@@ -113,14 +125,20 @@ async def test_ancestors_of_a_deep_chain_use_one_recursive_query(client, service
 async def test_node_refetches_every_type_and_rejects_junk(client, services):
     run_id, (img,), run = await _imported_run(client)
     ref = await _add_refinement(services, run_id, img, version=2, status=JobStatus.QUEUED)
-    for gid, typename in [(run["id"], "Run"), (encode_id("Image", img), "Image"), (encode_id("Refinement", ref.id), "Refinement")]:
+    for gid, typename in [
+        (run["id"], "Run"),
+        (encode_id("Image", img), "Image"),
+        (encode_id("Refinement", ref.id), "Refinement"),
+    ]:
         data = await client.data("query($id: ID!) { node(id: $id) { __typename id } }", {"id": gid})
         assert data["node"] == {"__typename": typename, "id": gid}
     for junk in ["nope", encode_id("Run", uuid.uuid4()), encode_id("Other", run_id), encode_id("Image", run_id)]:
         data = await client.data("query($id: ID!) { node(id: $id) { id } }", {"id": junk})
         assert data["node"] is None
     # A refinement that has not completed has no URL yet.
-    data = await client.data("query($id: ID!) { refinement(id: $id) { url status } }", {"id": encode_id("Refinement", ref.id)})
+    data = await client.data(
+        "query($id: ID!) { refinement(id: $id) { url status } }", {"id": encode_id("Refinement", ref.id)}
+    )
     assert data["refinement"] == {"url": None, "status": "QUEUED"}
     # `run` only answers for run ids.
     data = await client.data("query($id: ID!) { run(id: $id) { id } }", {"id": encode_id("Image", img)})
@@ -170,14 +188,16 @@ async def test_run_refinements_connection_and_costs(client, services):
             if i == 2:
                 row.type = RefinementType.TEXT
         await session.commit()
-    data = (await client.data(
-        """query($id: ID!) { run(id: $id) {
+    data = (
+        await client.data(
+            """query($id: ID!) { run(id: $id) {
              generationCostUsd refinementCostUsd totalCostUsd
              all: refinements(first: 2) { totalCount edges { node { id } } pageInfo { hasNextPage } }
              text: refinements(type: TEXT) { totalCount edges { node { id type } } }
            } }""",
-        {"id": run["id"]},
-    ))["run"]
+            {"id": run["id"]},
+        )
+    )["run"]
     assert data["generationCostUsd"] == 0.0
     assert data["refinementCostUsd"] == 1.5 and data["totalCostUsd"] == 1.5
     assert data["all"]["totalCount"] == 3 and data["all"]["pageInfo"]["hasNextPage"]

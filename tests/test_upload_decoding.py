@@ -24,8 +24,9 @@ def png16(color_type: int, sample: int, alpha: int = 65535, size: int = 4) -> by
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", size, size, 16, color_type, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * size))
-            + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(row * size)) + chunk(b"IEND", b"")
+    )
 
 
 @pytest.mark.parametrize("color_type", [0, 2, 4, 6], ids=["grey", "rgb", "la", "rgba"])

@@ -77,8 +77,15 @@ def test_serve_uses_the_corked_websocket_protocol():
 
 async def test_many_subscriptions_on_one_socket_share_writes_and_get_every_event_once_in_order(services, client):
     """Regression (bench P1): each `next` frame was its own socket write; 40 subscriptions now share one per event."""
-    config = uvicorn.Config(create_app(services=services), host="127.0.0.1", port=0, lifespan="on",
-                            log_level="warning", ws_ping_interval=None, ws=CountingProtocol)
+    config = uvicorn.Config(
+        create_app(services=services),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_level="warning",
+        ws_ping_interval=None,
+        ws=CountingProtocol,
+    )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     try:
@@ -97,8 +104,14 @@ async def test_many_subscriptions_on_one_socket_share_writes_and_get_every_event
             before = CountingProtocol.socket_writes
             for n in range(3):
                 async with services.db() as session:
-                    await events.publish(session, job_id=run_id, run_id=run_id, stage=f"stage{n}",
-                                         status=StageStatus.RUNNING, progress=0.1)
+                    await events.publish(
+                        session,
+                        job_id=run_id,
+                        run_id=run_id,
+                        stage=f"stage{n}",
+                        status=StageStatus.RUNNING,
+                        progress=0.1,
+                    )
                     await session.commit()
             got: dict[str, list[int]] = {op_id: [] for op_id in ids}
             for _ in range(3 * len(ids)):

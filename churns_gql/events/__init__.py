@@ -12,6 +12,19 @@ from churns_gql.events.publish import (
 from churns_gql.events.read import StageSummary, events_by_job_ids, summarize_stages
 
 __all__ = [
-    "CHANNEL", "FIRST_EVENT_CTE", "FIRST_EVENT_NOTIFY", "JOB_STAGE", "RESYNC", "EventHub", "EventStreamLost", "StageSummary", "Subscriber",
-    "event_from_payload", "events_by_job_ids", "follow_job", "follow_run", "publish", "summarize_stages",
+    "CHANNEL",
+    "FIRST_EVENT_CTE",
+    "FIRST_EVENT_NOTIFY",
+    "JOB_STAGE",
+    "RESYNC",
+    "EventHub",
+    "EventStreamLost",
+    "StageSummary",
+    "Subscriber",
+    "event_from_payload",
+    "events_by_job_ids",
+    "follow_job",
+    "follow_run",
+    "publish",
+    "summarize_stages",
 ]

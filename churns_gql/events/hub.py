@@ -157,7 +157,9 @@ class EventHub:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                log.warning("event listener connection lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff)
+                log.warning(
+                    "event listener connection lost (%s); reconnecting in %.1fs", exc.__class__.__name__, backoff
+                )
             finally:
                 self.connected.clear()
                 if conn is not None and not conn.is_closed():
@@ -192,7 +194,9 @@ class EventHub:
                 async with self.db() as session:
                     rows = await read.events_by_ids(session, ids)
             except Exception as exc:
-                log.warning("could not fetch notified events (%s); asking subscribers to resync", exc.__class__.__name__)
+                log.warning(
+                    "could not fetch notified events (%s); asking subscribers to resync", exc.__class__.__name__
+                )
                 for sub in self._everyone():
                     sub.push(RESYNC)
                 continue
@@ -213,8 +217,9 @@ class EventStreamLost(Exception):
 _REPLAY_ATTEMPTS = 10
 
 
-async def _replay(read_rows: Callable[[AsyncSession], Awaitable[list[StageEvent]]],
-                  db: async_sessionmaker[AsyncSession]) -> list[StageEvent]:
+async def _replay(
+    read_rows: Callable[[AsyncSession], Awaitable[list[StageEvent]]], db: async_sessionmaker[AsyncSession]
+) -> list[StageEvent]:
     # Postgres may be restarting: retry for a few seconds, then end the stream rather than guess.
     for attempt in range(_REPLAY_ATTEMPTS):
         try:
@@ -231,7 +236,9 @@ async def _events_after(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID,
     return await _replay(lambda session: read.job_events_after(session, job_id, after), db)
 
 
-async def follow_job(hub: EventHub, db: async_sessionmaker[AsyncSession], job_id: uuid.UUID) -> AsyncIterator[StageEvent]:
+async def follow_job(
+    hub: EventHub, db: async_sessionmaker[AsyncSession], job_id: uuid.UUID
+) -> AsyncIterator[StageEvent]:
     """Every event of a job in seq order, recorded ones first, then live ones; ends after the terminal one."""
     sub = hub.subscribe(job_id=job_id)
     try:
@@ -255,7 +262,9 @@ async def follow_job(hub: EventHub, db: async_sessionmaker[AsyncSession], job_id
         hub.unsubscribe(sub)
 
 
-async def follow_run(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> AsyncIterator[StageEvent]:
+async def follow_run(
+    hub: EventHub, db: async_sessionmaker[AsyncSession], run_id: uuid.UUID
+) -> AsyncIterator[StageEvent]:
     """The generation's recorded events, then live ones of it and of all its refinements; each job in seq order."""
     sub = hub.subscribe(run_id=run_id)
     last: dict[uuid.UUID, int] = {}

@@ -73,15 +73,39 @@ async def publish(
     `first` is for the event written with the job's own row: its seq is 1. The notification carries
     the whole event when it fits, so listeners need not read it back.
     """
-    event = StageEvent(job_id=job_id, run_id=run_id, stage=stage, status=status,
-                       progress=max(0.0, min(1.0, progress)), message=message, cost_usd=cost_usd,
-                       preview_path=preview_path, terminal=terminal, created_at=datetime.now(UTC))
+    event = StageEvent(
+        job_id=job_id,
+        run_id=run_id,
+        stage=stage,
+        status=status,
+        progress=max(0.0, min(1.0, progress)),
+        message=message,
+        cost_usd=cost_usd,
+        preview_path=preview_path,
+        terminal=terminal,
+        created_at=datetime.now(UTC),
+    )
     inline = len(message or "") + len(preview_path or "") + len(stage) < _INLINE_LIMIT
-    row = (await session.execute(_INSERT_AND_NOTIFY, {
-        "job_id": str(job_id), "run_id": str(run_id), "first": first, "stage": stage, "status": status.value,
-        "progress": event.progress, "message": message, "cost_usd": cost_usd, "preview_path": preview_path,
-        "terminal": terminal, "created_at": event.created_at, "channel": CHANNEL, "inline": inline,
-    })).one()
+    row = (
+        await session.execute(
+            _INSERT_AND_NOTIFY,
+            {
+                "job_id": str(job_id),
+                "run_id": str(run_id),
+                "first": first,
+                "stage": stage,
+                "status": status.value,
+                "progress": event.progress,
+                "message": message,
+                "cost_usd": cost_usd,
+                "preview_path": preview_path,
+                "terminal": terminal,
+                "created_at": event.created_at,
+                "channel": CHANNEL,
+                "inline": inline,
+            },
+        )
+    ).one()
     event.id, event.seq = row[0], row[1]
     return event
 
@@ -91,8 +115,16 @@ def event_from_payload(data: dict[str, Any]) -> StageEvent | None:
     if "stage" not in data:
         return None
     return StageEvent(
-        id=int(data["id"]), job_id=uuid.UUID(data["job"]), run_id=uuid.UUID(data["run"]), seq=int(data["seq"]),
-        stage=data["stage"], status=StageStatus(data["status"]), progress=float(data["progress"]),
-        message=data["message"], cost_usd=data["cost_usd"], preview_path=data["preview_path"],
-        terminal=bool(data["terminal"]), created_at=datetime.fromisoformat(data["at"]),
+        id=int(data["id"]),
+        job_id=uuid.UUID(data["job"]),
+        run_id=uuid.UUID(data["run"]),
+        seq=int(data["seq"]),
+        stage=data["stage"],
+        status=StageStatus(data["status"]),
+        progress=float(data["progress"]),
+        message=data["message"],
+        cost_usd=data["cost_usd"],
+        preview_path=data["preview_path"],
+        terminal=bool(data["terminal"]),
+        created_at=datetime.fromisoformat(data["at"]),
     )

@@ -77,12 +77,16 @@ async def job_events_after(session: AsyncSession, job_id: uuid.UUID, after: int)
 
 async def run_events_after(session: AsyncSession, run_id: uuid.UUID, after_id: int) -> list[StageEvent]:
     """Events of every job of a run with an id above `after_id`, each job's in seq order."""
-    query = (select(StageEvent).where(StageEvent.run_id == run_id, StageEvent.id > after_id)
-             .order_by(StageEvent.job_id, StageEvent.seq))
+    query = (
+        select(StageEvent)
+        .where(StageEvent.run_id == run_id, StageEvent.id > after_id)
+        .order_by(StageEvent.job_id, StageEvent.seq)
+    )
     return list((await session.scalars(query)).all())
 
 
 async def last_run_event_id(session: AsyncSession, run_id: uuid.UUID) -> int:
     """The id of the newest event of any job of a run, 0 when it has none."""
-    return int(await session.scalar(
-        select(func.coalesce(func.max(StageEvent.id), 0)).where(StageEvent.run_id == run_id)) or 0)
+    return int(
+        await session.scalar(select(func.coalesce(func.max(StageEvent.id), 0)).where(StageEvent.run_id == run_id)) or 0
+    )

@@ -33,7 +33,9 @@ async def load_visible(info: Info, type_name: str, raw_id: uuid.UUID | None) -> 
     if raw_id is None:
         return None
     loaders = info.context.loaders
-    loader = {"Run": loaders.run_by_id, "Image": loaders.image_by_id, "Refinement": loaders.refinement_by_id}.get(type_name)
+    loader = {"Run": loaders.run_by_id, "Image": loaders.image_by_id, "Refinement": loaders.refinement_by_id}.get(
+        type_name
+    )
     if loader is None:
         return None
     return await visible(info, await loader.load(raw_id))

@@ -23,4 +23,6 @@ async def resolve_active_jobs(info: Info) -> ActiveJobs:
     async with info.context.services.db() as session:
         runs = await service.active_runs(session, caller)
         refinements = await service.active_refinements(session, caller)
-    return ActiveJobs(runs=[Run.from_row(r) for r in runs], refinements=[Refinement.from_row(r, info) for r in refinements])
+    return ActiveJobs(
+        runs=[Run.from_row(r) for r in runs], refinements=[Refinement.from_row(r, info) for r in refinements]
+    )

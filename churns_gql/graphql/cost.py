@@ -34,8 +34,11 @@ FIELD_WEIGHTS = {"totalCount": 10, "metadata": 100, "children": 10}
 
 def field_multiplier(node: FieldNode) -> int:
     """How many times a field's selection runs: its `first` or `last` for connections, an estimate for plain lists."""
-    sizes = [int(a.value.value) if isinstance(a.value, IntValueNode) else MAX_PAGE
-             for a in node.arguments or () if a.name.value in PAGE_SIZE_ARGUMENTS]
+    sizes = [
+        int(a.value.value) if isinstance(a.value, IntValueNode) else MAX_PAGE
+        for a in node.arguments or ()
+        if a.name.value in PAGE_SIZE_ARGUMENTS
+    ]
     if sizes:
         return max(sizes)
     if node.name.value in ("runs", "refinements"):
@@ -43,8 +46,11 @@ def field_multiplier(node: FieldNode) -> int:
     return LIST_FIELDS.get(node.name.value, 1)
 
 
-def selection_cost(selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-                   seen: frozenset[str] = frozenset()) -> int:
+def selection_cost(
+    selections: SelectionSetNode | None,
+    fragments: dict[str, FragmentDefinitionNode],
+    seen: frozenset[str] = frozenset(),
+) -> int:
     """The cost of a selection set: each field's weight plus its children's cost times its multiplier."""
     total = 0
     for node in _fields(selections, fragments, seen):
@@ -53,8 +59,9 @@ def selection_cost(selections: SelectionSetNode | None, fragments: dict[str, Fra
     return total
 
 
-def _fields(selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode],
-            seen: frozenset[str]) -> Iterator[FieldNode]:
+def _fields(
+    selections: SelectionSetNode | None, fragments: dict[str, FragmentDefinitionNode], seen: frozenset[str]
+) -> Iterator[FieldNode]:
     """The fields of a selection set with fragments inlined (a fragment cycle is left to validation)."""
     for selection in selections.selections if selections else ():
         if isinstance(selection, FieldNode):
@@ -82,8 +89,13 @@ def cost_rule(max_cost: int) -> type[ValidationRule]:
             fragments = {d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)}
             cost = selection_cost(node.selection_set, fragments)
             if cost > max_cost:
-                self.report_error(GraphQLError(
-                    f"the query's estimated cost is {cost:,}; the limit is {max_cost:,} "
-                    "(ask for smaller pages or fewer aliases)", node, extensions={"code": TOO_COMPLEX}))
+                self.report_error(
+                    GraphQLError(
+                        f"the query's estimated cost is {cost:,}; the limit is {max_cost:,} "
+                        "(ask for smaller pages or fewer aliases)",
+                        node,
+                        extensions={"code": TOO_COMPLEX},
+                    )
+                )
 
     return QueryCostRule

@@ -34,8 +34,13 @@ def document_rules(max_bytes: int, max_tokens: int, rules: list[type[ASTValidati
     """Limits plus bounded parse and validation caches (bounded: query texts come from clients)."""
     from strawberry.schema.schema import validate_document  # Strawberry's own import order needs it late
 
-    return DocumentRules(max_bytes, max_tokens, tuple(rules), lru_cache(maxsize=cached)(parse),
-                         lru_cache(maxsize=cached)(validate_document))
+    return DocumentRules(
+        max_bytes,
+        max_tokens,
+        tuple(rules),
+        lru_cache(maxsize=cached)(parse),
+        lru_cache(maxsize=cached)(validate_document),
+    )
 
 
 class CachedDocuments(SchemaExtension):
@@ -62,8 +67,10 @@ class CachedDocuments(SchemaExtension):
         query = context.query or ""
         limit = self.shared.max_bytes
         if limit > 0 and len(query) > limit:
-            raise GraphQLError(f"the query is {len(query):,} characters; the limit is {limit:,}",
-                               extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value})
+            raise GraphQLError(
+                f"the query is {len(query):,} characters; the limit is {limit:,}",
+                extensions={"code": ErrorCode.QUERY_TOO_COMPLEX.value},
+            )
         with contextlib.suppress(GraphQLSyntaxError):
             context.graphql_document = self.shared.parse(query, **context.parse_options)
         yield
@@ -71,6 +78,7 @@ class CachedDocuments(SchemaExtension):
     def on_validate(self) -> Iterator[None]:
         """Validate through the cache (CodedErrors, after this, may replace the verdict for this request)."""
         context = self.execution_context
-        context.pre_execution_errors = self.shared.validate(context.schema._schema, context.graphql_document,
-                                                            context.validation_rules)
+        context.pre_execution_errors = self.shared.validate(
+            context.schema._schema, context.graphql_document, context.validation_rules
+        )
         yield

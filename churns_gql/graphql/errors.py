@@ -15,10 +15,14 @@ from churns_gql.services.health import is_outage
 log = logging.getLogger("churns_gql.errors")
 
 # Codes of errors about the request itself (nothing ran): with graphql-response+json these answer 400.
-REQUEST_ERROR_CODES = frozenset({
-    ErrorCode.GRAPHQL_PARSE_FAILED.value, ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
-    ErrorCode.OPERATION_RESOLUTION_FAILURE.value, ErrorCode.QUERY_TOO_COMPLEX.value,
-})
+REQUEST_ERROR_CODES = frozenset(
+    {
+        ErrorCode.GRAPHQL_PARSE_FAILED.value,
+        ErrorCode.GRAPHQL_VALIDATION_FAILED.value,
+        ErrorCode.OPERATION_RESOLUTION_FAILURE.value,
+        ErrorCode.QUERY_TOO_COMPLEX.value,
+    }
+)
 # graphql-core's messages for an operation it cannot pick (execute's build step, before any resolver).
 _OPERATION_MESSAGES = ("Must provide operation name", "Unknown operation named", "Must provide an operation")
 
@@ -77,9 +81,12 @@ class CodedErrors(MaskErrors):
         operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)] if document else []
         # `operation_name` falls back to the first operation's name; only the name the client sent counts.
         if len(operations) > 1 and not context._provided_operation_name:
-            context.pre_execution_errors = [GraphQLError(
-                "the document has several operations: say which to run with operationName",
-                extensions={"code": ErrorCode.OPERATION_RESOLUTION_FAILURE.value})]
+            context.pre_execution_errors = [
+                GraphQLError(
+                    "the document has several operations: say which to run with operationName",
+                    extensions={"code": ErrorCode.OPERATION_RESOLUTION_FAILURE.value},
+                )
+            ]
         yield
         for error in self.execution_context.pre_execution_errors or ():
             with_code(error, ErrorCode.GRAPHQL_VALIDATION_FAILED)
@@ -106,10 +113,17 @@ class CodedErrors(MaskErrors):
         """Log the real error under a fresh id and give the client only the id."""
         error_id = uuid.uuid4().hex[:12]
         original = error.original_error
-        log.error("unexpected error %s at %s", error_id, error.path,
-                  exc_info=(type(original), original, original.__traceback__) if original else None)
+        log.error(
+            "unexpected error %s at %s",
+            error_id,
+            error.path,
+            exc_info=(type(original), original, original.__traceback__) if original else None,
+        )
         return GraphQLError(
-            message=f"Unexpected error ({error_id})", nodes=error.nodes, source=error.source,
-            positions=error.positions, path=error.path,
+            message=f"Unexpected error ({error_id})",
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
             extensions={"code": ErrorCode.INTERNAL.value, "errorId": error_id},
         )

@@ -22,8 +22,9 @@ from churns_gql.graphql.persisted import DocumentRefused
 
 GRAPHQL_RESPONSE_JSON = "application/graphql-response+json"
 LEGACY_JSON = "application/json"
-USE_WEBSOCKET = ("subscriptions are not served over plain HTTP: use a websocket on /graphql "
-                 "(graphql-transport-ws or graphql-ws)")
+USE_WEBSOCKET = (
+    "subscriptions are not served over plain HTTP: use a websocket on /graphql (graphql-transport-ws or graphql-ws)"
+)
 
 
 class RequestRefused(Exception):
@@ -37,11 +38,21 @@ class RequestRefused(Exception):
         self.headers = dict(headers or {})
 
 
-def error_response(status: int, message: str, code: ErrorCode, *, media_type: str = LEGACY_JSON,
-                   headers: Mapping[str, str] | None = None) -> Response:
+def error_response(
+    status: int,
+    message: str,
+    code: ErrorCode,
+    *,
+    media_type: str = LEGACY_JSON,
+    headers: Mapping[str, str] | None = None,
+) -> Response:
     """A JSON body `{"errors": [{message, extensions: {code}}]}` with the given status."""
-    return JSONResponse({"errors": [{"message": message, "extensions": {"code": code.value}}]},
-                        status_code=status, headers=dict(headers or {}), media_type=media_type)
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code.value}}]},
+        status_code=status,
+        headers=dict(headers or {}),
+        media_type=media_type,
+    )
 
 
 def negotiate(accept: str | None) -> str:
@@ -70,8 +81,10 @@ def is_request_error(result: Any) -> bool:
     errors = getattr(result, "errors", None) or []
     if getattr(result, "data", None) is not None or not errors:
         return False
-    return all(error_code(e) in REQUEST_ERROR_CODES
-               or (error_code(e) == ErrorCode.BAD_USER_INPUT.value and e.path is None) for e in errors)
+    return all(
+        error_code(e) in REQUEST_ERROR_CODES or (error_code(e) == ErrorCode.BAD_USER_INPUT.value and e.path is None)
+        for e in errors
+    )
 
 
 def _refusal(exc: HTTPException, method: str) -> RequestRefused:
@@ -102,8 +115,9 @@ class GraphQLOverHTTP:
             except HTTPException as exc:
                 raise _refusal(exc, request.method) from exc
         except RequestRefused as refused:
-            response = error_response(refused.status, refused.message, refused.code, media_type=media_type,
-                                      headers=refused.headers)
+            response = error_response(
+                refused.status, refused.message, refused.code, media_type=media_type, headers=refused.headers
+            )
             metrics.count_errors([{"extensions": {"code": refused.code.value}}])
         metrics.count_request(scope["state"].get("operation"), response.status_code)
         await response(scope, receive, send)
@@ -111,8 +125,10 @@ class GraphQLOverHTTP:
     def should_render_graphql_ide(self, request: Any) -> bool:
         """GraphiQL only for a bare GET: a hash-only persisted query (no `query` parameter) is executed."""
         params = request.query_params
-        return (super().should_render_graphql_ide(request)  # type: ignore[misc]  # a mixin over the view
-                and not any(params.get(key) is not None for key in ("extensions", "operationName", "variables")))
+        return (
+            super().should_render_graphql_ide(request)  # type: ignore[misc]  # a mixin over the view
+            and not any(params.get(key) is not None for key in ("extensions", "operationName", "variables"))
+        )
 
     async def parse_http_body(self, request: Any) -> Any:
         """The request's GraphQL data with its document resolved from a persisted-query hash (or refused)."""
@@ -125,16 +141,22 @@ class GraphQLOverHTTP:
                 raise RequestRefused(refused.status, refused.message, refused.code, refused.headers) from refused
         return data
 
-    async def execute_single(self, request: Any, request_adapter: Any, sub_response: Any, context: Any,
-                             root_value: Any, request_data: Any) -> Any:
+    async def execute_single(
+        self, request: Any, request_adapter: Any, sub_response: Any, context: Any, root_value: Any, request_data: Any
+    ) -> Any:
         """Execute one operation; subscriptions are refused here (they need a websocket)."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         request.scope.setdefault("state", {})["operation"] = request_data.operation_name
         try:
             return await self.schema.execute(  # type: ignore[attr-defined]
-                request_data.query, root_value=root_value, variable_values=request_data.variables,
-                context_value=context, operation_name=request_data.operation_name,
-                allowed_operation_types=allowed, operation_extensions=request_data.extensions)
+                request_data.query,
+                root_value=root_value,
+                variable_values=request_data.variables,
+                context_value=context,
+                operation_name=request_data.operation_name,
+                allowed_operation_types=allowed,
+                operation_extensions=request_data.extensions,
+            )
         except CannotGetOperationTypeError as exc:
             raise HTTPException(400, exc.as_http_error_reason()) from exc
         except InvalidOperationTypeError as exc:

@@ -37,8 +37,11 @@ class TreeBudget:
         """Count rows a batch loaded; past the limit the field fails with a coded error."""
         self.left -= loaded
         if self.left < 0:
-            raise PublicError(f"this query reaches more than {self.limit} refinements; ask for fewer `children` levels, "
-                              "or start from a deeper refinement", ErrorCode.QUERY_TOO_COMPLEX)
+            raise PublicError(
+                f"this query reaches more than {self.limit} refinements; ask for fewer `children` levels, "
+                "or start from a deeper refinement",
+                ErrorCode.QUERY_TOO_COMPLEX,
+            )
 
 
 def _budgeted(

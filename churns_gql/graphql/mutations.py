@@ -100,7 +100,9 @@ async def _store_run(info: Info, store: Callable[[AsyncSession], Awaitable[model
         return await store(uow.session)
 
 
-async def _enqueue(info: Info, function: str, model: type[models.Run] | type[models.Refinement], job_id: uuid.UUID) -> bool:
+async def _enqueue(
+    info: Info, function: str, model: type[models.Run] | type[models.Refinement], job_id: uuid.UUID
+) -> bool:
     """Enqueue a stored job; when the queue is down, end the job FAILED and return False."""
     services = info.context.services
     try:
@@ -117,16 +119,23 @@ class Mutation:
     """The mutation root."""
 
     @strawberry.mutation(description="Start the generation pipeline; returns at once with the run QUEUED.")
-    async def create_run(self, info: Info, input: Annotated[CreateRunInput, strawberry.argument(description="What to generate.")]) -> RunPayload:
+    async def create_run(
+        self, info: Info, input: Annotated[CreateRunInput, strawberry.argument(description="What to generate.")]
+    ) -> RunPayload:
         """Validate and store the run, then enqueue its generation; a failed enqueue ends it FAILED."""
         services = info.context.services
         request = run_service.CreateRunRequest(
-            prompt=input.prompt, platform=input.platform, num_images=input.num_images, language=input.language,
-            reference_upload=input.reference_image, owner_token_id=info.context.caller.token_id,
+            prompt=input.prompt,
+            platform=input.platform,
+            num_images=input.num_images,
+            language=input.language,
+            reference_upload=input.reference_image,
+            owner_token_id=info.context.caller.token_id,
         )
         try:
-            run = await _store_run(info, lambda session: run_service.create_run(
-                session, services.storage, services.settings, request))
+            run = await _store_run(
+                info, lambda session: run_service.create_run(session, services.storage, services.settings, request)
+            )
         except UserInputError as exc:
             return RunPayload(run=None, user_errors=_errors(exc))
         if not await _enqueue(info, GENERATE_JOB, models.Run, run.id):
@@ -135,19 +144,40 @@ class Mutation:
         return RunPayload(run=Run.from_row(run), user_errors=[])
 
     @strawberry.mutation(description="Make a COMPLETED run from existing images, ready to refine.")
-    async def import_run(self, info: Info, input: Annotated[ImportRunInput, strawberry.argument(description="The images to import and the run's details.")]) -> RunPayload:
+    async def import_run(
+        self,
+        info: Info,
+        input: Annotated[
+            ImportRunInput, strawberry.argument(description="The images to import and the run's details.")
+        ],
+    ) -> RunPayload:
         """Store uploaded images as a finished run; nothing is written when any input is wrong."""
         services = info.context.services
         try:
-            run = await _store_run(info, lambda session: run_service.import_run(
-                session, services.storage, services.settings, input.images, input.prompt, input.metadata,
-                owner_token_id=info.context.caller.token_id))
+            run = await _store_run(
+                info,
+                lambda session: run_service.import_run(
+                    session,
+                    services.storage,
+                    services.settings,
+                    input.images,
+                    input.prompt,
+                    input.metadata,
+                    owner_token_id=info.context.caller.token_id,
+                ),
+            )
         except UserInputError as exc:
             return RunPayload(run=None, user_errors=_errors(exc))
         return RunPayload(run=Run.from_row(run), user_errors=[])
 
-    @strawberry.mutation(description="Queue a refinement of an image or of a refinement; returns at once with it QUEUED.")
-    async def refine_image(self, info: Info, input: Annotated[RefineImageInput, strawberry.argument(description="The image to refine and how.")]) -> RefineImagePayload:
+    @strawberry.mutation(
+        description="Queue a refinement of an image or of a refinement; returns at once with it QUEUED."
+    )
+    async def refine_image(
+        self,
+        info: Info,
+        input: Annotated[RefineImageInput, strawberry.argument(description="The image to refine and how.")],
+    ) -> RefineImagePayload:
         """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
         services = info.context.services
         decoded = decode_id(input.parent_id)
@@ -159,11 +189,17 @@ class Mutation:
             if parent_row is None:
                 decoded = None  # someone else's image answers exactly like a missing one
         request = refinement_service.RefineRequest(
-            parent_type=decoded[0] if decoded else None, parent_id=decoded[1] if decoded else None,
-            type=input.type, prompt=input.prompt, instructions=input.instructions,
+            parent_type=decoded[0] if decoded else None,
+            parent_id=decoded[1] if decoded else None,
+            type=input.type,
+            prompt=input.prompt,
+            instructions=input.instructions,
             mask=[{"x": r.x, "y": r.y, "width": r.width, "height": r.height} for r in input.mask]
-            if input.mask is not None else None,
-            creativity_level=input.creativity_level, reference_upload=input.reference_image, parent_row=parent_row,
+            if input.mask is not None
+            else None,
+            creativity_level=input.creativity_level,
+            reference_upload=input.reference_image,
+            parent_row=parent_row,
             owner_token_id=info.context.caller.token_id,
         )
         try:
@@ -178,7 +214,9 @@ class Mutation:
             return RefineImagePayload(refinement=Refinement.from_row(failed, info), user_errors=[_queue_down()])
         return RefineImagePayload(refinement=Refinement.from_row(row, info), user_errors=[])
 
-    @strawberry.mutation(description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error.")
+    @strawberry.mutation(
+        description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error."
+    )
     async def cancel_refinement(self, info: Info, id: NodeId) -> CancelRefinementPayload:
         """Cancel at once; a running job is also told to stop, and checks between stages."""
         services = info.context.services
@@ -201,7 +239,9 @@ class Mutation:
         services = info.context.services
         run_id = decode_id_of(id, "Run")
         if run_id is None or await load_visible(info, "Run", run_id) is None:
-            return CancelRunPayload(run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id")))
+            return CancelRunPayload(
+                run=None, user_errors=_errors(UserInputError.one("NOT_FOUND", "no run with that id", "id"))
+            )
         try:
             async with info.context.unit_of_work() as uow:
                 row, previous = await lifecycle.cancel_job(uow.session, models.Run, run_id, "run")

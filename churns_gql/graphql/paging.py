@@ -24,8 +24,14 @@ def run_refinements(run_id: uuid.UUID) -> str:
     return f"{REFINEMENTS}/{run_id}"
 
 
-def page_window(connection: str, *, first: Optional[int], after: Optional[str], last: Optional[int] = None,
-                before: Optional[str] = None) -> Window:
+def page_window(
+    connection: str,
+    *,
+    first: Optional[int],
+    after: Optional[str],
+    last: Optional[int] = None,
+    before: Optional[str] = None,
+) -> Window:
     """The keyset window the arguments ask for; bad values are a PublicError (BAD_USER_INPUT).
 
     Without `first` or `last` a page is DEFAULT_PAGE items: the last ones before `before` when only it is
@@ -38,8 +44,12 @@ def page_window(connection: str, *, first: Optional[int], after: Optional[str], 
             raise PublicError(f"{name} must be between 0 and {MAX_PAGE}")
     from_end = last is not None or (first is None and before is not None)
     size = last if from_end else first
-    return Window(limit=DEFAULT_PAGE if size is None else size, after=_position(connection, "after", after),
-                  before=_position(connection, "before", before), from_end=from_end)
+    return Window(
+        limit=DEFAULT_PAGE if size is None else size,
+        after=_position(connection, "after", after),
+        before=_position(connection, "before", before),
+        from_end=from_end,
+    )
 
 
 def _position(connection: str, name: str, cursor: Optional[str]) -> Any:
@@ -56,5 +66,9 @@ def _position(connection: str, name: str, cursor: Optional[str]) -> Any:
 
 def page_info(page: Page, edges: Sequence[relay.Edge[Any]]) -> relay.PageInfo:
     """Relay's PageInfo of a page: its flags from the service, its cursors from its first and last edges."""
-    return relay.PageInfo(has_next_page=page.has_next, has_previous_page=page.has_previous,
-                          start_cursor=edges[0].cursor if edges else None, end_cursor=edges[-1].cursor if edges else None)
+    return relay.PageInfo(
+        has_next_page=page.has_next,
+        has_previous_page=page.has_previous,
+        start_cursor=edges[0].cursor if edges else None,
+        end_cursor=edges[-1].cursor if edges else None,
+    )

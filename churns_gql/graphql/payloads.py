@@ -39,4 +39,3 @@ class CancelRunPayload:
 
     run: Optional[Run] = strawberry.field(description="The run after the request.")
     user_errors: list[UserError] = strawberry.field(description="Problems; empty on success.")
-

@@ -139,5 +139,6 @@ class PersistedDocuments:
 def from_settings(settings: Any) -> PersistedDocuments:
     """The app's persisted documents: a trusted manifest when CHURNS_TRUSTED_DOCUMENTS names one."""
     trusted = load_manifest(settings.trusted_documents) if settings.trusted_documents else None
-    return PersistedDocuments(settings.redis_url, ttl_s=settings.apq_ttl_s, max_bytes=settings.max_query_bytes,
-                              trusted=trusted)
+    return PersistedDocuments(
+        settings.redis_url, ttl_s=settings.apq_ttl_s, max_bytes=settings.max_query_bytes, trusted=trusted
+    )

@@ -72,14 +72,20 @@ class Query:
 
     @strawberry.field(description="Runs, newest first.")
     async def runs(
-        self, info: Info, first: First = None, after: After = None, last: Last = None, before: Before = None,
+        self,
+        info: Info,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         status: Annotated[Optional[JobStatus], strawberry.argument(description="Only runs in this status.")] = None,
     ) -> RunConnection:
         """A page of runs."""
         window = page_window(RUNS, first=first, after=after, last=last, before=before)
         async with info.context.services.db() as session:
-            page = await run_service.list_runs(session, window=window, status=status, caller=info.context.caller,
-                                               with_rows=_wants_rows(info))
+            page = await run_service.list_runs(
+                session, window=window, status=status, caller=info.context.caller, with_rows=_wants_rows(info)
+            )
         edges = [relay.Edge(cursor=encode_cursor(RUNS, r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
         return RunConnection(edges=edges, page_info=page_info(page, edges), total_count=page.total)
 

@@ -30,8 +30,11 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
     limits = settings or Settings.defaults()
     # The limit rules are made once: the validation cache is keyed by the rule classes, and the stock
     # limiter extensions make new ones per request, so nothing would ever be found in it.
-    rules: list[type[ASTValidationRule]] = [depth_rule(limits.max_query_depth, None, None), alias_rule(limits.max_aliases),
-             cost_rule(limits.max_query_cost)]
+    rules: list[type[ASTValidationRule]] = [
+        depth_rule(limits.max_query_depth, None, None),
+        alias_rule(limits.max_aliases),
+        cost_rule(limits.max_query_cost),
+    ]
     shared = document_rules(limits.max_query_bytes, limits.max_query_tokens, rules, CACHED_DOCUMENTS)
     traced = [OpenTelemetryExtension] if tracing else []
     return LeanSchema(
@@ -40,11 +43,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
         subscription=Subscription,
         types=[Image, Refinement],
         execution_context_class=FanoutExecutionContext,
-        extensions=[
-            lambda: CachedDocuments(shared),
-            CodedErrors,
-            *traced,
-        ],
+        extensions=[lambda: CachedDocuments(shared), CodedErrors, *traced],
     )
 
 

@@ -19,8 +19,10 @@ def _too_long(query: Any, max_bytes: int) -> dict[str, Any] | None:
     """The size-limit error for a document over the limit (checked here: over a websocket the parse
     hook's error would not reach the client with its code)."""
     if isinstance(query, str) and 0 < max_bytes < len(query):
-        return {"message": f"the query is {len(query):,} characters; the limit is {max_bytes:,}",
-                "extensions": {"code": ErrorCode.QUERY_TOO_COMPLEX.value}}
+        return {
+            "message": f"the query is {len(query):,} characters; the limit is {max_bytes:,}",
+            "extensions": {"code": ErrorCode.QUERY_TOO_COMPLEX.value},
+        }
     return None
 
 

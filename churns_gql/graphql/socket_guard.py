@@ -101,7 +101,10 @@ async def _allowed(handler: Any, op_id: str, *, legacy: bool = False) -> bool:
         allowed: bool = await handler.view.services.gate.still_allowed(handler.context.caller)
     except Exception:
         log.warning("could not re-check a websocket token", exc_info=True)
-        error = {"message": "cannot check the API token right now; try again", "extensions": {"code": ErrorCode.UNAVAILABLE.value}}
+        error = {
+            "message": "cannot check the API token right now; try again",
+            "extensions": {"code": ErrorCode.UNAVAILABLE.value},
+        }
         # graphql-transport-ws sends a list of errors; the legacy graphql-ws protocol one error object.
         payload: Any = error if legacy else [error]
         await handler.send_message({"id": op_id, "type": "error", "payload": payload})
@@ -126,7 +129,9 @@ class _Watched:
                 guard.discard(self)
 
 
-class GuardedTransportWSHandler(SharedFrames, _Watched, TransportDocuments, BaseGraphQLTransportWSHandler[Context, None]):
+class GuardedTransportWSHandler(
+    SharedFrames, _Watched, TransportDocuments, BaseGraphQLTransportWSHandler[Context, None]
+):
     """graphql-transport-ws with the token re-checked on every subscribe message."""
 
     async def handle_connection_init(self, message: Any) -> None:

@@ -42,8 +42,9 @@ class _StreamResultHooks:
             await self.__aexit__(type(exc), exc, exc.__traceback__)
             raise
 
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> bool:
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
         suppressed = False
         for generator in reversed(self.running):
             if exc is None or suppressed:
@@ -106,6 +107,8 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
 class LeanSchema(strawberry.Schema):
     """strawberry.Schema running extensions through LeanExtensionsRunner."""
 
-    def create_extensions_runner(self, execution_context: Any, extensions: list[SchemaExtension]) -> SchemaExtensionsRunner:
+    def create_extensions_runner(
+        self, execution_context: Any, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
         """A runner that resolves per-result hooks once per operation."""
         return LeanExtensionsRunner(execution_context=execution_context, extensions=extensions)

@@ -36,8 +36,9 @@ class UserError:
     @classmethod
     def from_problem(cls, problem: Problem) -> UserError:
         """The GraphQL form of a service Problem."""
-        return cls(field=list(problem.field) if problem.field else None, message=problem.message,
-                   code=ErrorCode(problem.code))
+        return cls(
+            field=list(problem.field) if problem.field else None, message=problem.message, code=ErrorCode(problem.code)
+        )
 
 
 @strawberry.type(description="A rectangle in fractions of the parent image's width and height (0..1, origin top-left).")
@@ -65,8 +66,15 @@ class StageRun:
     @classmethod
     def from_summary(cls, s: event_service.StageSummary) -> StageRun:
         """The GraphQL form of a stage summary."""
-        return cls(name=s.name, status=s.status, started_at=s.started_at, completed_at=s.completed_at,
-                   duration_ms=s.duration_ms, cost_usd=s.cost_usd, message=s.message)
+        return cls(
+            name=s.name,
+            status=s.status,
+            started_at=s.started_at,
+            completed_at=s.completed_at,
+            duration_ms=s.duration_ms,
+            cost_usd=s.cost_usd,
+            message=s.message,
+        )
 
 
 @strawberry.type(description="One progress event of a job.")
@@ -92,9 +100,18 @@ class ProgressEvent:
     def from_row(cls, row: models.StageEvent, storage_url: Optional[str]) -> ProgressEvent:
         """The GraphQL form of a stored event; the job id is a Run's when the job is the run itself."""
         type_name = "Run" if row.job_id == row.run_id else "Refinement"
-        return cls(seq=row.seq, job_id=encode_id(type_name, row.job_id), stage=row.stage, status=row.status,
-                   progress=row.progress, message=row.message, cost_usd=row.cost_usd, preview_url=storage_url,
-                   at=row.created_at, terminal=row.terminal)
+        return cls(
+            seq=row.seq,
+            job_id=encode_id(type_name, row.job_id),
+            stage=row.stage,
+            status=row.status,
+            progress=row.progress,
+            message=row.message,
+            cost_usd=row.cost_usd,
+            preview_url=storage_url,
+            at=row.created_at,
+            terminal=row.terminal,
+        )
 
 
 def event_from_row(info: Info, row: models.StageEvent) -> ProgressEvent:
@@ -117,9 +134,7 @@ class ImageVersion(relay.Node):
         description="1 for an original; refinements of one original are numbered 2, 3, 4... in creation order, "
         "unique per original whatever their parent (the lineage is Refinement.depth and Refinement.parent)."
     )
-    generation_index: int = strawberry.field(
-        description="Index (0-based) of the original this version descends from."
-    )
+    generation_index: int = strawberry.field(description="Index (0-based) of the original this version descends from.")
     url: Optional[str] = strawberry.field(description="URL of the PNG; null while a refinement has not completed.")
     width: Optional[int] = strawberry.field(description="Width in pixels.")
     height: Optional[int] = strawberry.field(description="Height in pixels.")
@@ -131,7 +146,9 @@ class ImageVersion(relay.Node):
         row = await info.context.loaders.run_by_id.load(self.run_id)
         return Run.from_row(row)
 
-    @strawberry.field(description="Refinements made from this image, oldest first (recursive: each child has children).")
+    @strawberry.field(
+        description="Refinements made from this image, oldest first (recursive: each child has children)."
+    )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this image."""
         raise NotImplementedError  # each implementation loads its own children
@@ -147,11 +164,20 @@ class Image(ImageVersion):
     @classmethod
     def from_row(cls, row: models.Image, info: Info) -> Image:
         """The GraphQL form of an original image row."""
-        return cls(raw_id=row.id, run_id=row.run_id, version=1,
-                   generation_index=row.generation_index, url=info.context.storage.url(row.run_id, row.path),
-                   width=row.width, height=row.height, path=row.path)
+        return cls(
+            raw_id=row.id,
+            run_id=row.run_id,
+            version=1,
+            generation_index=row.generation_index,
+            url=info.context.storage.url(row.run_id, row.path),
+            width=row.width,
+            height=row.height,
+            path=row.path,
+        )
 
-    @strawberry.field(description="Refinements made from this image, oldest first (recursive: each child has children).")
+    @strawberry.field(
+        description="Refinements made from this image, oldest first (recursive: each child has children)."
+    )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this original."""
         rows = await info.context.loaders.children_by_image.load(self.raw_id)
@@ -187,18 +213,33 @@ class Refinement(ImageVersion):
         storage = info.context.storage
         done = row.status == models.JobStatus.COMPLETED
         return cls(
-            raw_id=row.id, run_id=row.run_id, raw=row, version=row.version,
-            generation_index=row.generation_index, url=storage.url(row.run_id, row.image_path) if done else None,
-            width=row.width, height=row.height, type=row.type, status=row.status, prompt=row.prompt,
+            raw_id=row.id,
+            run_id=row.run_id,
+            raw=row,
+            version=row.version,
+            generation_index=row.generation_index,
+            url=storage.url(row.run_id, row.image_path) if done else None,
+            width=row.width,
+            height=row.height,
+            type=row.type,
+            status=row.status,
+            prompt=row.prompt,
             instructions=row.instructions,
             mask=[MaskRect(x=r.x, y=r.y, width=r.width, height=r.height) for r in row.rects] if row.mask else None,
-            creativity_level=row.creativity_level, depth=row.depth,
-            reference_image_url=storage.url(row.run_id, row.reference_image_path), summary=row.summary,
-            cost_usd=row.cost_usd, error_message=row.error_message, created_at=row.created_at,
-            started_at=row.started_at, completed_at=row.completed_at,
+            creativity_level=row.creativity_level,
+            depth=row.depth,
+            reference_image_url=storage.url(row.run_id, row.reference_image_path),
+            summary=row.summary,
+            cost_usd=row.cost_usd,
+            error_message=row.error_message,
+            created_at=row.created_at,
+            started_at=row.started_at,
+            completed_at=row.completed_at,
         )
 
-    @strawberry.field(description="Refinements made from this image, oldest first (recursive: each child has children).")
+    @strawberry.field(
+        description="Refinements made from this image, oldest first (recursive: each child has children)."
+    )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this refinement."""
         rows = await info.context.loaders.children_by_refinement.load(self.raw.id)
@@ -250,9 +291,17 @@ class Run(relay.Node):
     @classmethod
     def from_row(cls, row: models.Run) -> Run:
         """The GraphQL form of a run row."""
-        return cls(raw_id=row.id, raw=row, status=row.status, prompt=row.prompt,
-                   platform=row.platform, created_at=row.created_at, completed_at=row.completed_at,
-                   error_message=row.error_message, generation_cost_usd=row.generation_cost_usd or 0.0)
+        return cls(
+            raw_id=row.id,
+            raw=row,
+            status=row.status,
+            prompt=row.prompt,
+            platform=row.platform,
+            created_at=row.created_at,
+            completed_at=row.completed_at,
+            error_message=row.error_message,
+            generation_cost_usd=row.generation_cost_usd or 0.0,
+        )
 
     @strawberry.field(description="The run's original images, by generationIndex.")
     async def images(self, info: Info) -> list[Image]:
@@ -268,8 +317,12 @@ class Run(relay.Node):
         after: After = None,
         last: Last = None,
         before: Before = None,
-        type: Annotated[Optional[RefinementType], strawberry.argument(description="Only refinements of this type.")] = None,
-        status: Annotated[Optional[JobStatus], strawberry.argument(description="Only refinements in this status.")] = None,
+        type: Annotated[
+            Optional[RefinementType], strawberry.argument(description="Only refinements of this type.")
+        ] = None,
+        status: Annotated[
+            Optional[JobStatus], strawberry.argument(description="Only refinements in this status.")
+        ] = None,
     ) -> RefinementConnection:
         """A page of the run's refinements."""
         from churns_gql.services import refinements as service
@@ -278,8 +331,10 @@ class Run(relay.Node):
         window = page_window(connection, first=first, after=after, last=last, before=before)
         async with info.context.services.db() as session:
             page = await service.list_run_refinements(session, self.raw.id, window=window, type=type, status=status)
-        edges = [relay.Edge(cursor=encode_cursor(connection, r.created_at, r.id), node=Refinement.from_row(r, info))
-                 for r in page.rows]
+        edges = [
+            relay.Edge(cursor=encode_cursor(connection, r.created_at, r.id), node=Refinement.from_row(r, info))
+            for r in page.rows
+        ]
         return RefinementConnection(edges=edges, page_info=page_info(page, edges), total_count=page.total)
 
     @strawberry.field(description="What the run's refinements cost, in USD.")

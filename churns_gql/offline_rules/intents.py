@@ -24,16 +24,31 @@ COLOURS: dict[str, RGB] = {
 }
 # Neutral colours only make sense as a background fill, never as a tint.
 FILL_COLOURS: dict[str, RGB] = dict(
-    COLOURS, white=(255, 255, 255), black=(12, 12, 12), grey=(128, 128, 128), gray=(128, 128, 128),
-    navy=(20, 30, 90), beige=(225, 210, 180), cream=(250, 243, 224),
+    COLOURS,
+    white=(255, 255, 255),
+    black=(12, 12, 12),
+    grey=(128, 128, 128),
+    gray=(128, 128, 128),
+    navy=(20, 30, 90),
+    beige=(225, 210, 180),
+    cream=(250, 243, 224),
 )
 _COLOUR_ALIASES = {
-    "reddish": "red", "redder": "red",
-    "orangey": "orange", "orangish": "orange",
-    "yellowish": "yellow", "yellower": "yellow",
-    "greenish": "green", "greener": "green",
-    "bluish": "blue", "blueish": "blue", "bluer": "blue",
-    "purplish": "purple", "pinkish": "pink", "pinker": "pink", "brownish": "brown",
+    "reddish": "red",
+    "redder": "red",
+    "orangey": "orange",
+    "orangish": "orange",
+    "yellowish": "yellow",
+    "yellower": "yellow",
+    "greenish": "green",
+    "greener": "green",
+    "bluish": "blue",
+    "blueish": "blue",
+    "bluer": "blue",
+    "purplish": "purple",
+    "pinkish": "pink",
+    "pinker": "pink",
+    "brownish": "brown",
 }
 
 _INTENT_WORDS: dict[str, str] = {}
@@ -61,9 +76,22 @@ for _alias, _name in _COLOUR_ALIASES.items():
     _INTENT_WORDS[_alias] = f"tint {_name}"
 
 TONAL_INTENTS: tuple[str, ...] = (
-    "denoise", "black and white", "sepia", "brighter", "darker", "more contrast", "less contrast",
-    "more saturated", "less saturated", "warmer", "cooler",
-    *(f"tint {n}" for n in COLOURS), *(f"less {n}" for n in COLOURS), "blur", "sharpen", "vignette",
+    "denoise",
+    "black and white",
+    "sepia",
+    "brighter",
+    "darker",
+    "more contrast",
+    "less contrast",
+    "more saturated",
+    "less saturated",
+    "warmer",
+    "cooler",
+    *(f"tint {n}" for n in COLOURS),
+    *(f"less {n}" for n in COLOURS),
+    "blur",
+    "sharpen",
+    "vignette",
 )
 """Every tonal intent, in the order they are applied (noise first, tone, colour, detail, then vignette)."""
 
@@ -302,7 +330,9 @@ def _background(tokens: list[str]) -> tuple[BackgroundChange | None, list[str]]:
             shade = words[i - 1] if i else ""
             colours.append(_shaded(FILL_COLOURS[word], shade))
     # "light blue" is one colour, not a blue fill plus a brighter background.
-    words = [w for i, w in enumerate(words) if not (w in _SHADES and words[i + 1 : i + 2] and words[i + 1] in FILL_COLOURS)]
+    words = [
+        w for i, w in enumerate(words) if not (w in _SHADES and words[i + 1 : i + 2] and words[i + 1] in FILL_COLOURS)
+    ]
     gradient = "gradient" in words
     wants_fill = gradient or bool(colours)
     removal = _removal(tokens) is not None
@@ -330,9 +360,16 @@ def parse_prompt(prompt: str | None) -> PromptPlan:
             if change is None or (_GENERATIVE & set(clause) and unknown):
                 _note(plan.ignored, " ".join(clause))
                 continue
-            plan.background = change if plan.background is None else BackgroundChange(
-                blur=plan.background.blur or change.blur, fill=plan.background.fill or change.fill,
-                gradient=plan.background.gradient or change.gradient, edits=plan.background.edits + change.edits)
+            plan.background = (
+                change
+                if plan.background is None
+                else BackgroundChange(
+                    blur=plan.background.blur or change.blur,
+                    fill=plan.background.fill or change.fill,
+                    gradient=plan.background.gradient or change.gradient,
+                    edits=plan.background.edits + change.edits,
+                )
+            )
             for word in unknown:
                 _note(plan.ignored, word)
             continue

@@ -12,9 +12,9 @@ from churns_gql.refinement_types import RefinementType
 PROMPT_CAPABILITIES = (
     "The offline editor understands: tone and colour (warmer, cooler, brighter, darker, more or less contrast, "
     "more or less saturation, sharpen, blur, denoise, vignette, black and white, sepia, tints such as "
-    "\"more blue\" or \"less red\"; amounts such as \"20% brighter\"), removal of what is inside a selected "
-    "rectangle (\"remove the logo\"), and background changes (\"blur the background\", \"replace the background "
-    "with white\" or \"with a blue to white gradient\"). It cannot add or draw new things."
+    '"more blue" or "less red"; amounts such as "20% brighter"), removal of what is inside a selected '
+    'rectangle ("remove the logo"), and background changes ("blur the background", "replace the background '
+    'with white" or "with a blue to white gradient"). It cannot add or draw new things.'
 )
 
 
@@ -30,13 +30,19 @@ def _prompt_support(text: str | None, rects: Sequence[Rect]) -> str | None:
         return f"Nothing in this prompt is something the offline editor can do. {PROMPT_CAPABILITIES}"
     if plan.removal is not None and not rects:
         what = f"the {plan.removal}" if plan.removal else "something"
-        return (f"To remove {what} offline, select it with a rectangle (mask): the offline editor paints over "
-                "what is inside the selection and does not search the image for it.")
+        return (
+            f"To remove {what} offline, select it with a rectangle (mask): the offline editor paints over "
+            "what is inside the selection and does not search the image for it."
+        )
     return None
 
 
 def offline_supports(
-    kind: RefinementType, prompt: str | None, instructions: str | None, rects: Sequence[Rect], has_reference: bool,
+    kind: RefinementType,
+    prompt: str | None,
+    instructions: str | None,
+    rects: Sequence[Rect],
+    has_reference: bool,
     concept_text: str | None = None,
 ) -> str | None:
     """None when the offline engine can do the refinement, else the message saying why not.

@@ -125,8 +125,11 @@ class GenerationState:
                 "generated_images": self.image_results,
                 "image_assessment": self.assessment,
             },
-            "cost_summary": {"stages": dict(self.costs), "earlier_attempts_usd": self.earlier_attempts_usd,
-                             "total_usd": self.total_cost},
+            "cost_summary": {
+                "stages": dict(self.costs),
+                "earlier_attempts_usd": self.earlier_attempts_usd,
+                "total_usd": self.total_cost,
+            },
         }
 
 
@@ -177,13 +180,26 @@ class PipelineContext:
         """The table of the job: refinements, or runs for a generation."""
         return Refinement if self.refinement is not None else Run
 
-    async def publish(self, status: StageStatus, message: str | None = None, *, preview_path: str | None = None,
-                      cost_usd: float | None = None) -> None:
+    async def publish(
+        self,
+        status: StageStatus,
+        message: str | None = None,
+        *,
+        preview_path: str | None = None,
+        cost_usd: float | None = None,
+    ) -> None:
         """Record an event of the current stage; raises JobCancelled if the job no longer runs."""
         async with unit_of_work(self.services.db) as uow:
             ok = await lifecycle.publish_if_running(
-                uow.session, self.job_model, self.job_id, stage=self.current_stage, status=status,
-                progress=self.progress, message=message, cost_usd=cost_usd, preview_path=preview_path,
+                uow.session,
+                self.job_model,
+                self.job_id,
+                stage=self.current_stage,
+                status=status,
+                progress=self.progress,
+                message=message,
+                cost_usd=cost_usd,
+                preview_path=preview_path,
             )
         if not ok:
             raise JobCancelled()

@@ -89,10 +89,21 @@ class PipelineExecutor:
     async def _complete(self, ctx: PipelineContext, stage: str, message: str | None) -> JobStatus | None:
         async with unit_of_work(ctx.services.db) as uow:
             row = await lifecycle.finish_job(
-                uow.session, ctx.job_model, ctx.job_id, JobStatus.COMPLETED, message="completed", progress=1.0,
-                fields=ctx.completion, writes=ctx.completion_writes,
-                stage_event={"stage": stage, "status": StageStatus.COMPLETED, "progress": 1.0, "message": message,
-                             "cost_usd": ctx.stage_cost},
+                uow.session,
+                ctx.job_model,
+                ctx.job_id,
+                JobStatus.COMPLETED,
+                message="completed",
+                progress=1.0,
+                fields=ctx.completion,
+                writes=ctx.completion_writes,
+                stage_event={
+                    "stage": stage,
+                    "status": StageStatus.COMPLETED,
+                    "progress": 1.0,
+                    "message": message,
+                    "cost_usd": ctx.stage_cost,
+                },
             )
         if row is None:
             raise JobCancelled()
@@ -106,9 +117,18 @@ class PipelineExecutor:
         """End the job FAILED with the stage's message; False if it had already ended."""
         async with unit_of_work(ctx.services.db) as uow:
             row = await lifecycle.finish_job(
-                uow.session, ctx.job_model, ctx.job_id, JobStatus.FAILED, message=failure.message,
-                progress=ctx.progress, fields={"cost_usd": ctx.spent_cost()} if ctx.refinement is not None else None,
-                stage_event={"stage": failure.stage, "status": StageStatus.FAILED, "progress": ctx.progress,
-                             "message": failure.message},
+                uow.session,
+                ctx.job_model,
+                ctx.job_id,
+                JobStatus.FAILED,
+                message=failure.message,
+                progress=ctx.progress,
+                fields={"cost_usd": ctx.spent_cost()} if ctx.refinement is not None else None,
+                stage_event={
+                    "stage": failure.stage,
+                    "status": StageStatus.FAILED,
+                    "progress": ctx.progress,
+                    "message": failure.message,
+                },
             )
         return row is not None

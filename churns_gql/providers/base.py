@@ -83,7 +83,9 @@ class EditResult:
 class ProviderError(Exception):
     """A provider call failed in a way the user can act on; `message` is safe to show."""
 
-    def __init__(self, kind: ErrorKind, message: str, *, spent_usd: float | None = 0.0, code: str | None = None) -> None:
+    def __init__(
+        self, kind: ErrorKind, message: str, *, spent_usd: float | None = 0.0, code: str | None = None
+    ) -> None:
         """`spent_usd` is what the failed attempt(s) cost (None: unknown, maybe billed); `code` a stable error code."""
         super().__init__(message)
         self.kind = kind

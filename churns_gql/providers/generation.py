@@ -73,10 +73,13 @@ INSTRUCTIONS: dict[str, str] = {
 """Stage → the system instruction of its question."""
 
 
-def structured_request(answer: type[A], payload: dict[str, Any], images: list[Any] | None = None) -> StructuredRequest[A]:
+def structured_request(
+    answer: type[A], payload: dict[str, Any], images: list[Any] | None = None
+) -> StructuredRequest[A]:
     """The question whose answer is an `answer`, with its stage's instruction."""
-    return StructuredRequest(answer=answer, instructions=INSTRUCTIONS[answer.stage], payload=payload,
-                             images=list(images or []))
+    return StructuredRequest(
+        answer=answer, instructions=INSTRUCTIONS[answer.stage], payload=payload, images=list(images or [])
+    )
 
 
 def provider_label(provider: str) -> str:
@@ -93,8 +96,10 @@ def check_answer(request: StructuredRequest[A], value: Any, provider: str) -> A:
         return model.model_validate_json(value) if isinstance(value, (str, bytes)) else model.model_validate(value)
     except ValidationError as exc:
         if is_malformed_json(exc):
-            raise ProviderError("unavailable", f"{provider_label(provider)} answered the {request.stage} stage "
-                                               "with malformed JSON; try again") from None
+            raise ProviderError(
+                "unavailable",
+                f"{provider_label(provider)} answered the {request.stage} stage with malformed JSON; try again",
+            ) from None
         problems = misfits(exc)
         more = f" and {len(problems) - 1} more" if len(problems) > 1 else ""
         raise ProviderError(

@@ -56,7 +56,9 @@ class Strategies(Answer):
     stage = "strategy"
     schema_name = "marketing_strategies"
 
-    strategies: list[Strategy] = Field(description="Distinct audience/objective/voice combinations, as many as requested.")
+    strategies: list[Strategy] = Field(
+        description="Distinct audience/objective/voice combinations, as many as requested."
+    )
 
 
 class StyleDirection(Answer):
@@ -73,7 +75,9 @@ class StyleGuidance(Answer):
     stage = "style_guide"
     schema_name = "style_guidance"
 
-    style_guidance: list[StyleDirection] = Field(description="One style direction per strategy, in the strategies' order.")
+    style_guidance: list[StyleDirection] = Field(
+        description="One style direction per strategy, in the strategies' order."
+    )
 
 
 class PromotionalText(Answer):
@@ -109,9 +113,11 @@ class Assessment(Answer):
     concept_adherence: Score = Field(description="How well the image follows its visual concept, 1..5.")
     technical_quality: Score = Field(description="Sharpness, artefacts, composition, 1..5.")
     subject_preservation: Score | None = Field(
-        description="How faithfully the reference subject is kept, 1..5; null without a reference.")
+        description="How faithfully the reference subject is kept, 1..5; null without a reference."
+    )
     text_rendering: Score | None = Field(
-        description="Spelling and legibility of the promotional text, 1..5; null when there is none.")
+        description="Spelling and legibility of the promotional text, 1..5; null when there is none."
+    )
     notes: str = Field(description="One or two sentences on what to fix, if anything.")
 
 
@@ -129,9 +135,18 @@ def answer_schema(model: type[BaseModel]) -> dict[str, Any]:
     return _SCHEMAS[model]
 
 
-_JSON_TYPES = {"string_type": "string", "int_type": "integer", "int_from_float": "integer", "float_type": "number",
-               "bool_type": "boolean", "list_type": "array", "model_type": "object", "dict_type": "object",
-               "model_attributes_type": "object", "none_required": "null"}
+_JSON_TYPES = {
+    "string_type": "string",
+    "int_type": "integer",
+    "int_from_float": "integer",
+    "float_type": "number",
+    "bool_type": "boolean",
+    "list_type": "array",
+    "model_type": "object",
+    "dict_type": "object",
+    "model_attributes_type": "object",
+    "none_required": "null",
+}
 
 
 def _path(loc: tuple[int | str, ...]) -> str:

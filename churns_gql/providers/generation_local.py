@@ -18,10 +18,14 @@ from churns_gql.providers.base import GeneratedImage, ImageRequest, ProviderErro
 from churns_gql.providers.generation_local_answers import BUILDERS, TEXT_BAND, rgb, seed, subject_box
 from churns_gql.providers.offline.drawing import RGB, Box, composite_reference, text_image
 
-_ROUND = frozenset("mug cup bowl plate pizza ball coin donut doughnut cookie cake orange apple fruit watch clock burger"
-                   " lemon tomato planet wheel".split())
-_TALL = frozenset("bottle can glass drink tea coffee juice perfume candle vase tube phone lipstick soda beer wine"
-                  " shampoo serum lamp tower".split())
+_ROUND = frozenset(
+    "mug cup bowl plate pizza ball coin donut doughnut cookie cake orange apple fruit watch clock burger"
+    " lemon tomato planet wheel".split()
+)
+_TALL = frozenset(
+    "bottle can glass drink tea coffee juice perfume candle vase tube phone lipstick soda beer wine"
+    " shampoo serum lamp tower".split()
+)
 _WIDE = frozenset("car sofa shoe shoes sneaker sneakers laptop bag book box tv table bed van".split())
 
 # -- image generation ------------------------------------------------------------------------------
@@ -46,8 +50,9 @@ def _draw_subject(image: Image.Image, box: Box, kind: str, colour: RGB, accent: 
     left, top, right, bottom = box
     side = right - left
     shadow = Image.new("L", image.size, 0)
-    ImageDraw.Draw(shadow).ellipse((left + side * 0.1, bottom - side * 0.08, right - side * 0.1, bottom + side * 0.06),
-                                   fill=140)
+    ImageDraw.Draw(shadow).ellipse(
+        (left + side * 0.1, bottom - side * 0.08, right - side * 0.1, bottom + side * 0.06), fill=140
+    )
     shadow = shadow.filter(ImageFilter.GaussianBlur(radius=max(2, side // 25)))
     image.paste(Image.new("RGB", image.size, _darker(colour, 0.3)), (0, 0), shadow)
     draw = ImageDraw.Draw(image)
@@ -88,10 +93,11 @@ def render(request: ImageRequest) -> tuple[Image.Image, str]:
     concept = request.concept
     palette = [rgb(c) for c in concept.get("color_palette") or []]
     # A concept may name fewer colours than the drawing uses; derived greys fill in.
-    palette += [(230, 230, 230), (180, 180, 180), (60, 60, 60), (120, 120, 120)][len(palette):]
+    palette += [(230, 230, 230), (180, 180, 180), (60, 60, 60), (120, 120, 120)][len(palette) :]
     ramp = Image.linear_gradient("L").resize((width, height), Image.Resampling.BILINEAR)
-    image = Image.composite(Image.new("RGB", (width, height), palette[1]),
-                            Image.new("RGB", (width, height), palette[0]), ramp)
+    image = Image.composite(
+        Image.new("RGB", (width, height), palette[1]), Image.new("RGB", (width, height), palette[0]), ramp
+    )
     box = subject_box(width, height)
     if request.reference is not None:
         image, placed, _feather = composite_reference(image, request.reference, box, [])

@@ -34,8 +34,14 @@ from churns_gql.providers.offline.drawing import RGB, Box, luminance
 TEXT_BAND = 0.18  # share of the height the promotional text band takes
 
 _AUDIENCES = (
-    "young professionals", "students on a budget", "busy parents", "fitness enthusiasts",
-    "eco-conscious shoppers", "food lovers", "small business owners", "weekend travellers",
+    "young professionals",
+    "students on a budget",
+    "busy parents",
+    "fitness enthusiasts",
+    "eco-conscious shoppers",
+    "food lovers",
+    "small business owners",
+    "weekend travellers",
 )
 _NICHES = ("lifestyle", "health and wellness", "food and drink", "fashion", "home and living", "tech and gadgets")
 _OBJECTIVES = ("drive sales", "build brand awareness", "announce a launch", "grow engagement", "promote an offer")
@@ -43,24 +49,42 @@ _VOICES = ("playful", "premium", "friendly", "bold", "calm", "witty")
 
 # Per voice: style keywords, the style direction, the lighting and mood, and the hue shift of its palette.
 _STYLES: dict[str, tuple[list[str], str, str, float]] = {
-    "playful": (["bright", "pop colours", "bold shapes", "flat lay"],
-                "Bright high-key flat lay with saturated pop colours and bold graphic shapes.",
-                "even, bright daylight; cheerful and energetic", 0.08),
-    "premium": (["minimal", "dark backdrop", "soft highlights", "luxury"],
-                "Minimal studio shot on a deep backdrop with soft, controlled highlights.",
-                "low-key studio light with a soft rim; refined and exclusive", 0.55),
-    "friendly": (["warm", "natural light", "lifestyle", "approachable"],
-                 "Warm natural-light lifestyle scene, approachable and lived-in.",
-                 "warm window light; relaxed and welcoming", 0.12),
-    "bold": (["high contrast", "graphic", "strong colour blocks", "dynamic"],
-             "High-contrast graphic composition with strong colour blocks and diagonal energy.",
-             "hard directional light; punchy and confident", 0.95),
-    "calm": (["pastel", "airy", "soft shadows", "clean"],
-             "Airy pastel scene with soft shadows and generous negative space.",
-             "diffuse soft light; serene and fresh", 0.45),
-    "witty": (["surreal", "unexpected scale", "colourful", "editorial"],
-              "Editorial scene with a surreal twist: unexpected scale and colourful props.",
-              "crisp studio light; clever and lively", 0.75),
+    "playful": (
+        ["bright", "pop colours", "bold shapes", "flat lay"],
+        "Bright high-key flat lay with saturated pop colours and bold graphic shapes.",
+        "even, bright daylight; cheerful and energetic",
+        0.08,
+    ),
+    "premium": (
+        ["minimal", "dark backdrop", "soft highlights", "luxury"],
+        "Minimal studio shot on a deep backdrop with soft, controlled highlights.",
+        "low-key studio light with a soft rim; refined and exclusive",
+        0.55,
+    ),
+    "friendly": (
+        ["warm", "natural light", "lifestyle", "approachable"],
+        "Warm natural-light lifestyle scene, approachable and lived-in.",
+        "warm window light; relaxed and welcoming",
+        0.12,
+    ),
+    "bold": (
+        ["high contrast", "graphic", "strong colour blocks", "dynamic"],
+        "High-contrast graphic composition with strong colour blocks and diagonal energy.",
+        "hard directional light; punchy and confident",
+        0.95,
+    ),
+    "calm": (
+        ["pastel", "airy", "soft shadows", "clean"],
+        "Airy pastel scene with soft shadows and generous negative space.",
+        "diffuse soft light; serene and fresh",
+        0.45,
+    ),
+    "witty": (
+        ["surreal", "unexpected scale", "colourful", "editorial"],
+        "Editorial scene with a surreal twist: unexpected scale and colourful props.",
+        "crisp studio light; clever and lively",
+        0.75,
+    ),
 }
 
 _STOPWORDS = frozenset(
@@ -69,7 +93,12 @@ _STOPWORDS = frozenset(
     instagram facebook pinterest story reel promote promoting promotion marketing campaign about some very
     we us you it its into over under please want need show showing featuring feature""".split()
 )
-_NEGATIVES = ["blurry or distorted subject", "misspelled or garbled text", "watermarks or logos", "cluttered background"]
+_NEGATIVES = [
+    "blurry or distorted subject",
+    "misspelled or garbled text",
+    "watermarks or logos",
+    "cluttered background",
+]
 
 
 def seed(*parts: Any) -> int:
@@ -131,7 +160,7 @@ def dominant_colours(image: Image.Image, count: int = 4) -> list[RGB]:
     palette = quantized.getpalette() or []
     counts = sorted(quantized.getcolors() or [], reverse=True)
     # A P image's colours are palette indices (typed as int | tuple); each slice is one RGB triple.
-    return [tuple(palette[i * 3: i * 3 + 3]) for _, i in counts][:count]  # type: ignore[operator,return-value]
+    return [tuple(palette[i * 3 : i * 3 + 3]) for _, i in counts][:count]  # type: ignore[operator,return-value]
 
 
 # -- the structured stages -------------------------------------------------------------------------
@@ -164,15 +193,17 @@ def _strategies(payload: dict[str, Any], images: list[Image.Image]) -> Strategie
     """strategy: N distinct combinations, picked from fixed lists by the prompt's hash."""
     prompt = payload["brief"]["prompt"]
     base = seed("strategy", prompt, payload["brief"]["platform"]["name"])
-    return Strategies(strategies=[
-        Strategy(
-            target_audience=_AUDIENCES[(base + 3 * i) % len(_AUDIENCES)],
-            target_niche=_NICHES[(base // 11 + i) % len(_NICHES)],
-            target_objective=_OBJECTIVES[(base // 7 + i) % len(_OBJECTIVES)],
-            target_voice=_VOICES[(base // 49 + i) % len(_VOICES)],
-        )
-        for i in range(int(payload["num_strategies"]))
-    ])
+    return Strategies(
+        strategies=[
+            Strategy(
+                target_audience=_AUDIENCES[(base + 3 * i) % len(_AUDIENCES)],
+                target_niche=_NICHES[(base // 11 + i) % len(_NICHES)],
+                target_objective=_OBJECTIVES[(base // 7 + i) % len(_OBJECTIVES)],
+                target_voice=_VOICES[(base // 49 + i) % len(_VOICES)],
+            )
+            for i in range(int(payload["num_strategies"]))
+        ]
+    )
 
 
 def _styles(payload: dict[str, Any], images: list[Image.Image]) -> StyleGuidance:
@@ -180,12 +211,14 @@ def _styles(payload: dict[str, Any], images: list[Image.Image]) -> StyleGuidance
     guidance = []
     for strategy in payload["strategies"]:
         words, description, _mood, _shift = _STYLES[strategy["target_voice"]]
-        guidance.append(StyleDirection(
-            style_keywords=list(words),
-            style_description=description,
-            marketing_impact=f"A {strategy['target_voice']} look helps {strategy['target_objective']} "
-                             f"with {strategy['target_audience']}.",
-        ))
+        guidance.append(
+            StyleDirection(
+                style_keywords=list(words),
+                style_description=description,
+                marketing_impact=f"A {strategy['target_voice']} look helps {strategy['target_objective']} "
+                f"with {strategy['target_audience']}.",
+            )
+        )
     return StyleGuidance(style_guidance=guidance)
 
 
@@ -266,8 +299,10 @@ def _assess(payload: dict[str, Any], images: list[Image.Image]) -> Assessment:
     technical = _score(contrast, (10, 20, 35, 50))
     # Concept adherence: how close the image's own colours come to each palette colour.
     present = dominant_colours(picture, 8)
-    distances = [min(sum((a - b) ** 2 for a, b in zip(rgb(c), p, strict=False)) ** 0.5 for p in present)
-                 for c in concept["color_palette"]]
+    distances = [
+        min(sum((a - b) ** 2 for a, b in zip(rgb(c), p, strict=False)) ** 0.5 for p in present)
+        for c in concept["color_palette"]
+    ]
     adherence = _score(sum(distances) / max(1, len(distances)), (120, 90, 60, 30), higher_is_better=False)
     text = concept["promotional_text_visuals"]["text"].strip()
     text_score = None
@@ -282,8 +317,13 @@ def _assess(payload: dict[str, Any], images: list[Image.Image]) -> Assessment:
         subject_score = _score(difference, (90, 60, 40, 20), higher_is_better=False)
     weakest = min(((technical, "contrast"), (adherence, "palette match"), (text_score or 5, "text legibility")))
     notes = "no changes needed" if weakest[0] >= 4 else f"weakest point: {weakest[1]} ({weakest[0]}/5)"
-    return Assessment(concept_adherence=adherence, technical_quality=technical, subject_preservation=subject_score,
-                      text_rendering=text_score, notes=notes)
+    return Assessment(
+        concept_adherence=adherence,
+        technical_quality=technical,
+        subject_preservation=subject_score,
+        text_rendering=text_score,
+        notes=notes,
+    )
 
 
 BUILDERS: dict[str, Callable[[dict[str, Any], list[Image.Image]], Answer]] = {

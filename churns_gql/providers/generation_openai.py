@@ -74,8 +74,9 @@ def _rgb_or_rgba(image: Image.Image) -> Image.Image:
 def chat_params(request: StructuredRequest[Any], model: str) -> dict[str, Any]:
     """The chat.completions.create keyword arguments for a stage's question."""
     content: list[dict[str, Any]] = [{"type": "text", "text": json.dumps(request.payload, ensure_ascii=False)}]
-    content += [{"type": "image_url", "image_url": {"url": _data_url(image), "detail": "low"}}
-                for image in request.images]
+    content += [
+        {"type": "image_url", "image_url": {"url": _data_url(image), "detail": "low"}} for image in request.images
+    ]
     return {
         "model": model,
         "messages": [{"role": "system", "content": request.instructions}, {"role": "user", "content": content}],
@@ -93,8 +94,12 @@ def chat_usage(api_usage: Any, model: str) -> Usage | None:
     details = getattr(api_usage, "prompt_tokens_details", None)
     cached = int(getattr(details, "cached_tokens", 0) or 0) if details is not None else 0
     prompt = int(api_usage.prompt_tokens or 0)
-    return Usage(model=model, text_input_tokens=max(0, prompt - cached), cached_input_tokens=min(cached, prompt),
-                 text_output_tokens=int(api_usage.completion_tokens or 0))
+    return Usage(
+        model=model,
+        text_input_tokens=max(0, prompt - cached),
+        cached_input_tokens=min(cached, prompt),
+        text_output_tokens=int(api_usage.completion_tokens or 0),
+    )
 
 
 def stage_setting(stage: str) -> str:
@@ -118,11 +123,21 @@ class OpenAIGenerationProvider:
 
     name = "openai"
 
-    def __init__(self, client: openai.AsyncOpenAI, image_model: str, catalogue: Catalogue, config: GenerationConfig,
-                 *, retry: RetryPolicy = RetryPolicy(), sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        image_model: str,
+        catalogue: Catalogue,
+        config: GenerationConfig,
+        *,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         """Use `client`; ProviderError now if a configured model is unknown, shut down or unpriced."""
         problems = [image_model_problem(catalogue, image_model, IMAGE_MODEL_SETTING)]
-        problems += [chat_model_problem(catalogue, config.model_for(stage), stage_setting(stage)) for stage in TEXT_STAGES]
+        problems += [
+            chat_model_problem(catalogue, config.model_for(stage), stage_setting(stage)) for stage in TEXT_STAGES
+        ]
         if any(problems):
             raise ProviderError("bad_request", "; ".join(p for p in problems if p), code="model_not_found")
         require_prices(catalogue.pricing, image_model, _IMAGE_CATEGORIES)
@@ -139,8 +154,9 @@ class OpenAIGenerationProvider:
         self.sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, max_retries: int = DEFAULT_MAX_RETRIES,
-                      timeout_s: float = DEFAULT_TIMEOUT_S) -> OpenAIGenerationProvider:
+    def from_settings(
+        cls, settings: Settings, *, max_retries: int = DEFAULT_MAX_RETRIES, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> OpenAIGenerationProvider:
         """A provider for the configured key, base URL and models, with the catalogue in configs_dir."""
         if not settings.openai_api_key:
             raise ProviderError("auth", "OPENAI_API_KEY is not set; set it to use the OpenAI provider")
@@ -150,8 +166,12 @@ class OpenAIGenerationProvider:
             max_retries=max_retries,
             timeout=openai.Timeout(timeout_s, connect=10.0),
         )
-        return cls(client, settings.openai_image_model, load_catalogue(settings.configs_dir),
-                   load_generation_config(settings.configs_dir / "generation.yml"))
+        return cls(
+            client,
+            settings.openai_image_model,
+            load_catalogue(settings.configs_dir),
+            load_generation_config(settings.configs_dir / "generation.yml"),
+        )
 
     async def structured(self, request: StructuredRequest[Any]) -> StructuredResult:
         """Ask the stage's chat model with the answer's schema as a strict structured output; the JSON text back."""
@@ -168,14 +188,21 @@ class OpenAIGenerationProvider:
         if message is not None and message.refusal:
             raise ProviderError("content_policy", f"OpenAI declined the {request.stage} stage: {message.refusal[:200]}")
         if choice is None or choice.finish_reason == "length" or not message or not message.content:
-            raise ProviderError("unavailable", f"OpenAI gave no complete answer for the {request.stage} stage; try again")
+            raise ProviderError(
+                "unavailable", f"OpenAI gave no complete answer for the {request.stage} stage; try again"
+            )
         return StructuredResult(value=message.content, usage=usage, cost_usd=cost)
 
     def image_params(self, request: ImageRequest) -> dict[str, Any]:
         """The images.generate (or images.edit) keyword arguments, without the reference file."""
         width, height = request_size(self.spec, request.width, request.height)
-        params: dict[str, Any] = {"model": self.image_model, "prompt": request.prompt, "n": 1,
-                                  "size": f"{width}x{height}", "output_format": "png"}
+        params: dict[str, Any] = {
+            "model": self.image_model,
+            "prompt": request.prompt,
+            "n": 1,
+            "size": f"{width}x{height}",
+            "output_format": "png",
+        }
         if self.config.image_quality in self.spec.qualities:
             params["quality"] = self.config.image_quality
         if request.reference is not None and "high" in self.spec.input_fidelity:
@@ -192,8 +219,14 @@ class OpenAIGenerationProvider:
             call = lambda: self.image_client.images.edit(image=("reference.png", png, "image/png"), **params)  # noqa: E731
         else:
             call = lambda: self.image_client.images.generate(**params)  # noqa: E731
-        response = await call_with_retries(call, model=self.image_model, setting=IMAGE_MODEL_SETTING,
-                                           action="generation", policy=self.retry, sleep=self.sleep)
+        response = await call_with_retries(
+            call,
+            model=self.image_model,
+            setting=IMAGE_MODEL_SETTING,
+            action="generation",
+            policy=self.retry,
+            sleep=self.sleep,
+        )
         usage = usage_from_api(response.usage, self.image_model, self.pricing)
         cost = self.pricing.cost(usage) if usage is not None else None
         first = response.data[0] if response.data else None
@@ -202,8 +235,9 @@ class OpenAIGenerationProvider:
         try:
             image = await asyncio.to_thread(_fit, first.b64_json, (request.width, request.height))
         except (binascii.Error, ValueError, OSError) as exc:
-            raise ProviderError("unavailable", "OpenAI returned an image that could not be read; try again",
-                                spent_usd=cost) from exc
+            raise ProviderError(
+                "unavailable", "OpenAI returned an image that could not be read; try again", spent_usd=cost
+            ) from exc
         made_by = "edit of the reference" if request.reference is not None else "generation"
         notes = f"{made_by} with {self.image_model} at {params['size']}, quality {params['quality']}"
         if usage is None:

@@ -70,8 +70,13 @@ def usage_from_api(api_usage: Any, model: str, pricing: Pricing) -> Usage | None
     else:
         # Without a text-output price every output token is billed as an image token.
         image_out, text_out = output_tokens, 0
-    return Usage(model=model, text_input_tokens=text_in, image_input_tokens=image_in,
-                 image_output_tokens=image_out, text_output_tokens=text_out)
+    return Usage(
+        model=model,
+        text_input_tokens=text_in,
+        image_input_tokens=image_in,
+        image_output_tokens=image_out,
+        text_output_tokens=text_out,
+    )
 
 
 def decode_b64_image(b64: str) -> Image.Image:
@@ -113,8 +118,16 @@ class OpenAIImageEditor:
     # A sent edit is billed even if the job is aborted: wait this long for its usage (past the call's own timeout).
     billing_grace_s = DEFAULT_TIMEOUT_S + 15.0
 
-    def __init__(self, client: openai.AsyncOpenAI, model: str, catalogue: Catalogue, *, stream_partials: bool = True,
-                 retry: RetryPolicy = RetryPolicy(), sleep: Sleep = asyncio.sleep) -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        model: str,
+        catalogue: Catalogue,
+        *,
+        stream_partials: bool = True,
+        retry: RetryPolicy = RetryPolicy(),
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
         """Use `client` (its own retries are switched off) and `model`; ProviderError now if the model is unusable."""
         problem = image_model_problem(catalogue, model, IMAGE_MODEL_SETTING)
         if problem:
@@ -131,22 +144,33 @@ class OpenAIImageEditor:
         self.sleep = sleep
 
     @classmethod
-    def from_settings(cls, settings: Settings, *, stream_partials: bool = True,
-                      timeout_s: float = DEFAULT_TIMEOUT_S) -> OpenAIImageEditor:
+    def from_settings(
+        cls, settings: Settings, *, stream_partials: bool = True, timeout_s: float = DEFAULT_TIMEOUT_S
+    ) -> OpenAIImageEditor:
         """An editor for the configured key, base URL and model, with the catalogue in configs_dir."""
         if not settings.openai_api_key:
             raise ProviderError("auth", "OPENAI_API_KEY is not set; set it to use the OpenAI provider")
-        client = openai.AsyncOpenAI(api_key=settings.openai_api_key, base_url=settings.openai_base_url,
-                                    max_retries=0, timeout=openai.Timeout(timeout_s, connect=10.0))
-        return cls(client, settings.openai_image_model, load_catalogue(settings.configs_dir),
-                   stream_partials=stream_partials)
+        client = openai.AsyncOpenAI(
+            api_key=settings.openai_api_key,
+            base_url=settings.openai_base_url,
+            max_retries=0,
+            timeout=openai.Timeout(timeout_s, connect=10.0),
+        )
+        return cls(
+            client, settings.openai_image_model, load_catalogue(settings.configs_dir), stream_partials=stream_partials
+        )
 
     def call_params(self, request: EditRequest, plan: SizePlan | None = None) -> dict[str, Any]:
         """The images.edit keyword arguments for `request`, without the files: only what the model takes."""
         style = creativity_style(request.creativity)
         plan = plan or plan_size(self.spec, request.image.size)
-        params: dict[str, Any] = {"model": self.model, "prompt": build_prompt(request), "n": 1,
-                                  "size": plan.size_param, "output_format": "png"}
+        params: dict[str, Any] = {
+            "model": self.model,
+            "prompt": build_prompt(request),
+            "n": 1,
+            "size": plan.size_param,
+            "output_format": "png",
+        }
         if style.quality in self.spec.qualities:
             params["quality"] = style.quality
         if style.input_fidelity in self.spec.input_fidelity:
@@ -192,13 +216,22 @@ class OpenAIImageEditor:
         if streaming:
             stream = await call_with_retries(
                 lambda: self.client.images.edit(**params, stream=True, partial_images=PARTIAL_IMAGES),
-                model=self.model, setting=IMAGE_MODEL_SETTING, policy=self.retry, sleep=self.sleep,
-                on_retry=retried.append)
+                model=self.model,
+                setting=IMAGE_MODEL_SETTING,
+                policy=self.retry,
+                sleep=self.sleep,
+                on_retry=retried.append,
+            )
             b64, api_usage, partials = await self._read_stream(stream, request, prepared)
         else:
-            response = await call_with_retries(lambda: self.client.images.edit(**params), model=self.model,
-                                               setting=IMAGE_MODEL_SETTING, policy=self.retry, sleep=self.sleep,
-                                               on_retry=retried.append)
+            response = await call_with_retries(
+                lambda: self.client.images.edit(**params),
+                model=self.model,
+                setting=IMAGE_MODEL_SETTING,
+                policy=self.retry,
+                sleep=self.sleep,
+                on_retry=retried.append,
+            )
             first = response.data[0] if response.data else None
             b64, api_usage, partials = (first.b64_json if first else None), response.usage, 0
         usage = usage_from_api(api_usage, self.model, self.pricing)
@@ -208,8 +241,12 @@ class OpenAIImageEditor:
         try:
             image = await asyncio.to_thread(self._finish, b64, request, prepared)
         except (binascii.Error, ValueError, OSError) as exc:
-            raise ProviderError("unavailable", "OpenAI returned an image that could not be read; try again",
-                                spent_usd=cost, code="bad_image") from exc
+            raise ProviderError(
+                "unavailable",
+                "OpenAI returned an image that could not be read; try again",
+                spent_usd=cost,
+                code="bad_image",
+            ) from exc
         notes = self._notes(request, params, prepared, usage, partials, retried)
         return EditResult(image=image, usage=usage, cost_usd=cost, notes=notes)
 
@@ -235,25 +272,44 @@ class OpenAIImageEditor:
             error = to_provider_error(exc, self.model)
             if error.code == "moderation_blocked":
                 raise error from exc
-            raise ProviderError(error.kind, error.message if BILLED_NOTE in error.message
-                                else f"{error.message}; {BILLED_NOTE}", spent_usd=None, code=error.code) from exc
-        raise ProviderError("unavailable", f"OpenAI ended the stream before the final image arrived; {BILLED_NOTE}",
-                            spent_usd=None, code="stream_ended")
+            raise ProviderError(
+                error.kind,
+                error.message if BILLED_NOTE in error.message else f"{error.message}; {BILLED_NOTE}",
+                spent_usd=None,
+                code=error.code,
+            ) from exc
+        raise ProviderError(
+            "unavailable",
+            f"OpenAI ended the stream before the final image arrived; {BILLED_NOTE}",
+            spent_usd=None,
+            code="stream_ended",
+        )
 
     def _validate(self, request: EditRequest) -> None:
         """Raise ProviderError for a request that cannot be sent as it is."""
         if request.kind == RefinementType.PROMPT and not user_text(request):
             raise ProviderError("bad_request", "Describe the change you want before refining", code="invalid_request")
         if request.kind == RefinementType.SUBJECT and request.reference is None:
-            raise ProviderError("bad_request", "A subject refinement needs a reference image; upload one",
-                                code="invalid_request")
+            raise ProviderError(
+                "bad_request", "A subject refinement needs a reference image; upload one", code="invalid_request"
+            )
         if len(build_prompt(request)) > self.catalogue.limits.max_prompt_chars:
-            raise ProviderError("bad_request", f"The edit prompt is over OpenAI's limit of "
-                                f"{self.catalogue.limits.max_prompt_chars:,} characters; shorten it",
-                                code="prompt_too_long")
+            raise ProviderError(
+                "bad_request",
+                f"The edit prompt is over OpenAI's limit of "
+                f"{self.catalogue.limits.max_prompt_chars:,} characters; shorten it",
+                code="prompt_too_long",
+            )
 
-    def _notes(self, request: EditRequest, params: dict[str, Any], prepared: _Prepared, usage: Usage | None,
-               partials: int, retried: list[str]) -> str:
+    def _notes(
+        self,
+        request: EditRequest,
+        params: dict[str, Any],
+        prepared: _Prepared,
+        usage: Usage | None,
+        partials: int,
+        retried: list[str],
+    ) -> str:
         """A one-line account of the call for the refinement's history."""
         creativity = max(1, min(3, int(request.creativity)))
         parts = [f"{request.kind.value.lower()} edit with {self.model} at {params['size']}", f"creativity {creativity}"]
@@ -262,13 +318,17 @@ class OpenAIImageEditor:
             settings = f"input_fidelity {params['input_fidelity']}, " + settings
         parts.append(settings)
         if prepared.plan.padded:
-            parts.append(f"padded {prepared.plan.parent[0]}x{prepared.plan.parent[1]} to "
-                         f"{prepared.plan.canvas[0]}x{prepared.plan.canvas[1]} and cropped back")
+            parts.append(
+                f"padded {prepared.plan.parent[0]}x{prepared.plan.parent[1]} to "
+                f"{prepared.plan.canvas[0]}x{prepared.plan.canvas[1]} and cropped back"
+            )
         if prepared.scale < 1.0:
             parts.append(f"sent at {prepared.scale:.0%} to fit OpenAI's upload limits")
         if request.kind == RefinementType.PROMPT and request.rects:
-            parts.append(f"masked to {len(request.rects)} region{'s' if len(request.rects) != 1 else ''}, "
-                         "composited with the parent")
+            parts.append(
+                f"masked to {len(request.rects)} region{'s' if len(request.rects) != 1 else ''}, "
+                "composited with the parent"
+            )
         if partials:
             parts.append(f"{partials} partial image{'s' if partials != 1 else ''} streamed")
         if retried:

@@ -45,9 +45,14 @@ class ImageModelSpec:
             return (width, height) in self.fixed_sizes
         rules = self.any_size
         long, short = max(width, height), min(width, height)
-        return (width % rules.multiple == 0 and height % rules.multiple == 0 and long <= rules.max_edge
-                and rules.min_pixels <= width * height <= rules.max_pixels and short > 0
-                and long / short <= rules.max_aspect + 1e-9)
+        return (
+            width % rules.multiple == 0
+            and height % rules.multiple == 0
+            and long <= rules.max_edge
+            and rules.min_pixels <= width * height <= rules.max_pixels
+            and short > 0
+            and long / short <= rules.max_aspect + 1e-9
+        )
 
 
 @dataclass(frozen=True)
@@ -159,8 +164,10 @@ def image_model_problem(catalogue: Catalogue, model: str, setting: str, today: d
         known = ", ".join(n for n, s in sorted(catalogue.image_models.items()) if not _retired(s.shutdown, today))
         return f"{setting}={model!r} is not an OpenAI image model this server knows; use one of: {known} (see {catalogue.source})"
     if _retired(spec.shutdown, today):
-        return (f"{setting}={model!r} was shut down by OpenAI on {spec.shutdown:%Y-%m-%d}; "
-                f"set it to a current model such as {catalogue.default_image_model}")
+        return (
+            f"{setting}={model!r} was shut down by OpenAI on {spec.shutdown:%Y-%m-%d}; "
+            f"set it to a current model such as {catalogue.default_image_model}"
+        )
     return None
 
 
@@ -169,11 +176,15 @@ def chat_model_problem(catalogue: Catalogue, model: str, setting: str, today: dt
     today = today or dt.date.today()
     if model not in catalogue.chat_shutdowns:
         known = ", ".join(n for n, d in sorted(catalogue.chat_shutdowns.items()) if not _retired(d, today))
-        return f"{setting}={model!r} is not a chat model this server knows; use one of: {known} (see {catalogue.source})"
+        return (
+            f"{setting}={model!r} is not a chat model this server knows; use one of: {known} (see {catalogue.source})"
+        )
     shutdown = catalogue.chat_shutdowns[model]
     if _retired(shutdown, today):
-        return (f"{setting}={model!r} was shut down by OpenAI on {shutdown:%Y-%m-%d}; "
-                f"set it to a current model such as {catalogue.default_chat_model}")
+        return (
+            f"{setting}={model!r} was shut down by OpenAI on {shutdown:%Y-%m-%d}; "
+            f"set it to a current model such as {catalogue.default_chat_model}"
+        )
     return None
 
 

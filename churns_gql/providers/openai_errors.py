@@ -47,27 +47,39 @@ def is_content_policy(exc: openai.APIError) -> bool:
     return any(phrase in message for phrase in _CONTENT_POLICY_PHRASES)
 
 
-def to_provider_error(exc: openai.OpenAIError, model: str, setting: str = IMAGE_MODEL_SETTING,
-                      action: str = "edit") -> ProviderError:
+def to_provider_error(
+    exc: openai.OpenAIError, model: str, setting: str = IMAGE_MODEL_SETTING, action: str = "edit"
+) -> ProviderError:
     """A ProviderError for an SDK error that happened before OpenAI processed anything (nothing spent)."""
     detail = api_message(exc) if isinstance(exc, openai.APIError) else ""
     suffix = f" ({detail})" if detail else ""
     if isinstance(exc, openai.APITimeoutError):
         return ProviderError("timeout", f"OpenAI did not answer in time; {BILLED_NOTE}", spent_usd=None, code="timeout")
     if isinstance(exc, openai.APIConnectionError):
-        return ProviderError("unavailable", "Could not reach OpenAI; check the network or OPENAI_BASE_URL and try again",
-                             code="connection_error")
+        return ProviderError(
+            "unavailable",
+            "Could not reach OpenAI; check the network or OPENAI_BASE_URL and try again",
+            code="connection_error",
+        )
     if isinstance(exc, openai.RateLimitError):
         if exc.code == "insufficient_quota":
-            return ProviderError("rate_limit", "The OpenAI account is out of quota; check its plan and billing",
-                                 code="insufficient_quota")
-        return ProviderError("rate_limit", "OpenAI rate limit reached; try again in a minute", code="rate_limit_exceeded")
+            return ProviderError(
+                "rate_limit",
+                "The OpenAI account is out of quota; check its plan and billing",
+                code="insufficient_quota",
+            )
+        return ProviderError(
+            "rate_limit", "OpenAI rate limit reached; try again in a minute", code="rate_limit_exceeded"
+        )
     if isinstance(exc, openai.AuthenticationError):
         return ProviderError("auth", "OpenAI rejected the API key; check OPENAI_API_KEY", code="invalid_api_key")
     if isinstance(exc, openai.PermissionDeniedError):
         # 403 also means "organization must be verified to use this model", so pass the reason on.
-        return ProviderError("auth", f"OpenAI denied access to {model}; check OPENAI_API_KEY and {setting}{suffix}",
-                             code="permission_denied")
+        return ProviderError(
+            "auth",
+            f"OpenAI denied access to {model}; check OPENAI_API_KEY and {setting}{suffix}",
+            code="permission_denied",
+        )
     if isinstance(exc, openai.APIError) and is_content_policy(exc):
         return ProviderError(
             "content_policy",
@@ -77,20 +89,37 @@ def to_provider_error(exc: openai.OpenAIError, model: str, setting: str = IMAGE_
         )
     if isinstance(exc, openai.APIStatusError):
         if exc.status_code >= 500:
-            return ProviderError("unavailable", f"OpenAI is having trouble (HTTP {exc.status_code}); try again shortly",
-                                 code="server_error")
+            return ProviderError(
+                "unavailable",
+                f"OpenAI is having trouble (HTTP {exc.status_code}); try again shortly",
+                code="server_error",
+            )
         if exc.status_code == 404:
-            return ProviderError("bad_request", f"OpenAI does not offer {model} to this account; check {setting}{suffix}",
-                                 code="model_not_found")
-        return ProviderError("bad_request", f"OpenAI rejected the {action} request{suffix or f' (HTTP {exc.status_code})'}",
-                             code=exc.code or "invalid_request")
+            return ProviderError(
+                "bad_request",
+                f"OpenAI does not offer {model} to this account; check {setting}{suffix}",
+                code="model_not_found",
+            )
+        return ProviderError(
+            "bad_request",
+            f"OpenAI rejected the {action} request{suffix or f' (HTTP {exc.status_code})'}",
+            code=exc.code or "invalid_request",
+        )
     if isinstance(exc, openai.APIResponseValidationError):
-        return ProviderError("unavailable", f"OpenAI answered in an unexpected format; {BILLED_NOTE}", spent_usd=None,
-                             code="bad_response")
+        return ProviderError(
+            "unavailable",
+            f"OpenAI answered in an unexpected format; {BILLED_NOTE}",
+            spent_usd=None,
+            code="bad_response",
+        )
     if isinstance(exc, openai.APIError):
         # Errors reported inside an event stream carry no HTTP status: the call was under way.
-        return ProviderError("unavailable", f"OpenAI reported an error during the {action}; {BILLED_NOTE}{suffix}",
-                             spent_usd=None, code=exc.code or "stream_error")
+        return ProviderError(
+            "unavailable",
+            f"OpenAI reported an error during the {action}; {BILLED_NOTE}{suffix}",
+            spent_usd=None,
+            code=exc.code or "stream_error",
+        )
     return ProviderError("unavailable", "The OpenAI request failed; try again", code="unknown")
 
 

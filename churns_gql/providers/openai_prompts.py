@@ -33,23 +33,32 @@ class CreativityStyle:
 
 CREATIVITY: dict[int, CreativityStyle] = {
     1: CreativityStyle(
-        input_fidelity="high", quality="high",
-        wording=("Change only what is asked and preserve everything else exactly: composition, framing, "
-                 "colours, lighting, people, products, text and logos stay identical wherever the request "
-                 "does not require a change."),
+        input_fidelity="high",
+        quality="high",
+        wording=(
+            "Change only what is asked and preserve everything else exactly: composition, framing, "
+            "colours, lighting, people, products, text and logos stay identical wherever the request "
+            "does not require a change."
+        ),
         text_wording="Match the existing font, size, colour, weight and placement of the text exactly.",
     ),
     2: CreativityStyle(
-        input_fidelity="high", quality="medium",
-        wording=("Make the requested change while keeping the composition, main subject, style and any "
-                 "text recognisably the same; small supporting adjustments are fine where they make the "
-                 "change look natural."),
+        input_fidelity="high",
+        quality="medium",
+        wording=(
+            "Make the requested change while keeping the composition, main subject, style and any "
+            "text recognisably the same; small supporting adjustments are fine where they make the "
+            "change look natural."
+        ),
         text_wording="Keep the lettering close to the existing typography and placement.",
     ),
     3: CreativityStyle(
-        input_fidelity="low", quality="high",
-        wording=("Feel free to reinterpret the image to fulfil the request: composition, styling and "
-                 "details may change, as long as the image keeps its purpose and main subject."),
+        input_fidelity="low",
+        quality="high",
+        wording=(
+            "Feel free to reinterpret the image to fulfil the request: composition, styling and "
+            "details may change, as long as the image keeps its purpose and main subject."
+        ),
         text_wording="Feel free to restyle the lettering so it suits the image, keeping it legible.",
     ),
 }
@@ -86,13 +95,19 @@ def concept_lines(concept: Concept, kind: RefinementType) -> list[str]:
     subject, style, text = _cut(concept.main_subject), _cut(concept.visual_style), _cut(concept.intended_text)
     lines = []
     if subject:
-        lines.append(f"The image's main subject is: {subject}." if kind != RefinementType.SUBJECT
-                     else f"The current main subject is: {subject}.")
+        lines.append(
+            f"The image's main subject is: {subject}."
+            if kind != RefinementType.SUBJECT
+            else f"The current main subject is: {subject}."
+        )
     if style:
         lines.append(f"Keep the image's visual style: {style}.")
     if text:
-        lines.append(f'The text in the image should read exactly: "{text}". Spell it exactly like that.'
-                     if kind == RefinementType.TEXT else f'Any text in the image should read: "{text}"; keep it legible and unchanged.')
+        lines.append(
+            f'The text in the image should read exactly: "{text}". Spell it exactly like that.'
+            if kind == RefinementType.TEXT
+            else f'Any text in the image should read: "{text}"; keep it legible and unchanged.'
+        )
     return lines
 
 
@@ -107,17 +122,22 @@ def build_prompt(request: EditRequest) -> str:
         lines += concept
         if request.rects:
             regions = "region" if len(request.rects) == 1 else f"{len(request.rects)} regions"
-            lines.append(f"Apply the change only inside the masked {regions} (the transparent area of the mask); "
-                         "leave everything outside it unchanged.")
+            lines.append(
+                f"Apply the change only inside the masked {regions} (the transparent area of the mask); "
+                "leave everything outside it unchanged."
+            )
         lines.append(style.wording)
     elif request.kind == RefinementType.SUBJECT:
-        lines.append("Replace the main subject of the first image with the subject shown in the second image "
-                     "(the reference).")
+        lines.append(
+            "Replace the main subject of the first image with the subject shown in the second image (the reference)."
+        )
         lines += concept
         if asked:
             lines.append(f"Instructions: {asked}")
-        lines.append("Match the scene's lighting, perspective, scale and colour grading so the new subject "
-                     "looks like it was photographed there; keep the reference subject's identity and details.")
+        lines.append(
+            "Match the scene's lighting, perspective, scale and colour grading so the new subject "
+            "looks like it was photographed there; keep the reference subject's identity and details."
+        )
         lines.append(style.wording)
     else:
         lines.append("Correct the text in this image.")

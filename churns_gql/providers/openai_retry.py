@@ -60,9 +60,16 @@ def _never_sent(exc: openai.APIConnectionError) -> bool:
     return isinstance(exc.__cause__, httpx2.ConnectError)
 
 
-async def call_with_retries(call: Callable[[], Awaitable[T]], *, model: str, setting: str, action: str = "edit",
-                            policy: RetryPolicy = RetryPolicy(), sleep: Sleep = asyncio.sleep,
-                            on_retry: Callable[[str], None] | None = None) -> T:
+async def call_with_retries(
+    call: Callable[[], Awaitable[T]],
+    *,
+    model: str,
+    setting: str,
+    action: str = "edit",
+    policy: RetryPolicy = RetryPolicy(),
+    sleep: Sleep = asyncio.sleep,
+    on_retry: Callable[[str], None] | None = None,
+) -> T:
     """`await call()`, retried as the module docstring says; SDK errors become ProviderErrors."""
     attempt = 0
     while True:
@@ -73,8 +80,12 @@ async def call_with_retries(call: Callable[[], Awaitable[T]], *, model: str, set
             raise to_provider_error(exc, model, setting, action) from exc
         except openai.APIConnectionError as exc:
             if not _never_sent(exc):
-                error = ProviderError("unavailable", f"The connection to OpenAI broke during the {action}; {BILLED_NOTE}",
-                                      spent_usd=None, code="connection_lost")
+                error = ProviderError(
+                    "unavailable",
+                    f"The connection to OpenAI broke during the {action}; {BILLED_NOTE}",
+                    spent_usd=None,
+                    code="connection_lost",
+                )
                 raise error from exc
             error, delay = to_provider_error(exc, model, setting, action), policy.backoff(attempt)
         except openai.RateLimitError as exc:

@@ -115,7 +115,7 @@ def edit_mask(plan: SizePlan, editable: np.ndarray) -> Image.Image:
     """The API mask on the canvas: alpha 0 where `editable` (parent-sized, >0 = may change), opaque elsewhere."""
     alpha = np.full((plan.canvas[1], plan.canvas[0]), 255, np.uint8)
     left, top = plan.offset
-    alpha[top:top + plan.parent[1], left:left + plan.parent[0]][editable > 0] = 0
+    alpha[top : top + plan.parent[1], left : left + plan.parent[0]][editable > 0] = 0
     mask = Image.new("RGBA", plan.canvas, (0, 0, 0, 255))
     mask.putalpha(Image.fromarray(alpha, "L"))
     return mask
@@ -136,8 +136,10 @@ def fit_limits(canvas: Image.Image, mask: Image.Image | None, limits: Limits) ->
     image_png = encode_png(canvas)
     mask_png = encode_png(mask, level=9) if mask is not None else None
     for _ in range(8):
-        over = max(len(image_png) / limits.max_image_bytes,
-                   (len(mask_png) / limits.max_mask_bytes) if mask_png is not None else 0.0)
+        over = max(
+            len(image_png) / limits.max_image_bytes,
+            (len(mask_png) / limits.max_mask_bytes) if mask_png is not None else 0.0,
+        )
         if over < 1.0:
             return Upload(image=image_png, mask=mask_png, scale=scale)
         # Bytes shrink roughly with pixel count; the margin avoids a second round for most images.

@@ -111,7 +111,9 @@ def parse_pricing(data: Any, source: str) -> Pricing:
         model_prices: dict[str, float] = {}
         for category, value in entry.items():
             if category not in CATEGORIES:
-                raise ValueError(f"{source}: model {model!r} has unknown category {category!r}; use one of {CATEGORIES}")
+                raise ValueError(
+                    f"{source}: model {model!r} has unknown category {category!r}; use one of {CATEGORIES}"
+                )
             # bool is an int subclass; a stray `yes` in YAML must not become a price of 1.
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
                 raise ValueError(f"{source}: {model}.{category} must be a non-negative number, not {value!r}")

@@ -16,8 +16,15 @@ from churns_gql.services.errors import Problem, UserInputError
 REFINE_TYPES = {"subject": RefinementType.SUBJECT, "text": RefinementType.TEXT, "prompt": RefinementType.PROMPT}
 PARENT_TYPES = ("original", "refinement")
 # The services name fields as GraphQL does; REST clients see the form's names.
-FORM_NAMES = {"parentId": "parent_image_id", "type": "refine_type", "prompt": "prompt", "instructions": "instructions",
-              "mask": "mask_data", "creativityLevel": "creativity_level", "referenceImage": "reference_image"}
+FORM_NAMES = {
+    "parentId": "parent_image_id",
+    "type": "refine_type",
+    "prompt": "prompt",
+    "instructions": "instructions",
+    "mask": "mask_data",
+    "creativityLevel": "creativity_level",
+    "referenceImage": "reference_image",
+}
 
 
 @dataclass
@@ -96,28 +103,41 @@ def read_refine_form(form: FormData) -> RefineForm:
     if problems:
         raise UserInputError(problems)
     assert kind is not None
-    return RefineForm(kind, parent_type, parent_id, index, _text(form, "prompt"), _text(form, "instructions"), mask,
-                      level, reference if isinstance(reference, UploadFile) and reference.filename else None)
+    return RefineForm(
+        kind,
+        parent_type,
+        parent_id,
+        index,
+        _text(form, "prompt"),
+        _text(form, "instructions"),
+        mask,
+        level,
+        reference if isinstance(reference, UploadFile) and reference.filename else None,
+    )
 
 
-def pick_parent(form: RefineForm, run_id: uuid.UUID, originals: list[Image],
-                refinements: dict[uuid.UUID, Refinement]) -> tuple[str, uuid.UUID]:
+def pick_parent(
+    form: RefineForm, run_id: uuid.UUID, originals: list[Image], refinements: dict[uuid.UUID, Refinement]
+) -> tuple[str, uuid.UUID]:
     """The parent's (type, id) in this run: an original by generation_index, or a refinement by its job_id."""
     if form.parent_image_type == "original":
         found = [image for image in originals if image.generation_index == form.generation_index]
         if not found:
-            raise UserInputError.one(ErrorCode.NOT_FOUND, f"the run has no original #{form.generation_index}",
-                                     "generation_index")
+            raise UserInputError.one(
+                ErrorCode.NOT_FOUND, f"the run has no original #{form.generation_index}", "generation_index"
+            )
         return "Image", found[0].id
     parent = refinements.get(form.parent_image_id) if form.parent_image_id else None
     if parent is None or parent.run_id != run_id:
-        raise UserInputError.one(ErrorCode.NOT_FOUND, "no refinement with that parent_image_id in this run",
-                                 "parent_image_id")
+        raise UserInputError.one(
+            ErrorCode.NOT_FOUND, "no refinement with that parent_image_id in this run", "parent_image_id"
+        )
     return "Refinement", parent.id
 
 
 def problems_body(exc: UserInputError) -> dict[str, Any]:
     """A refusal's JSON body: each problem with the form field it is about, a message and a code."""
+
     def field(problem: Problem) -> str | None:
         if not problem.field:
             return None
@@ -125,5 +145,6 @@ def problems_body(exc: UserInputError) -> dict[str, Any]:
             return FORM_NAMES.get(problem.field[1], problem.field[1])
         return problem.field[0]
 
-    return {"errors": [{"field": field(p), "message": p.message, "code": ErrorCode(p.code).value}
-                       for p in exc.problems]}
+    return {
+        "errors": [{"field": field(p), "message": p.message, "code": ErrorCode(p.code).value} for p in exc.problems]
+    }

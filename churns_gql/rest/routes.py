@@ -28,10 +28,17 @@ PAGE = 100
 # Close code for a job the caller cannot see (the websocket analogue of 404).
 WS_NOT_FOUND = 4404
 
-SCHEMA = SchemaGenerator({"openapi": "3.0.3", "info": {
-    "title": "churns-gql REST API", "version": "1",
-    "description": "The original Churns REST endpoints, over the same services, tokens and limits as /graphql. "
-                   "Send `Authorization: Bearer <token>` once tokens exist."}})
+SCHEMA = SchemaGenerator(
+    {
+        "openapi": "3.0.3",
+        "info": {
+            "title": "churns-gql REST API",
+            "version": "1",
+            "description": "The original Churns REST endpoints, over the same services, tokens and limits as /graphql. "
+            "Send `Authorization: Bearer <token>` once tokens exist.",
+        },
+    }
+)
 
 
 def _error(status: int, message: str, code: ErrorCode) -> JSONResponse:
@@ -48,14 +55,24 @@ def _uuid(text: str) -> uuid.UUID | None:
 def result_of(row: Refinement, storage: Any) -> dict[str, Any]:
     """The seed's RefinementResult for one refinement row."""
     return {
-        "job_id": str(row.id), "run_id": str(row.run_id),
+        "job_id": str(row.id),
+        "run_id": str(row.run_id),
         "parent_image_id": str(row.parent_refinement_id or row.parent_image_id),
         "parent_image_type": "refinement" if row.parent_refinement_id else "original",
-        "generation_index": row.generation_index, "refine_type": row.type.value.lower(),
-        "status": row.status.value, "version": row.version, "prompt": row.prompt, "instructions": row.instructions,
-        "mask_data": row.mask, "creativity_level": row.creativity_level, "summary": row.summary,
-        "image_url": storage.url(row.run_id, row.image_path), "width": row.width, "height": row.height,
-        "cost_usd": row.cost_usd, "error_message": row.error_message,
+        "generation_index": row.generation_index,
+        "refine_type": row.type.value.lower(),
+        "status": row.status.value,
+        "version": row.version,
+        "prompt": row.prompt,
+        "instructions": row.instructions,
+        "mask_data": row.mask,
+        "creativity_level": row.creativity_level,
+        "summary": row.summary,
+        "image_url": storage.url(row.run_id, row.image_path),
+        "width": row.width,
+        "height": row.height,
+        "cost_usd": row.cost_usd,
+        "error_message": row.error_message,
         "created_at": row.created_at.isoformat() if row.created_at else None,
         "completed_at": row.completed_at.isoformat() if row.completed_at else None,
     }
@@ -63,10 +80,18 @@ def result_of(row: Refinement, storage: Any) -> dict[str, Any]:
 
 def event_of(row: StageEvent, storage: Any) -> dict[str, Any]:
     """One stage event as the websocket sends it."""
-    return {"job_id": str(row.job_id), "seq": row.seq, "stage": row.stage, "status": row.status.value,
-            "progress": row.progress, "message": row.message, "cost_usd": row.cost_usd,
-            "preview_url": storage.url(row.run_id, row.preview_path), "terminal": row.terminal,
-            "created_at": row.created_at.isoformat() if row.created_at else None}
+    return {
+        "job_id": str(row.job_id),
+        "seq": row.seq,
+        "stage": row.stage,
+        "status": row.status.value,
+        "progress": row.progress,
+        "message": row.message,
+        "cost_usd": row.cost_usd,
+        "preview_url": storage.url(row.run_id, row.preview_path),
+        "terminal": row.terminal,
+        "created_at": row.created_at.isoformat() if row.created_at else None,
+    }
 
 
 def rest_routes(services: Any) -> list[BaseRoute]:
@@ -142,15 +167,24 @@ def rest_routes(services: Any) -> list[BaseRoute]:
                 async with services.db() as session:
                     originals = (await run_service.images_by_run_ids(session, [run_id])).get(run_id, [])
                     parents = await refinement_service.refinements_by_ids(
-                        session, [fields.parent_image_id] if fields.parent_image_id else [])
+                        session, [fields.parent_image_id] if fields.parent_image_id else []
+                    )
                 parent_type, parent_id = pick_parent(fields, run_id, originals, parents)
                 req = refinement_service.RefineRequest(
-                    parent_type=parent_type, parent_id=parent_id, type=fields.refine_type, prompt=fields.prompt,
-                    instructions=fields.instructions, mask=fields.mask, creativity_level=fields.creativity_level,
-                    reference_upload=fields.reference_image, owner_token_id=caller.token_id)
+                    parent_type=parent_type,
+                    parent_id=parent_id,
+                    type=fields.refine_type,
+                    prompt=fields.prompt,
+                    instructions=fields.instructions,
+                    mask=fields.mask,
+                    creativity_level=fields.creativity_level,
+                    reference_upload=fields.reference_image,
+                    owner_token_id=caller.token_id,
+                )
                 async with unit_of_work(services.db, services.storage) as uow:
-                    row = await refinement_service.create_refinement(uow.session, services.storage,
-                                                                     services.settings, req)
+                    row = await refinement_service.create_refinement(
+                        uow.session, services.storage, services.settings, req
+                    )
             except UserInputError as exc:
                 status = 404 if all(p.code == ErrorCode.NOT_FOUND for p in exc.problems) else 422
                 return JSONResponse(problems_body(exc), status_code=status)
@@ -180,8 +214,9 @@ def rest_routes(services: Any) -> list[BaseRoute]:
         after = None
         async with services.db() as session:
             while True:
-                page = await refinement_service.list_run_refinements(session, run_id, window=Window(limit=PAGE, after=after),
-                                                                     type=None, status=None)
+                page = await refinement_service.list_run_refinements(
+                    session, run_id, window=Window(limit=PAGE, after=after), type=None, status=None
+                )
                 rows += page.rows
                 if not page.has_next:
                     break

@@ -21,18 +21,40 @@ from churns_gql.events import FIRST_EVENT_CTE, FIRST_EVENT_NOTIFY
 from churns_gql.models import Refinement
 from churns_gql.services import quotas, versions
 
-_COLUMNS = ("id", "run_id", "parent_image_id", "parent_refinement_id", "generation_index", "depth", "type", "status",
-            "prompt", "instructions", "mask", "creativity_level", "reference_image_path", "created_at",
-            "estimated_cost_usd")
+_COLUMNS = (
+    "id",
+    "run_id",
+    "parent_image_id",
+    "parent_refinement_id",
+    "generation_index",
+    "depth",
+    "type",
+    "status",
+    "prompt",
+    "instructions",
+    "mask",
+    "creativity_level",
+    "reference_image_path",
+    "created_at",
+    "estimated_cost_usd",
+)
 
 
 def _insert_sql(quota_ctes: str, quota_cols: str, quota_froms: str) -> str:
     """The second statement: the bucket's counts, the next version, the row, its first event and NOTIFY."""
     names = ", ".join(_COLUMNS)
     values = ", ".join(f":{c}" for c in _COLUMNS)
-    ctes = ",\n".join(part for part in (quota_ctes, f"""job AS (
+    ctes = ",\n".join(
+        part
+        for part in (
+            quota_ctes,
+            f"""job AS (
     INSERT INTO refinements ({names}, version) VALUES ({values}, {versions.NEXT_SQL})
-    RETURNING version)""", FIRST_EVENT_CTE) if part)
+    RETURNING version)""",
+            FIRST_EVENT_CTE,
+        )
+        if part
+    )
     cols = ", ".join(part for part in ("job.version", quota_cols, f"{FIRST_EVENT_NOTIFY} AS notified") if part)
     froms = ", ".join(part for part in ("job", quota_froms) if part)
     return f"WITH {ctes}\nSELECT {cols} FROM {froms}"

@@ -59,8 +59,14 @@ def _old(mtime: float, now: float) -> bool:
     return now - mtime > GRACE_S
 
 
-async def check(db: async_sessionmaker[AsyncSession], storage: RunStorage, *, repair: bool = False,
-                run_ids: list[uuid.UUID] | None = None, grace_s: float = GRACE_S) -> Report:
+async def check(
+    db: async_sessionmaker[AsyncSession],
+    storage: RunStorage,
+    *,
+    repair: bool = False,
+    run_ids: list[uuid.UUID] | None = None,
+    grace_s: float = GRACE_S,
+) -> Report:
     """Compare rows and files for every run (or `run_ids`); with `repair`, fix what can be fixed.
 
     Files younger than `grace_s` are not called orphans (0 when nothing can be in flight, as after a soak).
@@ -88,8 +94,15 @@ async def check(db: async_sessionmaker[AsyncSession], storage: RunStorage, *, re
     return report
 
 
-async def _check_run(db: async_sessionmaker[AsyncSession], storage: RunStorage, run_id: uuid.UUID,
-                     report: Report, *, repair: bool, now: float) -> None:
+async def _check_run(
+    db: async_sessionmaker[AsyncSession],
+    storage: RunStorage,
+    run_id: uuid.UUID,
+    report: Report,
+    *,
+    repair: bool,
+    now: float,
+) -> None:
     """Check one run's refinements against its folder and index."""
     async with db() as session:
         rows = await _rows(session, run_id)
@@ -127,8 +140,11 @@ def _is_preview_of(relative: str, rows: list[Refinement]) -> bool:
 async def _fail_lost(db: async_sessionmaker[AsyncSession], refinement_id: uuid.UUID) -> None:
     """A COMPLETED refinement whose result is gone becomes FAILED, so no client links a missing file."""
     async with unit_of_work(db) as uow:
-        await uow.session.execute(update(Refinement).where(Refinement.id == refinement_id)
-                              .values(status=JobStatus.FAILED, error_message=LOST_FILE, image_path=None))
+        await uow.session.execute(
+            update(Refinement)
+            .where(Refinement.id == refinement_id)
+            .values(status=JobStatus.FAILED, error_message=LOST_FILE, image_path=None)
+        )
 
 
 def summary(report: Report) -> dict[str, Any]:

@@ -8,8 +8,12 @@ from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 # asyncpg's own errors for a server that is down, restarting or refusing more clients.
-_ASYNCPG_OUTAGES = (asyncpg.CannotConnectNowError, asyncpg.ConnectionDoesNotExistError,
-                    asyncpg.TooManyConnectionsError, asyncpg.InvalidCatalogNameError)
+_ASYNCPG_OUTAGES = (
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.TooManyConnectionsError,
+    asyncpg.InvalidCatalogNameError,
+)
 
 
 async def ping_database(session: AsyncSession) -> None:
@@ -23,7 +27,8 @@ def is_outage(exc: BaseException | None) -> bool:
         if isinstance(exc, (ConnectionError, TimeoutError, *_ASYNCPG_OUTAGES)):
             return True
         if isinstance(exc, (OperationalError, InterfaceError)) or (
-                isinstance(exc, DBAPIError) and exc.connection_invalidated):
+            isinstance(exc, DBAPIError) and exc.connection_invalidated
+        ):
             return True
         exc = exc.__cause__ or exc.__context__
     return False

@@ -51,16 +51,22 @@ async def job_status(session: AsyncSession, model: JobModel, job_id: uuid.UUID) 
 
 async def unfinished_jobs(session: AsyncSession, model: JobModel) -> list[Any]:
     """(id, status, created_at, started_at) of every QUEUED or RUNNING job of one kind."""
-    return list((await session.execute(
-        select(model.id, model.status, model.created_at, model.started_at)
-        .where(model.status.in_([JobStatus.QUEUED, JobStatus.RUNNING]))
-    )).all())
+    return list(
+        (
+            await session.execute(
+                select(model.id, model.status, model.created_at, model.started_at).where(
+                    model.status.in_([JobStatus.QUEUED, JobStatus.RUNNING])
+                )
+            )
+        ).all()
+    )
 
 
 async def record_spent(session: AsyncSession, run_id: uuid.UUID, cost_usd: float) -> None:
     """Store what a generation that has not completed has cost so far (a completed one keeps its own total)."""
-    await session.execute(update(Run).where(Run.id == run_id, Run.status != JobStatus.COMPLETED)
-                          .values(generation_cost_usd=cost_usd))
+    await session.execute(
+        update(Run).where(Run.id == run_id, Run.status != JobStatus.COMPLETED).values(generation_cost_usd=cost_usd)
+    )
 
 
 async def last_progress(session: AsyncSession, job_id: uuid.UUID) -> float:
@@ -71,8 +77,16 @@ async def last_progress(session: AsyncSession, job_id: uuid.UUID) -> float:
 
 async def publish_queued(session: AsyncSession, row: JobRow) -> None:
     """The first event of every job, written with the job's row."""
-    await events.publish(session, job_id=row.id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                         status=StageStatus.PENDING, progress=0.0, message="queued", first=True)
+    await events.publish(
+        session,
+        job_id=row.id,
+        run_id=_run_id(row),
+        stage=events.JOB_STAGE,
+        status=StageStatus.PENDING,
+        progress=0.0,
+        message="queued",
+        first=True,
+    )
 
 
 async def start_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -> JobRow | None:
@@ -83,9 +97,15 @@ async def start_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID) -
     restarted = row.status == JobStatus.RUNNING
     row.status = JobStatus.RUNNING
     row.started_at = row.started_at or utcnow()
-    await events.publish(session, job_id=row.id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                         status=StageStatus.RUNNING, progress=0.0,
-                         message="restarted after an interruption" if restarted else "started")
+    await events.publish(
+        session,
+        job_id=row.id,
+        run_id=_run_id(row),
+        stage=events.JOB_STAGE,
+        status=StageStatus.RUNNING,
+        progress=0.0,
+        message="restarted after an interruption" if restarted else "started",
+    )
     return row
 
 
@@ -128,8 +148,16 @@ async def finish_job(
     run_id = _run_id(row)
     if stage_event:
         await events.publish(session, job_id=job_id, run_id=run_id, **stage_event)
-    await events.publish(session, job_id=job_id, run_id=run_id, stage=events.JOB_STAGE,
-                         status=_TERMINAL_STAGE_STATUS[status], progress=progress, message=message, terminal=True)
+    await events.publish(
+        session,
+        job_id=job_id,
+        run_id=run_id,
+        stage=events.JOB_STAGE,
+        status=_TERMINAL_STAGE_STATUS[status],
+        progress=progress,
+        message=message,
+        terminal=True,
+    )
     return row
 
 
@@ -141,13 +169,19 @@ async def fail_unstarted(session: AsyncSession, model: JobModel, job_id: uuid.UU
     row.status = JobStatus.FAILED
     row.error_message = message
     row.completed_at = utcnow()
-    await events.publish(session, job_id=job_id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                         status=StageStatus.FAILED, progress=0.0, message=message, terminal=True)
+    await events.publish(
+        session,
+        job_id=job_id,
+        run_id=_run_id(row),
+        stage=events.JOB_STAGE,
+        status=StageStatus.FAILED,
+        progress=0.0,
+        message=message,
+        terminal=True,
+    )
 
 
-async def cancel_job(
-    session: AsyncSession, model: JobModel, job_id: uuid.UUID, label: str
-) -> tuple[JobRow, JobStatus]:
+async def cancel_job(session: AsyncSession, model: JobModel, job_id: uuid.UUID, label: str) -> tuple[JobRow, JobStatus]:
     """Cancel a QUEUED or RUNNING job; returns the row and the status it had. CONFLICT once finished."""
     row = await lock_job(session, model, job_id)
     if row is None:
@@ -157,13 +191,23 @@ async def cancel_job(
         raise UserInputError.one("CONFLICT", f"the {label} is already {previous.value}", "id")
     row.status = JobStatus.CANCELLED
     row.completed_at = utcnow()
-    await events.publish(session, job_id=job_id, run_id=_run_id(row), stage=events.JOB_STAGE,
-                         status=StageStatus.CANCELLED, progress=await last_progress(session, job_id),
-                         message="cancelled by request", terminal=True)
+    await events.publish(
+        session,
+        job_id=job_id,
+        run_id=_run_id(row),
+        stage=events.JOB_STAGE,
+        status=StageStatus.CANCELLED,
+        progress=await last_progress(session, job_id),
+        message="cancelled by request",
+        terminal=True,
+    )
     return row, previous
 
 
 async def record_refinement_spend(session: AsyncSession, job_id: uuid.UUID, usd: float | None) -> None:
     """Store what a refinement that ended without completing spent (None: billed, amount unknown)."""
-    await session.execute(update(Refinement).where(
-        Refinement.id == job_id, Refinement.status.in_((JobStatus.FAILED, JobStatus.CANCELLED))).values(cost_usd=usd))
+    await session.execute(
+        update(Refinement)
+        .where(Refinement.id == job_id, Refinement.status.in_((JobStatus.FAILED, JobStatus.CANCELLED)))
+        .values(cost_usd=usd)
+    )

@@ -15,21 +15,31 @@ def _length(text: str | None) -> int:
     return len(" ".join((text or "").split()))
 
 
-def refine_problems(kind: RefinementType, prompt: str | None, instructions: str | None, has_reference: bool,
-                    limit: int) -> list[Problem]:
+def refine_problems(
+    kind: RefinementType, prompt: str | None, instructions: str | None, has_reference: bool, limit: int
+) -> list[Problem]:
     """Problems the OpenAI provider has with a refinement: SUBJECT without a reference, or text over the prompt limit."""
     problems: list[Problem] = []
     if kind == RefinementType.SUBJECT and not has_reference:
-        problems.append(Problem(("input", "referenceImage"),
-                                "the OpenAI provider needs a reference image for a SUBJECT refinement; upload one",
-                                "INVALID"))
+        problems.append(
+            Problem(
+                ("input", "referenceImage"),
+                "the OpenAI provider needs a reference image for a SUBJECT refinement; upload one",
+                "INVALID",
+            )
+        )
     budget = user_text_budget(limit)
     used = _length(prompt) + _length(instructions)
     if used > budget:
         field = "prompt" if _length(prompt) >= _length(instructions) else "instructions"
-        problems.append(Problem(("input", field),
-                                f"prompt and instructions are {used:,} characters together; with the image's concept "
-                                f"OpenAI takes at most {budget:,} (its prompt limit is {limit:,})", "INVALID"))
+        problems.append(
+            Problem(
+                ("input", field),
+                f"prompt and instructions are {used:,} characters together; with the image's concept "
+                f"OpenAI takes at most {budget:,} (its prompt limit is {limit:,})",
+                "INVALID",
+            )
+        )
     return problems
 
 
@@ -37,5 +47,10 @@ def check_refine_request(req: Any, settings: Settings) -> list[Problem]:
     """refineImage's OpenAI checks for a RefineRequest (nothing when another provider is active)."""
     if settings.provider_name != "openai":
         return []
-    return refine_problems(RefinementType(req.type), req.prompt, req.instructions, req.reference_upload is not None,
-                           max_prompt_chars(settings.configs_dir))
+    return refine_problems(
+        RefinementType(req.type),
+        req.prompt,
+        req.instructions,
+        req.reference_upload is not None,
+        max_prompt_chars(settings.configs_dir),
+    )

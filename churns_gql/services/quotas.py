@@ -67,8 +67,11 @@ def _owned(token_id: uuid.UUID | None) -> ColumnElement[bool]:
 async def active_jobs(session: AsyncSession, token_id: uuid.UUID | None) -> int:
     """QUEUED + RUNNING runs and refinements of the caller."""
     runs = select(Run.id).where(_owned(token_id), Run.status.in_(_ACTIVE))
-    refs = (select(Refinement.id).join(Run, Run.id == Refinement.run_id)
-            .where(_owned(token_id), Refinement.status.in_(_ACTIVE)))
+    refs = (
+        select(Refinement.id)
+        .join(Run, Run.id == Refinement.run_id)
+        .where(_owned(token_id), Refinement.status.in_(_ACTIVE))
+    )
     both = union_all(runs, refs).subquery()
     return int(await session.scalar(select(func.count()).select_from(both)) or 0)
 
@@ -77,11 +80,17 @@ async def spent_today(session: AsyncSession, token_id: uuid.UUID | None) -> floa
     """Today's (UTC) spend of the caller: each job's real cost once known, its estimate until then."""
     midnight = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
     runs = select(func.greatest(Run.generation_cost_usd, Run.estimated_cost_usd).label("usd")).where(
-        _owned(token_id), Run.created_at >= midnight)
-    refs = (select(func.greatest(func.coalesce(Refinement.cost_usd, 0.0), Refinement.estimated_cost_usd).label("usd"))
-            .join(Run, Run.id == Refinement.run_id).where(_owned(token_id), Refinement.created_at >= midnight))
+        _owned(token_id), Run.created_at >= midnight
+    )
+    refs = (
+        select(func.greatest(func.coalesce(Refinement.cost_usd, 0.0), Refinement.estimated_cost_usd).label("usd"))
+        .join(Run, Run.id == Refinement.run_id)
+        .where(_owned(token_id), Refinement.created_at >= midnight)
+    )
     both = union_all(runs, refs).subquery()
-    return float(await session.scalar(select(func.coalesce(func.sum(literal_column("usd")), 0.0)).select_from(both)) or 0.0)
+    return float(
+        await session.scalar(select(func.coalesce(func.sum(literal_column("usd")), 0.0)).select_from(both)) or 0.0
+    )
 
 
 async def storage_bytes(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID | None) -> int:
@@ -110,21 +119,35 @@ class Plan:
 
 def plan(settings: Settings, token_id: uuid.UUID | None, *, queues_work: bool, estimate_usd: float) -> Plan | None:
     """The checks one more job of the caller needs, or None when no limit is on (no lock either)."""
-    if not (settings.rate_limit_per_minute or settings.max_active_jobs_per_token or settings.daily_spend_limit_usd
-            or settings.max_storage_mb_per_token):
+    if not (
+        settings.rate_limit_per_minute
+        or settings.max_active_jobs_per_token
+        or settings.daily_spend_limit_usd
+        or settings.max_storage_mb_per_token
+    ):
         return None
-    return Plan(key=bucket(token_id), token_id=token_id, rate=queues_work and bool(settings.rate_limit_per_minute),
-                active=queues_work and bool(settings.max_active_jobs_per_token),
-                spend=bool(settings.daily_spend_limit_usd) and estimate_usd > 0, estimate_usd=estimate_usd)
+    return Plan(
+        key=bucket(token_id),
+        token_id=token_id,
+        rate=queues_work and bool(settings.rate_limit_per_minute),
+        active=queues_work and bool(settings.max_active_jobs_per_token),
+        spend=bool(settings.daily_spend_limit_usd) and estimate_usd > 0,
+        estimate_usd=estimate_usd,
+    )
 
 
-async def check_storage(session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None) -> None:
+async def check_storage(
+    session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None
+) -> None:
     """The storage limit, checked before the bucket's lock: its total is a cached estimate anyway."""
     if settings.max_storage_mb_per_token:
         used_mb = await storage_bytes(session, storage, token_id) / (1024 * 1024)
         if used_mb >= settings.max_storage_mb_per_token:
-            raise UserInputError.one("QUOTA_EXCEEDED", f"your runs use {used_mb:,.0f} MB; the limit is "
-                                     f"{settings.max_storage_mb_per_token:,} MB (delete runs to make room)")
+            raise UserInputError.one(
+                "QUOTA_EXCEEDED",
+                f"your runs use {used_mb:,.0f} MB; the limit is "
+                f"{settings.max_storage_mb_per_token:,} MB (delete runs to make room)",
+            )
 
 
 LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(:quota_key, 7))"
@@ -185,22 +208,37 @@ def enforce(settings: Settings, p: Plan, values: Sequence[Any]) -> None:
         count, window_start = int(next(it)), next(it)
         if count > settings.rate_limit_per_minute:
             left = max(0.0, (window_start + WINDOW - datetime.now(UTC)).total_seconds())
-            raise UserInputError.one("RATE_LIMITED", f"more than {settings.rate_limit_per_minute} jobs a minute; "
-                                     f"try again in {max(1, round(left + 0.5))} s")
+            raise UserInputError.one(
+                "RATE_LIMITED",
+                f"more than {settings.rate_limit_per_minute} jobs a minute; try again in {max(1, round(left + 0.5))} s",
+            )
     if p.active:
         active = int(next(it))
         if active >= settings.max_active_jobs_per_token:
-            raise UserInputError.one("QUOTA_EXCEEDED", f"{active} jobs are queued or running; the limit is "
-                                     f"{settings.max_active_jobs_per_token} (wait for one to finish or cancel one)")
+            raise UserInputError.one(
+                "QUOTA_EXCEEDED",
+                f"{active} jobs are queued or running; the limit is "
+                f"{settings.max_active_jobs_per_token} (wait for one to finish or cancel one)",
+            )
     if p.spend:
         spent = float(next(it))
         if spent + p.estimate_usd > settings.daily_spend_limit_usd:
-            raise UserInputError.one("QUOTA_EXCEEDED", f"today's spend would reach ${spent + p.estimate_usd:.2f}; "
-                                     f"the daily limit is ${settings.daily_spend_limit_usd:.2f}")
+            raise UserInputError.one(
+                "QUOTA_EXCEEDED",
+                f"today's spend would reach ${spent + p.estimate_usd:.2f}; "
+                f"the daily limit is ${settings.daily_spend_limit_usd:.2f}",
+            )
 
 
-async def admit(session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None,
-                *, queues_work: bool, estimate_usd: float) -> None:
+async def admit(
+    session: AsyncSession,
+    storage: RunStorage,
+    settings: Settings,
+    token_id: uuid.UUID | None,
+    *,
+    queues_work: bool,
+    estimate_usd: float,
+) -> None:
     """Check every limit for one more job of the caller, in the inserting transaction; raises UserInputError.
 
     Two statements under the lock: the lock itself, then every count at once.
@@ -221,6 +259,9 @@ async def usage(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID 
     now = datetime.now(UTC)
     window = await session.get(RateWindow, bucket(token_id))
     queued = window.count if window is not None and window.window_start > now - WINDOW else 0
-    return Usage(queued_this_minute=queued, active_jobs=await active_jobs(session, token_id),
-                 spent_today_usd=await spent_today(session, token_id),
-                 storage_mb=await storage_bytes(session, storage, token_id) / (1024 * 1024))
+    return Usage(
+        queued_this_minute=queued,
+        active_jobs=await active_jobs(session, token_id),
+        spent_today_usd=await spent_today(session, token_id),
+        storage_mb=await storage_bytes(session, storage, token_id) / (1024 * 1024),
+    )

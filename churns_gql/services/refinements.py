@@ -32,11 +32,16 @@ async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) ->
     return await rows_by_id(session, Refinement, ids)
 
 
-async def children_of_images(session: AsyncSession, image_ids: Sequence[uuid.UUID], *,
-                             limit: int | None = None) -> dict[uuid.UUID, list[Refinement]]:
+async def children_of_images(
+    session: AsyncSession, image_ids: Sequence[uuid.UUID], *, limit: int | None = None
+) -> dict[uuid.UUID, list[Refinement]]:
     """Refinements made directly from each original, oldest first; at most `limit` rows read in all."""
-    query = (select(Refinement).where(Refinement.parent_image_id.in_(image_ids))
-             .order_by(Refinement.created_at, Refinement.id).limit(limit))
+    query = (
+        select(Refinement)
+        .where(Refinement.parent_image_id.in_(image_ids))
+        .order_by(Refinement.created_at, Refinement.id)
+        .limit(limit)
+    )
     return await rows_grouped(session, query, "parent_image_id", image_ids)
 
 
@@ -44,8 +49,12 @@ async def children_of_refinements(
     session: AsyncSession, refinement_ids: Sequence[uuid.UUID], *, limit: int | None = None
 ) -> dict[uuid.UUID, list[Refinement]]:
     """Refinements made directly from each refinement, oldest first; at most `limit` rows read in all."""
-    query = (select(Refinement).where(Refinement.parent_refinement_id.in_(refinement_ids))
-             .order_by(Refinement.created_at, Refinement.id).limit(limit))
+    query = (
+        select(Refinement)
+        .where(Refinement.parent_refinement_id.in_(refinement_ids))
+        .order_by(Refinement.created_at, Refinement.id)
+        .limit(limit)
+    )
     return await rows_grouped(session, query, "parent_refinement_id", refinement_ids)
 
 
@@ -89,12 +98,7 @@ async def refinement_lineages(
 
 
 async def list_run_refinements(
-    session: AsyncSession,
-    run_id: uuid.UUID,
-    *,
-    window: Window,
-    type: RefinementType | None,
-    status: JobStatus | None,
+    session: AsyncSession, run_id: uuid.UUID, *, window: Window, type: RefinementType | None, status: JobStatus | None
 ) -> Page:
     """A run's refinements oldest first, keyset-paginated by (created_at, id), with filters."""
     base = select(Refinement).where(Refinement.run_id == run_id)
@@ -152,12 +156,18 @@ async def parent_file(session: AsyncSession, refinement: Refinement) -> ParentFi
     return ParentFile(id=parent.id, path=parent.image_path, key=parent.id)
 
 
-def index_entry(refinement: Refinement, parent: ParentFile, *, image_path: str, summary: str | None,
-                cost_usd: float | None) -> IndexEntry:
+def index_entry(
+    refinement: Refinement, parent: ParentFile, *, image_path: str, summary: str | None, cost_usd: float | None
+) -> IndexEntry:
     """The refinements.json entry of a completed refinement made from `parent`."""
     return IndexEntry(
-        job_id=str(refinement.id), parent_image_id=str(parent.id), parent_image_path=parent.path or "",
-        image_path=image_path, type=refinement.type.value.lower(), summary=summary, cost=float(cost_usd or 0.0),
+        job_id=str(refinement.id),
+        parent_image_id=str(parent.id),
+        parent_image_path=parent.path or "",
+        image_path=image_path,
+        type=refinement.type.value.lower(),
+        summary=summary,
+        cost=float(cost_usd or 0.0),
         created_at=refinement.created_at.isoformat(),
     )
 
@@ -173,8 +183,13 @@ async def record_in_index(db: async_sessionmaker[AsyncSession], storage: RunStor
         if refinement is None or refinement.status != JobStatus.COMPLETED or not refinement.image_path:
             return
         parent = await parent_file(session, refinement)
-        entry = index_entry(refinement, parent, image_path=refinement.image_path, summary=refinement.summary,
-                            cost_usd=refinement.cost_usd)
+        entry = index_entry(
+            refinement,
+            parent,
+            image_path=refinement.image_path,
+            summary=refinement.summary,
+            cost_usd=refinement.cost_usd,
+        )
     await run_index.record(db, storage, refinement.run_id, [entry])
 
 
@@ -213,50 +228,79 @@ def _check_rects(rects: list[Rect] | None) -> list[Problem]:
         for key in ("x", "y", "width", "height"):
             value = getattr(rect, key)
             if not math.isfinite(value) or not 0.0 <= value <= 1.0:
-                problems.append(Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be within 0..1", "INVALID"))
+                problems.append(
+                    Problem(("input", "mask", str(i), key), f"rectangle {i}: {key} must be within 0..1", "INVALID")
+                )
         if any(p.field and len(p.field) > 2 and p.field[2] == str(i) for p in problems):
             continue
         for key in ("width", "height"):
             if getattr(rect, key) < MIN_RECT_SIDE:
-                problems.append(Problem(("input", "mask", str(i), key),
-                                        f"rectangle {i}: {key} must be at least {MIN_RECT_SIDE} (1 % of the image)",
-                                        "INVALID"))
+                problems.append(
+                    Problem(
+                        ("input", "mask", str(i), key),
+                        f"rectangle {i}: {key} must be at least {MIN_RECT_SIDE} (1 % of the image)",
+                        "INVALID",
+                    )
+                )
         if rect.x + rect.width > 1.0 + 1e-9:
-            problems.append(Problem(("input", "mask", str(i), "width"), f"rectangle {i} runs past the right edge", "INVALID"))
+            problems.append(
+                Problem(("input", "mask", str(i), "width"), f"rectangle {i} runs past the right edge", "INVALID")
+            )
         if rect.y + rect.height > 1.0 + 1e-9:
-            problems.append(Problem(("input", "mask", str(i), "height"), f"rectangle {i} runs past the bottom edge", "INVALID"))
+            problems.append(
+                Problem(("input", "mask", str(i), "height"), f"rectangle {i} runs past the bottom edge", "INVALID")
+            )
     return problems
 
 
 def _check_request(req: RefineRequest, rects: list[Rect] | None) -> list[Problem]:
     problems: list[Problem] = []
-    problems += check_text(req.prompt, "input", "prompt", required=req.type == RefinementType.PROMPT,
-                           label="prompt (what to change)")
-    problems += check_text(req.instructions, "input", "instructions", required=req.type == RefinementType.TEXT,
-                           label="instructions (what text to fix)")
-    if req.type == RefinementType.SUBJECT and not (req.instructions and req.instructions.strip()) and req.reference_upload is None:
-        problems.append(Problem(("input", "instructions"), "subject repair needs instructions or a reference image", "INVALID"))
+    problems += check_text(
+        req.prompt, "input", "prompt", required=req.type == RefinementType.PROMPT, label="prompt (what to change)"
+    )
+    problems += check_text(
+        req.instructions,
+        "input",
+        "instructions",
+        required=req.type == RefinementType.TEXT,
+        label="instructions (what text to fix)",
+    )
+    if (
+        req.type == RefinementType.SUBJECT
+        and not (req.instructions and req.instructions.strip())
+        and req.reference_upload is None
+    ):
+        problems.append(
+            Problem(("input", "instructions"), "subject repair needs instructions or a reference image", "INVALID")
+        )
     if req.reference_upload is not None and req.type != RefinementType.SUBJECT:
-        problems.append(Problem(("input", "referenceImage"), "a reference image is only used by SUBJECT refinements", "INVALID"))
+        problems.append(
+            Problem(("input", "referenceImage"), "a reference image is only used by SUBJECT refinements", "INVALID")
+        )
     if req.creativity_level is None or not 1 <= req.creativity_level <= 3:
         problems.append(Problem(("input", "creativityLevel"), "creativityLevel must be 1, 2 or 3", "INVALID"))
     problems += _check_rects(rects)
     return problems
 
 
-def _check_provider(req: RefineRequest, rects: list[Rect], settings: Settings, concept_text: str | None) -> list[Problem]:
+def _check_provider(
+    req: RefineRequest, rects: list[Rect], settings: Settings, concept_text: str | None
+) -> list[Problem]:
     """What the offline engine cannot do in this request (nothing when OpenAI does the editing)."""
     if settings.provider_name == "openai":
         return []
-    refusal = offline_supports(req.type, req.prompt, req.instructions, rects, req.reference_upload is not None,
-                               concept_text)
+    refusal = offline_supports(
+        req.type, req.prompt, req.instructions, rects, req.reference_upload is not None, concept_text
+    )
     if refusal is None:
         return []
     field = {RefinementType.PROMPT: "prompt", RefinementType.TEXT: "instructions"}.get(req.type, "referenceImage")
     return [Problem(("input", field), refusal, "UNSUPPORTED_BY_PROVIDER")]
 
 
-async def _intended_text(storage: RunStorage, req: RefineRequest, run_id: uuid.UUID, generation_index: int) -> str | None:
+async def _intended_text(
+    storage: RunStorage, req: RefineRequest, run_id: uuid.UUID, generation_index: int
+) -> str | None:
     """The run's intended text for the image, read only when a TEXT repair's instructions quote none."""
     if req.type != RefinementType.TEXT or quoted_text(req.instructions):
         return None
@@ -281,14 +325,17 @@ async def create_refinement(
     if req.parent_type == "Image" and req.parent_id:
         parent_image = req.parent_row if isinstance(req.parent_row, Image) else await session.get(Image, req.parent_id)
     elif req.parent_type == "Refinement" and req.parent_id:
-        parent_ref = (req.parent_row if isinstance(req.parent_row, Refinement)
-                      else await session.get(Refinement, req.parent_id))
+        parent_ref = (
+            req.parent_row if isinstance(req.parent_row, Refinement) else await session.get(Refinement, req.parent_id)
+        )
     if parent_image is None and parent_ref is None:
         raise UserInputError.one("NOT_FOUND", "no Image or Refinement with that parentId", "input", "parentId")
     if parent_ref is not None and parent_ref.status != JobStatus.COMPLETED:
         raise UserInputError.one(
-            "NOT_READY", f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
-            "input", "parentId",
+            "NOT_READY",
+            f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
+            "input",
+            "parentId",
         )
     parent_row = parent_image if parent_image is not None else parent_ref
     assert parent_row is not None
@@ -309,11 +356,19 @@ async def create_refinement(
         assert parent_ref is not None
         run_id, depth, generation_index = parent_ref.run_id, parent_ref.depth + 1, parent_ref.generation_index
     row = Refinement(
-        id=ref_id, run_id=run_id, parent_image_id=parent_image.id if parent_image else None,
-        parent_refinement_id=parent_ref.id if parent_ref else None, generation_index=generation_index,
-        depth=depth, type=req.type, status=JobStatus.QUEUED, prompt=req.prompt,
-        instructions=req.instructions, mask=[r.as_dict() for r in rects] if rects is not None else None,
-        creativity_level=req.creativity_level, created_at=lifecycle.utcnow(),
+        id=ref_id,
+        run_id=run_id,
+        parent_image_id=parent_image.id if parent_image else None,
+        parent_refinement_id=parent_ref.id if parent_ref else None,
+        generation_index=generation_index,
+        depth=depth,
+        type=req.type,
+        status=JobStatus.QUEUED,
+        prompt=req.prompt,
+        instructions=req.instructions,
+        mask=[r.as_dict() for r in rects] if rects is not None else None,
+        creativity_level=req.creativity_level,
+        created_at=lifecycle.utcnow(),
         estimated_cost_usd=estimate,
     )
     if reference_png is not None:

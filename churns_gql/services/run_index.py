@@ -39,8 +39,13 @@ def lock_key(run_id: uuid.UUID | str) -> Any:
     return func.hashtextextended(f"{INDEX_FILE}:{uuid.UUID(str(run_id))}", 0)
 
 
-async def record(db: async_sessionmaker[AsyncSession], storage: RunStorage, run_id: uuid.UUID | str,
-                 add: list[IndexEntry] | None = None, drop: set[str] | None = None) -> dict[str, Any]:
+async def record(
+    db: async_sessionmaker[AsyncSession],
+    storage: RunStorage,
+    run_id: uuid.UUID | str,
+    add: list[IndexEntry] | None = None,
+    drop: set[str] | None = None,
+) -> dict[str, Any]:
     """Add (replacing by job id) and drop entries of a run's refinements.json; returns the index written."""
     slot = (id(asyncio.get_running_loop()), str(uuid.UUID(str(run_id))))
     batch = _open.get(slot)
@@ -54,8 +59,13 @@ async def record(db: async_sessionmaker[AsyncSession], storage: RunStorage, run_
     return await asyncio.shield(batch.task)
 
 
-async def _rewrite(db: async_sessionmaker[AsyncSession], storage: RunStorage, run_id: uuid.UUID | str,
-                   slot: tuple[int, str], batch: _Batch) -> dict[str, Any]:
+async def _rewrite(
+    db: async_sessionmaker[AsyncSession],
+    storage: RunStorage,
+    run_id: uuid.UUID | str,
+    slot: tuple[int, str],
+    batch: _Batch,
+) -> dict[str, Any]:
     """Take the run's lock, close the batch, and rewrite the index once with everything it gathered."""
     global rewrites
     try:

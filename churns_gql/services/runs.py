@@ -110,8 +110,9 @@ async def import_run(
     for index, upload in enumerate(uploads):
         try:
             # Only the PNG is kept: holding every decoded image until the last one is read multiplied memory.
-            image = await validate_upload(upload, max_bytes=settings.max_upload_bytes,
-                                          max_pixels=settings.max_pixels, budget=budget)
+            image = await validate_upload(
+                upload, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_pixels, budget=budget
+            )
             decoded.append((image.png, image.width, image.height))
             del image
         except ImageRejected as exc:
@@ -155,9 +156,24 @@ REFERENCE_FILE = "reference.png"
 """Where createRun keeps the uploaded reference image, inside the run folder."""
 
 LANGUAGES = {
-    "en": "English", "zh": "Chinese", "es": "Spanish", "fr": "French", "de": "German", "ja": "Japanese",
-    "ko": "Korean", "pt": "Portuguese", "it": "Italian", "nl": "Dutch", "ru": "Russian", "ar": "Arabic",
-    "hi": "Hindi", "id": "Indonesian", "vi": "Vietnamese", "th": "Thai", "tr": "Turkish", "pl": "Polish",
+    "en": "English",
+    "zh": "Chinese",
+    "es": "Spanish",
+    "fr": "French",
+    "de": "German",
+    "ja": "Japanese",
+    "ko": "Korean",
+    "pt": "Portuguese",
+    "it": "Italian",
+    "nl": "Dutch",
+    "ru": "Russian",
+    "ar": "Arabic",
+    "hi": "Hindi",
+    "id": "Indonesian",
+    "vi": "Vietnamese",
+    "th": "Thai",
+    "tr": "Turkish",
+    "pl": "Polish",
 }
 """Languages the promotional text can be written in, by ISO 639-1 code."""
 
@@ -184,8 +200,10 @@ def load_platforms(path: Path) -> tuple[Platform, ...]:
     if not isinstance(entries, list) or not entries:
         raise ValueError(f"{path} must have a non-empty 'platforms' list")
     try:
-        return tuple(Platform(name=str(e["name"]), aspect=str(e["aspect"]), width=int(e["width"]),
-                              height=int(e["height"])) for e in entries)
+        return tuple(
+            Platform(name=str(e["name"]), aspect=str(e["aspect"]), width=int(e["width"]), height=int(e["height"]))
+            for e in entries
+        )
     except (KeyError, TypeError, ValueError) as exc:
         raise ValueError(f"{path}: every platform needs name, aspect, width and height ({exc})") from None
 
@@ -207,12 +225,25 @@ def _check_create(req: CreateRunRequest, platforms: Sequence[Platform]) -> list[
     problems = check_text(req.prompt, "input", "prompt", required=True)
     if req.platform is not None and req.platform not in {p.name for p in platforms}:
         names = ", ".join(p.name for p in platforms)
-        problems.append(Problem(("input", "platform"), f"unknown platform {req.platform[:80]!r}; use one of {names}", "INVALID"))
+        problems.append(
+            Problem(("input", "platform"), f"unknown platform {req.platform[:80]!r}; use one of {names}", "INVALID")
+        )
     if req.num_images is not None and not 1 <= req.num_images <= MAX_GENERATED_IMAGES:
-        problems.append(Problem(("input", "numImages"), f"numImages must be 1 to {MAX_GENERATED_IMAGES}, not {req.num_images}", "INVALID"))
+        problems.append(
+            Problem(
+                ("input", "numImages"),
+                f"numImages must be 1 to {MAX_GENERATED_IMAGES}, not {req.num_images}",
+                "INVALID",
+            )
+        )
     if req.language is not None and req.language.strip().lower() not in LANGUAGES:
-        problems.append(Problem(("input", "language"),
-                                f"unknown language {req.language[:20]!r}; use a code such as {', '.join(LANGUAGES)}", "INVALID"))
+        problems.append(
+            Problem(
+                ("input", "language"),
+                f"unknown language {req.language[:20]!r}; use a code such as {', '.join(LANGUAGES)}",
+                "INVALID",
+            )
+        )
     return problems
 
 
@@ -245,9 +276,17 @@ async def create_run(session: AsyncSession, storage: RunStorage, settings: Setti
     if reference is not None:
         pending_files(session).add_run_dir(run_id)
         await storage.create_run_dir(run_id, {REFERENCE_FILE: reference.png})
-    run = Run(id=run_id, status=JobStatus.QUEUED, prompt=req.prompt, platform=platform.name, inputs=inputs,
-              created_at=lifecycle.utcnow(), generation_cost_usd=0.0, owner_token_id=req.owner_token_id,
-              estimated_cost_usd=estimate)
+    run = Run(
+        id=run_id,
+        status=JobStatus.QUEUED,
+        prompt=req.prompt,
+        platform=platform.name,
+        inputs=inputs,
+        created_at=lifecycle.utcnow(),
+        generation_cost_usd=0.0,
+        owner_token_id=req.owner_token_id,
+        estimated_cost_usd=estimate,
+    )
     session.add(run)
     await session.flush()
     await lifecycle.publish_queued(session, run)
@@ -279,8 +318,9 @@ async def run_owner(session: AsyncSession, run_id: uuid.UUID) -> uuid.UUID | Non
 async def add_originals(session: AsyncSession, run_id: uuid.UUID, originals: Sequence[dict[str, Any]]) -> None:
     """Insert a generated run's Image rows (generation_index, path, width, height); one already there is kept."""
     rows = [{"id": uuid.uuid4(), "run_id": run_id, **original} for original in originals]
-    await session.execute(insert(Image).values(rows).on_conflict_do_nothing(
-        index_elements=[Image.run_id, Image.generation_index]))
+    await session.execute(
+        insert(Image).values(rows).on_conflict_do_nothing(index_elements=[Image.run_id, Image.generation_index])
+    )
 
 
 async def images_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Image]:
@@ -307,7 +347,7 @@ async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[u
 
 
 async def list_runs(
-    session: AsyncSession, *, window: Window, status: JobStatus | None, caller: Caller = OPEN, with_rows: bool = True,
+    session: AsyncSession, *, window: Window, status: JobStatus | None, caller: Caller = OPEN, with_rows: bool = True
 ) -> Page:
     """Runs the caller may see, newest first, keyset-paginated by (created_at, id); only counted without rows."""
     base = select(Run)

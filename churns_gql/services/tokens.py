@@ -44,8 +44,9 @@ async def create_token(session: AsyncSession, name: str) -> tuple[ApiToken, str]
 async def set_auth_required(session: AsyncSession, required: bool) -> None:
     """Persist whether auth is required (the single auth_state row)."""
     stmt = insert(AuthState).values(id=1, required=required, changed_at=func.now())
-    await session.execute(stmt.on_conflict_do_update(
-        index_elements=[AuthState.id], set_={"required": required, "changed_at": func.now()}))
+    await session.execute(
+        stmt.on_conflict_do_update(index_elements=[AuthState.id], set_={"required": required, "changed_at": func.now()})
+    )
 
 
 async def auth_required(session: AsyncSession) -> bool:
@@ -55,8 +56,9 @@ async def auth_required(session: AsyncSession) -> bool:
 
 async def live_token_count(session: AsyncSession) -> int:
     """How many tokens are not revoked."""
-    return int(await session.scalar(
-        select(func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_(None))) or 0)
+    return int(
+        await session.scalar(select(func.count()).select_from(ApiToken).where(ApiToken.revoked_at.is_(None))) or 0
+    )
 
 
 async def live_token_ids(session: AsyncSession, ids: set[uuid.UUID]) -> set[uuid.UUID]:

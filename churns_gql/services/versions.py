@@ -18,8 +18,10 @@ def lock_key(run_id: uuid.UUID, generation_index: int) -> str:
 LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(:version_key, 11))"
 """The original's version lock as a select-list expression, for callers that take it with other locks."""
 
-NEXT_SQL = ("(SELECT GREATEST(COALESCE(max(version), 1), 1) + 1 FROM refinements "
-            "WHERE run_id = :run_id AND generation_index = :generation_index)")
+NEXT_SQL = (
+    "(SELECT GREATEST(COALESCE(max(version), 1), 1) + 1 FROM refinements "
+    "WHERE run_id = :run_id AND generation_index = :generation_index)"
+)
 """next_version's number as a scalar subquery (parameters run_id, generation_index), to read it in a later statement."""
 
 
@@ -31,7 +33,8 @@ async def next_version(session: AsyncSession, run_id: uuid.UUID, generation_inde
     """
     await session.execute(text(f"SELECT {LOCK_SQL}"), {"version_key": lock_key(run_id, generation_index)})
     highest = await session.scalar(
-        select(func.max(Refinement.version)).where(Refinement.run_id == run_id,
-                                                   Refinement.generation_index == generation_index)
+        select(func.max(Refinement.version)).where(
+            Refinement.run_id == run_id, Refinement.generation_index == generation_index
+        )
     )
     return max(highest or 1, 1) + 1

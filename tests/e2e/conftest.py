@@ -45,8 +45,11 @@ def _require(path: Path, what: str, how: str) -> Path:
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
     """The per-test settings, serving the built web client at `/`."""
-    _require(WEB_DIST / "index.html", "the built web client",
-             "run `cd web && npm ci && npm run build` (or `make test`, which builds it) before the browser tests")
+    _require(
+        WEB_DIST / "index.html",
+        "the built web client",
+        "run `cd web && npm ci && npm run build` (or `make test`, which builds it) before the browser tests",
+    )
     return settings.with_changes(web_dir=WEB_DIST)
 
 
@@ -84,9 +87,11 @@ class BrowserPage:
     async def assert_accessible(self, where: str) -> None:
         """Fail with a readable list when axe finds a serious or critical violation."""
         violations = await self.axe()
-        report = [f"{v['impact']} {v['id']}: {v['help']} -> "
-                  + "; ".join(f"{n['target']} {n.get('failureSummary', '')!r}" for n in v["nodes"][:5])
-                  for v in violations]
+        report = [
+            f"{v['impact']} {v['id']}: {v['help']} -> "
+            + "; ".join(f"{n['target']} {n.get('failureSummary', '')!r}" for n in v["nodes"][:5])
+            for v in violations
+        ]
         assert not violations, f"axe on {where}:\n" + "\n".join(report)
 
     async def screenshot(self, name: str, **options: Any) -> Path:
@@ -108,8 +113,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 @pytest.fixture
 async def web(request: pytest.FixtureRequest, browser: Any, live_server: str) -> AsyncIterator[BrowserPage]:
     """A fresh browser context and page on the live server; uncaught page errors fail the test."""
-    context = await browser.new_context(base_url=live_server, viewport={"width": 1280, "height": 900},
-                                        reduced_motion="reduce")
+    context = await browser.new_context(
+        base_url=live_server, viewport={"width": 1280, "height": 900}, reduced_motion="reduce"
+    )
     context.set_default_timeout(TIMEOUT_MS)
     if AXE_JS.is_file():
         # Init scripts are injected by the browser itself, so the page's CSP (no inline scripts) allows them.

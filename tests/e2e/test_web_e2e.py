@@ -71,8 +71,9 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
     await expect(overlay).to_be_focused()
     await wait_loaded(modal.locator(".mask-stage img"), 1)
     # The focus ring sits on the picture itself, so it needs a light and a dark band to show on any image.
-    ring = await overlay.evaluate("el => [getComputedStyle(el).outlineStyle, getComputedStyle(el).outlineWidth,"
-                                  " getComputedStyle(el).boxShadow]")
+    ring = await overlay.evaluate(
+        "el => [getComputedStyle(el).outlineStyle, getComputedStyle(el).outlineWidth, getComputedStyle(el).boxShadow]"
+    )
     assert ring[:2] == ["solid", "4px"] and "rgb(255, 255, 255)" in ring[2] and "rgb(0, 0, 0)" in ring[2], ring
 
     await page.keyboard.press("Enter")  # a centred 25% x 25% rectangle, selected
@@ -85,8 +86,12 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
     stage = await overlay.bounding_box()
     drawn = await modal.get_by_test_id("mask-rect").bounding_box()
     assert stage and drawn
-    on_screen = {"x": (drawn["x"] - stage["x"]) / stage["width"], "y": (drawn["y"] - stage["y"]) / stage["height"],
-                 "width": drawn["width"] / stage["width"], "height": drawn["height"] / stage["height"]}
+    on_screen = {
+        "x": (drawn["x"] - stage["x"]) / stage["width"],
+        "y": (drawn["y"] - stage["y"]) / stage["height"],
+        "width": drawn["width"] / stage["width"],
+        "height": drawn["height"] / stage["height"],
+    }
     assert on_screen == pytest.approx(expected, abs=0.02), on_screen
     await expect(modal.get_by_test_id("mask-live")).to_contain_text("Rectangle 1")
     await web.assert_accessible("the refine modal with a drawn mask")
@@ -135,7 +140,9 @@ async def test_import_refine_with_a_keyboard_mask_then_refine_v2_to_v3(
 
     chain = await refinements_of(api, run_id)
     assert [(r["version"], r["status"], r["parent"]["id"]) for r in chain] == [
-        (2, "COMPLETED", image_id), (3, "COMPLETED", chain[0]["id"])]
+        (2, "COMPLETED", image_id),
+        (3, "COMPLETED", chain[0]["id"]),
+    ]
     shot = await web.screenshot("results-page.png", full_page=True)
     assert shot.stat().st_size > 10_000
 
@@ -206,7 +213,8 @@ async def test_axe_finds_no_serious_violation_on_runs_results_and_the_modal(
     run = await seed_run(api)
     parent_id = run["images"][0]["id"]
     assert not (await refine(api, parent_id, prompt="warmer", mask=[{"x": 0, "y": 0, "width": 0.5, "height": 0.5}]))[
-        "userErrors"]
+        "userErrors"
+    ]
     await run_worker(worker_services)
     queued = (await refine(api, parent_id, prompt="cooler"))["refinement"]
     cancelled = await api.data(CANCEL, {"id": queued["id"]})

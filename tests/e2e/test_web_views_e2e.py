@@ -68,9 +68,18 @@ async def test_compare_on_the_large_image_moves_by_drag_touch_and_keyboard(
     await expect(slider).to_be_focused()
     # Touch: a finger's pointer events on the picture.
     for kind, fraction in (("pointerdown", 0.6), ("pointermove", 0.75), ("pointerup", 0.75)):
-        await stage.dispatch_event(kind, {"pointerId": 7, "pointerType": "touch", "isPrimary": True, "button": 0,
-                                          "clientX": box["x"] + box["width"] * fraction,
-                                          "clientY": box["y"] + 10, "bubbles": True})
+        await stage.dispatch_event(
+            kind,
+            {
+                "pointerId": 7,
+                "pointerType": "touch",
+                "isPrimary": True,
+                "button": 0,
+                "clientX": box["x"] + box["width"] * fraction,
+                "clientY": box["y"] + 10,
+                "bubbles": True,
+            },
+        )
     assert await split() == pytest.approx(0.75, abs=0.01)
     # Keyboard: the divider is a slider.
     await slider.focus()
@@ -154,7 +163,9 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     await page.wait_for_timeout(200)
     assert image_bytes and all("?w=" in url for url in image_bytes), image_bytes
     assert sum(image_bytes.values()) < 1_000_000, image_bytes
-    print(f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests; full size {full_bytes:,}")
+    print(
+        f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests; full size {full_bytes:,}"
+    )
     await web.assert_accessible("the gallery at 1280 px")
     await web.screenshot("gallery-desktop.png")
 
@@ -215,8 +226,9 @@ async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web
     editor = page.locator(".graphiql-query-editor .CodeMirror")
     await expect(editor).to_be_visible()
     await expect(page.get_by_test_id("explorer-token")).to_have_text("Sending your API token")
-    await page.evaluate("q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)",
-                        "{ me { tokenId } }")
+    await page.evaluate(
+        "q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)", "{ me { tokenId } }"
+    )
     await page.locator(".graphiql-execute-button").click()
     await expect(page.locator(".graphiql-response")).to_contain_text(str(row.id))
     assert blocked == [], blocked

@@ -48,15 +48,25 @@ def scene(width: int = 512, height: int = 384, seed: int = 3) -> Scene:
     cx = width // 2
     body = (cx - round(0.09 * s), round(0.30 * height), cx + round(0.09 * s), round(0.86 * height))
     cv2.rectangle(image, body[:2], (body[2], body[3]), (40, 70, 50), -1)
-    cv2.rectangle(image, (cx - round(0.035 * s), round(0.16 * height)), (cx + round(0.035 * s), body[1]), (40, 70, 50), -1)
+    cv2.rectangle(
+        image, (cx - round(0.035 * s), round(0.16 * height)), (cx + round(0.035 * s), body[1]), (40, 70, 50), -1
+    )
     cv2.rectangle(image, (body[0], round(0.5 * height)), (body[2], round(0.66 * height)), (230, 220, 190), -1)
     subject = (body[0], round(0.16 * height), body[2], body[3])
-    product = (np.abs(image.astype(np.int16) - clean.astype(np.int16)).max(axis=2) > 0)
+    product = np.abs(image.astype(np.int16) - clean.astype(np.int16)).max(axis=2) > 0
     # The logo on the ground, lower left: a yellow disc and white lettering.
     lx, ly = round(0.10 * width), round(0.66 * height)
     cv2.circle(image, (lx + round(0.04 * s), ly + round(0.07 * s)), round(0.04 * s), (250, 215, 30), -1)
-    cv2.putText(image, "LOGO", (lx + round(0.09 * s), ly + round(0.1 * s)), cv2.FONT_HERSHEY_SIMPLEX,
-                s / 420, (250, 250, 250), max(2, s // 160), cv2.LINE_AA)
+    cv2.putText(
+        image,
+        "LOGO",
+        (lx + round(0.09 * s), ly + round(0.1 * s)),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        s / 420,
+        (250, 250, 250),
+        max(2, s // 160),
+        cv2.LINE_AA,
+    )
     logo = (lx - 6, ly - 6, lx + round(0.30 * s), ly + round(0.14 * s))
     sky_box = (round(0.05 * width), round(0.04 * height), round(0.35 * width), round(0.3 * height))
     return Scene(Image.fromarray(image, "RGB"), Image.fromarray(clean, "RGB"), subject, logo, sky_box, product)

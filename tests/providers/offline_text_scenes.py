@@ -38,8 +38,9 @@ def texture(width: int, height: int, seed: int = 0) -> np.ndarray:
     return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
-def poster(width: int = 1024, height: int = 1024, headline: str = "NEW FLAVER", footer: str = "Limited offer",
-           seed: int = 0) -> tuple[Image.Image, dict[str, tuple[int, int, int, int]]]:
+def poster(
+    width: int = 1024, height: int = 1024, headline: str = "NEW FLAVER", footer: str = "Limited offer", seed: int = 0
+) -> tuple[Image.Image, dict[str, tuple[int, int, int, int]]]:
     """A textured poster with a centred headline and a footer; and each text's ink box."""
     image = Image.fromarray(texture(width, height, seed))
     draw = ImageDraw.Draw(image)
@@ -56,8 +57,9 @@ def poster(width: int = 1024, height: int = 1024, headline: str = "NEW FLAVER", 
     return image, boxes
 
 
-def bottle(width: int, height: int, body: tuple[int, int, int], label: tuple[int, int, int], word: str,
-           seed: int) -> tuple[np.ndarray, np.ndarray]:
+def bottle(
+    width: int, height: int, body: tuple[int, int, int], label: tuple[int, int, int], word: str, seed: int
+) -> tuple[np.ndarray, np.ndarray]:
     """A bottle-shaped RGB object with a patterned, lettered label (so it has features); and its 0/255 mask."""
     rng = np.random.default_rng(seed)
     rgb = np.zeros((height, width, 3), np.uint8)

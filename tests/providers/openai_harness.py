@@ -43,6 +43,7 @@ async def client(fake):
 
 def make_editor(client, model=MODEL, stream_partials=True, sleeps=None) -> OpenAIImageEditor:
     """An editor on `client` with the shipped catalogue; retry delays are recorded in `sleeps`, not slept."""
+
     async def sleep(seconds: float) -> None:
         """Record a retry delay."""
         if sleeps is not None:
@@ -64,6 +65,9 @@ def expected_cost(model: str, usage: dict) -> float:
     """The cost of a reported usage block, from the catalogue's prices read as plain numbers."""
     prices = CATALOGUE.pricing.for_model(model)
     details = usage["input_tokens_details"]
-    total = (details["text_tokens"] * prices["text_input"] + details["image_tokens"] * prices["image_input"]
-             + usage["output_tokens"] * prices["image_output"])
+    total = (
+        details["text_tokens"] * prices["text_input"]
+        + details["image_tokens"] * prices["image_input"]
+        + usage["output_tokens"] * prices["image_output"]
+    )
     return round(total / 1e6, 6)

@@ -57,6 +57,7 @@ def test_quoted_text_takes_the_first_quote(instructions, expected):
 
 # --- every kind -----------------------------------------------------------------------------
 
+
 def _disc() -> Image.Image:
     """A red disc with transparent surroundings: a reference with its own alpha."""
     from PIL import ImageDraw

@@ -22,8 +22,9 @@ async def test_repairs_go_to_their_capability_module(monkeypatch, kind, function
         return Image.new("RGB", request.image.size, "red"), f"{function} called"
 
     monkeypatch.setattr(f"churns_gql.providers.offline.editor.{function}", repair)
-    result = await LocalImageEditor().edit(EditRequest(kind=kind, image=Image.new("RGB", (20, 10)), instructions="x",
-                                                       creativity=3))
+    result = await LocalImageEditor().edit(
+        EditRequest(kind=kind, image=Image.new("RGB", (20, 10)), instructions="x", creativity=3)
+    )
     assert calls == [(kind, strength_for(3))] and result.notes == f"{function} called"
     assert result.image.getpixel((0, 0)) == (255, 0, 0)
     assert repairer(kind) is repair

@@ -69,8 +69,13 @@ def test_parse_reads_amounts(prompt, edit):
 
 @pytest.mark.parametrize(
     ("prompt", "target"),
-    [("remove the logo", "logo"), ("erase the watermark", "watermark"), ("delete the text", "text"),
-     ("clean up the blue sticker", "blue sticker"), ("get rid of it", "")],
+    [
+        ("remove the logo", "logo"),
+        ("erase the watermark", "watermark"),
+        ("delete the text", "text"),
+        ("clean up the blue sticker", "blue sticker"),
+        ("get rid of it", ""),
+    ],
 )
 def test_parse_reads_removals(prompt, target):
     """Remove / erase / delete / clean up / get rid of name what to paint over."""
@@ -108,8 +113,14 @@ def test_parse_reads_background_changes(prompt, blur, fill, gradient, edits):
 
 @pytest.mark.parametrize(
     "prompt",
-    ["add a surfer in the background", "add a red surfer", "put a dog on the left", "x", "make it pop with sparkles",
-     "make the image a bit more please"],
+    [
+        "add a surfer in the background",
+        "add a red surfer",
+        "put a dog on the left",
+        "x",
+        "make it pop with sparkles",
+        "make the image a bit more please",
+    ],
 )
 def test_generative_or_meaningless_prompts_are_refused(prompt):
     """Asking for new content (even with a colour word in it) or for nothing known is refused with the capabilities."""

@@ -18,10 +18,13 @@ EDITOR = LocalImageEditor()
 SCENE = scene()
 
 
-async def edit(prompt: str, rects=(), creativity: int = 2, image: Image.Image | None = None, **extra) -> tuple[Image.Image, str]:
+async def edit(
+    prompt: str, rects=(), creativity: int = 2, image: Image.Image | None = None, **extra
+) -> tuple[Image.Image, str]:
     """Run one PROMPT edit on the scene (or `image`) and return its image and notes."""
-    request = EditRequest(kind="PROMPT", image=image or SCENE.image, prompt=prompt, rects=list(rects),
-                          creativity=creativity, **extra)
+    request = EditRequest(
+        kind="PROMPT", image=image or SCENE.image, prompt=prompt, rects=list(rects), creativity=creativity, **extra
+    )
     result = await EDITOR.edit(request)
     assert result.image.size == request.image.size and result.cost_usd == 0.0
     return result.image, result.notes
@@ -110,7 +113,7 @@ async def test_each_tonal_edit_moves_its_measure(prompt, measure, direction):
 
 
 async def test_amounts_are_honoured():
-    """"20% brighter" lifts the mean lightness of the mid-tones by about 20 %, "40%" by about twice that."""
+    """ "20% brighter" lifts the mean lightness of the mid-tones by about 20 %, "40%" by about twice that."""
     grey = Image.new("RGB", (64, 64), (119, 119, 119))  # L* ≈ 50
     twenty, notes = await edit("20% brighter", image=grey)
     forty, _ = await edit("make it brighter by 40%", image=grey)
@@ -132,7 +135,13 @@ async def test_black_and_white_sepia_and_vignette():
     before, after = lab(SCENE.image)[..., 0], lab(vignette)[..., 0]
     assert after[:20, :20].mean() < before[:20, :20].mean() - 5
     h, w = after.shape
-    assert abs(after[h // 2 - 5 : h // 2 + 5, w // 2 - 5 : w // 2 + 5].mean() - before[h // 2 - 5 : h // 2 + 5, w // 2 - 5 : w // 2 + 5].mean()) < 0.5
+    assert (
+        abs(
+            after[h // 2 - 5 : h // 2 + 5, w // 2 - 5 : w // 2 + 5].mean()
+            - before[h // 2 - 5 : h // 2 + 5, w // 2 - 5 : w // 2 + 5].mean()
+        )
+        < 0.5
+    )
     save("prompt_mono_sepia_vignette", mono, sepia, vignette)
 
 
@@ -261,7 +270,11 @@ async def test_partial_preview_is_small_and_weaker():
     image, _ = await edit("warmer", image=big, on_partial=on_partial)
     assert [(p.size, i) for p, i in partials] == [((512, 384), 0)]
     small = big.resize((512, 384))
-    assert 0 < lab(partials[0][0])[..., 2].mean() - lab(small)[..., 2].mean() < lab(image)[..., 2].mean() - lab(big)[..., 2].mean()
+    assert (
+        0
+        < lab(partials[0][0])[..., 2].mean() - lab(small)[..., 2].mean()
+        < lab(image)[..., 2].mean() - lab(big)[..., 2].mean()
+    )
 
 
 async def test_alpha_is_kept_and_notes_list_everything():
@@ -293,7 +306,7 @@ async def test_blur_smooths_and_sharpen_overshoots_a_step():
 
 
 async def test_a_named_colour_tints_grey_towards_it_and_notes_say_what_was_ignored():
-    """"Make it blue" pulls grey towards blue; unknown words are listed as ignored."""
+    """ "Make it blue" pulls grey towards blue; unknown words are listed as ignored."""
     grey = Image.new("RGB", (40, 40), (128, 128, 128))
     image, notes = await edit("make it blue with sparkles and a dragon", image=grey)
     r, g, b = image.getpixel((20, 20))

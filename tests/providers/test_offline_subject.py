@@ -50,8 +50,12 @@ def bbox(mask: np.ndarray) -> Box:
 
 def inside(inner: Box, outer: Box, slack: int) -> bool:
     """Whether `inner` lies within `outer` grown by `slack` pixels."""
-    return (inner[0] >= outer[0] - slack and inner[1] >= outer[1] - slack
-            and inner[2] <= outer[2] + slack and inner[3] <= outer[3] + slack)
+    return (
+        inner[0] >= outer[0] - slack
+        and inner[1] >= outer[1] - slack
+        and inner[2] <= outer[2] + slack
+        and inner[3] <= outer[3] + slack
+    )
 
 
 def greenish(pixels: np.ndarray) -> np.ndarray:
@@ -162,8 +166,11 @@ def test_rgba_scene_keeps_its_alpha_and_strength_moves_colours_towards_the_scene
 
 @pytest.mark.parametrize(
     ("reference", "message"),
-    [(None, "upload a reference"), (Image.new("RGB", (0, 0)), "empty"),
-     (Image.new("RGB", (64, 64), (128, 128, 132)), "No subject could be told apart")],
+    [
+        (None, "upload a reference"),
+        (Image.new("RGB", (0, 0)), "empty"),
+        (Image.new("RGB", (64, 64), (128, 128, 132)), "No subject could be told apart"),
+    ],
 )
 def test_without_a_usable_reference_it_fails_clearly(reference, message):
     """No reference, an empty one, or one that is all backdrop: a clear bad_request, not an unchanged image."""

@@ -79,8 +79,11 @@ def check_rewritten(parent: Image.Image, result: Image.Image, old: TextLine, wro
     assert new is not None, f"OCR reads {[line.text for line in lines]}, not {wanted!r}"
     assert iou(new.box, old.box) >= 0.5, (new.box, old.box)
     # The wrong text is gone: no line reads it, nor reads closer to it than to the wanted text.
-    assert all(edit_distance(line.text, wrong) > 0 and edit_distance(line.text, wanted) <= edit_distance(line.text, wrong)
-               for line in lines if edit_distance(line.text, wrong) < 0.5)
+    assert all(
+        edit_distance(line.text, wrong) > 0 and edit_distance(line.text, wanted) <= edit_distance(line.text, wrong)
+        for line in lines
+        if edit_distance(line.text, wrong) < 0.5
+    )
     band = round(0.15 * old.height) + 2
     assert changed_outside(parent, result, [grown(old.box, band), grown(new.box, band)]) == 0
     return new
@@ -197,13 +200,20 @@ def test_position_words_inside_the_quotes_do_not_count():
 
 
 def test_a_concept_text_in_pieces_fixes_the_piece_the_image_gets_wrong():
-    """"Summer Sale | 50% off everything" set as two lines: the misspelt tagline is fixed with its own piece."""
+    """ "Summer Sale | 50% off everything" set as two lines: the misspelt tagline is fixed with its own piece."""
     pieces = concept_pieces("Summer Sale | 50% off everything")
     assert pieces == ["Summer Sale | 50% off everything", "Summer Sale", "50% off everything"]
     assert concept_pieces("NEW FLAVOUR\nLimited offer. Get yours!") == [
-        "NEW FLAVOUR Limited offer. Get yours!", "NEW FLAVOUR", "Limited offer.", "Get yours!"]
+        "NEW FLAVOUR Limited offer. Get yours!",
+        "NEW FLAVOUR",
+        "Limited offer.",
+        "Get yours!",
+    ]
     assert concept_pieces("Coca-Cola zero") == ["Coca-Cola zero"]
-    lines = [TextLine("SUMMER SALE", (100, 50, 400, 100), 0.99), TextLine("50% off everyting", (150, 400, 350, 430), 0.99)]
+    lines = [
+        TextLine("SUMMER SALE", (100, 50, 400, 100), 0.99),
+        TextLine("50% off everyting", (150, 400, 350, 430), 0.99),
+    ]
     assert closest_piece(lines, pieces, []) == "50% off everything"
     parent, _ = poster(512, 512, headline="SUMMER SALE", footer="50% off everyting")
     result, notes = repair(parent, None, concept=Concept(intended_text="Summer Sale | 50% off everything"))
@@ -279,10 +289,15 @@ def test_small_print_is_read_on_large_images_and_split_words_are_one_line():
     image, _ = poster(1536, 1536, headline="SUMMER SALE", footer="Big savings")
     ImageDraw.Draw(image).text((80, 1450), "Terms apply, see store", font=known_font(12), fill=(255, 255, 255))
     assert [line.text for line in read(image)][-1] == "Terms apply, see store"
-    pieces = [TextLine("Small print size", (61, 128, 208, 149), 0.99), TextLine("16", (202, 131, 227, 144), 0.99),
-              TextLine("far away", (700, 128, 800, 149), 0.99)]
+    pieces = [
+        TextLine("Small print size", (61, 128, 208, 149), 0.99),
+        TextLine("16", (202, 131, 227, 144), 0.99),
+        TextLine("far away", (700, 128, 800, 149), 0.99),
+    ]
     assert [(line.text, line.box) for line in merge_words(pieces)] == [
-        ("Small print size 16", (61, 128, 227, 149)), ("far away", (700, 128, 800, 149))]
+        ("Small print size 16", (61, 128, 227, 149)),
+        ("far away", (700, 128, 800, 149)),
+    ]
 
 
 def test_warm_up_loads_both_models():
@@ -313,12 +328,14 @@ def test_a_ring_read_as_a_letter_is_not_taken_for_the_headline():
     from churns_gql.providers.offline.ocr import TextLine
     from churns_gql.providers.offline.text import choose_line
 
-    lines = [TextLine("O", (400, 640, 680, 920), 0.6), TextLine("ICED", (400, 1630, 680, 1720), 0.99),
-             TextLine("LEMON TEA", (200, 1770, 880, 1860), 0.99)]
+    lines = [
+        TextLine("O", (400, 640, 680, 920), 0.6),
+        TextLine("ICED", (400, 1630, 680, 1720), 0.99),
+        TextLine("LEMON TEA", (200, 1770, 880, 1860), 0.99),
+    ]
     with pytest.raises(ProviderError, match='already reads "ICED LEMON TEA"'):
         choose_line(lines, "ICED LEMON TEA", "make the headline legible", [], 1920)
-    fixed = choose_line(lines[:2] + [TextLine("LEMNO TEA", (200, 1770, 880, 1860), 0.9)], "LEMON TEA",
-                        None, [], 1920)
+    fixed = choose_line(lines[:2] + [TextLine("LEMNO TEA", (200, 1770, 880, 1860), 0.9)], "LEMON TEA", None, [], 1920)
     assert fixed.text == "LEMNO TEA"
 
 

@@ -55,8 +55,20 @@ def test_the_catalogue_agrees_with_the_sdk_facts_the_fake_encodes():
         assert rules.CHAT_MODELS[name] == shutdown, name
 
 
-@pytest.mark.parametrize("size", [(1200, 630), (1080, 1080), (1080, 1920), (1000, 1500), (1500, 500), (300, 200),
-                                  (6000, 4000), (4000, 1000), (640, 2400)])
+@pytest.mark.parametrize(
+    "size",
+    [
+        (1200, 630),
+        (1080, 1080),
+        (1080, 1920),
+        (1000, 1500),
+        (1500, 500),
+        (300, 200),
+        (6000, 4000),
+        (4000, 1000),
+        (640, 2400),
+    ],
+)
 def test_any_size_plans_keep_the_aspect_and_satisfy_the_api(size):
     """The requested size passes the API's rules, keeps the parent's aspect (within 3:1), and pads at most a sliver."""
     plan = plan_size(DEFAULT, size)

@@ -14,14 +14,7 @@ from churns_gql.providers.base import EditRequest, ProviderError
 from churns_gql.providers.openai import OpenAIImageEditor, to_provider_error
 from tests.fake_openai import EDITS
 from tests.providers import openai_harness
-from tests.providers.openai_harness import (
-    CONFIGS,
-    KEY,
-    MODEL,
-    base_image,
-    expected_cost,
-    make_editor,
-)
+from tests.providers.openai_harness import CONFIGS, KEY, MODEL, base_image, expected_cost, make_editor
 
 # The harness's fixtures, found by pytest under these names.
 fake, client, _fresh_requests = openai_harness.fake, openai_harness.client, openai_harness._fresh_requests
@@ -92,14 +85,21 @@ async def test_an_error_inside_a_stream_may_have_been_billed(fake, client):
         """Accept partials."""
 
     with pytest.raises(ProviderError) as info:
-        await make_editor(client).edit(EditRequest(kind="PROMPT", image=base_image(), prompt="x", on_partial=on_partial))
+        await make_editor(client).edit(
+            EditRequest(kind="PROMPT", image=base_image(), prompt="x", on_partial=on_partial)
+        )
     assert info.value.spent_usd is None and "may have been billed" in info.value.message
     assert len(fake.requests_to(EDITS)) == 1
 
 
-@pytest.mark.parametrize(("status", "code", "setting"), [(401, "invalid_api_key", "OPENAI_API_KEY"),
-                                                         (403, None, "CHURNS_OPENAI_IMAGE_MODEL"),
-                                                         (404, "model_not_found", "CHURNS_OPENAI_IMAGE_MODEL")])
+@pytest.mark.parametrize(
+    ("status", "code", "setting"),
+    [
+        (401, "invalid_api_key", "OPENAI_API_KEY"),
+        (403, None, "CHURNS_OPENAI_IMAGE_MODEL"),
+        (404, "model_not_found", "CHURNS_OPENAI_IMAGE_MODEL"),
+    ],
+)
 async def test_account_errors_name_the_setting(fake, client, status, code, setting):
     """401, 403 and 404 say which setting to check."""
     fake.fail_next(EDITS, status=status, code=code)
@@ -125,13 +125,20 @@ async def test_unreachable_server_is_retried_then_unavailable():
 
 def test_timeout_error_maps_to_timeout():
     """APITimeoutError becomes kind timeout with an unknown spend."""
-    error = to_provider_error(openai.APITimeoutError(request=httpx2.Request("POST", "http://127.0.0.1/v1/images/edits")), MODEL)
+    error = to_provider_error(
+        openai.APITimeoutError(request=httpx2.Request("POST", "http://127.0.0.1/v1/images/edits")), MODEL
+    )
     assert error.kind == "timeout" and error.spent_usd is None and "may have been billed" in error.message
 
 
-@pytest.mark.parametrize(("model", "message"), [("gpt-image-1", "was shut down by OpenAI on 2026-10-23"),
-                                                ("gpt-image-9", "is not an OpenAI image model"),
-                                                ("gpt-5.4-mini", "is not an OpenAI image model")])
+@pytest.mark.parametrize(
+    ("model", "message"),
+    [
+        ("gpt-image-1", "was shut down by OpenAI on 2026-10-23"),
+        ("gpt-image-9", "is not an OpenAI image model"),
+        ("gpt-5.4-mini", "is not an OpenAI image model"),
+    ],
+)
 async def test_unknown_or_retired_models_are_refused_naming_the_setting(client, model, message):
     """The editor refuses a model the catalogue does not list as current, before any call."""
     with pytest.raises(ProviderError) as info:

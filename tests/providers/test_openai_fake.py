@@ -60,12 +60,14 @@ async def test_unknown_and_unsupported_parameters_are_400(client):
         await client.images.generate(model="gpt-image-2", prompt="x", extra_body={"sharpness": 3})
     assert info.value.code == "unknown_parameter"
     with pytest.raises(openai.BadRequestError) as info:
-        await client.images.edit(model="gpt-image-2.5-sunburst", prompt="x", image=("i.png", png(), "image/png"),
-                                 input_fidelity="high")
+        await client.images.edit(
+            model="gpt-image-2.5-sunburst", prompt="x", image=("i.png", png(), "image/png"), input_fidelity="high"
+        )
     assert info.value.param == "input_fidelity"
     with pytest.raises(openai.BadRequestError):
-        await client.images.edit(model="gpt-image-1-mini", prompt="x", image=("i.png", png(), "image/png"),
-                                 input_fidelity="high")
+        await client.images.edit(
+            model="gpt-image-1-mini", prompt="x", image=("i.png", png(), "image/png"), input_fidelity="high"
+        )
     with pytest.raises(openai.BadRequestError) as info:
         await client.images.generate(model="gpt-image-2", prompt="x", quality="xhigh")
     assert info.value.param == "quality"
@@ -74,12 +76,20 @@ async def test_unknown_and_unsupported_parameters_are_400(client):
     assert info.value.param == "response_format"
 
 
-@pytest.mark.parametrize(("model", "size", "ok"), [
-    ("gpt-image-2.5-sunburst", "1216x640", True), ("gpt-image-2.5-sunburst", "1200x630", False),
-    ("gpt-image-2.5-sunburst", "2400x704", False), ("gpt-image-2.5-sunburst", "512x512", False),
-    ("gpt-image-2.5-sunburst", "3840x2176", False), ("gpt-image-2", "2560x1440", True),
-    ("gpt-image-1.5", "1536x1024", True), ("gpt-image-1.5", "1216x640", False), ("gpt-image-2.6-flare", "1008x672", False),
-])
+@pytest.mark.parametrize(
+    ("model", "size", "ok"),
+    [
+        ("gpt-image-2.5-sunburst", "1216x640", True),
+        ("gpt-image-2.5-sunburst", "1200x630", False),
+        ("gpt-image-2.5-sunburst", "2400x704", False),
+        ("gpt-image-2.5-sunburst", "512x512", False),
+        ("gpt-image-2.5-sunburst", "3840x2176", False),
+        ("gpt-image-2", "2560x1440", True),
+        ("gpt-image-1.5", "1536x1024", True),
+        ("gpt-image-1.5", "1216x640", False),
+        ("gpt-image-2.6-flare", "1008x672", False),
+    ],
+)
 async def test_size_rules_per_model(client, model, size, ok):
     """Any-size models take multiples of 16 within aspect, pixel and edge limits; fixed-size models their list."""
     if ok:
@@ -102,8 +112,14 @@ async def test_prompts_over_32000_characters_are_400(client):
 
 async def test_streams_send_partials_then_completed_with_usage(client, fake):
     """Partial-image events in order, then one completed event carrying the usage the fake recorded."""
-    stream = await client.images.edit(model="gpt-image-2.5-sunburst", prompt="x", image=("i.png", png(), "image/png"),
-                                      stream=True, partial_images=3, size="1008x672")
+    stream = await client.images.edit(
+        model="gpt-image-2.5-sunburst",
+        prompt="x",
+        image=("i.png", png(), "image/png"),
+        stream=True,
+        partial_images=3,
+        size="1008x672",
+    )
     events = [event async for event in stream]
     assert [e.type for e in events] == ["image_edit.partial_image"] * 3 + ["image_edit.completed"]
     assert [e.partial_image_index for e in events[:3]] == [0, 1, 2]
@@ -136,8 +152,12 @@ async def test_failure_injection_answers_like_the_api(client, fake):
 async def test_masks_must_match_the_image_and_parts_need_an_image_type(client):
     """A mask of another size, or an image part sent as octet-stream, is refused."""
     with pytest.raises(openai.BadRequestError) as info:
-        await client.images.edit(model="gpt-image-2", prompt="x", image=("i.png", png(), "image/png"),
-                                 mask=("m.png", png(100, 100, "RGBA"), "image/png"))
+        await client.images.edit(
+            model="gpt-image-2",
+            prompt="x",
+            image=("i.png", png(), "image/png"),
+            mask=("m.png", png(100, 100, "RGBA"), "image/png"),
+        )
     assert info.value.param == "mask"
     with pytest.raises(openai.BadRequestError) as info:
         await client.images.edit(model="gpt-image-2", prompt="x", image=("i.png", png(), "application/octet-stream"))

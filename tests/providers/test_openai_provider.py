@@ -25,7 +25,9 @@ async def test_masked_edit_on_the_default_model_keeps_every_pixel_outside_the_ba
     """Default model: the parent's own aspect is requested, the mask matches the padded image, outside is the parent."""
     base = base_image()
     rects = [Rect(0.1, 0.1, 0.2, 0.3), Rect(0.6, 0.5, 0.3, 0.4)]
-    result = await make_editor(client).edit(EditRequest(kind="PROMPT", image=base, prompt="make the sky pink", rects=rects))
+    result = await make_editor(client).edit(
+        EditRequest(kind="PROMPT", image=base, prompt="make the sky pink", rects=rects)
+    )
     sent = fake.last_request(EDITS)
     assert sent.field("model") == MODEL and sent.field("n") == "1" and sent.field("input_fidelity") is None
     assert sent.field("size") == "1008x672"  # 3:2 exactly, multiples of 16, above the minimum pixel count
@@ -64,7 +66,9 @@ async def test_fixed_size_model_pads_to_its_size_and_crops_back(fake, client):
 
 async def test_cost_is_reported_usage_times_listed_price(fake, client):
     """Usage maps the reported token split, and cost is tokens × price from the catalogue."""
-    result = await make_editor(client).edit(EditRequest(kind="PROMPT", image=base_image(), prompt="warmer", creativity=1))
+    result = await make_editor(client).edit(
+        EditRequest(kind="PROMPT", image=base_image(), prompt="warmer", creativity=1)
+    )
     reported = fake.last_request(EDITS).response_usage
     assert result.usage.model == MODEL
     assert result.usage.text_input_tokens == reported["input_tokens_details"]["text_tokens"]
@@ -77,10 +81,18 @@ async def test_a_known_usage_block_costs_exactly(fake, client):
     """Exact arithmetic on a usage block with fixed numbers, at the default model's prices."""
     png = io.BytesIO()
     Image.new("RGB", (1008, 672), (1, 2, 3)).save(png, format="PNG")
-    usage = {"input_tokens": 1_323, "input_tokens_details": {"text_tokens": 123, "image_tokens": 1_200},
-             "output_tokens": 6_240, "total_tokens": 7_563}
-    fake.respond_next(EDITS, {"created": 1, "data": [{"b64_json": base64.b64encode(png.getvalue()).decode()}], "usage": usage})
-    result = await make_editor(client, stream_partials=False).edit(EditRequest(kind="PROMPT", image=base_image(), prompt="x"))
+    usage = {
+        "input_tokens": 1_323,
+        "input_tokens_details": {"text_tokens": 123, "image_tokens": 1_200},
+        "output_tokens": 6_240,
+        "total_tokens": 7_563,
+    }
+    fake.respond_next(
+        EDITS, {"created": 1, "data": [{"b64_json": base64.b64encode(png.getvalue()).decode()}], "usage": usage}
+    )
+    result = await make_editor(client, stream_partials=False).edit(
+        EditRequest(kind="PROMPT", image=base_image(), prompt="x")
+    )
     assert result.cost_usd == round((123 * 5.00 + 1_200 * 8.00 + 6_240 * 30.00) / 1e6, 6) == 0.197415
     assert result.image.size == (900, 600) and result.image.getpixel((10, 10)) == (1, 2, 3)
 
@@ -100,7 +112,8 @@ async def test_subject_sends_base_then_reference_with_the_concept(fake, client):
     base, reference = base_image(), base_image(400, 500)
     concept = Concept(main_subject="a glass bottle of cold brew", visual_style="sunlit flat lay", intended_text="COLD")
     result = await make_editor(client).edit(
-        EditRequest(kind="SUBJECT", image=base, reference=reference, instructions="use the can", concept=concept))
+        EditRequest(kind="SUBJECT", image=base, reference=reference, instructions="use the can", concept=concept)
+    )
     sent = fake.last_request(EDITS)
     assert [part.field for part in sent.images] == ["image[]", "image[]"] and sent.mask is None
     assert sent.images[0].image().size == base.size
@@ -123,23 +136,28 @@ async def test_subject_without_reference_is_a_bad_request(fake, client):
 async def test_prompt_and_text_carry_the_concept(fake, client, kind):
     """PROMPT and TEXT prompts name the run's subject, style and intended text as well as the user's words."""
     concept = Concept(main_subject="a red kettle", visual_style="warm kitchen", intended_text="SUMMER SALE — 30% OFF")
-    await make_editor(client).edit(EditRequest(kind=kind, image=base_image(), prompt="brighter",
-                                               instructions="fix the headline", concept=concept))
+    await make_editor(client).edit(
+        EditRequest(kind=kind, image=base_image(), prompt="brighter", instructions="fix the headline", concept=concept)
+    )
     prompt = fake.last_request(EDITS).field("prompt")
     for text in ("a red kettle", "warm kitchen", '"SUMMER SALE — 30% OFF"'):
         assert text in prompt
     assert ("brighter" if kind == "PROMPT" else "fix the headline") in prompt
 
 
-@pytest.mark.parametrize(("creativity", "fidelity", "quality", "phrase"), [
-    (1, "high", "high", "Change only what is asked and preserve everything else exactly"),
-    (2, "high", "medium", "Make the requested change while keeping"),
-    (3, "low", "high", "Feel free to reinterpret"),
-])
+@pytest.mark.parametrize(
+    ("creativity", "fidelity", "quality", "phrase"),
+    [
+        (1, "high", "high", "Change only what is asked and preserve everything else exactly"),
+        (2, "high", "medium", "Make the requested change while keeping"),
+        (3, "low", "high", "Feel free to reinterpret"),
+    ],
+)
 async def test_creativity_maps_to_fidelity_quality_and_wording(fake, client, creativity, fidelity, quality, phrase):
     """On gpt-image-1.5 (which takes input_fidelity), creativity 1..3 sets fidelity, quality and wording."""
     result = await make_editor(client, model="gpt-image-1.5").edit(
-        EditRequest(kind="PROMPT", image=base_image(), prompt="add a rainbow", creativity=creativity))
+        EditRequest(kind="PROMPT", image=base_image(), prompt="add a rainbow", creativity=creativity)
+    )
     sent = fake.last_request(EDITS)
     assert sent.field("input_fidelity") == fidelity == CREATIVITY[creativity].input_fidelity
     assert sent.field("quality") == quality == CREATIVITY[creativity].quality
@@ -148,9 +166,13 @@ async def test_creativity_maps_to_fidelity_quality_and_wording(fake, client, cre
 
 async def test_mini_gets_only_the_fidelity_it_takes(fake, client):
     """gpt-image-1-mini takes input_fidelity low only: high is left out, low is sent."""
-    await make_editor(client, model="gpt-image-1-mini").edit(EditRequest(kind="PROMPT", image=base_image(), prompt="x", creativity=1))
+    await make_editor(client, model="gpt-image-1-mini").edit(
+        EditRequest(kind="PROMPT", image=base_image(), prompt="x", creativity=1)
+    )
     assert fake.last_request(EDITS).field("input_fidelity") is None
-    await make_editor(client, model="gpt-image-1-mini").edit(EditRequest(kind="PROMPT", image=base_image(), prompt="x", creativity=3))
+    await make_editor(client, model="gpt-image-1-mini").edit(
+        EditRequest(kind="PROMPT", image=base_image(), prompt="x", creativity=3)
+    )
     assert fake.last_request(EDITS).field("input_fidelity") == "low"
 
 
@@ -170,7 +192,9 @@ async def test_streaming_hands_partials_to_on_partial(fake, client):
         """Record each partial image handed over."""
         seen.append((index, image.size))
 
-    result = await make_editor(client).edit(EditRequest(kind="PROMPT", image=base_image(), prompt="sunset", on_partial=on_partial))
+    result = await make_editor(client).edit(
+        EditRequest(kind="PROMPT", image=base_image(), prompt="sunset", on_partial=on_partial)
+    )
     sent = fake.last_request(EDITS)
     assert sent.field("stream") == "true" and sent.field("partial_images") == "2"
     assert seen == [(0, (900, 600)), (1, (900, 600))]

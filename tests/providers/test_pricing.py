@@ -25,10 +25,18 @@ def test_shipped_catalogue_has_the_list_prices():
     image2 = {"text_input": 5.0, "cached_input": 1.25, "image_input": 8.0, "image_output": 30.0}
     for model in ("gpt-image-2", "gpt-image-2.5-sunburst", "gpt-image-2.5-flare", "gpt-image-2.6-sunburst"):
         assert dict(pricing.for_model(model)) == image2, model
-    assert dict(pricing.for_model("gpt-image-1.5")) == {"text_input": 5.0, "cached_input": 1.25, "image_input": 8.0,
-                                                       "image_output": 32.0}
-    assert dict(pricing.for_model("gpt-image-1-mini")) == {"text_input": 2.0, "cached_input": 0.2, "image_input": 2.5,
-                                                          "image_output": 8.0}
+    assert dict(pricing.for_model("gpt-image-1.5")) == {
+        "text_input": 5.0,
+        "cached_input": 1.25,
+        "image_input": 8.0,
+        "image_output": 32.0,
+    }
+    assert dict(pricing.for_model("gpt-image-1-mini")) == {
+        "text_input": 2.0,
+        "cached_input": 0.2,
+        "image_input": 2.5,
+        "image_output": 8.0,
+    }
     assert dict(pricing.for_model("gpt-5.4-mini")) == {"text_input": 0.75, "cached_input": 0.075, "text_output": 4.5}
     assert dict(pricing.for_model("gpt-4o-mini")) == {"text_input": 0.15, "cached_input": 0.075, "text_output": 0.6}
 

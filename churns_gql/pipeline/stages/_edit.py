@@ -79,7 +79,9 @@ async def edit(ctx: PipelineContext, kind: RefinementType) -> str:
         relative = preview_path(ctx.job_id, index)
         # Until an event points at the preview it is the job's to clean up if the job stops here.
         ctx.cleanup_paths.append(relative)
-        await ctx.services.storage.write_bytes(ctx.run.id, relative, await asyncio.to_thread(encode_png, image, level=1))
+        await ctx.services.storage.write_bytes(
+            ctx.run.id, relative, await asyncio.to_thread(encode_png, image, level=1)
+        )
         try:
             await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
         except JobCancelled:

@@ -13,9 +13,16 @@ async def run(ctx: PipelineContext) -> str:
     assert state is not None
     brief = state.brief()
     requests = [
-        structured_request(VisualConcept, {"brief": brief, "index": i, "strategy": strategy,
-                                           "style": state.style_guidance[i],
-                                           "reference_analysis": state.image_analysis})
+        structured_request(
+            VisualConcept,
+            {
+                "brief": brief,
+                "index": i,
+                "strategy": strategy,
+                "style": state.style_guidance[i],
+                "reference_analysis": state.image_analysis,
+            },
+        )
         for i, strategy in enumerate(state.strategies)
     ]
     concepts = await concurrently(ctx.ask(r) for r in requests)

@@ -21,9 +21,17 @@ async def run(ctx: PipelineContext) -> str:
     brief = state.brief()
     extra = [state.reference] if state.reference is not None else []
     requests = [
-        structured_request(Assessment, {"brief": brief, "index": i, "visual_concept": state.concepts[i],
-                                        "final_prompt": state.final_prompts[i]["prompt"],
-                                        "has_reference": state.reference is not None}, [picture, *extra])
+        structured_request(
+            Assessment,
+            {
+                "brief": brief,
+                "index": i,
+                "visual_concept": state.concepts[i],
+                "final_prompt": state.final_prompts[i]["prompt"],
+                "has_reference": state.reference is not None,
+            },
+            [picture, *extra],
+        )
         for i, picture in enumerate(state.pictures)
     ]
     answers = await concurrently(ctx.ask(r) for r in requests)
@@ -35,15 +43,25 @@ async def run(ctx: PipelineContext) -> str:
             answer["subject_preservation"] = None
         if not state.concepts[i]["promotional_text_visuals"]["text"].strip():
             answer["text_rendering"] = None
-        assessment.append({"index": i, **answer,
-                           "needs_subject_repair": needs_repair(answer["subject_preservation"]),
-                           "needs_text_repair": needs_repair(answer["text_rendering"])})
+        assessment.append(
+            {
+                "index": i,
+                **answer,
+                "needs_subject_repair": needs_repair(answer["subject_preservation"]),
+                "needs_text_repair": needs_repair(answer["text_rendering"]),
+            }
+        )
     state.assessment = assessment
 
     ctx.cleanup_paths.append(METADATA_FILE)
     await ctx.services.storage.write_json(ctx.run.id, METADATA_FILE, state.metadata(ctx.run.id))
     ctx.completion = {"generation_cost_usd": state.total_cost}
-    flagged = [f"image {a['index'] + 1}: {' and '.join(k for k in ('subject', 'text') if a[f'needs_{k}_repair'])}"
-               for a in assessment if a["needs_subject_repair"] or a["needs_text_repair"]]
+    flagged = [
+        f"image {a['index'] + 1}: {' and '.join(k for k in ('subject', 'text') if a[f'needs_{k}_repair'])}"
+        for a in assessment
+        if a["needs_subject_repair"] or a["needs_text_repair"]
+    ]
     scores = ", ".join(f"{a['concept_adherence']}/{a['technical_quality']}" for a in assessment)
-    return f"adherence/quality {scores}; " + (f"repair suggested for {'; '.join(flagged)}" if flagged else "no repair needed")
+    return f"adherence/quality {scores}; " + (
+        f"repair suggested for {'; '.join(flagged)}" if flagged else "no repair needed"
+    )

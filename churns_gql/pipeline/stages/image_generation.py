@@ -41,8 +41,13 @@ async def run(ctx: PipelineContext) -> str:
     async def one(index: int) -> dict[str, Any]:
         """Generate, fit, write and announce image `index`."""
         nonlocal done
-        request = ImageRequest(prompt=state.final_prompts[index]["prompt"], width=width, height=height,
-                               concept=state.concepts[index], reference=state.reference)
+        request = ImageRequest(
+            prompt=state.final_prompts[index]["prompt"],
+            width=width,
+            height=height,
+            concept=state.concepts[index],
+            reference=state.reference,
+        )
         result = await state.provider.generate(request)
         ctx.add_cost(result.cost_usd)
         image = await asyncio.to_thread(_exact, result.image, (width, height))
@@ -53,8 +58,15 @@ async def run(ctx: PipelineContext) -> str:
         async with announcing:
             done += 1
             await ctx.publish(StageStatus.RUNNING, f"image {index + 1} ready ({done} of {total})")
-        return {"image": image, "index": index, "path": relative, "width": width, "height": height,
-                "cost_usd": None if result.cost_usd is None else round(result.cost_usd, 6), "notes": result.notes}
+        return {
+            "image": image,
+            "index": index,
+            "path": relative,
+            "width": width,
+            "height": height,
+            "cost_usd": None if result.cost_usd is None else round(result.cost_usd, 6),
+            "notes": result.notes,
+        }
 
     await ctx.check_cancelled()
     results = await concurrently(one(i) for i in range(total))
@@ -64,8 +76,11 @@ async def run(ctx: PipelineContext) -> str:
 
     async def add_rows(session: AsyncSession) -> None:
         """Insert the run's Image rows (none twice) in the COMPLETED transaction."""
-        await add_originals(session, run_id, [{"generation_index": r["index"], "path": r["path"],
-                                               "width": width, "height": height} for r in results])
+        await add_originals(
+            session,
+            run_id,
+            [{"generation_index": r["index"], "path": r["path"], "width": width, "height": height} for r in results],
+        )
 
     ctx.completion_writes.append(add_rows)
     return f"{total} image{'s' if total != 1 else ''} at {width}×{height}"

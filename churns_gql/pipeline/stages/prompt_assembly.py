@@ -11,8 +11,10 @@ def assemble(concept: dict[str, Any], platform: dict[str, Any], edit: bool) -> s
     """The prompt the image model receives for one visual concept."""
     text = concept["promotional_text_visuals"]
     if edit:
-        opening = ("Using the provided image as the main subject, keep that subject exactly as it is (shape, "
-                   "colours, labels and details) and build this marketing image around it.")
+        opening = (
+            "Using the provided image as the main subject, keep that subject exactly as it is (shape, "
+            "colours, labels and details) and build this marketing image around it."
+        )
     else:
         opening = f"Create a marketing image for {platform['name']} ({platform['aspect']} aspect ratio)."
     lines = [
@@ -25,8 +27,10 @@ def assemble(concept: dict[str, Any], platform: dict[str, Any], edit: bool) -> s
         f"Colour palette: {', '.join(concept['color_palette'])}.",
     ]
     if text["text"].strip():
-        lines.append(f'Render the text "{text["text"].strip()}" exactly as written, spelled correctly: '
-                     f"{text['style']}, placed at the {text['placement']}.")
+        lines.append(
+            f'Render the text "{text["text"].strip()}" exactly as written, spelled correctly: '
+            f"{text['style']}, placed at the {text['placement']}."
+        )
     else:
         lines.append("Do not put any text in the image.")
     if concept["negative_elements"]:

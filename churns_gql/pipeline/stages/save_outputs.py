@@ -37,8 +37,9 @@ async def run(ctx: PipelineContext) -> str:
     }
     storage, completion = ctx.services.storage, ctx.completion
     # Built from the rows the job loaded when it started: the parent is not read again.
-    entry = index_entry(refinement, parent, image_path=relative, summary=completion["summary"],
-                        cost_usd=completion["cost_usd"])
+    entry = index_entry(
+        refinement, parent, image_path=relative, summary=completion["summary"], cost_usd=completion["cost_usd"]
+    )
 
     async def index() -> None:
         """Record the committed refinement in refinements.json."""

@@ -79,14 +79,21 @@ def subject_mask(rgb: np.ndarray, boxes: Sequence[Box]) -> tuple[np.ndarray, str
         subject = _grabcut(small, seed)
         if subject is not None:
             # Upscaling a blurred mask and cutting at one half gives a smooth full-size contour, not a staircase.
-            soft = cv2.resize(cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.7), (width, height),
-                              interpolation=cv2.INTER_LINEAR)
+            soft = cv2.resize(
+                cv2.GaussianBlur(subject.astype(np.float32), (0, 0), 0.7),
+                (width, height),
+                interpolation=cv2.INTER_LINEAR,
+            )
             return (soft >= 0.5).astype(np.uint8), where
     hint = "select it more tightly" if boxes else "select it"
-    raise ProviderError("bad_request", f"The subject could not be told apart from the background; {hint} with a rectangle.")
+    raise ProviderError(
+        "bad_request", f"The subject could not be told apart from the background; {hint} with a rectangle."
+    )
 
 
-def _local_mean(values: np.ndarray, mask: np.ndarray, size: int, at: tuple[np.ndarray, ...]) -> tuple[np.ndarray, np.ndarray]:
+def _local_mean(
+    values: np.ndarray, mask: np.ndarray, size: int, at: tuple[np.ndarray, ...]
+) -> tuple[np.ndarray, np.ndarray]:
     """At the pixels `at`: the mean of `values` over `mask` in a size×size window, and how much mask it held."""
     weight = cv2.boxFilter(mask, -1, (size, size))[at]
     total = cv2.boxFilter(values * mask[..., None], -1, (size, size))[at]
@@ -140,9 +147,13 @@ def _fill(size: tuple[int, int], change: BackgroundChange, rgb: np.ndarray, back
     else:
         # Without two colours the gradient is made from the named one, or the old background's own colour.
         sample, outside = rgb[::4, ::4], background[::4, ::4] > 0.5
-        base = (np.array(change.fill[0], np.float32) if change.fill
-                else sample[outside].mean(axis=0).astype(np.float32) if outside.any()
-                else sample.reshape(-1, 3).mean(axis=0).astype(np.float32))
+        base = (
+            np.array(change.fill[0], np.float32)
+            if change.fill
+            else sample[outside].mean(axis=0).astype(np.float32)
+            if outside.any()
+            else sample.reshape(-1, 3).mean(axis=0).astype(np.float32)
+        )
         top, bottom = base + (255.0 - base) * 0.75, base + (255.0 - base) * 0.15
     t = np.linspace(0.0, 1.0, height, dtype=np.float32)[:, None, None]
     column = np.clip(top * (1.0 - t) + bottom * t + 0.5, 0, 255).astype(np.uint8)

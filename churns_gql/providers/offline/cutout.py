@@ -50,8 +50,14 @@ def _backdrop_mask(bgr: np.ndarray) -> tuple[np.ndarray, str]:
     lab = cv2.cvtColor(bgr, cv2.COLOR_BGR2LAB).astype(np.float32)
     h, w = lab.shape[:2]
     edge = max(2, round(0.02 * min(h, w)))
-    border = np.concatenate([lab[:edge].reshape(-1, 3), lab[-edge:].reshape(-1, 3),
-                             lab[:, :edge].reshape(-1, 3), lab[:, -edge:].reshape(-1, 3)])
+    border = np.concatenate(
+        [
+            lab[:edge].reshape(-1, 3),
+            lab[-edge:].reshape(-1, 3),
+            lab[:, :edge].reshape(-1, 3),
+            lab[:, -edge:].reshape(-1, 3),
+        ]
+    )
     backdrop = np.median(border, axis=0)
     spread = float(np.percentile(np.linalg.norm(border - backdrop, axis=1), 90))
     if spread <= PLAIN_SPREAD:

@@ -172,4 +172,3 @@ def composite_reference(
         # Where the subject is opaque the result is too; elsewhere the input's alpha stays as is.
         alpha = ImageChops.lighter(alpha, mask)
     return _join(out, alpha), placed, feather
-

@@ -73,8 +73,9 @@ class LocalImageEditor:
 
     async def _prompt(self, request: EditRequest, strength: float) -> EditResult:
         """Apply what the prompt asks, sending a half-strength preview first if asked."""
-        refusal = offline_supports(RefinementType.PROMPT, request.prompt, request.instructions, request.rects,
-                                   request.reference is not None)
+        refusal = offline_supports(
+            RefinementType.PROMPT, request.prompt, request.instructions, request.rects, request.reference is not None
+        )
         if refusal is not None:
             # refineImage refuses these up front; a job that still gets here fails with the same words.
             raise ProviderError("bad_request", refusal)

@@ -79,7 +79,9 @@ def _grain(rgb: np.ndarray, hole: np.ndarray) -> np.ndarray:
     return noise[..., None] * strength
 
 
-def _object_mask(rgb: np.ndarray, predicted: np.ndarray, box_hole: np.ndarray, margin: int, ring: np.ndarray) -> np.ndarray:
+def _object_mask(
+    rgb: np.ndarray, predicted: np.ndarray, box_hole: np.ndarray, margin: int, ring: np.ndarray
+) -> np.ndarray:
     """Where inside the boxes the image differs from the predicted background, grown by `margin` px."""
     diff = cv2.GaussianBlur(np.abs(rgb.astype(np.int16) - predicted.astype(np.int16)).astype(np.float32), (0, 0), 1.5)
     deviation = diff.max(axis=2)

@@ -100,8 +100,12 @@ def merge_words(lines: list[TextLine]) -> list[TextLine]:
             similar_size = 0.5 <= line.height / max(1, other.height) <= 2.0
             gap = line.box[0] - other.box[2]
             if same_row and similar_size and -0.5 * other.height <= gap <= 1.2 * max(line.height, other.height):
-                box = (other.box[0], min(line.box[1], other.box[1]), max(line.box[2], other.box[2]),
-                       max(line.box[3], other.box[3]))
+                box = (
+                    other.box[0],
+                    min(line.box[1], other.box[1]),
+                    max(line.box[2], other.box[2]),
+                    max(line.box[3], other.box[3]),
+                )
                 merged[i] = TextLine(f"{other.text} {line.text}", box, min(line.score, other.score))
                 break
         else:

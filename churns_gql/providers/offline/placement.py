@@ -34,8 +34,12 @@ def locate(scene: np.ndarray, cutout: Cutout, selected: Sequence[Box]) -> Placem
     """The old subject: the object inside the selection, the reference's match, or the main object."""
     height, width = scene.shape[:2]
     if selected:
-        region = (min(b[0] for b in selected), min(b[1] for b in selected),
-                  max(b[2] for b in selected), max(b[3] for b in selected))
+        region = (
+            min(b[0] for b in selected),
+            min(b[1] for b in selected),
+            max(b[2] for b in selected),
+            max(b[3] for b in selected),
+        )
         return _object_in(scene, region, "the selected area", tight=False)
     found = match_features(scene, cutout)
     if found is not None:
@@ -52,7 +56,9 @@ def match_features(scene: np.ndarray, cutout: Cutout) -> Box | None:
     if homography is None:
         return None
     h, w = cutout.alpha.shape
-    corners = cv2.perspectiveTransform(np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32).reshape(-1, 1, 2), homography)
+    corners = cv2.perspectiveTransform(
+        np.array([[0, 0], [w, 0], [w, h], [0, h]], dtype=np.float32).reshape(-1, 1, 2), homography
+    )
     quad = corners.reshape(-1, 2)
     height, width = scene.shape[:2]
     area = cv2.contourArea(quad)
@@ -110,9 +116,15 @@ def _object_in(scene: np.ndarray, region: Box, where: str, *, tight: bool) -> Pl
     L, T, R, B = _grow(region, 0.1, width, height)
     roi = scene[T:B, L:R]
     scale = min(1.0, GRABCUT_SIDE / max(roi.shape[:2]))
-    small = cv2.resize(roi, (max(8, round(roi.shape[1] * scale)), max(8, round(roi.shape[0] * scale))),
-                       interpolation=cv2.INTER_AREA)
-    rect = (round((l - L) * scale), round((t - T) * scale), max(2, round((r - l) * scale)), max(2, round((b - t) * scale)))
+    small = cv2.resize(
+        roi, (max(8, round(roi.shape[1] * scale)), max(8, round(roi.shape[0] * scale))), interpolation=cv2.INTER_AREA
+    )
+    rect = (
+        round((l - L) * scale),
+        round((t - T) * scale),
+        max(2, round((r - l) * scale)),
+        max(2, round((b - t) * scale)),
+    )
     mask = np.zeros(small.shape[:2], np.uint8)
     try:
         grab_cut(small, mask, rect, GRABCUT_ROUNDS)

@@ -22,8 +22,10 @@ def _removal_note(target: str, share: float, method: str) -> str:
     what = f"the {target}" if target else "the selection"
     if share >= 1.0:
         return f"removed {what}: painted the selected area over ({method})"
-    return (f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its "
-            f"background ({method})")
+    return (
+        f"removed {what}: painted over the {round(share * 100)}% of the selected area that stood out from its "
+        f"background ({method})"
+    )
 
 
 def region_weight(size: tuple[int, int], rects: Sequence[Rect]) -> np.ndarray:
@@ -59,7 +61,9 @@ def _edit_region(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, st
     return out
 
 
-def edit_prompt(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float) -> tuple[Image.Image, str]:
+def edit_prompt(
+    image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float
+) -> tuple[Image.Image, str]:
     """The image with the plan applied, and notes saying what was done and what was ignored.
 
     Removal paints over the rectangles; a background change treats them as the subject (or assumes a

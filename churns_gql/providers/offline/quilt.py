@@ -52,7 +52,7 @@ def quilt(bgr: np.ndarray, hole: np.ndarray) -> np.ndarray:
     R = L + (min(width, right + reach) - L) // scale * scale
     region, gap = bgr[T:B, L:R], unknown[T:B, L:R]
     small = cv2.resize(region, ((R - L) // scale, (B - T) // scale), interpolation=cv2.INTER_AREA)
-    small_gap = (cv2.resize(gap.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0)
+    small_gap = cv2.resize(gap.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
     side = int(np.clip(TILE_SHARE * min(bottom - top, right - left) / scale, TILE_MIN, TILE_MAX))
     overlap = max(3, side // 3)
     plan, window = _plan(small, small_gap.astype(np.uint8), side, overlap)
@@ -73,8 +73,13 @@ def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[li
         return [], window
     # A source window may not touch the hole at all (its pixels are the thing being removed); the hole is grown
     # a pixel so that holds at full resolution too.
-    clear = cv2.erode(1 - cv2.dilate(todo, np.ones((3, 3), np.uint8)), np.ones((window, window), np.uint8),
-                      anchor=(0, 0), borderType=cv2.BORDER_CONSTANT, borderValue=0)
+    clear = cv2.erode(
+        1 - cv2.dilate(todo, np.ones((3, 3), np.uint8)),
+        np.ones((window, window), np.uint8),
+        anchor=(0, 0),
+        borderType=cv2.BORDER_CONSTANT,
+        borderValue=0,
+    )
     valid = clear[: height - window + 1, : width - window + 1] > 0
     if not valid.any():
         return [], window
@@ -104,13 +109,20 @@ def _tiles(todo: np.ndarray, side: int, overlap: int) -> list[tuple[int, int]]:
     for cy in range(int(ys.min()), int(ys.max()) + 1, side):
         for cx in range(int(xs.min()), int(xs.max()) + 1, side):
             if todo[cy : cy + side, cx : cx + side].any():
-                corners.append((int(np.clip(cy - overlap, 0, height - window)),
-                                int(np.clip(cx - overlap, 0, width - window))))
+                corners.append(
+                    (int(np.clip(cy - overlap, 0, height - window)), int(np.clip(cx - overlap, 0, width - window)))
+                )
     return corners
 
 
-def _best_source(work: np.ndarray, squares: np.ndarray, todo: np.ndarray, at: tuple[int, int], valid: np.ndarray,
-                 rng: np.random.Generator) -> tuple[int, int] | None:
+def _best_source(
+    work: np.ndarray,
+    squares: np.ndarray,
+    todo: np.ndarray,
+    at: tuple[int, int],
+    valid: np.ndarray,
+    rng: np.random.Generator,
+) -> tuple[int, int] | None:
     """The corner of a clear source window that matches the known pixels of the window at `at` (one of the
     near-best, drawn at random), or None when there is no clear window."""
     y, x = at
@@ -123,8 +135,11 @@ def _best_source(work: np.ndarray, squares: np.ndarray, todo: np.ndarray, at: tu
     mask = np.repeat(known[..., None], 3, axis=2)
     # The masked sum of squared differences as two plain correlations (OpenCV's masked mode is far slower):
     # sum m(I - T)^2 = corr(I^2, m) - 2 corr(I, mT) + sum mT^2.
-    cost = (cv2.matchTemplate(squares, mask, cv2.TM_CCORR) - 2 * cv2.matchTemplate(work, mask * target, cv2.TM_CCORR)
-            + float((mask * target * target).sum()))
+    cost = (
+        cv2.matchTemplate(squares, mask, cv2.TM_CCORR)
+        - 2 * cv2.matchTemplate(work, mask * target, cv2.TM_CCORR)
+        + float((mask * target * target).sum())
+    )
     cost = np.where(valid, np.maximum(cost, 0.0), np.inf).ravel()
     best = float(cost.min())
     if not np.isfinite(best):

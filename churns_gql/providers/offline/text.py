@@ -37,7 +37,7 @@ def similarity(a: str, b: str) -> float:
 
 
 def _position_hint(instructions: str | None) -> str | None:
-    """"top" or "bottom" when the instructions name where the text is (headline, footer...)."""
+    """ "top" or "bottom" when the instructions name where the text is (headline, footer...)."""
     words = set(re.findall(r"[a-z]+", unquoted(instructions).lower()))
     if words & _TOP_WORDS and not words & _BOTTOM_WORDS:
         return "top"
@@ -70,8 +70,9 @@ def _reads(lines: Sequence[TextLine], wanted: str) -> bool:
     return bool(_norm(wanted)) and _norm(wanted) in reading
 
 
-def choose_line(lines: Sequence[TextLine], wanted: str, instructions: str | None, selected: Sequence[Box],
-                height: int) -> TextLine:
+def choose_line(
+    lines: Sequence[TextLine], wanted: str, instructions: str | None, selected: Sequence[Box], height: int
+) -> TextLine:
     """The OCR line that should read `wanted`: inside the selection, at the named position, most alike."""
     candidates = [line for line in lines if not selected or max(_overlap(line, b) for b in selected) >= 0.3]
     # A lone letter is usually a shape OCR took for one (a ring read as "O"), not lettering to correct.
@@ -106,13 +107,15 @@ def closest_piece(lines: Sequence[TextLine], pieces: Sequence[str], selected: Se
 
     def score(piece: str) -> float:
         """How closely some not-yet-right line reads `piece`."""
-        return max((similarity(line.text, piece) for line in candidates if _norm(line.text) != _norm(piece)), default=0.0)
+        return max(
+            (similarity(line.text, piece) for line in candidates if _norm(line.text) != _norm(piece)), default=0.0
+        )
 
     return max(pieces, key=score)
 
 
 def _alignment(box: Box, width: int) -> str:
-    """"left", "centre" or "right": how the line sits in the image, judged by its margins."""
+    """ "left", "centre" or "right": how the line sits in the image, judged by its margins."""
     left, right = box[0], width - box[2]
     if abs(left - right) <= 0.08 * width:
         return "centre"
@@ -135,7 +138,11 @@ def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float
     align = _alignment(glyphs.ink, width)
     margin = round(0.02 * width)
     centre = (l + r) / 2
-    room = {"left": width - margin - l, "right": r - margin, "centre": 2 * min(centre - margin, width - margin - centre)}
+    room = {
+        "left": width - margin - l,
+        "right": r - margin,
+        "centre": 2 * min(centre - margin, width - margin - centre),
+    }
     max_width = int(min(room[align], (r - l) * (1 + GROWTH * strength)))
     font = face.at(size)
     nl, _, nr, _ = font.getbbox(new, anchor="ls")
@@ -153,8 +160,9 @@ def render(rgb: Image.Image, old: str, new: str, glyphs: Glyphs, strength: float
     return out
 
 
-def _draw(out: Image.Image, text: str, face: fonts.Font, at: tuple[int, int], colour: tuple[int, int, int],
-          squeeze: float) -> None:
+def _draw(
+    out: Image.Image, text: str, face: fonts.Font, at: tuple[int, int], colour: tuple[int, int, int], squeeze: float
+) -> None:
     """Draw `text` with its ink starting at x = at[0] on baseline y = at[1], its width scaled by `squeeze`."""
     nl, nt, nr, nb = face.getbbox(text, anchor="ls")
     x, baseline = at
@@ -195,6 +203,8 @@ def repair_text(request: EditRequest, strength: float) -> tuple[Image.Image, str
     changed = (hole > 0) | np.any(np.asarray(edited) != np.asarray(rgb), axis=2)
     result = composite(request.image, join_alpha(edited, alpha), changed.astype(np.float32))
     l, t, r, b = line.box
-    notes = (f'replaced "{line.text}" with "{text}" (from {source}) in {face.name}, the closest installed face, '
-             f"in its own box {r - l}×{b - t} at ({l},{t})")
+    notes = (
+        f'replaced "{line.text}" with "{text}" (from {source}) in {face.name}, the closest installed face, '
+        f"in its own box {r - l}×{b - t} at ({l},{t})"
+    )
     return result, notes

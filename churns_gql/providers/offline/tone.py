@@ -13,10 +13,22 @@ Lab = np.ndarray  # float32 H×W×3: L in 0..100, a and b roughly -128..127 (Ope
 
 # The amount each edit uses when the prompt gives none, at creativity 2; creativity scales it.
 DEFAULT_AMOUNT: dict[str, float] = {
-    "brighter": 0.15, "darker": 0.15, "more contrast": 0.2, "less contrast": 0.2,
-    "more saturated": 0.3, "less saturated": 0.35, "warmer": 0.25, "cooler": 0.25,
-    "black and white": 1.0, "sepia": 1.0, "vignette": 0.35, "denoise": 0.5, "blur": 0.5, "sharpen": 0.6,
-    **{f"tint {n}": 0.3 for n in COLOURS}, **{f"less {n}": 0.3 for n in COLOURS},
+    "brighter": 0.15,
+    "darker": 0.15,
+    "more contrast": 0.2,
+    "less contrast": 0.2,
+    "more saturated": 0.3,
+    "less saturated": 0.35,
+    "warmer": 0.25,
+    "cooler": 0.25,
+    "black and white": 1.0,
+    "sepia": 1.0,
+    "vignette": 0.35,
+    "denoise": 0.5,
+    "blur": 0.5,
+    "sharpen": 0.6,
+    **{f"tint {n}": 0.3 for n in COLOURS},
+    **{f"less {n}": 0.3 for n in COLOURS},
 }
 # Edits whose amount is a proportion of a full effect; creativity must not push them past 100 %.
 _CAPPED = frozenset({"black and white", "sepia"})
