@@ -1,6 +1,6 @@
 // The refinement dialog: three kinds of refinement as tabs, a shared creativity control, then
 // live progress of the queued job in the same dialog.
-import { useEffect, useId, useReducer, useRef, useState, type FormEvent } from 'react';
+import { useId, useLayoutEffect, useReducer, useRef, useState, type FormEvent } from 'react';
 import { useMutation } from 'urql';
 import { RefineImageDoc } from '../graphql/operations';
 import type { RefineImageInput, RefinementType } from '../gql/graphql';
@@ -99,8 +99,9 @@ export function RefineModal({ target, onClose, onQueued, onCompleted }: RefineMo
   const referenceInput = useRef<HTMLInputElement>(null);
   const formRef = useRef<HTMLFormElement>(null);
 
-  // After the server refused the input, focus goes to the first field it named (not the submit button).
-  useEffect(() => {
+  // After the server refused the input, focus goes to the first field it named (not the submit button), in the
+  // same commit that shows the errors: a passive effect runs later, when the user may already have moved on.
+  useLayoutEffect(() => {
     if (Object.keys(submittedErrors).length > 0) firstInvalid(formRef.current)?.focus();
   }, [submittedErrors]);
 
