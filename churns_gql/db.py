@@ -41,6 +41,16 @@ def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
     return async_sessionmaker(engine, expire_on_commit=False)
 
 
+def make_reader(sessions: async_sessionmaker[AsyncSession]) -> async_sessionmaker[AsyncSession]:
+    """Sessions on the same pool whose statements run in autocommit: no BEGIN and no ROLLBACK round trip.
+
+    For reads only. Under READ COMMITTED each statement takes its own snapshot anyway, so a read that
+    runs without a transaction sees exactly what it would have seen inside one.
+    """
+    engine: AsyncEngine = sessions.kw["bind"]
+    return async_sessionmaker(engine.execution_options(isolation_level="AUTOCOMMIT"), expire_on_commit=False)
+
+
 M = TypeVar("M")
 
 

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from churns_gql.config import Settings
+from churns_gql.db import make_reader
 from churns_gql.graphql.loaders import Loaders, make_loaders
 from churns_gql.services.tokens import OPEN, Caller
 from churns_gql.services.uow import UnitOfWork, unit_of_work
@@ -31,6 +32,14 @@ class AppServices:
     gate: Any = None
     socket_guard: Any = None
     documents: Any = None
+    _reader: tuple[Any, Any] | None = field(default=None, init=False, repr=False)
+
+    def reader(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for plain reads: the same pool in autocommit, so no BEGIN or ROLLBACK round trips."""
+        if self._reader is None or self._reader[0] is not self.db:
+            self._reader = (self.db, make_reader(self.db))
+        reader: async_sessionmaker[AsyncSession] = self._reader[1]
+        return reader
 
 
 @dataclass

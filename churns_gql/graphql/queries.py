@@ -82,7 +82,7 @@ class Query:
     ) -> RunConnection:
         """A page of runs."""
         window = page_window(RUNS, first=first, after=after, last=last, before=before)
-        async with info.context.services.db() as session:
+        async with info.context.services.reader()() as session:
             page = await run_service.list_runs(
                 session, window=window, status=status, caller=info.context.caller, with_rows=_wants_rows(info)
             )
