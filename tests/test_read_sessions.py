@@ -49,3 +49,18 @@ async def test_writes_still_run_in_a_transaction(client: Any, wire: list[str]):
     await import_images(client, [png_bytes()])
     assert any(q.strip().upper().startswith("BEGIN") for q in wire)
     assert any(q.strip().upper().startswith("COMMIT") for q in wire)
+
+
+async def test_total_count_alone_honours_the_status_filter(client: Any, services: Any, count_queries: Any):
+    import uuid
+
+    from churns_gql.models import JobStatus, Run
+
+    async with services.db() as session:
+        session.add_all(Run(id=uuid.uuid4(), status=s) for s in [JobStatus.QUEUED] * 3 + [JobStatus.FAILED] * 2)
+        await session.commit()
+    await client.data("{ __typename }")  # the gate's first look at auth state
+    count_queries.statements.clear()
+    data = await client.data("{ all: runs { totalCount } q: runs(status: QUEUED, last: 2) { totalCount } }")
+    assert data == {"all": {"totalCount": 5}, "q": {"totalCount": 3}}
+    assert len(count_queries.statements) == 2 and all("run_counts" in s for s in count_queries.statements)

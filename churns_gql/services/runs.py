@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
@@ -365,3 +365,24 @@ async def list_runs(
     return await keyset_page(
         session, base, Run, window, newest_first=True, with_rows=with_rows, total=total.scalar_subquery()
     )
+
+
+@lru_cache(maxsize=4)
+def _total_statement(owned: bool, by_status: bool) -> Select[Any]:
+    """The run_counts sum for one shape of filters, built once (the values are bound parameters)."""
+    query = select(func.coalesce(func.sum(RunCount.n), 0))
+    if owned:
+        query = query.where(RunCount.owner_token_id == bindparam("owner"))
+    if by_status:
+        query = query.where(RunCount.status == bindparam("status"))
+    return query
+
+
+async def count_runs(conn: AsyncConnection, *, status: JobStatus | None, caller: Caller = OPEN) -> int:
+    """How many runs the caller may see (in `status`): one prebuilt statement on a connection, no ORM session."""
+    params: dict[str, Any] = {}
+    if not caller.is_open:
+        params["owner"] = caller.token_id
+    if status is not None:
+        params["status"] = status.value
+    return int(await conn.scalar(_total_statement("owner" in params, "status" in params), params) or 0)
