@@ -195,6 +195,36 @@ class Refinement(Base):
     )
 
 
+class RunCount(Base):
+    """A delta of the number of runs per owner (NULL: made without a token) and status, written by triggers.
+
+    The count of a bucket is the sum of its rows (migration 0006 keeps them exact and few).
+    """
+
+    __tablename__ = "run_counts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    owner_token_id: Mapped[uuid.UUID | None] = mapped_column(Uuid)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (Index("ix_run_counts_owner_token_id_status", "owner_token_id", "status"),)
+
+
+class RefinementCount(Base):
+    """A delta of the number of one run's refinements per type and status, written by triggers."""
+
+    __tablename__ = "refinement_counts"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    run_id: Mapped[uuid.UUID] = mapped_column(Uuid, nullable=False)
+    type: Mapped[str] = mapped_column(String(16), nullable=False)
+    status: Mapped[str] = mapped_column(String(16), nullable=False)
+    n: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+    __table_args__ = (Index("ix_refinement_counts_run_id_type_status", "run_id", "type", "status"),)
+
+
 class StageEvent(Base):
     """One progress event of a job (a run's generation or a refinement), numbered by seq per job."""
 

@@ -168,6 +168,7 @@ async def test_json_logs_carry_the_request_id(client, monkeypatch, capsys):
         raise RuntimeError("boom")
 
     monkeypatch.setattr(run_service, "list_runs", broken)
+    monkeypatch.setattr(run_service, "count_runs", broken)  # `totalCount` alone is counted without a page
     root = logging.getLogger()
     saved = (root.handlers[:], root.level)
     configure_logging("json")

@@ -243,6 +243,7 @@ async def test_unexpected_errors_are_masked_with_an_id(client, services, caplog,
         raise RuntimeError("secret database detail")
 
     monkeypatch.setattr(run_service, "list_runs", broken)
+    monkeypatch.setattr(run_service, "count_runs", broken)  # `totalCount` alone is counted without a page
     body = await client.execute("{ runs { totalCount } }")
     message = body["errors"][0]["message"]
     assert message.startswith("Unexpected error (") and "secret" not in json.dumps(body)

@@ -9,12 +9,13 @@ from typing import TYPE_CHECKING, Any
 import strawberry
 
 from churns_gql.config import Settings
+from churns_gql.db import make_reader
 from churns_gql.graphql.loaders import Loaders, make_loaders
 from churns_gql.services.tokens import OPEN, Caller
 from churns_gql.services.uow import UnitOfWork, unit_of_work
 
 if TYPE_CHECKING:
-    from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from churns_gql.storage import RunStorage
 
 
@@ -31,6 +32,23 @@ class AppServices:
     gate: Any = None
     socket_guard: Any = None
     documents: Any = None
+    _reader: tuple[Any, Any, Any] | None = field(default=None, init=False, repr=False)
+
+    def reader(self) -> async_sessionmaker[AsyncSession]:
+        """Sessions for plain reads: the same pool in autocommit, so no BEGIN or ROLLBACK round trips."""
+        reader: async_sessionmaker[AsyncSession] = self._readers()[1]
+        return reader
+
+    def read_engine(self) -> AsyncEngine:
+        """The same pool in autocommit, for a read that needs a connection and no ORM session."""
+        engine: AsyncEngine = self._readers()[2]
+        return engine
+
+    def _readers(self) -> tuple[Any, Any, Any]:
+        if self._reader is None or self._reader[0] is not self.db:
+            reader = make_reader(self.db)
+            self._reader = (self.db, reader, reader.kw["bind"])
+        return self._reader
 
 
 @dataclass

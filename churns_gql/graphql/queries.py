@@ -8,6 +8,7 @@ import strawberry
 from strawberry import relay
 from strawberry.types.nodes import SelectedField
 
+from churns_gql.db import Page
 from churns_gql.graphql.access import load_visible
 from churns_gql.graphql.active_jobs import ActiveJobs, resolve_active_jobs
 from churns_gql.graphql.args import After, Before, First, Last, NodeId
@@ -82,10 +83,12 @@ class Query:
     ) -> RunConnection:
         """A page of runs."""
         window = page_window(RUNS, first=first, after=after, last=last, before=before)
-        async with info.context.services.db() as session:
-            page = await run_service.list_runs(
-                session, window=window, status=status, caller=info.context.caller, with_rows=_wants_rows(info)
-            )
+        if not _wants_rows(info):
+            async with info.context.services.read_engine().connect() as conn:
+                total = await run_service.count_runs(conn, status=status, caller=info.context.caller)
+            return RunConnection(edges=[], page_info=page_info(Page([], False, total), []), total_count=total)
+        async with info.context.services.reader()() as session:
+            page = await run_service.list_runs(session, window=window, status=status, caller=info.context.caller)
         edges = [relay.Edge(cursor=encode_cursor(RUNS, r.created_at, r.id), node=Run.from_row(r)) for r in page.rows]
         return RunConnection(edges=edges, page_info=page_info(page, edges), total_count=page.total)
 

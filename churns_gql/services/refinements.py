@@ -9,14 +9,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import literal, select
+from sqlalchemy import func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.config import Settings
 from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
 from churns_gql.geometry import Rect
-from churns_gql.models import Image, JobStatus, Refinement, RefinementType
+from churns_gql.models import Image, JobStatus, Refinement, RefinementCount, RefinementType
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
 from churns_gql.services import admission, lifecycle, quotas, run_index
@@ -100,13 +100,19 @@ async def refinement_lineages(
 async def list_run_refinements(
     session: AsyncSession, run_id: uuid.UUID, *, window: Window, type: RefinementType | None, status: JobStatus | None
 ) -> Page:
-    """A run's refinements oldest first, keyset-paginated by (created_at, id), with filters."""
+    """A run's refinements oldest first, keyset-paginated by (created_at, id), with filters.
+
+    The total is read from the trigger-kept refinement_counts (per run, type and status).
+    """
     base = select(Refinement).where(Refinement.run_id == run_id)
+    total = select(func.coalesce(func.sum(RefinementCount.n), 0)).where(RefinementCount.run_id == run_id)
     if type is not None:
         base = base.where(Refinement.type == type)
+        total = total.where(RefinementCount.type == type.value)
     if status is not None:
         base = base.where(Refinement.status == status)
-    return await keyset_page(session, base, Refinement, window, newest_first=False)
+        total = total.where(RefinementCount.status == status.value)
+    return await keyset_page(session, base, Refinement, window, newest_first=False, total=total.scalar_subquery())
 
 
 # -- summaries and refinements.json ---------------------------------------------------------------

@@ -11,14 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import func, select
+from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from churns_gql.config import Settings
 from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
 from churns_gql.images import DecodedImage, ImageRejected, PixelBudget, validate_upload
-from churns_gql.models import Image, JobStatus, Refinement, Run
+from churns_gql.models import Image, JobStatus, Refinement, Run, RunCount
 from churns_gql.services import lifecycle, quotas
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.tokens import OPEN, Caller
@@ -349,10 +349,40 @@ async def refinement_costs_by_run_ids(session: AsyncSession, run_ids: Sequence[u
 async def list_runs(
     session: AsyncSession, *, window: Window, status: JobStatus | None, caller: Caller = OPEN, with_rows: bool = True
 ) -> Page:
-    """Runs the caller may see, newest first, keyset-paginated by (created_at, id); only counted without rows."""
+    """Runs the caller may see, newest first, keyset-paginated by (created_at, id); only counted without rows.
+
+    The total is read from the trigger-kept run_counts (a sum over a few rows per owner and status), not
+    counted over the runs.
+    """
     base = select(Run)
+    total = select(func.coalesce(func.sum(RunCount.n), 0))
     if not caller.is_open:
         base = base.where(Run.owner_token_id == caller.token_id)
+        total = total.where(RunCount.owner_token_id == caller.token_id)
     if status is not None:
         base = base.where(Run.status == status)
-    return await keyset_page(session, base, Run, window, newest_first=True, with_rows=with_rows)
+        total = total.where(RunCount.status == status.value)
+    return await keyset_page(
+        session, base, Run, window, newest_first=True, with_rows=with_rows, total=total.scalar_subquery()
+    )
+
+
+@lru_cache(maxsize=4)
+def _total_statement(owned: bool, by_status: bool) -> Select[Any]:
+    """The run_counts sum for one shape of filters, built once (the values are bound parameters)."""
+    query = select(func.coalesce(func.sum(RunCount.n), 0))
+    if owned:
+        query = query.where(RunCount.owner_token_id == bindparam("owner"))
+    if by_status:
+        query = query.where(RunCount.status == bindparam("status"))
+    return query
+
+
+async def count_runs(conn: AsyncConnection, *, status: JobStatus | None, caller: Caller = OPEN) -> int:
+    """How many runs the caller may see (in `status`): one prebuilt statement on a connection, no ORM session."""
+    params: dict[str, Any] = {}
+    if not caller.is_open:
+        params["owner"] = caller.token_id
+    if status is not None:
+        params["status"] = status.value
+    return int(await conn.scalar(_total_statement("owner" in params, "status" in params), params) or 0)
