@@ -12,6 +12,7 @@ from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+from websockets.protocol import Side, State
 
 # The ASGI scope extension under which the protocol offers send_text_now to the app.
 SEND_TEXT_NOW = "churns.send_text_now"
@@ -111,9 +112,25 @@ class CorkedWebSocketProtocol(WebSocketsSansIOProtocol):
             or self.transport.is_closing()
         ):
             return False
-        try:
-            self.conn.send_text(text.encode())
-        except InvalidState:
+        conn = self.conn
+        if conn.extensions or conn.side is not Side.SERVER:
+            try:
+                conn.send_text(text.encode())
+            except InvalidState:
+                return False
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        if conn.state is not State.OPEN or conn.expect_continuation_frame:
             return False
-        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.transport.write(_text_frame(text.encode()))
         return True
+
+
+def _text_frame(data: bytes) -> bytes:
+    """One unmasked, unfragmented, uncompressed text frame (RFC 6455 5.2), as a server sends it."""
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data

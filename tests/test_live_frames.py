@@ -9,13 +9,16 @@ from datetime import UTC, datetime
 import pytest
 import uvicorn
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
+from websockets.protocol import State
+from websockets.server import ServerProtocol
 
 from churns_gql import events
 from churns_gql.app import create_app
 from churns_gql.events import EventHub
+from churns_gql.graphql import live_frames
 from churns_gql.graphql.ids import decode_id
 from churns_gql.models import StageEvent, StageStatus
-from churns_gql.ws_writes import CorkedWebSocketProtocol
+from churns_gql.ws_writes import CorkedWebSocketProtocol, _text_frame
 from tests.conftest import WSClient, import_images, png_bytes
 
 RUN_PROGRESS = "subscription($id: ID!) { runProgress(id: $id) { seq stage } }"
@@ -149,10 +152,28 @@ async def test_live_frames_skip_the_per_subscriber_stream(services, client, monk
         general.append(self.id)
         await real_send_next(self, result)
 
+    encoded: list[object] = []
+    real_tail = live_frames.frame_tail
+
+    def counted_tail(data):
+        encoded.append(data)
+        return real_tail(data)
+
     monkeypatch.setattr(Operation, "send_next", counted)
+    monkeypatch.setattr(live_frames, "frame_tail", counted_tail)
     got = await _fan_out(services, client, n_subs=30, n_events=3)
     assert got == {f"op{i}": [1, 2, 3] for i in range(30)}
     assert general == []  # one code path per event: none of the 90 frames took the per-subscriber stream
+    assert len(encoded) == 3  # one execution and encoding per event, whatever the number of subscribers
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_a_hand_built_text_frame_is_what_websockets_would_send(size):
+    text = "é" * (size // 2) + "x" * (size % 2)
+    server = ServerProtocol()
+    server.state = State.OPEN
+    server.send_text(text.encode())
+    assert _text_frame(text.encode()) == b"".join(server.data_to_send())
 
 
 async def test_a_socket_that_cannot_take_a_frame_now_gets_it_by_the_general_path(services, client, monkeypatch):

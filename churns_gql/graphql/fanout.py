@@ -48,7 +48,8 @@ class _SharedResults:
 _RESULTS = _SharedResults(_CACHE_SIZE)
 
 
-def _variables_key(values: Any) -> tuple[Any, ...]:
+def variables_key(values: Any) -> tuple[Any, ...]:
+    """A hashable form of an operation's coerced variables."""
     coerced = getattr(values, "coerced", values) or {}
     return tuple(sorted((k, repr(v)) for k, v in coerced.items()))
 
@@ -106,7 +107,7 @@ class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         name = getattr(selections[0], "name", None) if len(selections) == 1 else None
         if name is None or name.value not in SHARED_FIELDS:
             return super().build_per_event_executor(payload)
-        key = (id(self.operation), _variables_key(self.variable_values), id(payload))
+        key = (id(self.operation), variables_key(self.variable_values), id(payload))
         return _SharedEvent(super().build_per_event_executor, payload, key, (self.operation, payload))
 
 

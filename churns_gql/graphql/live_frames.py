@@ -18,11 +18,14 @@ from contextvars import ContextVar
 from typing import Any
 
 from churns_gql.graphql.context import Info
-from churns_gql.graphql.fanout import SHARED_FIELDS, frame_tail, subscription_executor
+from churns_gql.graphql.fanout import SHARED_FIELDS, frame_tail, subscription_executor, variables_key
 from churns_gql.graphql.stream_hooks import current_runner
 from churns_gql.graphql.types import event_from_row
 from churns_gql.models import StageEvent
 from churns_gql.ws_writes import SEND_TEXT_NOW
+
+# Where a row keeps the encoded tails of its `next` frames, by (document, variables).
+_TAILS = "_next_frame_tails"
 
 # The graphql-transport-ws handler and operation running in this task.
 current_operation: ContextVar[tuple[Any, Any] | None] = ContextVar("churns_ws_operation", default=None)
@@ -65,21 +68,41 @@ def direct_sender(info: Info) -> Callable[[StageEvent], bool] | None:
     if send_now is None:
         return None
     operations = handler.operations
-    prefix = '{"id":' + json.dumps(operation.id)
+    op_id = operation.id
+    prefix = '{"id":' + json.dumps(op_id)
+    document = executor.operation
+    # Subscribers of one document and variables share the event's encoded tail, cached on the event row.
+    key = (id(document), variables_key(executor.variable_values))
 
-    def deliver(row: StageEvent) -> bool:
-        if operation.completed or operations.get(operation.id) is not operation or not runner.plain_results():
-            return False
+    def tail_of(row: StageEvent) -> str | None:
         result = executor.build_per_event_executor(event_from_row(info, row)).execute_operation(False)
         if executor.is_awaitable(result):
             # The shared execution stays cached (fanout.py): the general path awaits that, not a second one.
             close = getattr(result, "close", None)
             if close is not None:
                 close()
-            return False
+            return None
         if result.errors or result.extensions or not isinstance(result.data, dict):
+            return None
+        return frame_tail(result.data)
+
+    def deliver(row: StageEvent) -> bool:
+        if operation.completed or operations.get(op_id) is not operation or not runner.plain_results():
             return False
-        sent: bool = send_now(prefix + frame_tail(result.data))
+        tails: dict[tuple[Any, ...], tuple[Any, str]] | None = row.__dict__.get(_TAILS)
+        if tails is None:
+            tails = row.__dict__[_TAILS] = {}
+        entry = tails.get(key)
+        if entry is not None and entry[0] is document:
+            tail = entry[1]
+        else:
+            found = tail_of(row)
+            if found is None:
+                return False
+            tail = found
+            # The entry holds the document, so its id stays unique while the row is dispatched.
+            tails[key] = (document, tail)
+        sent: bool = send_now(prefix + tail)
         return sent
 
     return deliver
