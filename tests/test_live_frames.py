@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import uuid
+import weakref
 from datetime import UTC, datetime
 
 import pytest
@@ -191,3 +193,32 @@ async def test_a_socket_that_cannot_take_a_frame_now_gets_it_by_the_general_path
     got = await _fan_out(services, client, n_subs=10, n_events=3)
     assert len(refused) == 5
     assert got == {f"op{i}": [1, 2, 3] for i in range(10)}
+
+
+async def test_a_run_subscription_starts_with_one_checkout_and_keeps_no_session(client, services):
+    """Regression (bench P2): subscribing took two pool checkouts, and the follower's frame kept a closed session."""
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    hub = EventHub("postgresql://unused", services.db)
+    sessions: list[weakref.ref] = []
+
+    def counting_db():
+        session = services.db()
+        sessions.append(weakref.ref(session))
+        return session
+
+    follower = asyncio.create_task(_drain(events.follow_run(hub, counting_db, run_id, lambda row: True)))
+    try:
+        await _parked(lambda: next(iter(hub._runs.get(run_id, ())), None), follower)
+        gc.collect()
+        assert len(sessions) == 1
+        assert all(ref() is None for ref in sessions)
+    finally:
+        follower.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await follower
+
+
+async def _drain(stream) -> None:
+    async for _ in stream:
+        pass

@@ -9,7 +9,7 @@ import logging
 import uuid
 from collections import defaultdict
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from sqlalchemy.exc import SQLAlchemyError
@@ -233,11 +233,10 @@ class EventStreamLost(Exception):
 
 
 _REPLAY_ATTEMPTS = 10
+_T = TypeVar("_T")
 
 
-async def _replay(
-    read_rows: Callable[[AsyncSession], Awaitable[list[StageEvent]]], db: async_sessionmaker[AsyncSession]
-) -> list[StageEvent]:
+async def _replay(read_rows: Callable[[AsyncSession], Awaitable[_T]], db: async_sessionmaker[AsyncSession]) -> _T:
     # Postgres may be restarting: retry for a few seconds, then end the stream rather than guess.
     for attempt in range(_REPLAY_ATTEMPTS):
         try:
@@ -257,10 +256,18 @@ async def _events_after(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID,
 Direct = Callable[[StageEvent], bool]
 
 
-async def _last_run_event_id(db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> int:
-    # In its own frame: a session bound in the follower's frame would stay alive as long as the subscription.
-    async with db() as session:
-        return await read.last_run_event_id(session, run_id)
+async def _run_start(db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> tuple[int, list[StageEvent]]:
+    """The run's newest event id and its generation's history, read with one connection checkout.
+
+    In its own frame: a session bound in the follower's frame would stay alive as long as the subscription;
+    and one checkout, not two, per subscribe (10,000 subscribing at once wait on the pool).
+    """
+
+    async def both(session: AsyncSession) -> tuple[int, list[StageEvent]]:
+        since = await read.last_run_event_id(session, run_id)
+        return since, await read.job_events_after(session, run_id, 0)
+
+    return await _replay(both, db)
 
 
 async def follow_job(
@@ -326,10 +333,10 @@ async def follow_run(
         return True
 
     try:
-        since = await _last_run_event_id(db, run_id)
+        since, history = await _run_start(db, run_id)
         # The generation's own history comes first: a client subscribing right after createRun would
         # otherwise miss whatever the worker published before the subscription started.
-        for row in await _events_after(db, run_id, 0):
+        for row in history:
             last[row.job_id] = row.seq
             yield row
         while True:
