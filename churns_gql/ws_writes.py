@@ -11,6 +11,11 @@ import asyncio
 from typing import Any
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.exceptions import InvalidState
+from websockets.protocol import Side, State
+
+# The ASGI scope extension under which the protocol offers send_text_now to the app.
+SEND_TEXT_NOW = "churns.send_text_now"
 
 
 class CorkedTransport:
@@ -83,3 +88,49 @@ class CorkedWebSocketProtocol(WebSocketsSansIOProtocol):
         """Set up as uvicorn does, then put the corking transport in front of the socket."""
         super().connection_made(transport)
         self.transport = CorkedTransport(self.transport, self.loop)  # type: ignore[assignment]
+
+    def handle_connect(self, event: Any) -> None:
+        """Accept as uvicorn does, and offer send_text_now to the app through the scope's extensions."""
+        super().handle_connect(event)
+        scope = getattr(self, "scope", None)
+        if scope is not None:
+            # The app task is created but has not run yet, so it sees the extension.
+            scope["extensions"][SEND_TEXT_NOW] = self.send_text_now
+
+    def send_text_now(self, text: str) -> bool:
+        """Queue one text frame without awaiting, as `websocket.send` would; False when it cannot go now.
+
+        It cannot while the client is not reading (writes paused: the caller keeps its own backpressure
+        path), before the handshake or after a close.
+        """
+        if (
+            not self.writable.is_set()
+            or self.disconnected
+            or not self.handshake_complete
+            or self.close_sent
+            or self.initial_response is not None
+            or self.transport.is_closing()
+        ):
+            return False
+        conn = self.conn
+        if conn.extensions or conn.side is not Side.SERVER:
+            try:
+                conn.send_text(text.encode())
+            except InvalidState:
+                return False
+            self.transport.write(b"".join(conn.data_to_send()))
+            return True
+        if conn.state is not State.OPEN or conn.expect_continuation_frame:
+            return False
+        self.transport.write(_text_frame(text.encode()))
+        return True
+
+
+def _text_frame(data: bytes) -> bytes:
+    """One unmasked, unfragmented, uncompressed text frame (RFC 6455 5.2), as a server sends it."""
+    size = len(data)
+    if size < 126:
+        return bytes((0x81, size)) + data
+    if size < 65536:
+        return b"\x81\x7e" + size.to_bytes(2, "big") + data
+    return b"\x81\x7f" + size.to_bytes(8, "big") + data

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
+from contextvars import ContextVar
 from typing import Any
 
 from starlette.websockets import WebSocketDisconnect
@@ -47,7 +48,8 @@ class _SharedResults:
 _RESULTS = _SharedResults(_CACHE_SIZE)
 
 
-def _variables_key(values: Any) -> tuple[Any, ...]:
+def variables_key(values: Any) -> tuple[Any, ...]:
+    """A hashable form of an operation's coerced variables."""
     coerced = getattr(values, "coerced", values) or {}
     return tuple(sorted((k, repr(v)) for k, v in coerced.items()))
 
@@ -86,8 +88,18 @@ async def _await_shared(task: asyncio.Future[Any]) -> Any:
     return await asyncio.shield(task)
 
 
+# The subscription executor of the operation running in this task (read by live_frames).
+subscription_executor: ContextVar[Any] = ContextVar("churns_subscription_executor", default=None)
+
+
 class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
     """Strawberry's execution context, sharing progress-event executions across subscribers."""
+
+    def build_resolve_info(self, field_def: Any, field_nodes: Any, parent_type: Any, path: Any) -> Any:
+        """Strawberry's info; for a subscription's root field, also notes this executor for the operation's task."""
+        if path.prev is None and parent_type is self.schema.subscription_type:
+            subscription_executor.set(self)
+        return super().build_resolve_info(field_def, field_nodes, parent_type, path)
 
     def build_per_event_executor(self, payload: Any) -> Any:
         """The per-event executor graphql-core asks for, shared when the subscription allows it."""
@@ -95,7 +107,7 @@ class FanoutExecutionContext(StrawberryGraphQLCoreExecutionContext):
         name = getattr(selections[0], "name", None) if len(selections) == 1 else None
         if name is None or name.value not in SHARED_FIELDS:
             return super().build_per_event_executor(payload)
-        key = (id(self.operation), _variables_key(self.variable_values), id(payload))
+        key = (id(self.operation), variables_key(self.variable_values), id(payload))
         return _SharedEvent(super().build_per_event_executor, payload, key, (self.operation, payload))
 
 
@@ -113,14 +125,18 @@ def next_frame(message: Any) -> str | None:
     payload = message.get("payload")
     if not isinstance(payload, dict) or payload.keys() != {"data"} or not isinstance(payload["data"], dict):
         return None
-    data = payload["data"]
+    return '{"id":' + json.dumps(message["id"]) + frame_tail(payload["data"])
+
+
+def frame_tail(data: dict[str, Any]) -> str:
+    """Everything of a `next` frame after its id, for a shared result's `data`, encoded once per event."""
     key = (id(data),)
     tail: str | None = _FRAMES.get(key)
     if tail is None:
         tail = ',"type":"next","payload":{"data":' + json.dumps(data, separators=(",", ":")) + "}}"
         # The entry pins `data`, so its id cannot be reused by another object while cached.
         _FRAMES.put(key, data, tail)
-    return '{"id":' + json.dumps(message["id"]) + tail
+    return tail
 
 
 class SharedFrames:

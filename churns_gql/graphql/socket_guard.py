@@ -13,6 +13,7 @@ from strawberry.subscriptions.protocols.graphql_ws.handlers import BaseGraphQLWS
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.context import Context
 from churns_gql.graphql.fanout import SharedFrames
+from churns_gql.graphql.live_frames import DirectFrames
 from churns_gql.graphql.socket_documents import LegacyDocuments, TransportDocuments
 from churns_gql.services.tokens import Caller
 
@@ -130,7 +131,7 @@ class _Watched:
 
 
 class GuardedTransportWSHandler(
-    SharedFrames, _Watched, TransportDocuments, BaseGraphQLTransportWSHandler[Context, None]
+    DirectFrames, SharedFrames, _Watched, TransportDocuments, BaseGraphQLTransportWSHandler[Context, None]
 ):
     """graphql-transport-ws with the token re-checked on every subscribe message."""
 

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Callable, Generator
+from contextvars import ContextVar
 from types import TracebackType
 from typing import Any
 
 import strawberry
-from strawberry.extensions import SchemaExtension
+from strawberry.extensions import MaskErrors, SchemaExtension
 from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.utils.await_maybe import await_maybe
 
 _Hook = tuple[SchemaExtension, Callable[..., Any]]
+# Result hooks that change only a result with errors (masking), which plain_results' callers never send.
+_ERRORS_ONLY = frozenset({MaskErrors.on_stream_result})
+
+# The extensions runner of the operation running in this task (read by live_frames).
+current_runner: ContextVar[LeanExtensionsRunner | None] = ContextVar("churns_extensions_runner", default=None)
 
 
 class _StreamResultHooks:
@@ -73,6 +79,18 @@ class LeanExtensionsRunner(SchemaExtensionsRunner):
         self._stream_hooks: list[_Hook] | None = None
         self._lean = True
         self._getters: list[SchemaExtension] | None = None
+        self._plain_hooks: bool | None = None
+        current_runner.set(self)
+
+    def plain_results(self) -> bool:
+        """Whether a result without errors goes out as executed: no hook changes it, no `extensions` are added."""
+        if self._plain_hooks is None:
+            if self._stream_hooks is None:
+                self._stream_hooks = self._find_stream_hooks()
+            if self._getters is None:
+                self._getters = [e for e in self.extensions if type(e).get_results is not SchemaExtension.get_results]
+            self._plain_hooks = all(hook in _ERRORS_ONLY for _, hook in self._stream_hooks) and not self._getters
+        return self._plain_hooks and not self.execution_context.extensions_results
 
     def _find_stream_hooks(self) -> list[_Hook]:
         hooks: list[_Hook] = []

@@ -14,17 +14,21 @@ from churns_gql.graphql.args import NodeId
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id_of
+from churns_gql.graphql.live_frames import direct_sender
 from churns_gql.graphql.types import ProgressEvent, event_from_row
 
 
 async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> AsyncGenerator[ProgressEvent, None]:
-    """The events `follow` yields for a visible Run or Refinement; an unrecoverable gap ends the stream."""
+    """The events `follow` yields for a visible Run or Refinement; an unrecoverable gap ends the stream.
+
+    Live events the socket can take at once are written by `follow`'s direct sender instead (live_frames.py).
+    """
     raw_id = decode_id_of(global_id, type_name)
     if await load_visible(info, type_name, raw_id) is None:
         raise PublicError(f"no {type_name.lower()} with that id", ErrorCode.NOT_FOUND)
     services = info.context.services
     try:
-        async for row in follow(services.hub, services.db, raw_id):
+        async for row in follow(services.hub, services.db, raw_id, direct_sender(info)):
             yield event_from_row(info, row)
     except events.EventStreamLost as exc:
         raise PublicError(str(exc), ErrorCode.UNAVAILABLE) from exc

@@ -1,0 +1,224 @@
+"""Live progress frames written from the hub's callback (graphql/live_frames.py), and the fallback to the general path."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import uuid
+import weakref
+from datetime import UTC, datetime
+
+import pytest
+import uvicorn
+from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
+from websockets.protocol import State
+from websockets.server import ServerProtocol
+
+from churns_gql import events
+from churns_gql.app import create_app
+from churns_gql.events import EventHub
+from churns_gql.graphql import live_frames
+from churns_gql.graphql.ids import decode_id
+from churns_gql.models import StageEvent, StageStatus
+from churns_gql.ws_writes import CorkedWebSocketProtocol, _text_frame
+from tests.conftest import WSClient, import_images, png_bytes
+
+RUN_PROGRESS = "subscription($id: ID!) { runProgress(id: $id) { seq stage } }"
+
+
+def _row(run_id: uuid.UUID, job_id: uuid.UUID, seq: int) -> StageEvent:
+    return StageEvent(
+        job_id=job_id,
+        run_id=run_id,
+        seq=seq,
+        stage="s",
+        status=StageStatus.RUNNING,
+        progress=0.1,
+        terminal=False,
+        created_at=datetime.now(UTC),
+    )
+
+
+async def _parked(sub_of, follower: asyncio.Task) -> None:
+    for _ in range(200):
+        sub = sub_of()
+        if sub is not None and sub.sink is not None:
+            return
+        assert not follower.done()
+        await asyncio.sleep(0.01)
+    raise AssertionError("the follower never waited for live events")
+
+
+async def test_live_events_go_direct_and_what_the_sink_declines_follows_in_order(client, services):
+    """Both paths together deliver every event once, in order; the sink is re-armed once the inbox is drained."""
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    job_id = uuid.uuid4()
+    hub = EventHub("postgresql://unused", services.db)
+    delivered: list[tuple[str, int]] = []
+
+    def direct(row: StageEvent) -> bool:
+        if row.seq in (3, 6):
+            return False  # e.g. the client is not reading: the general path takes it, with backpressure
+        delivered.append(("direct", row.seq))
+        return True
+
+    async def follow() -> None:
+        async for row in events.follow_run(hub, services.db, run_id, direct):
+            if row.job_id == job_id:
+                delivered.append(("yielded", row.seq))
+
+    follower = asyncio.create_task(follow())
+    try:
+
+        def sub():
+            return next(iter(hub._runs.get(run_id, ())), None)
+
+        await _parked(sub, follower)
+        for seq in range(1, 10):
+            hub._dispatch(_row(run_id, job_id, seq))
+        hub._dispatch(_row(run_id, job_id, 2))  # a duplicate is dropped, as the generator would drop it
+        await _parked(sub, follower)
+        for seq in (10, 11):
+            hub._dispatch(_row(run_id, job_id, seq))
+        assert [seq for _, seq in delivered] == list(range(1, 12))
+        assert [seq for how, seq in delivered if how == "yielded"] == [3, 4, 5, 6, 7, 8, 9]
+        assert delivered[-2:] == [("direct", 10), ("direct", 11)]
+    finally:
+        follower.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await follower
+
+
+async def _serve(services):
+    config = uvicorn.Config(
+        create_app(services=services),
+        host="127.0.0.1",
+        port=0,
+        lifespan="on",
+        log_level="warning",
+        ws_ping_interval=None,
+        ws=CorkedWebSocketProtocol,
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    while not services.hub.connected.is_set():
+        await asyncio.sleep(0.01)
+    return server, task, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+
+async def _fan_out(services, client, n_subs: int, n_events: int) -> dict[str, list[int]]:
+    server, task, url = await _serve(services)
+    try:
+        run = (await import_images(client, [png_bytes()]))["run"]
+        run_id = decode_id(run["id"])[1]
+        async with WSClient(url) as ws:
+            ids = [f"op{i}" for i in range(n_subs)]
+            for op_id in ids:
+                await ws.subscribe(op_id, RUN_PROGRESS, {"id": run["id"]})
+            for _ in range(500):  # until every subscription has caught up and waits for live events
+                subs = services.hub._runs.get(run_id, ())
+                if len(subs) == n_subs and all(sub.sink is not None for sub in subs):
+                    break
+                await asyncio.sleep(0.01)
+            for n in range(n_events):
+                async with services.db() as session:
+                    await events.publish(
+                        session, job_id=run_id, run_id=run_id, stage=f"s{n}", status=StageStatus.RUNNING, progress=0.1
+                    )
+                    await session.commit()
+            got: dict[str, list[int]] = {op_id: [] for op_id in ids}
+            for _ in range(n_events * n_subs):
+                message = await ws.receive()
+                assert message["type"] == "next", message
+                assert message["payload"].keys() == {"data"}, message
+                event = message["payload"]["data"]["runProgress"]
+                assert event["stage"] == f"s{event['seq'] - 1}", message
+                got[message["id"]].append(event["seq"])
+            with pytest.raises(TimeoutError):  # each event exactly once: nothing further arrives
+                await ws.receive(timeout=0.3)
+        return got
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+async def test_live_frames_skip_the_per_subscriber_stream(services, client, monkeypatch):
+    """Regression (bench P1): every live event went through a generator chain and send_next per subscriber."""
+    general: list[str] = []
+    real_send_next = Operation.send_next
+
+    async def counted(self, result):
+        general.append(self.id)
+        await real_send_next(self, result)
+
+    encoded: list[object] = []
+    real_tail = live_frames.frame_tail
+
+    def counted_tail(data):
+        encoded.append(data)
+        return real_tail(data)
+
+    monkeypatch.setattr(Operation, "send_next", counted)
+    monkeypatch.setattr(live_frames, "frame_tail", counted_tail)
+    got = await _fan_out(services, client, n_subs=30, n_events=3)
+    assert got == {f"op{i}": [1, 2, 3] for i in range(30)}
+    assert general == []  # one code path per event: none of the 90 frames took the per-subscriber stream
+    assert len(encoded) == 3  # one execution and encoding per event, whatever the number of subscribers
+
+
+@pytest.mark.parametrize("size", [0, 125, 126, 65535, 65536, 70000])
+def test_a_hand_built_text_frame_is_what_websockets_would_send(size):
+    text = "é" * (size // 2) + "x" * (size % 2)
+    server = ServerProtocol()
+    server.state = State.OPEN
+    server.send_text(text.encode())
+    assert _text_frame(text.encode()) == b"".join(server.data_to_send())
+
+
+async def test_a_socket_that_cannot_take_a_frame_now_gets_it_by_the_general_path(services, client, monkeypatch):
+    """When the direct write is refused (writes paused), the event and those after it still arrive once, in order."""
+    refused: list[str] = []
+    real = CorkedWebSocketProtocol.send_text_now
+
+    def flaky(self, text: str) -> bool:
+        if '"seq":2' in text and len(refused) < 5:
+            refused.append(text)
+            return False
+        return real(self, text)
+
+    monkeypatch.setattr(CorkedWebSocketProtocol, "send_text_now", flaky)
+    got = await _fan_out(services, client, n_subs=10, n_events=3)
+    assert len(refused) == 5
+    assert got == {f"op{i}": [1, 2, 3] for i in range(10)}
+
+
+async def test_a_run_subscription_starts_with_one_checkout_and_keeps_no_session(client, services):
+    """Regression (bench P2): subscribing took two pool checkouts, and the follower's frame kept a closed session."""
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    hub = EventHub("postgresql://unused", services.db)
+    sessions: list[weakref.ref] = []
+
+    def counting_db():
+        session = services.db()
+        sessions.append(weakref.ref(session))
+        return session
+
+    follower = asyncio.create_task(_drain(events.follow_run(hub, counting_db, run_id, lambda row: True)))
+    try:
+        await _parked(lambda: next(iter(hub._runs.get(run_id, ())), None), follower)
+        gc.collect()
+        assert len(sessions) == 1
+        assert all(ref() is None for ref in sessions)
+    finally:
+        follower.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await follower
+
+
+async def _drain(stream) -> None:
+    async for _ in stream:
+        pass
