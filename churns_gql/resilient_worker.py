@@ -15,11 +15,13 @@ from arq.connections import create_pool
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.exceptions import WatchError
 
 log = logging.getLogger("churns_gql.worker")
 
-# What a lost Redis raises through arq and redis-py.
-OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError, asyncio.TimeoutError)
+# What a lost Redis raises through arq and redis-py. redis-py turns a connection lost during WATCH (arq watches
+# a job's in-progress key before starting it) into a WatchError, which arq only catches around EXEC.
+OUTAGE_ERRORS = (RedisConnectionError, RedisTimeoutError, WatchError, ConnectionError, OSError, asyncio.TimeoutError)
 # Backoff between attempts while Redis is away: quick at first, then every few seconds.
 FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 5.0

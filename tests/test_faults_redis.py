@@ -120,3 +120,25 @@ async def _until(services, expected: dict[str, JobStatus], timeout_s: float = 30
     while (current := await _statuses(services)) != expected:
         assert time.monotonic() < deadline, current
         await asyncio.sleep(0.2)
+
+
+async def test_a_connection_lost_during_watch_is_an_outage_not_the_end_of_the_worker(monkeypatch):
+    """redis-py reports a connection lost mid-WATCH as a WatchError: the worker waits it out like any outage."""
+    from arq.worker import Worker
+    from redis.exceptions import WatchError
+
+    from churns_gql import resilient_worker
+    from churns_gql.resilient_worker import ResilientWorker
+
+    async def lost(self) -> None:
+        """arq's poll, with Redis gone while a job's in-progress key is watched."""
+        raise WatchError("A ConnectionError occurred on while watching one or more keys")
+
+    async def job(ctx) -> None:
+        """A job the worker never gets to start."""
+
+    monkeypatch.setattr(Worker, "_poll_iteration", lost)
+    monkeypatch.setattr(resilient_worker, "FIRST_RETRY_S", 0.01)
+    worker = ResilientWorker(functions=[job], burst=True)
+    await worker._poll_iteration()
+    assert worker.outages == 1 and worker._outage_since is not None
