@@ -19,6 +19,7 @@ from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.ids import encode_id
 from churns_gql.graphql.paging import page_info, page_window, run_refinements
+from churns_gql.graphql.subtree_depth import children_depth
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE
 
@@ -180,7 +181,10 @@ class Image(ImageVersion):
     )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this original."""
-        rows = await info.context.loaders.children_by_image.load(self.raw_id)
+        children = info.context.loaders.children
+        rows = children.cached(children.by_image, self.raw_id)
+        if rows is None:
+            rows = await children.load(children.by_image, self.raw_id, children_depth(info))
         return [Refinement.from_row(r, info) for r in rows]
 
 
@@ -242,7 +246,10 @@ class Refinement(ImageVersion):
     )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this refinement."""
-        rows = await info.context.loaders.children_by_refinement.load(self.raw.id)
+        children = info.context.loaders.children
+        rows = children.cached(children.by_refinement, self.raw.id)
+        if rows is None:
+            rows = await children.load(children.by_refinement, self.raw.id, children_depth(info))
         return [Refinement.from_row(r, info) for r in rows]
 
     @strawberry.field(description="The image this refinement was made from: an Image or another Refinement.")
