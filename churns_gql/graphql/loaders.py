@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from strawberry.dataloader import DataLoader
 
 from churns_gql import events
+from churns_gql.db import read_session
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.errors import PublicError
 from churns_gql.services import refinements as refinement_service
@@ -55,7 +56,7 @@ def _budgeted(
     async def load(keys: list[Any]) -> list[Any]:
         # One row past what is left tells "over the limit" apart from "exactly at it" without reading more.
         limit = max(budget.left, 0) + 1
-        async with db() as session:
+        async with read_session(db) as session:
             found = await fetch(session, keys, limit=limit)
         spent = sum(count(v) for v in found.values())
         if default is None and len(found) < len(keys):
@@ -103,7 +104,7 @@ class SubtreeLoaders:
         depth = max(self.depths.pop(key, 1) for key in keys)
         # One row past what is left tells "over the limit" apart from "exactly at it" without reading more.
         limit = max(self.budget.left, 0) + 1
-        async with self.db() as session:
+        async with read_session(self.db) as session:
             found = await subtree(
                 session,
                 image_ids=keys if images else (),
@@ -123,7 +124,7 @@ def _batched(
     default: Callable[[], Any] = lambda: None,
 ) -> DataLoader[Any, Any]:
     async def load(keys: list[Any]) -> list[Any]:
-        async with db() as session:
+        async with read_session(db) as session:
             found = await fetch(session, keys)
         return [found[key] if key in found else default() for key in keys]
 

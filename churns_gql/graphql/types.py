@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import strawberry
 from strawberry import relay
@@ -13,6 +13,7 @@ from strawberry.scalars import JSON
 from churns_gql import events as event_service
 from churns_gql import models
 from churns_gql.error_codes import ErrorCode
+from churns_gql.geometry import Rect
 from churns_gql.graphql.args import After, Before, EventsAfter, First, Last
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.cursors import encode_cursor
@@ -21,7 +22,7 @@ from churns_gql.graphql.ids import encode_id
 from churns_gql.graphql.paging import page_info, page_window, run_refinements
 from churns_gql.graphql.subtree_depth import children_depth
 from churns_gql.services.errors import Problem
-from churns_gql.storage import METADATA_FILE
+from churns_gql.storage import METADATA_FILE, RunStorage
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -50,6 +51,11 @@ class MaskRect:
     y: float = strawberry.field(description="Top edge, fraction of the height.")
     width: float = strawberry.field(description="Width, fraction of the image width.")
     height: float = strawberry.field(description="Height, fraction of the image height.")
+
+    @classmethod
+    def of(cls, rect: Rect) -> MaskRect:
+        """The GraphQL form of a rectangle."""
+        return cls(x=rect.x, y=rect.y, width=rect.width, height=rect.height)
 
 
 @strawberry.type(description="One stage of a job: status, timing and cost.")
@@ -214,7 +220,11 @@ class Refinement(ImageVersion):
     @classmethod
     def from_row(cls, row: models.Refinement, info: Info) -> Refinement:
         """The GraphQL form of a refinement row."""
-        storage = info.context.storage
+        return cls.from_model(row, info.context.storage)
+
+    @classmethod
+    def from_model(cls, row: Any, storage: RunStorage) -> Refinement:
+        """The GraphQL form of a refinement (an ORM object or a row of the table's columns), urls by `storage`."""
         done = row.status == models.JobStatus.COMPLETED
         return cls(
             raw_id=row.id,
@@ -229,7 +239,7 @@ class Refinement(ImageVersion):
             status=row.status,
             prompt=row.prompt,
             instructions=row.instructions,
-            mask=[MaskRect(x=r.x, y=r.y, width=r.width, height=r.height) for r in row.rects] if row.mask else None,
+            mask=[MaskRect.of(Rect.from_dict(r)) for r in row.mask] if row.mask else None,
             creativity_level=row.creativity_level,
             depth=row.depth,
             reference_image_url=storage.url(row.run_id, row.reference_image_path),
