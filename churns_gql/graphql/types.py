@@ -171,12 +171,17 @@ class Image(ImageVersion):
     @classmethod
     def from_row(cls, row: models.Image, info: Info) -> Image:
         """The GraphQL form of an original image row."""
+        return cls.from_model(row, info.context.storage)
+
+    @classmethod
+    def from_model(cls, row: models.Image, storage: RunStorage) -> Image:
+        """The GraphQL form of an original image row, its url made by `storage`."""
         return cls(
             raw_id=row.id,
             run_id=row.run_id,
             version=1,
             generation_index=row.generation_index,
-            url=info.context.storage.url(row.run_id, row.path),
+            url=storage.url(row.run_id, row.path),
             width=row.width,
             height=row.height,
             path=row.path,
