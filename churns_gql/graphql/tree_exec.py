@@ -182,9 +182,10 @@ class TreeExecutionContext(FanoutExecutionContext):
                         sub_path = item_path.add_key(key, type_name)
                         result[key] = self._complete_list(self._refinements(getter, kids), sub_path, pending)
                         continue
-                # Anything else, or a plain value that must be reported as an error: graphql-core's own way.
+                # Anything else, or a plain value that must be reported as an error: execute_field (a tree list
+                # by its plan, the rest graphql-core's own way).
                 item_path = item_path or path.add_key(index, None)
-                value = super().execute_field(plan.object_type, node, details, item_path.add_key(key, type_name), None)
+                value = self.execute_field(plan.object_type, node, details, item_path.add_key(key, type_name), None)
                 if value is Undefined:
                     continue
                 result[key] = value
