@@ -72,8 +72,8 @@ async def test_tree_costs_one_query_per_level_whatever_the_size(client, services
     small_cost = await _tree_cost(client, count_queries, small["id"])
     big_cost = await _tree_cost(client, count_queries, big["id"])
     assert small_cost == big_cost
-    # run, images, 3 levels of children, parents of level 4: one round trip each.
-    assert big_cost == 6
+    # run, images, the 3 levels of children in one recursive query, parents of level 4.
+    assert big_cost == 4
 
 
 async def test_chain_ancestors_parent_and_versions(client, services):

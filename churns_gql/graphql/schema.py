@@ -16,6 +16,7 @@ from churns_gql.graphql.mutations import Mutation
 from churns_gql.graphql.queries import Query
 from churns_gql.graphql.stream_hooks import LeanSchema
 from churns_gql.graphql.subscriptions import Subscription
+from churns_gql.graphql.tree_exec import TreeExecutionContext
 from churns_gql.graphql.types import Image, Refinement
 
 CACHED_DOCUMENTS = 512
@@ -42,7 +43,8 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
         mutation=Mutation,
         subscription=Subscription,
         types=[Image, Refinement],
-        execution_context_class=FanoutExecutionContext,
+        # Traced schemas keep graphql-core's per-field path, so every resolver still gets its span.
+        execution_context_class=FanoutExecutionContext if tracing else TreeExecutionContext,
         extensions=[lambda: CachedDocuments(shared), CodedErrors, *traced],
     )
 

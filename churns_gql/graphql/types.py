@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Optional
+from typing import Annotated, Any, Optional
 
 import strawberry
 from strawberry import relay
@@ -13,14 +13,16 @@ from strawberry.scalars import JSON
 from churns_gql import events as event_service
 from churns_gql import models
 from churns_gql.error_codes import ErrorCode
+from churns_gql.geometry import Rect
 from churns_gql.graphql.args import After, Before, EventsAfter, First, Last
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.ids import encode_id
 from churns_gql.graphql.paging import page_info, page_window, run_refinements
+from churns_gql.graphql.subtree_depth import children_depth
 from churns_gql.services.errors import Problem
-from churns_gql.storage import METADATA_FILE
+from churns_gql.storage import METADATA_FILE, RunStorage
 
 
 @strawberry.type(description="An expected, user-correctable problem with a mutation's input.")
@@ -49,6 +51,11 @@ class MaskRect:
     y: float = strawberry.field(description="Top edge, fraction of the height.")
     width: float = strawberry.field(description="Width, fraction of the image width.")
     height: float = strawberry.field(description="Height, fraction of the image height.")
+
+    @classmethod
+    def of(cls, rect: Rect) -> MaskRect:
+        """The GraphQL form of a rectangle."""
+        return cls(x=rect.x, y=rect.y, width=rect.width, height=rect.height)
 
 
 @strawberry.type(description="One stage of a job: status, timing and cost.")
@@ -164,12 +171,17 @@ class Image(ImageVersion):
     @classmethod
     def from_row(cls, row: models.Image, info: Info) -> Image:
         """The GraphQL form of an original image row."""
+        return cls.from_model(row, info.context.storage)
+
+    @classmethod
+    def from_model(cls, row: models.Image, storage: RunStorage) -> Image:
+        """The GraphQL form of an original image row, its url made by `storage`."""
         return cls(
             raw_id=row.id,
             run_id=row.run_id,
             version=1,
             generation_index=row.generation_index,
-            url=info.context.storage.url(row.run_id, row.path),
+            url=storage.url(row.run_id, row.path),
             width=row.width,
             height=row.height,
             path=row.path,
@@ -180,7 +192,10 @@ class Image(ImageVersion):
     )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this original."""
-        rows = await info.context.loaders.children_by_image.load(self.raw_id)
+        children = info.context.loaders.children
+        rows = children.cached(children.by_image, self.raw_id)
+        if rows is None:
+            rows = await children.load(children.by_image, self.raw_id, children_depth(info))
         return [Refinement.from_row(r, info) for r in rows]
 
 
@@ -210,7 +225,11 @@ class Refinement(ImageVersion):
     @classmethod
     def from_row(cls, row: models.Refinement, info: Info) -> Refinement:
         """The GraphQL form of a refinement row."""
-        storage = info.context.storage
+        return cls.from_model(row, info.context.storage)
+
+    @classmethod
+    def from_model(cls, row: Any, storage: RunStorage) -> Refinement:
+        """The GraphQL form of a refinement (an ORM object or a row of the table's columns), urls by `storage`."""
         done = row.status == models.JobStatus.COMPLETED
         return cls(
             raw_id=row.id,
@@ -225,7 +244,7 @@ class Refinement(ImageVersion):
             status=row.status,
             prompt=row.prompt,
             instructions=row.instructions,
-            mask=[MaskRect(x=r.x, y=r.y, width=r.width, height=r.height) for r in row.rects] if row.mask else None,
+            mask=[MaskRect.of(Rect.from_dict(r)) for r in row.mask] if row.mask else None,
             creativity_level=row.creativity_level,
             depth=row.depth,
             reference_image_url=storage.url(row.run_id, row.reference_image_path),
@@ -242,7 +261,10 @@ class Refinement(ImageVersion):
     )
     async def children(self, info: Info) -> list[Refinement]:
         """Direct refinements of this refinement."""
-        rows = await info.context.loaders.children_by_refinement.load(self.raw.id)
+        children = info.context.loaders.children
+        rows = children.cached(children.by_refinement, self.raw.id)
+        if rows is None:
+            rows = await children.load(children.by_refinement, self.raw.id, children_depth(info))
         return [Refinement.from_row(r, info) for r in rows]
 
     @strawberry.field(description="The image this refinement was made from: an Image or another Refinement.")

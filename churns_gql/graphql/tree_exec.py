@@ -1,0 +1,264 @@
+"""Version trees completed without graphql-core's per-field machinery once their rows are in hand.
+
+graphql-core builds a resolve info, calls a resolver, and completes a value for every field of every
+node: for a 1,000-node tree that was most of a request (bench P3b). `children` and `ancestors` lists are
+completed here instead: a plan per (type, selection) says, for each response key, how to get the value
+from a node. Plain columns are read and serialized directly; `children` recurse; any other field
+(`parent`, `stages`, `mask`...) is handed to graphql-core's own `execute_field`, so its resolver, errors
+and null handling are exactly the same.
+"""
+
+from __future__ import annotations
+
+from operator import attrgetter
+from typing import Any
+
+from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLOutputType, is_leaf_type, is_list_type, is_non_null_type
+from graphql.pyutils import Path, Undefined, gather_with_cancel
+from strawberry.schema.schema_converter import GraphQLCoreConverter
+
+from churns_gql.graphql.fanout import FanoutExecutionContext
+from churns_gql.graphql.ids import encode_id
+from churns_gql.graphql.types import Image, Refinement
+
+TREE_FIELD = "children"
+LINEAGE_FIELD = "ancestors"
+PARENT_TYPES = frozenset({"Image", "Refinement"})
+
+_PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _DELEGATE = range(6)
+
+Pending = list[tuple[dict[str, Any], str, Any]]
+
+
+class _Plan:
+    """How to complete one node of a selection: (response key, kind, getter, serializer, field details) each."""
+
+    __slots__ = ("depth", "entries", "object_type")
+
+    def __init__(self, object_type: GraphQLObjectType, entries: list[tuple[str, int, Any, Any, Any]]) -> None:
+        self.object_type = object_type
+        self.entries = entries
+        # `children` levels from here down: how far the subtree loader reads ahead.
+        self.depth = 1 + max((e[2].depth for e in entries if e[1] == _CHILDREN), default=0)
+
+
+def _non_null_list_of(field_type: GraphQLOutputType, item: str) -> bool:
+    """[item!]!: every level non-null, so an error inside propagates exactly as graphql-core would."""
+    if not is_non_null_type(field_type):
+        return False
+    inner = field_type.of_type
+    return is_list_type(inner) and is_non_null_type(inner.of_type) and inner.of_type.of_type.name == item
+
+
+class TreeExecutionContext(FanoutExecutionContext):
+    """The API's execution context: `children` and `ancestors` lists are completed by a plan."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._plans: dict[tuple[str, int], tuple[Any, _Plan | None]] = {}
+
+    def execute_field(
+        self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any, path: Path, position_context: Any
+    ) -> Any:
+        """A tree list through its plan; every other field as graphql-core does it."""
+        if position_context is None and parent_type.name in PARENT_TYPES:
+            name = field_details_list[0].node.name.value
+            if name == TREE_FIELD:
+                plan = self._children_plan(parent_type, field_details_list)
+                if plan is not None:
+                    rows = self._cached_children(source)
+                    if rows is not None:
+                        return self._complete_field(
+                            self._refinements(plan, rows), parent_type, field_details_list, path
+                        )
+                    return self._load_children(plan, source, parent_type, field_details_list, path)
+            elif name == LINEAGE_FIELD and parent_type.name == "Refinement":
+                plans = self._lineage_plans(parent_type, field_details_list)
+                if plans is not None:
+                    return self._load_lineage(plans, source, parent_type, field_details_list, path)
+        return super().execute_field(parent_type, source, field_details_list, path, position_context)
+
+    def _cached_children(self, source: Any) -> list[Any] | None:
+        """The source's children rows when they are already loaded, else None."""
+        children = self.context_value.loaders.children
+        found: list[Any] | None = None
+        if isinstance(source, Refinement):
+            found = children.cached(children.by_refinement, source.raw_id)
+        elif isinstance(source, Image):
+            found = children.cached(children.by_image, source.raw_id)
+        return found
+
+    def _refinements(self, plan: _Plan, rows: list[Any]) -> list[tuple[_Plan, Any]]:
+        storage = self.context_value.storage
+        return [(plan, Refinement.from_model(row, storage)) for row in rows]
+
+    async def _load_children(
+        self, plan: _Plan, source: Any, parent_type: GraphQLObjectType, field_details_list: Any, path: Path
+    ) -> Any:
+        """Read the children (and as many levels below as the plan nests), then complete them by the plan."""
+        children = self.context_value.loaders.children
+        loader = children.by_image if parent_type.name == "Image" else children.by_refinement
+        try:
+            rows = await children.load(loader, source.raw_id, plan.depth)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, parent_type.fields[TREE_FIELD].type, field_details_list, path)
+            return None
+        completed = self._complete_field(self._refinements(plan, rows), parent_type, field_details_list, path)
+        return await completed if self.is_awaitable(completed) else completed
+
+    async def _load_lineage(
+        self,
+        plans: tuple[_Plan, _Plan],
+        source: Any,
+        parent_type: GraphQLObjectType,
+        field_details_list: Any,
+        path: Path,
+    ) -> Any:
+        """Read the lineage (batched with the other nodes'), then complete the original and each refinement."""
+        try:
+            root, chain = await self.context_value.loaders.lineage_by_refinement.load(source.raw_id)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, path)
+            return None
+        storage = self.context_value.storage
+        items = [(plans[0], Image.from_model(root, storage)), *self._refinements(plans[1], chain)]
+        completed = self._complete_field(items, parent_type, field_details_list, path)
+        return await completed if self.is_awaitable(completed) else completed
+
+    def _complete_field(
+        self, items: list[tuple[_Plan, Any]], parent_type: GraphQLObjectType, field_details_list: Any, path: Path
+    ) -> Any:
+        """The completed list, or an awaitable of it; errors handled as graphql-core's execute_field does."""
+        return_type = parent_type.fields[field_details_list[0].node.name.value].type
+        pending: Pending = []
+        try:
+            completed = self._complete_list(items, path, pending)
+        except Exception as raw_error:
+            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            return None
+        if not pending:
+            return completed
+
+        async def finish() -> Any:
+            try:
+                values = await gather_with_cancel(*(awaitable for _, _, awaitable in pending))
+            except Exception as raw_error:
+                self.handle_field_error(raw_error, return_type, field_details_list, path)
+                return None
+            for (target, key, _), value in zip(pending, values, strict=True):
+                target[key] = value
+            return completed
+
+        return finish()
+
+    def _complete_list(self, items: list[tuple[_Plan, Any]], path: Path, pending: Pending) -> list[dict[str, Any]]:
+        out = []
+        for index, (plan, node) in enumerate(items):
+            type_name = plan.object_type.name
+            result: dict[str, Any] = {}
+            item_path: Path | None = None
+            for key, kind, getter, serialize, details in plan.entries:
+                if kind <= _REQUIRED:
+                    value = getter(node)
+                    if value is None:
+                        if kind == _PLAIN:
+                            result[key] = None
+                            continue
+                    else:
+                        value = serialize(value)
+                        if value is not None and value is not Undefined:
+                            result[key] = value
+                            continue
+                elif kind == _ID:
+                    result[key] = encode_id(type_name, node.raw_id)
+                    continue
+                elif kind == _TYPENAME:
+                    result[key] = type_name
+                    continue
+                elif kind == _CHILDREN:
+                    kids = self._cached_children(node)
+                    if kids is not None:
+                        item_path = item_path or path.add_key(index, None)
+                        sub_path = item_path.add_key(key, type_name)
+                        result[key] = self._complete_list(self._refinements(getter, kids), sub_path, pending)
+                        continue
+                # Anything else, or a plain value that must be reported as an error: execute_field (a tree list
+                # by its plan, the rest graphql-core's own way).
+                item_path = item_path or path.add_key(index, None)
+                value = self.execute_field(plan.object_type, node, details, item_path.add_key(key, type_name), None)
+                if value is Undefined:
+                    continue
+                result[key] = value
+                if self.is_awaitable(value):
+                    pending.append((result, key, value))
+            out.append(result)
+        return out
+
+    def _object_type(self, name: str) -> GraphQLObjectType:
+        found = self.schema.get_type(name)
+        assert isinstance(found, GraphQLObjectType)
+        return found
+
+    def _children_plan(self, parent_type: GraphQLObjectType, field_details_list: Any) -> _Plan | None:
+        """The plan of a `children` field's items, when the field is [Refinement!]!."""
+        if not _non_null_list_of(parent_type.fields[TREE_FIELD].type, "Refinement"):
+            return None
+        return self._plan(self._object_type("Refinement"), field_details_list)
+
+    def _lineage_plans(self, parent_type: GraphQLObjectType, field_details_list: Any) -> tuple[_Plan, _Plan] | None:
+        """Plans of an `ancestors` field's original and refinements, when the field is [ImageVersion!]!."""
+        if not _non_null_list_of(parent_type.fields[LINEAGE_FIELD].type, "ImageVersion"):
+            return None
+        image = self._plan(self._object_type("Image"), field_details_list)
+        refinement = self._plan(self._object_type("Refinement"), field_details_list)
+        return (image, refinement) if image is not None and refinement is not None else None
+
+    def _plan(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Plan | None:
+        """The plan of one selection on one type (memoized per field group, as graphql-core's subfields are)."""
+        key = (object_type.name, id(field_details_list))
+        cached = self._plans.get(key)
+        if cached is not None:
+            return cached[1]
+        plan = self._build_plan(object_type, field_details_list)
+        self._plans[key] = (field_details_list, plan)
+        return plan
+
+    def _build_plan(self, object_type: GraphQLObjectType, field_details_list: Any) -> _Plan | None:
+        grouped, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
+        if defer_usages:
+            return None
+        entries: list[tuple[str, int, Any, Any, Any]] = []
+        for key, details in grouped.items():
+            name = details[0].node.name.value
+            field_def = object_type.fields.get(name)
+            if name == "__typename":
+                entries.append((key, _TYPENAME, None, None, details))
+            elif field_def is None:
+                entries.append((key, _DELEGATE, None, None, details))
+            elif name == "id":
+                entries.append((key, _ID, None, None, details))
+            elif name == TREE_FIELD and object_type.name == "Refinement":
+                plan = self._children_plan(object_type, details)
+                entries.append((key, _CHILDREN, plan, None, details) if plan else (key, _DELEGATE, None, None, details))
+            else:
+                entries.append(_plain_or_delegate(key, field_def, details))
+        return _Plan(object_type, entries)
+
+
+def _plain_or_delegate(key: str, field_def: Any, details: Any) -> tuple[str, int, Any, Any, Any]:
+    """A column read straight from the node when the field has no resolver, arguments or extensions."""
+    definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
+    leaf = field_def.type.of_type if isinstance(field_def.type, GraphQLNonNull) else field_def.type
+    if (
+        definition is None
+        or definition.base_resolver is not None
+        or definition.arguments
+        or definition.extensions
+        or field_def.args
+        or not is_leaf_type(leaf)
+        or details[0].node.arguments
+    ):
+        return (key, _DELEGATE, None, None, details)
+    # A null or unserializable value goes to graphql-core, which reports it as it always has.
+    kind = _REQUIRED if isinstance(field_def.type, GraphQLNonNull) else _PLAIN
+    return (key, kind, attrgetter(definition.python_name), leaf.coerce_output_value, details)

@@ -1,0 +1,107 @@
+"""A `children` query reads its whole subtree in one statement, however many levels it nests (bench P3)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from churns_gql.graphql.ids import decode_id, encode_id
+from churns_gql.models import JobStatus, Refinement, RefinementType
+from tests.conftest import import_images, png_bytes
+
+
+async def _chain_with_twins(services, client, depth: int) -> tuple[str, list[uuid.UUID]]:
+    """A run whose image has a chain `depth` long; every chain node also has a leaf twin made before it.
+
+    Returns the run's global id and the chain's refinement ids, top first.
+    """
+    run = (await import_images(client, [png_bytes(20, 10)]))["run"]
+    run_id, image_id = decode_id(run["id"])[1], decode_id(run["images"][0]["id"])[1]
+    base = datetime.now(UTC) - timedelta(hours=1)
+    chain, rows, parent = [], [], None
+    for level in range(depth):
+        twin, node = uuid.uuid4(), uuid.uuid4()
+        for i, rid in enumerate((twin, node)):
+            rows.append(
+                dict(
+                    id=rid,
+                    run_id=run_id,
+                    generation_index=0,
+                    version=2 * level + i + 2,
+                    type=RefinementType.PROMPT,
+                    status=JobStatus.COMPLETED,
+                    prompt="p",
+                    creativity_level=2,
+                    depth=level + 1,
+                    parent_image_id=image_id if parent is None else None,
+                    parent_refinement_id=parent,
+                    created_at=base + timedelta(seconds=2 * level + i),
+                )
+            )
+        chain.append(node)
+        parent = node
+    async with services.db() as session:
+        await session.execute(insert(Refinement), rows)
+        await session.commit()
+    return run["id"], chain
+
+
+def _nested(levels: int, leaf: str = "id version") -> str:
+    inner = leaf
+    for _ in range(levels - 1):
+        inner = f"{leaf} children {{ {inner} }}"
+    return f"children {{ {inner} }}"
+
+
+async def _statements(client, count_queries, query: str, variables: dict) -> tuple[int, dict]:
+    before = count_queries.count
+    data = await client.data(query, variables)
+    return count_queries.count - before, data
+
+
+async def test_a_deep_children_query_costs_the_same_statements_as_a_shallow_one(services, client, count_queries):
+    """Regression: every `children` level was one more statement (10 levels deep: 10 statements)."""
+    run_gid, chain = await _chain_with_twins(services, client, 12)
+    costs = {}
+    for levels in (2, 5, 11):
+        query = "query($id: ID!) { run(id: $id) { images { id " + _nested(levels) + " } } }"
+        costs[levels], data = await _statements(client, count_queries, query, {"id": run_gid})
+        node, seen = data["run"]["images"][0], 0
+        while node.get("children"):
+            # oldest first: the leaf twin, then the chain node that goes on
+            twin, node = node["children"]
+            assert node["id"] == encode_id("Refinement", chain[seen]), (levels, seen)
+            assert twin["children"] == [] if "children" in twin else True
+            seen += 1
+        assert seen == levels
+    # run, images, and one recursive query for the subtree, whatever the depth
+    assert costs == {2: 3, 5: 3, 11: 3}, costs
+
+
+async def test_children_below_a_refinement_and_through_fragments_are_one_statement(services, client, count_queries):
+    _run_gid, chain = await _chain_with_twins(services, client, 8)
+    query = """
+    fragment Deeper on Refinement { id children { id children { id children { id version } } } }
+    query($id: ID!) { refinement(id: $id) { id children { id ...Deeper } } }
+    """
+    cost, data = await _statements(client, count_queries, query, {"id": encode_id("Refinement", chain[0])})
+    assert cost == 2  # the refinement, then its subtree four levels deep
+    node = data["refinement"]
+    for depth in range(4):
+        assert [c["id"] for c in node["children"]][1] == encode_id("Refinement", chain[depth + 1])
+        node = node["children"][1]
+    assert node["version"] == 2 * 4 + 1 + 2  # chain[4]: the twin before it at its level, after 4 levels of two
+
+
+async def test_a_level_beyond_what_was_read_ahead_is_still_answered(services, client):
+    """Children asked below the levels a first field read ahead come from the database, not an empty cache."""
+    _run_gid, chain = await _chain_with_twins(services, client, 6)
+    query = """query($a: ID!, $b: ID!) {
+      a: refinement(id: $a) { children { id } }
+      b: refinement(id: $b) { children { id children { id } } }
+    }"""
+    data = await client.data(query, {"a": encode_id("Refinement", chain[0]), "b": encode_id("Refinement", chain[1])})
+    assert [c["id"] for c in data["b"]["children"]][1] == encode_id("Refinement", chain[2])
+    assert [c["id"] for c in data["b"]["children"][1]["children"]][1] == encode_id("Refinement", chain[3])

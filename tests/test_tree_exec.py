@@ -1,0 +1,120 @@
+"""Tree lists completed by a plan (graphql/tree_exec.py) answer exactly what graphql-core's own execution does."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import insert
+
+from churns_gql.graphql.context import Context
+from churns_gql.graphql.fanout import FanoutExecutionContext
+from churns_gql.graphql.ids import decode_id
+from churns_gql.graphql.schema import build_schema
+from churns_gql.graphql.tree_exec import TreeExecutionContext
+from churns_gql.models import JobStatus, Refinement, RefinementType
+from tests.conftest import import_images, png_bytes
+
+QUERY = """
+fragment Leaf on ImageVersion { __typename id version url width }
+fragment Node on Refinement {
+  ...Leaf
+  kind: type status prompt instructions summary depth createdAt completedAt costUsd errorMessage
+  mask { x y width height }
+  creativityLevel referenceImageUrl
+}
+query($id: ID!, $deep: Boolean!) {
+  run(id: $id) {
+    images {
+      id
+      children {
+        ...Node
+        parent { id version }
+        again: children { id }
+        children {
+          ...Node
+          children @include(if: $deep) { ...Node ancestors { __typename id version } stages { name } }
+          children @skip(if: $deep) { id }
+        }
+      }
+    }
+  }
+}
+"""
+
+
+async def _tree(services, client) -> str:
+    """Two images; under the first a 4-ary tree three levels deep with every kind of column filled or not."""
+    run = (await import_images(client, [png_bytes(20, 10), png_bytes(20, 10)]))["run"]
+    run_id, image_id = decode_id(run["id"])[1], decode_id(run["images"][0]["id"])[1]
+    base = datetime.now(UTC) - timedelta(hours=1)
+    ids = [uuid.uuid4() for _ in range(22)]
+    rows = []
+    for i in range(1, 22):
+        done = i % 3 != 0
+        rows.append(
+            dict(
+                id=ids[i],
+                run_id=run_id,
+                generation_index=0,
+                version=i + 1,
+                type=[RefinementType.PROMPT, RefinementType.TEXT, RefinementType.SUBJECT][i % 3],
+                status=JobStatus.COMPLETED if done else JobStatus.FAILED,
+                prompt="p" if i % 2 else None,
+                instructions=None if i % 2 else "fix it",
+                mask=[{"x": 0.1, "y": 0.2, "width": 0.3, "height": 0.4}] if i % 4 == 0 else None,
+                creativity_level=1 + i % 3,
+                depth=1 if i < 5 else 2 if i < 21 else 3,
+                image_path=f"refinements/{i}.png" if done else None,
+                width=10 if done else None,
+                height=10 if done else None,
+                summary=f"s{i}",
+                cost_usd=0.01 * i if done else None,
+                error_message=None if done else "boom",
+                # the same created_at for some siblings: ties are ordered by id
+                created_at=base + timedelta(seconds=i // 2),
+                completed_at=base + timedelta(seconds=i) if done else None,
+                parent_image_id=image_id if i < 5 else None,
+                parent_refinement_id=ids[i // 4] if i >= 5 else None,
+            )
+        )
+    async with services.db() as session:
+        await session.execute(insert(Refinement), rows)
+        await session.commit()
+    return run["id"]
+
+
+async def test_the_plan_answers_what_graphql_core_answers(services, client):
+    run_gid = await _tree(services, client)
+    planned = build_schema(services.settings)
+    plain = build_schema(services.settings)
+    plain.execution_context_class = FanoutExecutionContext
+    assert planned.execution_context_class is TreeExecutionContext
+    for deep in (True, False):
+        variables = {"id": run_gid, "deep": deep}
+        ours = await planned.execute(QUERY, variable_values=variables, context_value=Context(services=services))
+        theirs = await plain.execute(QUERY, variable_values=variables, context_value=Context(services=services))
+        assert ours.errors is None and theirs.errors is None, (ours.errors, theirs.errors)
+        assert ours.data == theirs.data
+        first = ours.data["run"]["images"][0]["children"]
+        assert sorted(c["version"] for c in first) == [2, 3, 4, 5]
+        assert sum(len(c["children"]) for c in first) == 15
+        if deep:
+            assert first[0]["children"][0]["children"][0]["ancestors"][0]["__typename"] == "Image"
+
+
+async def test_an_error_inside_a_planned_tree_nulls_what_graphql_core_nulls(services, client, monkeypatch):
+    from churns_gql.graphql import loaders
+
+    run_gid = await _tree(services, client)
+    # 20 tree rows for the three levels, then the lineages: over a budget of 25.
+    monkeypatch.setattr(loaders, "MAX_TREE_ROWS", 25)
+    planned = build_schema(services.settings)
+    plain = build_schema(services.settings)
+    plain.execution_context_class = FanoutExecutionContext
+    variables = {"id": run_gid, "deep": True}
+    ours = await planned.execute(QUERY, variable_values=variables, context_value=Context(services=services))
+    theirs = await plain.execute(QUERY, variable_values=variables, context_value=Context(services=services))
+    assert ours.data == theirs.data == {"run": None}
+    assert [e.message for e in ours.errors] == [e.message for e in theirs.errors]
+    assert [e.path for e in ours.errors] == [e.path for e in theirs.errors]
