@@ -41,7 +41,7 @@ def _preview(request: EditRequest, strength: float) -> Image.Image:
     small = request.image.copy()
     small.thumbnail((PREVIEW_SIDE, PREVIEW_SIDE))
     plan = parse_prompt(prompt_text(request.prompt, request.instructions))
-    image, _ = edit_prompt(small, request.rects, plan, strength)
+    image, _ = edit_prompt(small, request.rects, plan, strength, preview=True)
     return image
 
 
