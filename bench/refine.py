@@ -53,6 +53,7 @@ def _decode(data: bytes) -> Any:
 async def editor_floor(op: Op, repeats: int) -> list[int]:
     """ns for the offline editor alone in this process: decode the PNG(s), edit, encode the PNG."""
     from churns_gql.geometry import Rect
+    from churns_gql.images import encode_png
     from churns_gql.providers.base import EditRequest
     from churns_gql.providers.offline import LocalImageEditor
 
@@ -74,8 +75,8 @@ async def editor_floor(op: Op, repeats: int) -> list[int]:
                 reference=reference,
             )
         )
-        out = io.BytesIO()
-        await asyncio.to_thread(result.image.save, out, "PNG")
+        # The same PNG encoding (zlib level) as the worker's save_outputs, so both do the same work.
+        await asyncio.to_thread(encode_png, result.image)
         if attempt:
             samples.append(time.perf_counter_ns() - started)
     return samples
