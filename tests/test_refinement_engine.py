@@ -92,7 +92,10 @@ async def test_chains_and_branches_make_the_version_tree(client, services, worke
 
 async def test_events_and_stages_of_a_completed_refinement(client, services, worker_services):
     _, (a, *_rest) = await _imported(client, n=1)
-    ref = (await refine(client, a, prompt="brighter"))["refinement"]
+    # A removal takes long enough for the offline editor to stream a preview (a quick tonal edit streams none).
+    ref = (await refine(client, a, prompt="remove the logo", mask=[{"x": 0.3, "y": 0.3, "width": 0.4, "height": 0.4}]))[
+        "refinement"
+    ]
     await run_worker(worker_services)
     data = (
         await client.data(

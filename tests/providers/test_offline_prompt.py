@@ -260,7 +260,7 @@ async def test_unsupported_prompt_fails_in_the_editor_too():
 
 async def test_partial_preview_is_small_and_weaker():
     """on_partial gets one preview, index 0, at most 512 px, changing less than the final edit."""
-    big = SCENE.image.resize((1024, 768))
+    big = SCENE.image.resize((2400, 1800))
     partials: list[tuple[Image.Image, int]] = []
 
     async def on_partial(image: Image.Image, index: int) -> None:
@@ -275,6 +275,27 @@ async def test_partial_preview_is_small_and_weaker():
         < lab(partials[0][0])[..., 2].mean() - lab(small)[..., 2].mean()
         < lab(image)[..., 2].mean() - lab(big)[..., 2].mean()
     )
+
+
+async def test_a_preview_is_streamed_only_for_an_edit_that_takes_long():
+    """A tonal edit of a 1 MP image (~0.1 s) streams no preview: one would cost half as much again and arrive a
+    moment before the result. A removal, a background change, or a tonal edit from 4 MP on, stream one."""
+    big = SCENE.image.resize((1024, 1024))
+    streamed: list[int] = []
+
+    async def on_partial(image: Image.Image, index: int) -> None:
+        """Record the preview's index."""
+        streamed.append(index)
+
+    await edit("make it warmer", [SCENE.rect(SCENE.sky)], image=big, on_partial=on_partial)
+    await edit("much brighter", image=big, on_partial=on_partial)
+    assert streamed == []
+    await edit("remove the logo", [SCENE.rect(SCENE.logo)], image=big, on_partial=on_partial)
+    assert streamed == [0]
+    await edit("make the background blue", image=big, on_partial=on_partial)
+    assert streamed == [0, 0]
+    await edit("much brighter", image=SCENE.image.resize((2000, 2000)), on_partial=on_partial)
+    assert streamed == [0, 0, 0]
 
 
 async def test_alpha_is_kept_and_notes_list_everything():

@@ -86,3 +86,45 @@ def test_a_large_hole_is_planned_at_a_smaller_scale_and_copied_at_full_resolutio
     sharp = np.abs(np.diff(result.astype(np.int16), axis=1)).max(axis=2)[inside[:, 1:]]
     original = np.abs(np.diff(wall.astype(np.int16), axis=1)).max(axis=2)[~inside[:, 1:]]
     assert np.percentile(sharp, 99) >= 0.8 * np.percentile(original, 99)
+
+
+async def test_a_removal_preview_fills_smoothly_and_only_the_final_edit_quilts(monkeypatch):
+    """The streamed preview of a removal over bricks is a diffused fill: quilting plans at a fixed size whatever
+    the image's, so a quilted 512 px preview cost 70 % of the 1024 px edit itself (1.6-2.3 s against 2.2-2.9 s).
+    The preview still shows the logo gone; the final edit still quilts."""
+    from churns_gql.geometry import Rect
+    from churns_gql.providers.base import EditRequest
+    from churns_gql.providers.offline import LocalImageEditor, inpaint
+
+    calls: list[tuple[int, ...]] = []
+
+    def counted(bgr: np.ndarray, hole: np.ndarray) -> np.ndarray:
+        """The real quilt, recording the size it was asked to fill."""
+        calls.append(bgr.shape)
+        return quilt(bgr, hole)
+
+    monkeypatch.setattr(inpaint, "quilt", counted)
+    image = cv2.resize(_with_logo(bricks()), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)
+    height, width = image.shape[:2]
+    rect = Rect(2 * BOX[0] / width, 2 * BOX[1] / height, 2 * (BOX[2] - BOX[0]) / width, 2 * (BOX[3] - BOX[1]) / height)
+    previews: list[Image.Image] = []
+
+    async def on_partial(preview: Image.Image, index: int) -> None:
+        """Keep the streamed preview."""
+        previews.append(preview)
+
+    request = EditRequest(
+        kind="PROMPT", image=Image.fromarray(image), prompt="remove the logo", rects=[rect], on_partial=on_partial
+    )
+    result = await LocalImageEditor().edit(request)
+    assert len(previews) == 1 and max(previews[0].size) == 512
+    assert len(calls) == 1, "only the final edit quilts"
+    assert "quilted from nearby patches" in result.notes
+    # At the preview's half strength a few anti-aliased rim pixels may stay (a quilted preview kept more).
+    before = np.asarray(Image.fromarray(image).resize(previews[0].size))
+    assert _yellow(np.asarray(previews[0])).sum() <= 0.02 * _yellow(before).sum()
+
+
+def _yellow(rgb: np.ndarray) -> np.ndarray:
+    """Where the logo's yellow disc shows."""
+    return (rgb[..., 0] > 200) & (rgb[..., 1] > 200) & (rgb[..., 2] < 80)

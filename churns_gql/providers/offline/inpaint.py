@@ -104,7 +104,9 @@ def structure(rgb: np.ndarray, ring: np.ndarray) -> float:
     return float(np.abs(band[ring]).mean())
 
 
-def _paint_over(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.ndarray, np.ndarray, float, str]:
+def _paint_over(
+    rgb: np.ndarray, boxes: Sequence[Box], strength: float, quick: bool
+) -> tuple[np.ndarray, np.ndarray, float, str]:
     """remove() on an array that holds the boxes and enough of their surroundings."""
     height, width = rgb.shape[:2]
     box_hole = np.zeros((height, width), np.uint8)
@@ -129,7 +131,7 @@ def _paint_over(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple
     else:
         # With a smaller hole the surrounding background inside the box informs the fill too.
         predicted = _coarse_fill(rgb, hole)
-    if structure(rgb, _ring(box_hole, 16)) >= STRUCTURE_QUILT:
+    if not quick and structure(rgb, _ring(box_hole, 16)) >= STRUCTURE_QUILT:
         filled, method = quilt(rgb, hole).astype(np.float32), "quilted from nearby patches"
     else:
         filled, method = predicted.astype(np.float32) + _grain(rgb, hole), "inpainted from its surroundings"
@@ -143,7 +145,9 @@ def _paint_over(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple
     return result, (touched.astype(np.uint8) * 255), share, method
 
 
-def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.ndarray, np.ndarray, float, str]:
+def remove(
+    rgb: np.ndarray, boxes: Sequence[Box], strength: float, *, quick: bool = False
+) -> tuple[np.ndarray, np.ndarray, float, str]:
     """An RGB uint8 array with the boxes' content painted over; the hole used; the share of the boxes filled;
     and how it was filled (quilted where the surround has structure, inpainted where it is smooth).
 
@@ -152,6 +156,8 @@ def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.n
     the predicted background is replaced, unless that is most of the box.
     The work is done on the boxes' surroundings only (half their size again on each side), which is
     all the fill reads from, as far again for quilting's patches).
+    `quick` always fills smoothly: quilting plans its patches at a fixed size whatever the image's, so a
+    preview that quilted would cost about as much as the edit it previews.
     """
     height, width = rgb.shape[:2]
     left, top = min(b[0] for b in boxes), min(b[1] for b in boxes)
@@ -159,7 +165,7 @@ def remove(rgb: np.ndarray, boxes: Sequence[Box], strength: float) -> tuple[np.n
     pad = max(32, max(right - left, bottom - top) + 1)
     x0, y0, x1, y1 = max(0, left - pad), max(0, top - pad), min(width, right + pad), min(height, bottom + pad)
     shifted = [(b[0] - x0, b[1] - y0, b[2] - x0, b[3] - y0) for b in boxes]
-    part, part_hole, share, method = _paint_over(np.ascontiguousarray(rgb[y0:y1, x0:x1]), shifted, strength)
+    part, part_hole, share, method = _paint_over(np.ascontiguousarray(rgb[y0:y1, x0:x1]), shifted, strength, quick)
     result, hole = rgb.copy(), np.zeros((height, width), np.uint8)
     result[y0:y1, x0:x1], hole[y0:y1, x0:x1] = part, part_hole
     return result, hole, share, method

@@ -62,21 +62,22 @@ def _edit_region(image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, st
 
 
 def edit_prompt(
-    image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float
+    image: Image.Image, rects: Sequence[Rect], plan: PromptPlan, strength: float, *, preview: bool = False
 ) -> tuple[Image.Image, str]:
     """The image with the plan applied, and notes saying what was done and what was ignored.
 
     Removal paints over the rectangles; a background change treats them as the subject (or assumes a
     centred subject) and changes only what is outside it; tonal edits apply inside the rectangles
     with a feathered edge, or to the whole image when there are none. Outside every changed region
-    and its feather band the result is bit-identical to the input.
+    and its feather band the result is bit-identical to the input. A `preview` removal fills smoothly
+    instead of quilting (see inpaint.remove).
     """
     parent, alpha = split_alpha(image)
     boxes = pixel_boxes(parent.size, rects)
     current = parent
     done: list[str] = []
     if plan.removal is not None and boxes:
-        filled, _, share, method = remove(np.asarray(current), boxes, strength)
+        filled, _, share, method = remove(np.asarray(current), boxes, strength, quick=preview)
         current = Image.fromarray(filled, "RGB")
         done.append(_removal_note(plan.removal, share, method))
     if plan.background is not None:
