@@ -27,15 +27,8 @@ USE_WEBSOCKET = (
 )
 
 
-class RequestRefused(Exception):
+class RequestRefused(DocumentRefused):
     """A request refused before execution, answered as a JSON error body with a status and a code."""
-
-    def __init__(self, status: int, message: str, code: ErrorCode, headers: Mapping[str, str] | None = None) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.code = code
-        self.headers = dict(headers or {})
 
 
 def error_response(
@@ -114,7 +107,7 @@ class GraphQLOverHTTP:
                 response = await self.run(request)  # type: ignore[attr-defined]
             except HTTPException as exc:
                 raise _refusal(exc, request.method) from exc
-        except RequestRefused as refused:
+        except DocumentRefused as refused:
             response = error_response(
                 refused.status, refused.message, refused.code, media_type=media_type, headers=refused.headers
             )
@@ -134,11 +127,9 @@ class GraphQLOverHTTP:
         """The request's GraphQL data with its document resolved from a persisted-query hash (or refused)."""
         data = await super().parse_http_body(request)  # type: ignore[misc]  # a mixin over the view
         documents = self.services.documents  # type: ignore[attr-defined]  # the view has .services
+        # A refused document (a miss, a mismatch, an untrusted one) is answered like any refused request.
         for item in data if isinstance(data, list) else [data]:
-            try:
-                item.query = await documents.resolve(item.query, item.extensions)
-            except DocumentRefused as refused:
-                raise RequestRefused(refused.status, refused.message, refused.code, refused.headers) from refused
+            item.query = await documents.resolve(item.query, item.extensions)
         return data
 
     async def execute_single(
