@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.config import Settings
-from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
+from churns_gql.db import Page, Window, keyset_page, rows_by_id
 from churns_gql.geometry import Rect
 from churns_gql.models import Image, JobStatus, Refinement, RefinementCount, RefinementType
 from churns_gql.offline_rules.support import offline_supports
@@ -30,32 +30,6 @@ from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_
 async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Refinement]:
     """Refinements keyed by id."""
     return await rows_by_id(session, Refinement, ids)
-
-
-async def children_of_images(
-    session: AsyncSession, image_ids: Sequence[uuid.UUID], *, limit: int | None = None
-) -> dict[uuid.UUID, list[Refinement]]:
-    """Refinements made directly from each original, oldest first; at most `limit` rows read in all."""
-    query = (
-        select(Refinement)
-        .where(Refinement.parent_image_id.in_(image_ids))
-        .order_by(Refinement.created_at, Refinement.id)
-        .limit(limit)
-    )
-    return await rows_grouped(session, query, "parent_image_id", image_ids)
-
-
-async def children_of_refinements(
-    session: AsyncSession, refinement_ids: Sequence[uuid.UUID], *, limit: int | None = None
-) -> dict[uuid.UUID, list[Refinement]]:
-    """Refinements made directly from each refinement, oldest first; at most `limit` rows read in all."""
-    query = (
-        select(Refinement)
-        .where(Refinement.parent_refinement_id.in_(refinement_ids))
-        .order_by(Refinement.created_at, Refinement.id)
-        .limit(limit)
-    )
-    return await rows_grouped(session, query, "parent_refinement_id", refinement_ids)
 
 
 async def refinement_lineages(
