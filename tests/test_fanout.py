@@ -14,6 +14,21 @@ FULL = "subscription($id: ID!) { runProgress(id: $id) { seq stage status message
 NARROW = "subscription($id: ID!) { runProgress(id: $id) { seq } }"
 
 
+async def _publish(services, run_id, message: str) -> None:
+    """Commit one RUNNING strategy event of the run (its NOTIFY reaches the subscribers)."""
+    async with services.db() as session:
+        await events.publish(
+            session,
+            job_id=run_id,
+            run_id=run_id,
+            stage="strategy",
+            status=StageStatus.RUNNING,
+            progress=0.2,
+            message=message,
+        )
+        await session.commit()
+
+
 async def test_subscribers_share_one_execution_and_each_gets_its_own_shape(live_server, client, services, monkeypatch):
     executed = []
     original = fanout._SharedEvent.execute_operation
@@ -31,17 +46,7 @@ async def test_subscribers_share_one_execution_and_each_gets_its_own_shape(live_
             await ws.subscribe("1", FULL, {"id": run["id"]})
         await c.subscribe("1", NARROW, {"id": run["id"]})
         await asyncio.sleep(0.3)
-        async with services.db() as session:
-            await events.publish(
-                session,
-                job_id=run_id,
-                run_id=run_id,
-                stage="strategy",
-                status=StageStatus.RUNNING,
-                progress=0.2,
-                message="thinking",
-            )
-            await session.commit()
+        await _publish(services, run_id, "thinking")
         got = [await ws.receive() for ws in (a, b, c)]
     full = {"seq": 1, "stage": "strategy", "status": "RUNNING", "message": "thinking"}
     assert got[0]["payload"]["data"]["runProgress"] == full
@@ -70,17 +75,7 @@ async def test_shared_result_is_encoded_once_and_each_frame_carries_its_own_id(
         await b.subscribe('second "quoted"', FULL, {"id": run["id"]})
         await c.subscribe("third", NARROW, {"id": run["id"]})
         await asyncio.sleep(0.3)
-        async with services.db() as session:
-            await events.publish(
-                session,
-                job_id=run_id,
-                run_id=run_id,
-                stage="strategy",
-                status=StageStatus.RUNNING,
-                progress=0.2,
-                message='say "hi"',
-            )
-            await session.commit()
+        await _publish(services, run_id, 'say "hi"')
         got = [await ws.receive() for ws in (a, b, c)]
     assert [m["id"] for m in got] == ["first", 'second "quoted"', "third"]
     assert all(m["type"] == "next" for m in got)
@@ -112,17 +107,7 @@ async def test_subscribers_of_a_shared_event_build_one_per_event_executor(live_s
         for op_id in ("1", "2", "3"):
             await ws.subscribe(op_id, FULL, {"id": run["id"]})
         await asyncio.sleep(0.3)
-        async with services.db() as session:
-            await events.publish(
-                session,
-                job_id=run_id,
-                run_id=run_id,
-                stage="strategy",
-                status=StageStatus.RUNNING,
-                progress=0.2,
-                message="thinking",
-            )
-            await session.commit()
+        await _publish(services, run_id, "thinking")
         got = sorted([(await ws.receive())["id"] for _ in range(3)])
     assert got == ["1", "2", "3"]
     assert len(built) == 1
