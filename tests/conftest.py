@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import json
 import os
@@ -264,39 +265,42 @@ async def refine(client: GraphQLClient, parent_id: str, type: str = "PROMPT", **
     return payload
 
 
-@pytest.fixture
-async def live_server(services: AppServices) -> AsyncIterator[str]:
-    """The app served by uvicorn on a free loopback port (lifespan on: the EventHub runs); yields its base URL."""
+@contextlib.asynccontextmanager
+async def running_server(services: AppServices, **options: Any) -> AsyncIterator[str]:
+    """The app served by uvicorn on a free loopback port, its hub listening; yields its base URL."""
     import uvicorn
 
-    app = create_app(services=services)
     from churns_gql.ws_writes import CorkedWebSocketProtocol
 
-    # The production websocket protocol (coalesced writes), so every subscription test goes through it.
+    # The production websocket protocol (coalesced writes) unless a test brings its own.
+    options = {"ws_ping_interval": None, "ws": CorkedWebSocketProtocol, **options}
     config = uvicorn.Config(
-        app,
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_level="warning",
-        ws_ping_interval=None,
-        ws=CorkedWebSocketProtocol,
+        create_app(services=services), host="127.0.0.1", port=0, lifespan="on", log_level="warning", **options
     )
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
-    for _ in range(200):
-        if server.started:
-            break
-        await asyncio.sleep(0.01)
-    assert server.started, "uvicorn did not start"
-    port = server.servers[0].sockets[0].getsockname()[1]
-    for _ in range(200):  # the hub connects in the background; tests want it listening
-        if services.hub is not None and services.hub.connected.is_set():
-            break
-        await asyncio.sleep(0.01)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await asyncio.wait_for(task, timeout=10)
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.01)
+        assert server.started, "uvicorn did not start"
+        port = server.servers[0].sockets[0].getsockname()[1]
+        for _ in range(200):  # the hub connects in the background; tests want it listening
+            if services.hub is not None and services.hub.connected.is_set():
+                break
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await asyncio.wait_for(task, timeout=10)
+
+
+@pytest.fixture
+async def live_server(services: AppServices) -> AsyncIterator[str]:
+    """The app on a free port, every subscription test going through the production websocket protocol."""
+    async with running_server(services) as url:
+        yield url
 
 
 class WSClient:

@@ -9,19 +9,17 @@ import weakref
 from datetime import UTC, datetime
 
 import pytest
-import uvicorn
 from strawberry.subscriptions.protocols.graphql_transport_ws.handlers import Operation
 from websockets.protocol import State
 from websockets.server import ServerProtocol
 
 from churns_gql import events
-from churns_gql.app import create_app
 from churns_gql.events import EventHub
 from churns_gql.graphql import live_frames
 from churns_gql.graphql.ids import decode_id
 from churns_gql.models import StageEvent, StageStatus
 from churns_gql.ws_writes import CorkedWebSocketProtocol, _text_frame
-from tests.conftest import WSClient, import_images, png_bytes
+from tests.conftest import WSClient, import_images, png_bytes, running_server
 
 RUN_PROGRESS = "subscription($id: ID!) { runProgress(id: $id) { seq stage } }"
 
@@ -90,28 +88,8 @@ async def test_live_events_go_direct_and_what_the_sink_declines_follows_in_order
             await follower
 
 
-async def _serve(services):
-    config = uvicorn.Config(
-        create_app(services=services),
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_level="warning",
-        ws_ping_interval=None,
-        ws=CorkedWebSocketProtocol,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    while not server.started:
-        await asyncio.sleep(0.01)
-    while not services.hub.connected.is_set():
-        await asyncio.sleep(0.01)
-    return server, task, f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-
-
 async def _fan_out(services, client, n_subs: int, n_events: int) -> dict[str, list[int]]:
-    server, task, url = await _serve(services)
-    try:
+    async with running_server(services) as url:
         run = (await import_images(client, [png_bytes()]))["run"]
         run_id = decode_id(run["id"])[1]
         async with WSClient(url) as ws:
@@ -140,9 +118,6 @@ async def _fan_out(services, client, n_subs: int, n_events: int) -> dict[str, li
             with pytest.raises(TimeoutError):  # each event exactly once: nothing further arrives
                 await ws.receive(timeout=0.3)
         return got
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def test_live_frames_skip_the_per_subscriber_stream(services, client, monkeypatch):

@@ -5,14 +5,12 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-import uvicorn
 
 from churns_gql import cli, events
-from churns_gql.app import create_app
 from churns_gql.graphql.ids import decode_id
 from churns_gql.models import StageStatus
 from churns_gql.ws_writes import CorkedTransport, CorkedWebSocketProtocol
-from tests.conftest import WSClient, import_images, png_bytes
+from tests.conftest import WSClient, import_images, png_bytes, running_server
 
 RUN_PROGRESS = "subscription($id: ID!) { runProgress(id: $id) { seq stage } }"
 
@@ -77,23 +75,7 @@ def test_serve_uses_the_corked_websocket_protocol():
 
 async def test_many_subscriptions_on_one_socket_share_writes_and_get_every_event_once_in_order(services, client):
     """Regression (bench P1): each `next` frame was its own socket write; 40 subscriptions now share one per event."""
-    config = uvicorn.Config(
-        create_app(services=services),
-        host="127.0.0.1",
-        port=0,
-        lifespan="on",
-        log_level="warning",
-        ws_ping_interval=None,
-        ws=CountingProtocol,
-    )
-    server = uvicorn.Server(config)
-    task = asyncio.create_task(server.serve())
-    try:
-        while not server.started:
-            await asyncio.sleep(0.01)
-        while not services.hub.connected.is_set():
-            await asyncio.sleep(0.01)
-        url = f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    async with running_server(services, ws=CountingProtocol) as url:
         run = (await import_images(client, [png_bytes()]))["run"]
         run_id = decode_id(run["id"])[1]
         async with WSClient(url) as ws:
@@ -124,6 +106,3 @@ async def test_many_subscriptions_on_one_socket_share_writes_and_get_every_event
         assert got == {op_id: [1, 2, 3] for op_id in ids}
         # 120 frames; a handful of writes (one per pass that produced frames), not one per frame.
         assert writes <= 3 * len(ids) // 4, writes
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, timeout=10)
