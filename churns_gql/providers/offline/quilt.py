@@ -51,26 +51,31 @@ def quilt(bgr: np.ndarray, hole: np.ndarray) -> np.ndarray:
     B = T + (min(height, bottom + reach) - T) // scale * scale
     R = L + (min(width, right + reach) - L) // scale * scale
     region, gap = bgr[T:B, L:R], unknown[T:B, L:R]
-    small = cv2.resize(region, ((R - L) // scale, (B - T) // scale), interpolation=cv2.INTER_AREA)
-    small_gap = cv2.resize(gap.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+    if scale == 1:
+        small, small_gap = region, gap > 0
+    else:
+        small = cv2.resize(region, ((R - L) // scale, (B - T) // scale), interpolation=cv2.INTER_AREA)
+        small_gap = cv2.resize(gap.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
     side = int(np.clip(TILE_SHARE * min(bottom - top, right - left) / scale, TILE_MIN, TILE_MAX))
     overlap = max(3, side // 3)
-    plan, window = _plan(small, small_gap.astype(np.uint8), side, overlap)
+    plan, window, planned = _plan(small, small_gap.astype(np.uint8), side, overlap)
     if not plan:
         return bgr.copy()
-    filled = _apply(region.astype(np.float32), gap, plan, window, scale)
+    # At full scale the plan's own canvas is the fill; only a reduced plan is laid again at full resolution.
+    filled = planned if scale == 1 else _apply(region.astype(np.float32), gap, plan, window, scale)
     out = bgr.copy()
     out[T:B, L:R] = np.where(gap[..., None] > 0, np.clip(filled + 0.5, 0, 255).astype(np.uint8), region)
     return out
 
 
-def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[list[_Placement], int]:
-    """The tiles, in the order they are filled, and their sources; and the window side (tile plus overlap)."""
+def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[list[_Placement], int, np.ndarray]:
+    """The tiles, in the order they are filled, and their sources; the window side (tile plus overlap); and the
+    planning canvas with the tiles laid (float32)."""
     window = side + 2 * overlap
     todo = gap.copy()
     height, width = todo.shape
     if height < window or width < window:
-        return [], window
+        return [], window, bgr.astype(np.float32)
     # A source window may not touch the hole at all (its pixels are the thing being removed); the hole is grown
     # a pixel so that holds at full resolution too.
     clear = cv2.erode(
@@ -82,7 +87,7 @@ def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[li
     )
     valid = clear[: height - window + 1, : width - window + 1] > 0
     if not valid.any():
-        return [], window
+        return [], window, bgr.astype(np.float32)
     work = bgr.astype(np.float32)
     squares = work * work
     rng = np.random.default_rng(_SEED)
@@ -97,7 +102,7 @@ def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[li
         placement = _Placement(y, x, *source)
         _blend(work, todo, gap, placement, window)
         plan.append(placement)
-    return plan, window
+    return plan, window, work
 
 
 def _tiles(todo: np.ndarray, side: int, overlap: int) -> list[tuple[int, int]]:
