@@ -105,8 +105,14 @@ def _rendered(text: str, face: Face) -> np.ndarray:
 def likeness(old: np.ndarray, text: str, face: Face) -> float:
     """How alike `old` (a 0/1 mask of lettering) and `text` set in `face` look, 0..1: the overlap of their shapes
     scaled to one height, times how close their widths are."""
-    target, candidate = _normalised(old), _normalised(_rendered(text, face))
-    if target is None or candidate is None:
+    target = _normalised(old)
+    return 0.0 if target is None else _likeness(target, text, face)
+
+
+def _likeness(target: np.ndarray, text: str, face: Face) -> float:
+    """likeness() against old lettering already cropped and scaled by _normalised."""
+    candidate = _normalised(_rendered(text, face))
+    if candidate is None:
         return 0.0
     # Widths differ when the face is wider or narrower; compare the shapes at the old width, then count the gap.
     spread = min(target.shape[1], candidate.shape[1]) / max(target.shape[1], candidate.shape[1])
@@ -120,9 +126,11 @@ def likeness(old: np.ndarray, text: str, face: Face) -> float:
 def match(old: np.ndarray, text: str) -> Face:
     """Of the installed faces, the one in which `text` looks most like the old lettering `old` (a 0/1 mask)."""
     faces = installed()
-    if not faces or not text.strip():
+    target = _normalised(old)
+    if not faces or not text.strip() or target is None:
         return default()
-    return max(faces, key=lambda face: likeness(old, text, face))
+    # The old lettering is cropped and scaled once, then set against every face.
+    return max(faces, key=lambda face: _likeness(target, text, face))
 
 
 def ink_box(text: str, face: Font) -> tuple[int, int, int, int]:
