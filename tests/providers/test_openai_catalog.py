@@ -158,3 +158,24 @@ def test_announced_shutdowns_are_warnings_until_the_date(tmp_path):
 
     problem = chat_model_problem(CATALOGUE, "gpt-4.1-mini", "text_models.default", today=dt.date(2027, 1, 14))
     assert problem and "was shut down" in problem
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "dev", "check"])
+def test_start_up_refuses_a_shut_down_model_before_starting(command, monkeypatch, capsys):
+    """`churns-gql serve|worker|dev|check` exit 2 naming CHURNS_OPENAI_IMAGE_MODEL; nothing is started."""
+    from churns_gql import cli
+    from churns_gql.config import get_settings
+
+    started: list[str] = []
+    for name in ("serve", "worker", "dev", "check_services"):
+        monkeypatch.setattr(cli, name, lambda *a, _n=name, **k: started.append(_n))
+    monkeypatch.setenv("CHURNS_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("CHURNS_OPENAI_IMAGE_MODEL", "gpt-image-1")
+    get_settings.cache_clear()
+    try:
+        assert cli.main([command]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert started == []
+    assert "CHURNS_OPENAI_IMAGE_MODEL='gpt-image-1' was shut down by OpenAI" in capsys.readouterr().out
