@@ -128,6 +128,12 @@ async def test_streams_send_partials_then_completed_with_usage(client, fake):
     assert usage.input_tokens_details.image_tokens > 0 and usage.output_tokens > 300
     assert usage.output_tokens == fake.last_request(EDITS).response_usage["output_tokens"]
     assert events[-1].size == "1008x672"
+    # The SDK builds events without validating them: validate each against its model, so no field is missing.
+    from openai.types import ImageEditCompletedEvent, ImageEditPartialImageEvent
+
+    for event in events[:3]:
+        ImageEditPartialImageEvent.model_validate(event.model_dump())
+    ImageEditCompletedEvent.model_validate(events[-1].model_dump())
 
 
 async def test_partial_images_without_stream_are_400(client):
