@@ -11,8 +11,10 @@ Use it as a context manager and point the real SDK at it:
 It is STRICT like the real API (rules in tests/fake_openai_rules.py, from the SDK's docs): unknown and
 shut-down models get 404 model_not_found; unknown parameters, parameters a model does not take
 (input_fidelity on gpt-image-2.x), quality values and sizes outside a model's rules, prompts over
-32 000 characters and images over 50 MB (masks over 4 MB) get 400. Streams send partial images, then
-`completed` with usage.
+32 000 characters and images over 50 MB (masks over 4 MB) get 400, as do the legacy `style`, a
+`moderation` other than low/auto, a transparent JPEG, and `markup` where a model does not take it or
+with a mask. Streams send partial images, then `completed` with usage. Like the real API, which only
+guides the model with a mask, a masked edit changes the pixels outside the mask too (slightly).
 
 `fake.fail_next(path, status, code=..., message=..., headers=...)` makes the next call to `path` fail
 with an OpenAI-shaped error body (e.g. a 500, or a 429 with Retry-After); `fake.delay_next(path, s)`

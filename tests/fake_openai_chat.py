@@ -95,7 +95,7 @@ def schema_answer(body: dict[str, Any]) -> str:
 
 
 def chat_body(
-    content: str, model: str = "gpt-4.1-mini", prompt_tokens: int = 100, answer_id: str = "chatcmpl-scripted"
+    content: str, model: str = "gpt-5.4-mini", prompt_tokens: int = 100, answer_id: str = "chatcmpl-scripted"
 ) -> dict[str, Any]:
     """A complete chat.completion answer carrying `content`, with usage; what the fake answers chat with."""
     completion_tokens = max(1, math.ceil(len(content) / 4))

@@ -18,7 +18,7 @@ def edit_params(recorded: RecordedRequest) -> dict[str, Any]:
     model = recorded.field("model")
     if not model:
         raise BadRequest("Missing required parameter: 'model'.", param="model", code="missing_required_parameter")
-    rules.image_model(model)
+    rules.check_markup(model, rules.image_model(model), bool(recorded.files_named("markup")), recorded.mask is not None)
     prompt = rules.check_prompt(recorded.field("prompt"))
     for part in recorded.files:
         limit = rules.MAX_MASK_BYTES if part.field == "mask" else rules.MAX_IMAGE_BYTES

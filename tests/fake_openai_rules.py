@@ -31,17 +31,19 @@ class FakeModel:
     qualities: tuple[str, ...]
     any_size: bool
     shutdown: dt.date | None = None
+    markup: bool = False
 
 
 _Q = ("low", "medium", "high", "auto")
 _Q25 = ("low", "medium", "high", "xhigh", "max", "auto")
 IMAGE_MODELS: dict[str, FakeModel] = {
-    "gpt-image-2.5-sunburst": FakeModel((), _Q25, True),
-    "gpt-image-2.5-sunburst-2026-09-08": FakeModel((), _Q25, True),
-    "gpt-image-2.5-flare": FakeModel((), _Q25, True),
-    "gpt-image-2.5-flare-2026-09-08": FakeModel((), _Q25, True),
-    "gpt-image-2.6-sunburst": FakeModel((), _Q, False),
-    "gpt-image-2.6-flare": FakeModel((), _Q, False),
+    "gpt-image-2.5-sunburst": FakeModel((), _Q25, True, markup=True),
+    "gpt-image-2.5-sunburst-2026-09-08": FakeModel((), _Q25, True, markup=True),
+    "gpt-image-2.5-flare": FakeModel((), _Q25, True, markup=True),
+    "gpt-image-2.5-flare-2026-09-08": FakeModel((), _Q25, True, markup=True),
+    # The 2.6 model pages describe markup-guided edits; the SDK names 2.5 for it.
+    "gpt-image-2.6-sunburst": FakeModel((), _Q, False, markup=True),
+    "gpt-image-2.6-flare": FakeModel((), _Q, False, markup=True),
     "gpt-image-2": FakeModel((), _Q, True),
     "gpt-image-2-2026-04-21": FakeModel((), _Q, True),
     "gpt-image-1.5": FakeModel(("high", "low"), _Q, False),
@@ -192,6 +194,7 @@ def check_options(model_name: str, model: FakeModel, first: Any, *, edit: bool) 
         raise BadRequest(
             f"Invalid value: '{output_format}'. Supported values are: 'png', 'jpeg', and 'webp'.", param="output_format"
         )
+    check_legacy_and_background(first, output_format)
     try:
         n = int(first("n") or 1)
         partial_images = int(first("partial_images") or 0)
@@ -215,6 +218,41 @@ def check_options(model_name: str, model: FakeModel, first: Any, *, edit: bool) 
         "stream": stream,
         "background": str(first("background") or "auto"),
     }
+
+
+def check_legacy_and_background(first: Any, output_format: str) -> None:
+    """400 for `style` (retired DALL-E only), a moderation other than low/auto, and a background that cannot be."""
+    if first("style") is not None:
+        raise BadRequest(
+            "style is not supported for GPT image models; describe the style in the prompt.",
+            param="style",
+            code="unsupported_parameter",
+        )
+    moderation = first("moderation")
+    if moderation is not None and moderation not in ("low", "auto"):
+        raise BadRequest(f"Invalid value: '{moderation}'. Supported values are: 'low' and 'auto'.", param="moderation")
+    background = str(first("background") or "auto")
+    if background not in ("transparent", "opaque", "auto"):
+        raise BadRequest(
+            f"Invalid value: '{background}'. Supported values are: 'transparent', 'opaque', and 'auto'.",
+            param="background",
+        )
+    if background == "transparent" and output_format not in ("png", "webp"):
+        raise BadRequest(
+            "A transparent background needs output_format png or webp.", param="background", code="invalid_value"
+        )
+
+
+def check_markup(model_name: str, model: FakeModel, has_markup: bool, has_mask: bool) -> None:
+    """400 for a markup image on a model that does not take one, or together with a mask."""
+    if not has_markup:
+        return
+    if not model.markup:
+        raise BadRequest(
+            f"markup is not supported for model '{model_name}'.", param="markup", code="unsupported_parameter"
+        )
+    if has_mask:
+        raise BadRequest("markup cannot be combined with mask.", param="markup", code="invalid_value")
 
 
 def check_prompt(prompt: str | None) -> str:

@@ -254,6 +254,19 @@ def test_shipped_chat_models_are_current_and_priced():
         assert set(PRICING.for_model(model)) == {"text_input", "cached_input", "text_output"}
 
 
+def test_stages_generation_yml_leaves_out_use_the_catalogues_current_chat_model(tmp_path):
+    """Without text_models (or without the file) every stage falls back to the catalogue's default chat model."""
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    (configs / "openai_models.yml").write_text((ROOT / "configs" / "openai_models.yml").read_text())
+    (configs / "generation.yml").write_text("image_quality: medium\n")
+    settings = Settings.defaults(provider="openai", openai_api_key="k", configs_dir=configs)
+    assert configured_model_problems(settings) == ([], [])  # no error, and no "will be shut down" warning
+    for path in (configs / "generation.yml", configs / "absent.yml"):
+        assert load_generation_config(path).model_for("strategy") == CATALOGUE.default_chat_model
+    assert CATALOGUE.chat_shutdowns[CATALOGUE.default_chat_model] is None
+
+
 def test_cached_prompt_tokens_are_priced_at_the_cached_rate():
     """A chat usage block with cached tokens is billed text_input for the rest and cached_input for those."""
     from types import SimpleNamespace

@@ -321,6 +321,9 @@ async def test_prompt_over_the_api_limit_is_a_user_error(client, services, tmp_p
     [error] = payload["userErrors"]
     assert error["field"] == ["input", "prompt"] and error["code"] == "INVALID" and "6,000" in error["message"]
     assert (await refine(client, parent, prompt="x" * 400))["userErrors"] == []
+    # TEXT carries the user's words in instructions: the error is on that field.
+    [error] = (await refine(client, parent, type="TEXT", instructions="y" * 600))["userErrors"]
+    assert error["field"] == ["input", "instructions"] and error["code"] == "INVALID"
 
 
 async def test_a_failed_jobs_spent_cost_is_recorded(client, fake, worker_services, sleeps):

@@ -18,6 +18,7 @@ from pydantic import ValidationError
 
 from churns_gql.providers.base import ProviderError, StructuredRequest
 from churns_gql.providers.generation_answers import ANSWERS, Answer, answer_schema, is_malformed_json, misfits
+from churns_gql.providers.openai_catalog import load_catalogue
 
 A = TypeVar("A", bound=Answer)
 T = TypeVar("T")
@@ -29,7 +30,6 @@ CREATIVE_EXPERT = "creative_expert"
 IMAGE_ASSESSMENT = "image_assessment"
 TEXT_STAGES = (IMAGE_EVAL, STRATEGY, STYLE_GUIDE, CREATIVE_EXPERT, IMAGE_ASSESSMENT)
 
-DEFAULT_TEXT_MODEL = "gpt-4.1-mini"
 DEFAULT_IMAGE_QUALITY = "medium"
 REPAIR_THRESHOLD = 3
 """A text_rendering or subject_preservation score below this flags the image for repair."""
@@ -123,10 +123,20 @@ class GenerationConfig:
 
     text_models: dict[str, str]
     image_quality: str = DEFAULT_IMAGE_QUALITY
+    default_model: str = ""
 
     def model_for(self, stage: str) -> str:
-        """The chat model `stage` uses."""
-        return self.text_models.get(stage) or self.text_models.get("default") or DEFAULT_TEXT_MODEL
+        """The chat model `stage` uses: its own, else text_models.default, else the catalogue's default."""
+        return self.text_models.get(stage) or self.text_models.get("default") or self.default_model
+
+
+def _catalogue_chat_model(configs_dir: Path) -> str:
+    """defaults.chat_model of the model catalogue in `configs_dir`, "" when there is none."""
+    # The fallback lives in the catalogue, next to the shutdown dates, so it cannot fall behind them.
+    try:
+        return load_catalogue(configs_dir).default_chat_model
+    except FileNotFoundError:
+        return ""
 
 
 @lru_cache(maxsize=4)
@@ -142,7 +152,11 @@ def load_generation_config(path: Path) -> GenerationConfig:
     quality = str(data.get("image_quality") or DEFAULT_IMAGE_QUALITY)
     if quality not in ("low", "medium", "high", "auto"):
         raise ValueError(f"{path}: image_quality must be low, medium, high or auto, not {quality!r}")
-    return GenerationConfig(text_models={str(k): v for k, v in models.items()}, image_quality=quality)
+    return GenerationConfig(
+        text_models={str(k): v for k, v in models.items()},
+        image_quality=quality,
+        default_model=_catalogue_chat_model(path.parent),
+    )
 
 
 def first_n(items: list[T], n: int, request: StructuredRequest[Any], provider: str, what: str) -> list[T]:

@@ -158,3 +158,58 @@ def test_announced_shutdowns_are_warnings_until_the_date(tmp_path):
 
     problem = chat_model_problem(CATALOGUE, "gpt-4.1-mini", "text_models.default", today=dt.date(2027, 1, 14))
     assert problem and "was shut down" in problem
+
+
+@pytest.mark.parametrize("command", ["serve", "worker", "dev", "check"])
+def test_start_up_refuses_a_shut_down_model_before_starting(command, monkeypatch, capsys):
+    """`churns-gql serve|worker|dev|check` exit 2 naming CHURNS_OPENAI_IMAGE_MODEL; nothing is started."""
+    from churns_gql import cli
+    from churns_gql.config import get_settings
+
+    started: list[str] = []
+    for name in ("serve", "worker", "dev", "check_services"):
+        monkeypatch.setattr(cli, name, lambda *a, _n=name, **k: started.append(_n))
+    monkeypatch.setenv("CHURNS_PROVIDER", "openai")
+    monkeypatch.setenv("OPENAI_API_KEY", "k")
+    monkeypatch.setenv("CHURNS_OPENAI_IMAGE_MODEL", "gpt-image-1")
+    get_settings.cache_clear()
+    try:
+        assert cli.main([command]) == 2
+    finally:
+        get_settings.cache_clear()
+    assert started == []
+    assert "CHURNS_OPENAI_IMAGE_MODEL='gpt-image-1' was shut down by OpenAI" in capsys.readouterr().out
+
+
+def _sdk_shutdowns(module, pattern: str, date_format: str) -> dict[str, dt.date]:
+    """Model -> shutdown date, read from the "Deprecated values" notes in the installed SDK module's source."""
+    import inspect
+    import re
+
+    notes = inspect.getsource(module).split('"""Deprecated values:', 1)[1].split('"""', 1)[0]
+    found: dict[str, dt.date] = {}
+    for entry in re.split(r"\n- ", " ".join(notes.split("\n  ")).replace("\n\n", "\n")):
+        match = re.search(pattern, entry)
+        if match:
+            names = re.findall(r'"([^"]+)"', entry[: match.start()])
+            found.update(dict.fromkeys(names, dt.datetime.strptime(match.group(1), date_format).date()))
+    return found
+
+
+def test_the_catalogue_names_only_models_of_the_installed_sdk_with_its_shutdown_dates():
+    """Every catalogued model is one the SDK names, and each shutdown date is the one the SDK announces."""
+    from typing import get_args
+
+    from openai.types import image_model
+    from openai.types.shared import chat_model
+
+    image_dates = _sdk_shutdowns(image_model, r"(?:shut down|retired) on (\w+ \d{1,2}, \d{4})", "%B %d, %Y")
+    chat_dates = _sdk_shutdowns(chat_model, r"Announced shutdown date:\s*(\d{4}-\d{2}-\d{2})", "%Y-%m-%d")
+    assert image_dates["gpt-image-1"] == dt.date(2026, 10, 23) and chat_dates["gpt-4.1-mini"] == dt.date(2027, 1, 14)
+    assert set(CATALOGUE.image_models) <= set(get_args(image_model.ImageModel))
+    assert set(CATALOGUE.chat_shutdowns) <= set(get_args(chat_model.ChatModel))
+    for name, spec in CATALOGUE.image_models.items():
+        assert spec.shutdown == image_dates.get(name), name
+    for name, shutdown in CATALOGUE.chat_shutdowns.items():
+        assert shutdown == chat_dates.get(name), name
+    assert CATALOGUE.default_image_model not in image_dates and CATALOGUE.default_chat_model not in chat_dates

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import io
 
+import numpy as np
 import openai
 import pytest
 from PIL import Image
@@ -127,6 +128,12 @@ async def test_streams_send_partials_then_completed_with_usage(client, fake):
     assert usage.input_tokens_details.image_tokens > 0 and usage.output_tokens > 300
     assert usage.output_tokens == fake.last_request(EDITS).response_usage["output_tokens"]
     assert events[-1].size == "1008x672"
+    # The SDK builds events without validating them: validate each against its model, so no field is missing.
+    from openai.types import ImageEditCompletedEvent, ImageEditPartialImageEvent
+
+    for event in events[:3]:
+        ImageEditPartialImageEvent.model_validate(event.model_dump())
+    ImageEditCompletedEvent.model_validate(events[-1].model_dump())
 
 
 async def test_partial_images_without_stream_are_400(client):
@@ -162,3 +169,62 @@ async def test_masks_must_match_the_image_and_parts_need_an_image_type(client):
     with pytest.raises(openai.BadRequestError) as info:
         await client.images.edit(model="gpt-image-2", prompt="x", image=("i.png", png(), "application/octet-stream"))
     assert info.value.code == "unsupported_file_mimetype"
+
+
+async def test_a_masked_edit_changes_pixels_outside_the_mask_too(client):
+    """The API only guides the model with a mask: outside it the image comes back re-rendered, not the input."""
+    source = Image.effect_noise((1024, 1024), 40).convert("RGB")
+    mask = Image.new("RGBA", (1024, 1024), (0, 0, 0, 255))
+    mask.paste((0, 0, 0, 0), (400, 400, 600, 600))
+    files = []
+    for image in (source, mask):
+        out = io.BytesIO()
+        image.save(out, format="PNG")
+        files.append(out.getvalue())
+    result = await client.images.edit(
+        model="gpt-image-2",
+        prompt="x",
+        size="1024x1024",  # the input's own size: no resampling hides what the model did
+        image=("i.png", files[0], "image/png"),
+        mask=("m.png", files[1], "image/png"),
+    )
+    got = np.asarray(Image.open(io.BytesIO(base64.b64decode(result.data[0].b64_json))).convert("RGB")).astype(int)
+    want = np.asarray(source).astype(int)
+    outside = np.ones((1024, 1024), bool)
+    outside[400:600, 400:600] = False
+    drift = np.abs(got[outside] - want[outside])
+    assert drift.max() > 0 and drift.mean() < 3  # changed, though slightly: still recognisably the input
+    assert np.abs(got[450:550, 450:550] - (255 - want[450:550, 450:550])).mean() < 3  # edited inside
+
+
+async def test_values_and_combinations_the_api_refuses_are_400(client):
+    """Legacy `style`, moderation values other than low/auto, a transparent JPEG, and markup where it is not taken."""
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.images.generate(model="gpt-image-2", prompt="x", style="vivid")
+    assert info.value.param == "style"
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.images.generate(model="gpt-image-2", prompt="x", extra_body={"moderation": "strict"})
+    assert info.value.param == "moderation"
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.images.generate(model="gpt-image-2.5-sunburst", prompt="x", background="clear")
+    assert info.value.param == "background"
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.images.generate(
+            model="gpt-image-2.5-sunburst", prompt="x", background="transparent", output_format="jpeg"
+        )
+    assert info.value.param == "background"
+    markup = ("k.png", png(mode="RGBA"), "image/png")
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.images.edit(model="gpt-image-2", prompt="x", image=("i.png", png(), "image/png"), markup=markup)
+    assert info.value.param == "markup"
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.images.edit(
+            model="gpt-image-2.5-sunburst",
+            prompt="x",
+            image=("i.png", png(), "image/png"),
+            markup=markup,
+            mask=("m.png", png(mode="RGBA"), "image/png"),
+        )
+    assert info.value.param == "markup"
+    ok = await client.images.generate(model="gpt-image-2", prompt="x", quality="low", extra_body={"moderation": "low"})
+    assert ok.data and ok.data[0].b64_json

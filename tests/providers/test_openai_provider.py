@@ -200,3 +200,15 @@ async def test_streaming_hands_partials_to_on_partial(fake, client):
     assert seen == [(0, (900, 600)), (1, (900, 600))]
     assert result.cost_usd == expected_cost(MODEL, sent.response_usage)
     assert "2 partial images streamed" in result.notes
+
+
+async def test_outside_the_mask_is_the_parents_even_when_nothing_is_resampled(fake, client):
+    """A 1024x1024 parent is sent and returned at its own size: only compositing keeps the outside bit-identical."""
+    base = base_image(1024, 1024)
+    rects = [Rect(0.3, 0.3, 0.3, 0.3)]
+    result = await make_editor(client).edit(EditRequest(kind="PROMPT", image=base, prompt="x", rects=rects))
+    sent = fake.last_request(EDITS)
+    assert sent.field("size") == "1024x1024" and sent.images[0].image().size == (1024, 1024)
+    weight = feathered_mask(base.size, rects)
+    got, want = np.asarray(result.image), np.asarray(base)
+    assert np.array_equal(got[weight == 0], want[weight == 0])
