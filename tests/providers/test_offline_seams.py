@@ -95,6 +95,8 @@ BRICK_SCENES = {
     "logo": (lambda: bricks(), (180, 130, 330, 250), 1, _with_logo),
     "edge": (lambda: bricks(), (0, 120, 200, 300), 1, _with_logo),
     "large": (_large_wall, (220, 200, 800, 780), 2, _with_sticker),
+    # 37 % of the picture, against its left and bottom edges, where the planning scale does not divide the rest.
+    "large_corner": (_large_wall, (0, 380, 600, 1024), 2, _with_sticker),
 }
 
 
@@ -103,8 +105,10 @@ def test_quilted_bricks_are_each_one_colour_and_the_hole_leaves_no_outline(name)
     """Every brick face inside the fill, and every one across the hole's border, is as even in colour as the
     wall's own (within 1.5× their mean spread); mortar-level structure is kept; nothing outside the box and its
     feather band changes. Tiles pasted with straight blended overlaps put two or three reds into one brick: the
-    spread inside was 3.0× the wall's (logo) and 3.6× (a hole at the picture's edge), and in a 580 px hole in a
-    1024 px wall (32 % of the picture) broken joints merged faces; with cuts and matched colours all are ≤ 1.2×."""
+    spread inside was 3.0× the wall's (logo) and 3.6× (a hole at the picture's edge, 1.7× across its border),
+    and in a 580 px hole in a 1024 px wall (32 % of the picture) 2.6× with faces merged by broken joints; with
+    cuts and matched colours all are ≤ 1.2×. A hole against the bottom edge kept its last rows (the planning
+    region was rounded down to whole planning pixels), a yellow strip of the sticker."""
     wall, box, size, paint = BRICK_SCENES[name]
     clean = wall()
     image = paint(clean, box)

@@ -57,9 +57,13 @@ def quilt(bgr: np.ndarray, hole: np.ndarray, free: np.ndarray | None = None) -> 
     reach = int(SEARCH_REACH * max(bottom - top, right - left)) + 2 * TILE_MAX * scale
     # Whole multiples of the scale, so a planned window maps onto full-resolution pixels exactly.
     T, L = max(0, top - reach) // scale * scale, max(0, left - reach) // scale * scale
-    B = T + (min(height, bottom + reach) - T) // scale * scale
-    R = L + (min(width, right + reach) - L) // scale * scale
-    region, gap = bgr[T:B, L:R], unknown[T:B, L:R]
+    B = T + -(-(min(height, bottom + reach) - T) // scale) * scale
+    R = L + -(-(min(width, right + reach) - L) // scale) * scale
+    # Rounded up, the region may reach past the picture by less than a scale: mirrored pixels stand in there
+    # (a mirrored hole stays a hole), so a hole touching the picture's edge is filled right up to it.
+    below, beyond = max(0, B - height), max(0, R - width)
+    region = cv2.copyMakeBorder(bgr[T:, L:], 0, below, 0, beyond, cv2.BORDER_REFLECT_101)[: B - T, : R - L]
+    gap = cv2.copyMakeBorder(unknown[T:, L:], 0, below, 0, beyond, cv2.BORDER_REFLECT_101)[: B - T, : R - L]
     side = int(np.clip(TILE_SHARE * min(bottom - top, right - left) / scale, TILE_MIN, TILE_MAX))
     overlap = max(3, side // 3)
     # The band a cut may run through: changeable pixels no further from the hole than one overlap.
@@ -67,7 +71,9 @@ def quilt(bgr: np.ndarray, hole: np.ndarray, free: np.ndarray | None = None) -> 
     if free is not None:
         band_px = overlap * scale
         kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
-        band = (cv2.dilate(gap, kernel) > 0) & (gap == 0) & free[T:B, L:R]
+        allowed = np.zeros(gap.shape, bool)
+        allowed[: height - T, : width - L] = free[T:B, L:R]
+        band = (cv2.dilate(gap, kernel) > 0) & (gap == 0) & allowed
     if scale == 1:
         small, small_gap, small_band = region, gap > 0, band
     else:
@@ -81,8 +87,9 @@ def quilt(bgr: np.ndarray, hole: np.ndarray, free: np.ndarray | None = None) -> 
         return bgr.copy()
     # At full scale the plan's own canvas is the fill; only a reduced plan is laid again at full resolution.
     filled = planned if scale == 1 else _apply(region.astype(np.float32), gap, band, plan, (window, overlap), scale)
+    laid = np.where(((gap > 0) | band)[..., None], np.clip(filled + 0.5, 0, 255).astype(np.uint8), region)
     out = bgr.copy()
-    out[T:B, L:R] = np.where(((gap > 0) | band)[..., None], np.clip(filled + 0.5, 0, 255).astype(np.uint8), region)
+    out[T:B, L:R] = laid[: height - T, : width - L]
     return out
 
 
