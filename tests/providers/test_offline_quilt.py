@@ -98,10 +98,10 @@ async def test_a_removal_preview_fills_smoothly_and_only_the_final_edit_quilts(m
 
     calls: list[tuple[int, ...]] = []
 
-    def counted(bgr: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    def counted(bgr: np.ndarray, hole: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:
         """The real quilt, recording the size it was asked to fill."""
         calls.append(bgr.shape)
-        return quilt(bgr, hole)
+        return quilt(bgr, hole, free)
 
     monkeypatch.setattr(inpaint, "quilt", counted)
     image = cv2.resize(_with_logo(bricks()), None, fx=2, fy=2, interpolation=cv2.INTER_NEAREST)

@@ -132,9 +132,12 @@ def _paint_over(
         # With a smaller hole the surrounding background inside the box informs the fill too.
         predicted = _coarse_fill(rgb, hole)
     if not quick and structure(rgb, _ring(box_hole, 16)) >= STRUCTURE_QUILT:
-        filled, method = quilt(rgb, hole).astype(np.float32), "quilted from nearby patches"
-    else:
-        filled, method = predicted.astype(np.float32) + _grain(rgb, hole), "inpainted from its surroundings"
+        # Quilting meets the picture along its own least-visible cut through the feather band (no soft rim:
+        # a rim across a brick would show as the hole's outline), matched in colour and softened there.
+        quilted = quilt(rgb, hole, (allowed > 0) & (hole == 0))
+        changed = ((quilted != rgb).any(axis=2) | (hole > 0)).astype(np.uint8) * 255
+        return quilted, changed, share, "quilted from nearby patches"
+    filled, method = predicted.astype(np.float32) + _grain(rgb, hole), "inpainted from its surroundings"
     # A 1-2 px soft rim makes the hole's edge blend instead of stepping from fill to original.
     soft = cv2.GaussianBlur((hole > 0).astype(np.float32), (0, 0), 1.0)
     soft = (np.maximum(soft, (hole > 0).astype(np.float32)) * allowed)[..., None]
@@ -153,7 +156,8 @@ def remove(
 
     The hole (uint8, 255 = replaced) never leaves the boxes grown by a small margin, which creativity
     widens (1 % of the box's shorter side at creativity 1, 3 % at 3). Inside, only what stands out from
-    the predicted background is replaced, unless that is most of the box.
+    the predicted background is replaced, unless that is most of the box. The mask returned also holds the
+    rim where the fill meets the picture: a soft 1-2 px one, or quilting's seam through the feather band.
     The work is done on the boxes' surroundings only (half their size again on each side), which is
     all the fill reads from, as far again for quilting's patches).
     `quick` always fills smoothly: quilting plans its patches at a fixed size whatever the image's, so a

@@ -1,5 +1,6 @@
 """Filling a hole by quilting: tile by tile from its edge inwards, each tile the nearby patch that best continues
-what is already there (bricks, grass, weave), blended over a narrow overlap.
+what is already there (bricks, grass, weave), laid inside minimum-error cuts through its overlap with earlier
+tiles and, at the hole's border, through a band of the picture the caller lets it change (seams.py).
 
 Patches are chosen on a copy scaled so the hole is at most PLAN_SIDE px across (matching cost grows with the
 search area times the tile area), then copied at full resolution from the same places, so the fill keeps the
@@ -13,6 +14,8 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from churns_gql.providers.offline.seams import lay
+
 # Tile side relative to the hole's shorter side, and its bounds in px at the planning scale: small enough to
 # follow a pattern's drift, large enough to carry its structure (a brick, a blade of grass).
 TILE_SHARE = 0.2
@@ -24,6 +27,10 @@ SEARCH_REACH = 0.8
 # Among sources within this much of the best match, one is drawn at random: always the best repeats a patch.
 NEAR_BEST = 0.15
 _SEED = 7
+# The cut between tiles is softened over this share of the overlap, within these bounds (px): enough to hide a
+# one-pixel step, too little to smear one tile's brick into the next (the colours are matched before, tint.py).
+SOFTEN_SHARE = 0.12
+SOFTEN_PX = (0.7, 1.5)
 
 
 @dataclass(frozen=True)
@@ -36,8 +43,10 @@ class _Placement:
     sx: int
 
 
-def quilt(bgr: np.ndarray, hole: np.ndarray) -> np.ndarray:
-    """`bgr` (uint8, 3 channels) with `hole` (>0 = unknown) filled by quilting; pixels outside it unchanged."""
+def quilt(bgr: np.ndarray, hole: np.ndarray, free: np.ndarray | None = None) -> np.ndarray:
+    """`bgr` (uint8, 3 channels) with `hole` (>0 = unknown) filled by quilting. Pixels of `free` (bool) within
+    a tile's overlap of the hole may be replaced too, so the fill meets the picture along a least-visible cut;
+    every other pixel outside the hole is unchanged."""
     unknown = (hole > 0).astype(np.uint8)
     if not unknown.any():
         return bgr.copy()
@@ -48,27 +57,45 @@ def quilt(bgr: np.ndarray, hole: np.ndarray) -> np.ndarray:
     reach = int(SEARCH_REACH * max(bottom - top, right - left)) + 2 * TILE_MAX * scale
     # Whole multiples of the scale, so a planned window maps onto full-resolution pixels exactly.
     T, L = max(0, top - reach) // scale * scale, max(0, left - reach) // scale * scale
-    B = T + (min(height, bottom + reach) - T) // scale * scale
-    R = L + (min(width, right + reach) - L) // scale * scale
-    region, gap = bgr[T:B, L:R], unknown[T:B, L:R]
-    if scale == 1:
-        small, small_gap = region, gap > 0
-    else:
-        small = cv2.resize(region, ((R - L) // scale, (B - T) // scale), interpolation=cv2.INTER_AREA)
-        small_gap = cv2.resize(gap.astype(np.float32), small.shape[1::-1], interpolation=cv2.INTER_AREA) > 0
+    B = T + -(-(min(height, bottom + reach) - T) // scale) * scale
+    R = L + -(-(min(width, right + reach) - L) // scale) * scale
+    # Rounded up, the region may reach past the picture by less than a scale: mirrored pixels stand in there
+    # (a mirrored hole stays a hole), so a hole touching the picture's edge is filled right up to it.
+    below, beyond = max(0, B - height), max(0, R - width)
+    region = cv2.copyMakeBorder(bgr[T:, L:], 0, below, 0, beyond, cv2.BORDER_REFLECT_101)[: B - T, : R - L]
+    gap = cv2.copyMakeBorder(unknown[T:, L:], 0, below, 0, beyond, cv2.BORDER_REFLECT_101)[: B - T, : R - L]
     side = int(np.clip(TILE_SHARE * min(bottom - top, right - left) / scale, TILE_MIN, TILE_MAX))
     overlap = max(3, side // 3)
-    plan, window, planned = _plan(small, small_gap.astype(np.uint8), side, overlap)
+    # The band a cut may run through: changeable pixels no further from the hole than one overlap.
+    band = np.zeros(gap.shape, bool)
+    if free is not None:
+        band_px = overlap * scale
+        kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * band_px + 1, 2 * band_px + 1))
+        allowed = np.zeros(gap.shape, bool)
+        allowed[: height - T, : width - L] = free[T:B, L:R]
+        band = (cv2.dilate(gap, kernel) > 0) & (gap == 0) & allowed
+    if scale == 1:
+        small, small_gap, small_band = region, gap > 0, band
+    else:
+        size = ((R - L) // scale, (B - T) // scale)
+        small = cv2.resize(region, size, interpolation=cv2.INTER_AREA)
+        small_gap = cv2.resize(gap.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0
+        # A planning pixel is changeable only if every full-resolution pixel under it is.
+        small_band = (cv2.resize(band.astype(np.float32), size, interpolation=cv2.INTER_AREA) > 0.999) & ~small_gap
+    plan, window, planned = _plan(small, small_gap.astype(np.uint8), small_band, side, overlap)
     if not plan:
         return bgr.copy()
     # At full scale the plan's own canvas is the fill; only a reduced plan is laid again at full resolution.
-    filled = planned if scale == 1 else _apply(region.astype(np.float32), gap, plan, window, scale)
+    filled = planned if scale == 1 else _apply(region.astype(np.float32), gap, band, plan, (window, overlap), scale)
+    laid = np.where(((gap > 0) | band)[..., None], np.clip(filled + 0.5, 0, 255).astype(np.uint8), region)
     out = bgr.copy()
-    out[T:B, L:R] = np.where(gap[..., None] > 0, np.clip(filled + 0.5, 0, 255).astype(np.uint8), region)
+    out[T:B, L:R] = laid[: height - T, : width - L]
     return out
 
 
-def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[list[_Placement], int, np.ndarray]:
+def _plan(
+    bgr: np.ndarray, gap: np.ndarray, band: np.ndarray, side: int, overlap: int
+) -> tuple[list[_Placement], int, np.ndarray]:
     """The tiles, in the order they are filled, and their sources; the window side (tile plus overlap); and the
     planning canvas with the tiles laid (float32)."""
     window = side + 2 * overlap
@@ -88,19 +115,24 @@ def _plan(bgr: np.ndarray, gap: np.ndarray, side: int, overlap: int) -> tuple[li
     valid = clear[: height - window + 1, : width - window + 1] > 0
     if not valid.any():
         return [], window, bgr.astype(np.float32)
-    work = bgr.astype(np.float32)
-    squares = work * work
+    # Sources are read from the untouched picture: tiles may overwrite the band around the hole, which a later
+    # source window may include.
+    picture = bgr.astype(np.float32)
+    work = picture.copy()
+    squares = picture * picture
+    fixed = (gap == 0) & ~band
     rng = np.random.default_rng(_SEED)
     corners, plan = _tiles(todo, side, overlap), []
     while corners:
         # The tile that knows most of its surroundings goes next: the fill grows inwards from the hole's edge.
         known_share = [float((todo[y : y + window, x : x + window] == 0).mean()) for y, x in corners]
         y, x = corners.pop(int(np.argmax(known_share)))
-        source = _best_source(work, squares, todo[y : y + window, x : x + window], (y, x), valid, rng)
+        target = work[y : y + window, x : x + window]
+        source = _best_source(picture, squares, target, todo[y : y + window, x : x + window], valid, rng)
         if source is None:
             continue
         placement = _Placement(y, x, *source)
-        _blend(work, todo, gap, placement, window)
+        _blend(work, picture, (todo, fixed), placement, (window, overlap))
         plan.append(placement)
     return plan, window, work
 
@@ -121,28 +153,26 @@ def _tiles(todo: np.ndarray, side: int, overlap: int) -> list[tuple[int, int]]:
 
 
 def _best_source(
-    work: np.ndarray,
+    picture: np.ndarray,
     squares: np.ndarray,
+    target: np.ndarray,
     todo: np.ndarray,
-    at: tuple[int, int],
     valid: np.ndarray,
     rng: np.random.Generator,
 ) -> tuple[int, int] | None:
-    """The corner of a clear source window that matches the known pixels of the window at `at` (one of the
+    """The corner of a clear source window of `picture` that matches the known pixels of `target` (one of the
     near-best, drawn at random), or None when there is no clear window."""
-    y, x = at
     window = todo.shape[0]
-    target = work[y : y + window, x : x + window]
     known = (todo == 0).astype(np.float32)
     if known.sum() < 0.1 * window * window:
         # Nothing to match yet: the window is compared with the surround's mean colour.
-        known, target = np.ones_like(known), np.full_like(target, float(work[valid.nonzero()].mean()))
+        known, target = np.ones_like(known), np.full_like(target, float(picture[valid.nonzero()].mean()))
     mask = np.repeat(known[..., None], 3, axis=2)
     # The masked sum of squared differences as two plain correlations (OpenCV's masked mode is far slower):
     # sum m(I - T)^2 = corr(I^2, m) - 2 corr(I, mT) + sum mT^2.
     cost = (
         cv2.matchTemplate(squares, mask, cv2.TM_CCORR)
-        - 2 * cv2.matchTemplate(work, mask * target, cv2.TM_CCORR)
+        - 2 * cv2.matchTemplate(picture, mask * target, cv2.TM_CCORR)
         + float((mask * target * target).sum())
     )
     cost = np.where(valid, np.maximum(cost, 0.0), np.inf).ravel()
@@ -155,26 +185,32 @@ def _best_source(
     return sy, sx
 
 
-def _weight(todo: np.ndarray, gap: np.ndarray, window: int) -> np.ndarray:
-    """How much of the source each pixel of a window takes: all of it where unknown, fading over the overlap into
-    what earlier tiles filled, none in the original picture."""
-    unknown = (todo > 0).astype(np.float32)
-    ramp = cv2.GaussianBlur(unknown, (0, 0), max(1.0, window / 12))
-    return np.where(gap > 0, np.maximum(ramp, unknown), 0.0)[..., None]
-
-
-def _blend(work: np.ndarray, todo: np.ndarray, gap: np.ndarray, p: _Placement, window: int) -> None:
-    """Lay the source window of `p` over its target window (in place) and mark the window known."""
+def _blend(
+    work: np.ndarray, picture: np.ndarray, masks: tuple[np.ndarray, np.ndarray], p: _Placement, sizes: tuple[int, int]
+) -> None:
+    """Lay the source window of `p` (from `picture`) over its target window of `work` (in place) inside the
+    minimum-error cuts through what is known there, and mark the window known in `masks` (still to fill, fixed);
+    `sizes` are the window's side and its overlap."""
+    todo, fixed = masks
+    window, overlap = sizes
     target = (slice(p.y, p.y + window), slice(p.x, p.x + window))
-    weight = _weight(todo[target], gap[target], window)
-    source = work[p.sy : p.sy + window, p.sx : p.sx + window]
-    work[target] = work[target] * (1 - weight) + source * weight
+    source = picture[p.sy : p.sy + window, p.sx : p.sx + window]
+    # Cuts may run two overlaps deep: neighbours laid earlier already covered the first overlap of this core.
+    soften = float(np.clip(SOFTEN_SHARE * overlap, *SOFTEN_PX))
+    lay(work[target], source, todo[target] > 0, fixed[target], 2 * overlap, soften)
     todo[target] = 0
 
 
-def _apply(work: np.ndarray, gap: np.ndarray, plan: list[_Placement], window: int, scale: int) -> np.ndarray:
-    """The planned tiles laid at full resolution (`scale` times the planning one), in the planned order."""
+def _apply(
+    work: np.ndarray, gap: np.ndarray, band: np.ndarray, plan: list[_Placement], sizes: tuple[int, int], scale: int
+) -> np.ndarray:
+    """The planned tiles laid at full resolution (`scale` times the planning one, window and overlap `sizes` at
+    the planning scale), in the planned order, the cuts found again on the full-resolution pixels."""
     todo = gap.copy()
+    fixed = (gap == 0) & ~band
+    picture = work.copy()
+    window, overlap = sizes
     for p in plan:
-        _blend(work, todo, gap, _Placement(p.y * scale, p.x * scale, p.sy * scale, p.sx * scale), window * scale)
+        at = _Placement(p.y * scale, p.x * scale, p.sy * scale, p.sx * scale)
+        _blend(work, picture, (todo, fixed), at, (window * scale, overlap * scale))
     return work
