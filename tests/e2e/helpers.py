@@ -130,3 +130,27 @@ def large_png(width: int = 6000, height: int = 3000) -> bytes:
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "PNG", compress_level=1)
     return out.getvalue()
+
+
+def poster_png(width: int, height: int, seed: int) -> bytes:
+    """A picture with shapes and a gradient, so screenshots show images rather than flat colour."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    top, bottom = rng.integers(40, 230, 3), rng.integers(20, 200, 3)
+    ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    pixels = (top * (1 - ramp) + bottom * ramp).repeat(width, 1).astype(np.uint8)
+    picture = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(picture)
+    for _ in range(6):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(height // 12, height // 4))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    draw.rectangle((width // 10, height * 7 // 10, width * 9 // 10, height * 17 // 20), fill=(250, 250, 245))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
+    return out.getvalue()
