@@ -116,7 +116,11 @@ async def wait_loaded(images: Locator, count: int) -> None:
 
 
 def large_png(width: int = 6000, height: int = 3000) -> bytes:
-    """A photo-sized PNG (gradient with blocky grain) of a few megabytes."""
+    """A photo-sized PNG of a few megabytes with detail at every scale, so a thumbnail of it is not trivially small.
+
+    Patches of colour 24-400 px wide stay visible in a 480 px thumbnail (as a photo's shapes and texture do); the fine
+    grain makes the full-size file large.
+    """
     import io
 
     import numpy as np
@@ -126,7 +130,11 @@ def large_png(width: int = 6000, height: int = 3000) -> bytes:
     x = np.linspace(0, 240, width, dtype=np.float32)[None, :]
     y = np.linspace(0, 240, height, dtype=np.float32)[:, None]
     grain = rng.integers(0, 8, (height // 8, width // 8), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2).astype(np.uint8) + grain[..., None]
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2) + grain[..., None]
+    for cell in (400, 100, 24):
+        patches = rng.integers(0, 48, (height // cell + 1, width // cell + 1, 3)).repeat(cell, 0).repeat(cell, 1)
+        pixels = pixels + patches[:height, :width]
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "PNG", compress_level=1)
     return out.getvalue()

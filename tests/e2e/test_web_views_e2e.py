@@ -164,7 +164,8 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     assert image_bytes and all("?w=" in url for url in image_bytes), image_bytes
     assert sum(image_bytes.values()) < 1_000_000, image_bytes
     print(
-        f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests; full size {full_bytes:,}"
+        f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests "
+        f"({sorted({url.rsplit('?', 1)[1] for url in image_bytes})}); full size {full_bytes:,}"
     )
     await web.assert_accessible("the gallery at 1280 px")
     await web.screenshot("gallery-desktop.png")
