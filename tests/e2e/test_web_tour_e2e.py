@@ -10,7 +10,7 @@ from playwright.async_api import Page, expect
 
 from tests.conftest import GraphQLClient, import_images, refine, run_worker
 from tests.e2e.conftest import BrowserPage
-from tests.e2e.helpers import card, open_run, poster_png, tab_to, wait_loaded
+from tests.e2e.helpers import card, open_run, poster_png, refinements_of, tab_to, wait_loaded
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # Blocks that touch look like one: a page's first block sits clear of the header, and sections clear of each other.
@@ -54,9 +54,24 @@ async def test_every_page_and_dialog_passes_axe_and_is_photographed(
     page = web.page
     width, height = SIZES[size]
     await page.set_viewport_size({"width": width, "height": height})
+    token = None
+    if size == "phone":
+        # The phone goes the token's way: its jobs are the token's, images come through fetch() with the header.
+        from churns_gql.services import tokens
+
+        async with services.db() as session:
+            _, token = await tokens.create_token(session, "tour")
+            await session.commit()
+        services.gate.forget()
+        api.http.headers["Authorization"] = f"Bearer {token}"
     run = await seed_tour(api, worker_services)
 
+    files: list[tuple[str, bool]] = []
+    page.on("request", lambda r: files.append((r.url, "authorization" in r.headers)) if "/files/" in r.url else None)
     await page.goto("/#/")
+    if token:
+        await page.evaluate("t => localStorage.setItem('churns.apiToken', t)", token)
+        await page.reload()
     await expect(page.get_by_test_id("jobs-panel").get_by_test_id("job-row")).to_have_count(1)
     await wait_loaded(page.get_by_test_id("run-card").locator("img"), 1)
     assert await gap_below(page, ".site-header", "main > *") >= MIN_GAP
@@ -72,6 +87,8 @@ async def test_every_page_and_dialog_passes_axe_and_is_photographed(
         title = await titles.nth(i).bounding_box()
         assert title and title["height"] < 30, title
     assert await gap_below(page, ".site-header", "main > *") >= MIN_GAP
+    # Every picture so far was a screen-sized copy, fetched with the token when one is set.
+    assert files and all("?w=" in url and sent == (size == "phone") for url, sent in files), files
     await check(web, size, "gallery")
 
     await open_run(page, run["id"])
@@ -79,6 +96,14 @@ async def test_every_page_and_dialog_passes_axe_and_is_photographed(
     await expect(card(page, 2)).to_have_attribute("aria-current", "true")
     await wait_loaded(page.get_by_test_id("viewer-image"), 1)
     await check(web, size, "large-view")
+    # Download saves the full-size file of the version shown, never the screen-sized copy.
+    [v2] = [r for r in await refinements_of(api, run["id"]) if r["version"] == 2]
+    async with page.expect_download() as started:
+        await page.get_by_test_id("download-link").click()
+    download = await started.value
+    assert download.suggested_filename == "original-1-v2.png"
+    saved = await download.path()
+    assert saved and saved.read_bytes() == (await api.http.get(v2["url"])).content
 
     await page.get_by_test_id("compare-toggle").click()
     await wait_loaded(page.get_by_test_id("compare-stage").locator("img"), 2)
