@@ -87,6 +87,11 @@ async def test_every_page_and_dialog_passes_axe_and_is_photographed(
         title = await titles.nth(i).bounding_box()
         assert title and title["height"] < 30, title
     assert await gap_below(page, ".site-header", "main > *") >= MIN_GAP
+    # The cost box stays compact, so on a phone the first picture starts on the first screen.
+    cost = await page.get_by_test_id("cost-summary").bounding_box()
+    assert cost and cost["height"] <= 110, cost
+    first = await page.get_by_test_id("original-tile").first.bounding_box()
+    assert first and first["y"] < height - 250, first
     # Every picture so far was a screen-sized copy, fetched with the token when one is set.
     assert files and all("?w=" in url and sent == (size == "phone") for url, sent in files), files
     await check(web, size, "gallery")
