@@ -181,6 +181,10 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     await tiles.nth(1).get_by_role("link").click()
     await expect(page.get_by_role("heading", name="Original 2", level=1)).to_be_visible()
     await wait_loaded(page.get_by_test_id("viewer-image"), 1)
+    # The large view on a phone draws a screen-sized copy too (here the one the gallery already fetched).
+    src, natural = await page.get_by_test_id("viewer-image").evaluate("img => [img.currentSrc, img.naturalWidth]")
+    assert "?w=" in src and natural <= 640, (src, natural)
+    print(f"large view at 390 px: {src.rsplit('?', 1)[1]}, {natural} px wide")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await web.assert_accessible("the large view at 390 px")
     await web.screenshot("large-view-mobile.png", full_page=True)
