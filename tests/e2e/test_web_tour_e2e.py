@@ -124,6 +124,14 @@ async def test_every_page_and_dialog_passes_axe_and_is_photographed(
     await modal.get_by_test_id("mask-overlay").focus()
     await page.keyboard.press("Enter")
     await wait_loaded(modal.locator("img"), 1)
+    # Scrolled down to the mask, the dialog still shows its title and its Close button.
+    for part in (modal.get_by_role("heading", level=2).first, modal.get_by_role("button", name="Close dialog")):
+        box = await part.bounding_box()
+        assert box and box["y"] >= 0, box
+        assert await part.evaluate(
+            "el => { const r = el.getBoundingClientRect();"
+            " return document.elementFromPoint(r.x + r.width / 2, r.y + r.height / 2)?.closest('.dialog-header') !== null; }"
+        )
     await check(web, size, "refine-dialog")
     await modal.get_by_role("button", name="Close").click()
     await modal.get_by_role("button", name="Discard").click()  # a drawn mask is not thrown away unasked
