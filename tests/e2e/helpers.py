@@ -116,7 +116,11 @@ async def wait_loaded(images: Locator, count: int) -> None:
 
 
 def large_png(width: int = 6000, height: int = 3000) -> bytes:
-    """A photo-sized PNG (gradient with blocky grain) of a few megabytes."""
+    """A photo-sized PNG of a few megabytes with detail at every scale, so a thumbnail of it is not trivially small.
+
+    Patches of colour 24-400 px wide stay visible in a 480 px thumbnail (as a photo's shapes and texture do); the fine
+    grain makes the full-size file large.
+    """
     import io
 
     import numpy as np
@@ -126,7 +130,35 @@ def large_png(width: int = 6000, height: int = 3000) -> bytes:
     x = np.linspace(0, 240, width, dtype=np.float32)[None, :]
     y = np.linspace(0, 240, height, dtype=np.float32)[:, None]
     grain = rng.integers(0, 8, (height // 8, width // 8), dtype=np.uint8).repeat(8, 0).repeat(8, 1)
-    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2).astype(np.uint8) + grain[..., None]
+    pixels = np.stack([x + 0 * y, y + 0 * x, (x + y) / 2], 2) + grain[..., None]
+    for cell in (400, 100, 24):
+        patches = rng.integers(0, 48, (height // cell + 1, width // cell + 1, 3)).repeat(cell, 0).repeat(cell, 1)
+        pixels = pixels + patches[:height, :width]
+    pixels = np.clip(pixels, 0, 255).astype(np.uint8)
     out = io.BytesIO()
     Image.fromarray(pixels).save(out, "PNG", compress_level=1)
+    return out.getvalue()
+
+
+def poster_png(width: int, height: int, seed: int) -> bytes:
+    """A picture with shapes and a gradient, so screenshots show images rather than flat colour."""
+    import io
+
+    import numpy as np
+    from PIL import Image, ImageDraw
+
+    rng = np.random.default_rng(seed)
+    top, bottom = rng.integers(40, 230, 3), rng.integers(20, 200, 3)
+    ramp = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
+    pixels = (top * (1 - ramp) + bottom * ramp).repeat(width, 1).astype(np.uint8)
+    picture = Image.fromarray(pixels)
+    draw = ImageDraw.Draw(picture)
+    for _ in range(6):
+        x, y = int(rng.integers(0, width)), int(rng.integers(0, height))
+        r = int(rng.integers(height // 12, height // 4))
+        colour = tuple(int(c) for c in rng.integers(0, 256, 3))
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=colour)
+    draw.rectangle((width // 10, height * 7 // 10, width * 9 // 10, height * 17 // 20), fill=(250, 250, 245))
+    out = io.BytesIO()
+    picture.save(out, "PNG")
     return out.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -164,7 +165,8 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     assert image_bytes and all("?w=" in url for url in image_bytes), image_bytes
     assert sum(image_bytes.values()) < 1_000_000, image_bytes
     print(
-        f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests; full size {full_bytes:,}"
+        f"gallery images: {sum(image_bytes.values()):,} bytes in {len(image_bytes)} requests "
+        f"({sorted({url.rsplit('?', 1)[1] for url in image_bytes})}); full size {full_bytes:,}"
     )
     await web.assert_accessible("the gallery at 1280 px")
     await web.screenshot("gallery-desktop.png")
@@ -179,6 +181,10 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     await tiles.nth(1).get_by_role("link").click()
     await expect(page.get_by_role("heading", name="Original 2", level=1)).to_be_visible()
     await wait_loaded(page.get_by_test_id("viewer-image"), 1)
+    # The large view on a phone draws a screen-sized copy too (here the one the gallery already fetched).
+    src, natural = await page.get_by_test_id("viewer-image").evaluate("img => [img.currentSrc, img.naturalWidth]")
+    assert "?w=" in src and natural <= 640, (src, natural)
+    print(f"large view at 390 px: {src.rsplit('?', 1)[1]}, {natural} px wide")
     assert await page.evaluate("document.documentElement.scrollWidth") <= 390
     await web.assert_accessible("the large view at 390 px")
     await web.screenshot("large-view-mobile.png", full_page=True)
@@ -197,7 +203,9 @@ async def test_the_gallery_grid_and_its_thumbnail_byte_budget(web: BrowserPage, 
     await web.screenshot("refine-modal-mobile.png")
 
 
-async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web: BrowserPage, services):
+async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(
+    web: BrowserPage, api: GraphQLClient, services
+):
     """GraphiQL loads from the server alone (every non-loopback request is blocked), runs a query with the app's token."""
     from urllib.parse import urlsplit
 
@@ -233,6 +241,34 @@ async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(web
     await expect(page.locator(".graphiql-response")).to_contain_text(str(row.id))
     assert blocked == [], blocked
     await web.screenshot("graphiql.png")
+
+    # Subscriptions go over the websocket: the token rides in connection_init, and the server accepts it.
+    api.http.headers["Authorization"] = f"Bearer {token}"
+    run = await seed_run(api)
+    sent: list[dict[str, Any]] = []
+    received: list[dict[str, Any]] = []
+
+    def watch(ws: Any) -> None:
+        ws.on("framesent", lambda payload: sent.append(json.loads(payload)))
+        ws.on("framereceived", lambda payload: received.append(json.loads(payload)))
+
+    page.on("websocket", watch)
+    subscription = 'subscription Watch { runProgress(id: "RUN") { seq stage } }'.replace("RUN", run["id"])
+    await page.evaluate(
+        "q => document.querySelector('.graphiql-query-editor .CodeMirror').CodeMirror.setValue(q)", subscription
+    )
+    # GraphiQL parses the edited document after a short debounce; only then does it know it is a subscription.
+    await page.wait_for_timeout(1000)
+    await page.locator(".graphiql-execute-button").click()
+    for _ in range(100):
+        if any(f["type"] == "subscribe" for f in sent):
+            break
+        await page.wait_for_timeout(100)
+    [init] = [f for f in sent if f["type"] == "connection_init"]
+    assert init["payload"] == {"authorization": f"Bearer {token}"}, init
+    assert any(f["type"] == "connection_ack" for f in received), received
+    assert not [f for f in received if f["type"] == "error"], received
+    assert blocked == [], blocked
 
     await page.get_by_test_id("back-to-app").click()
     await expect(page.get_by_role("heading", name="Runs", level=1)).to_be_visible()

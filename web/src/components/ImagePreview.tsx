@@ -24,15 +24,7 @@ export function FilePreview({ file, className = 'file-preview' }: { file: File; 
 }
 
 // A chosen reference image: thumbnail, name and a Remove button that also clears the file input.
-export function ChosenReference({
-  file,
-  onRemove,
-  testId,
-}: {
-  file: File;
-  onRemove: () => void;
-  testId?: string;
-}) {
+export function ChosenReference({ file, onRemove, testId }: { file: File; onRemove: () => void; testId?: string }) {
   return (
     <div className="chosen-file" data-testid={testId}>
       <FilePreview file={file} />

@@ -1,10 +1,11 @@
 // The API explorer: GraphiQL on this server's /graphql, sending the token the app saved, with a bar
 // linking back to the app. Subscriptions use the app's websocket client and the same token.
-import { useMemo } from 'react';
+import { useEffect, useMemo, useRef } from 'react';
 import { GraphiQL } from 'graphiql';
 import { createGraphiQLFetcher } from '@graphiql/toolkit';
 import { bearer, loadToken } from '../lib/auth';
 import { GRAPHQL_PATH, makeWsClient, wsUrl } from '../graphql/client';
+import { watchGraphiql } from './a11y';
 
 /** Request headers every explorer request carries (the token is never shown in the headers editor). */
 export function explorerHeaders(token: string | null): Record<string, string> {
@@ -24,6 +25,8 @@ export function ExplorerPage() {
       }),
     [token],
   );
+  const mainRef = useRef<HTMLElement>(null);
+  useEffect(() => (mainRef.current ? watchGraphiql(mainRef.current) : undefined), []);
   return (
     <div className="explorer">
       <header className="explorer-bar">
@@ -34,7 +37,7 @@ export function ExplorerPage() {
           {token ? 'Sending your API token' : 'No API token set'}
         </span>
       </header>
-      <main className="explorer-main">
+      <main className="explorer-main" ref={mainRef}>
         <GraphiQL fetcher={fetcher} defaultEditorToolsVisibility={false} />
       </main>
     </div>
