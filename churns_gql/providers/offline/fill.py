@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from churns_gql.providers.offline.streaks import along_stripes
+
 # Width of the rim around the hole that a candidate patch must match.
 RIM = 4
 # Candidate shifts are tried every this many pixels, then refined around the best one.
@@ -18,6 +20,8 @@ COARSE_SAMPLES = 600
 CORRECTION_SCALE = 4
 # Grain is what a blur of this sigma takes out: sensor noise and fine texture, not shading.
 GRAIN_SIGMA = 1.5
+# Pixels of surround read around a hole with no fitting patch, to tell stripes from a flat or grainy surface.
+STRIPE_CONTEXT = 24
 
 
 def fill(bgr: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
@@ -124,15 +128,19 @@ def _correct_seam(original: np.ndarray, patched: np.ndarray, hole: np.ndarray, s
 
 
 def _diffuse(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
-    """`bgr` with the hole inpainted by diffusion (Telea), for when no nearby patch fits in the image."""
+    """`bgr` with the hole filled where no nearby patch fits: along the surround's stripes when it has them (a
+    bending wood grain), else by diffusion (Telea)."""
     ys, xs = np.nonzero(hole)
     height, width = hole.shape
-    m = 2 * radius + 4
+    # Wide enough for the stripe direction to be read around the hole, not only at its rim.
+    m = max(2 * radius + 4, STRIPE_CONTEXT)
     T, B = max(0, int(ys.min()) - m), min(height, int(ys.max()) + m + 1)
     L, R = max(0, int(xs.min()) - m), min(width, int(xs.max()) + m + 1)
     out = bgr.copy()
     gap = hole[T:B, L:R]
-    smooth = cv2.inpaint(bgr[T:B, L:R], gap, radius, cv2.INPAINT_TELEA)
+    reach = int(max(B - T, R - L))
+    streaked = along_stripes(bgr[T:B, L:R], gap, reach)
+    smooth = streaked if streaked is not None else cv2.inpaint(bgr[T:B, L:R], gap, radius, cv2.INPAINT_TELEA)
     out[T:B, L:R] = _regrained(bgr[T:B, L:R], smooth, gap)
     return out
 
