@@ -238,6 +238,20 @@ async def test_replace_the_background_with_white_keeps_the_product():
     assert "background replaced with a solid colour" in notes
 
 
+async def test_no_sliver_of_the_old_background_stays_beside_the_subject():
+    """Regression: where the horizon meets the bottle, a one-pixel sliver of sky and ground stayed beside it (14
+    pixels over 60 levels off the white): they matched neither side's mean colour. Now the pixels right next to
+    the product are the new backdrop, and the product's own edge is kept."""
+    for rects in ([SCENE.rect(SCENE.subject)], []):
+        image, _ = await edit("replace the background with white", rects)
+        product = SCENE.product.astype(np.uint8)
+        beside = (cv2.dilate(product, np.ones((3, 3), np.uint8)) > 0) & ~SCENE.product
+        off_white = 255 - np.asarray(image).astype(int)[beside].min(axis=1)
+        assert int((off_white > 60).sum()) == 0, int((off_white > 60).sum())
+        edge = SCENE.product & ~(cv2.erode(product, np.ones((3, 3), np.uint8)) > 0)
+        assert unchanged_on(image, edge)
+
+
 async def test_gradient_background_without_a_mask_uses_the_centre_prior():
     """With no rectangle the centred product is kept and the backdrop becomes the named gradient."""
     image, notes = await edit("replace the background with a navy to pink gradient")
