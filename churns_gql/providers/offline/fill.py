@@ -148,7 +148,11 @@ def _diffuse(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
 def _regrained(around: np.ndarray, smooth: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """`smooth` with the fine grain of the hole's surround scattered over the hole, so a diffused fill does not
     show as a waxy patch on a grainy photo."""
-    grain = around.astype(np.float32) - cv2.GaussianBlur(around, (0, 0), GRAIN_SIGMA).astype(np.float32)
+    # The blur leaves the hole out: next to it, a blur over the old pixels too would count their colour as grain.
+    known = (gap == 0).astype(np.float32)
+    share = np.maximum(cv2.GaussianBlur(known, (0, 0), GRAIN_SIGMA), 1e-6)[..., None]
+    local = cv2.GaussianBlur(around.astype(np.float32) * known[..., None], (0, 0), GRAIN_SIGMA) / share
+    grain = around.astype(np.float32) - local
     rim = cv2.dilate(gap, np.ones((2 * RIM + 1, 2 * RIM + 1), np.uint8)) & (1 - gap)
     pool = grain[rim > 0]
     # Clipped to the grain's robust spread: stray edges in the rim (a banner's border, a letter's halo) are not grain.

@@ -17,6 +17,8 @@ TENSOR_SIGMA = 6.0
 """Smoothing (px) of the structure tensor: wider than one stripe's edge, narrow enough to follow a bending grain."""
 SEAM_SIGMA = 2.0
 """Blur (px) over the filled lines: hides the steps between neighbouring lines, far narrower than a stripe."""
+MAX_HALF_WIDTH = 32
+"""Widest hole (px from its middle to its edge) filled along stripes: a 170 px headline's dilated strokes are ~28."""
 MIN_ENERGY = 4.0
 """Mean squared grey-level gradient of the rim below which the surround is flat and diffusion is already right."""
 
@@ -44,8 +46,12 @@ def along_stripes(bgr: np.ndarray, hole: np.ndarray, reach: int) -> np.ndarray |
     `reach` bounds how far (px) a line is followed through the hole before that side counts as not found.
     The result carries no grain of its own; the caller adds the surround's.
     """
-    grey = cv2.GaussianBlur(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.0)
     known = (hole == 0).astype(np.uint8)
+    # Only thin holes (lettering's strokes): deep inside a wide one the direction is a guess and straight lines
+    # through it cannot follow a grain that bends.
+    if float(cv2.distanceTransform(1 - known, cv2.DIST_L2, 3).max()) > MAX_HALF_WIDTH:
+        return None
+    grey = cv2.GaussianBlur(cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY).astype(np.float32), (0, 0), 1.0)
     rim = (cv2.dilate(hole, np.ones((9, 9), np.uint8)) > 0) & (known > 0)
     jxx, jxy, jyy = _tensor(grey, known, TENSOR_SIGMA)
     mean = (float(jxx[rim].mean()), float(jxy[rim].mean()), float(jyy[rim].mean()))
@@ -55,7 +61,10 @@ def along_stripes(bgr: np.ndarray, hole: np.ndarray, reach: int) -> np.ndarray |
     # The stripes run across the dominant gradient: the tensor's minor eigenvector.
     theta = 0.5 * np.arctan2(2 * jxy[ys, xs], jxx[ys, xs] - jyy[ys, xs])
     dx, dy = -np.sin(theta), np.cos(theta)
-    smooth = cv2.GaussianBlur(bgr, (0, 0), 1.0).astype(np.float32)
+    # Noise is taken out of the colours read at the hole's edge, with the hole's own pixels left out of the blur:
+    # the first known pixel next to it would otherwise bring a quarter of the old lettering's colour along.
+    share = np.maximum(cv2.GaussianBlur(known.astype(np.float32), (0, 0), 1.0), 1e-6)[..., None]
+    smooth = cv2.GaussianBlur(bgr.astype(np.float32) * known[..., None], (0, 0), 1.0) / share
     height, width = hole.shape
     total = np.zeros((len(ys), 3), np.float32)
     weights = np.zeros(len(ys), np.float32)
