@@ -54,7 +54,7 @@ def test_a_fill_on_a_flat_colour_stays_flat():
 def test_a_wider_old_line_removed_over_wavy_wood_leaves_no_smudge():
     """Regression: where a repaired line is shorter than the old one, what was under the old letters shows. On a
     bending wood grain no single nearby patch fits, and the diffused fill left dark smudges in the letters' shape
-    (blurred error against the true wood p95 13.2, mean 4.1); the hole is now filled along the grain (6.7, 2.1)."""
+    (blurred error against the true wood p95 13.2, mean 4.1); the hole is now filled along the grain (6.8, 2.2)."""
     from churns_gql.providers.base import EditRequest
     from churns_gql.providers.offline.text import repair_text
 
