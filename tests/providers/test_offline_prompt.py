@@ -78,6 +78,35 @@ async def test_warmer_in_two_rectangles_has_no_hard_edges():
     assert (np.asarray(image)[keep] == np.asarray(SCENE.image)[keep]).all()
 
 
+async def test_cooler_on_textured_ground_is_feathered_and_scales_with_creativity():
+    """Cooler in a rectangle of textured ground lowers b* inside, more at each creativity level, with no step at the
+    border and nothing changed beyond the feather band."""
+    box = GROUND
+    band = round(feather_px(box) * TONAL_FEATHER) + 1
+    inside = (slice(box[1], box[3]), slice(box[0], box[2]))
+    base = lab(SCENE.image)[..., 2][inside].mean()
+    shifts, images = [], []
+    for creativity in (1, 2, 3):
+        image, _ = await edit("make it cooler", [SCENE.rect(box)], creativity=creativity)
+        images.append(image)
+        assert identical_outside(image, SCENE.image, box, band)
+        after = lab(image)[..., 2]
+        shifts.append(base - after[inside].mean())
+        near, far = border_step(after, box, band)
+        assert near <= 1.5 * far, (creativity, near, far)
+    save("prompt_cooler_ground_creativity_1_2_3", *images)
+    assert 0 < shifts[0] < shifts[1] < shifts[2], shifts
+
+
+async def test_creativity_scales_the_background_blur():
+    """A stronger creativity blurs the background more; the product stays byte-identical at every level."""
+    subtle, _ = await edit("blur the background", [SCENE.rect(SCENE.subject)], creativity=1)
+    strong, _ = await edit("blur the background", [SCENE.rect(SCENE.subject)], creativity=3)
+    save("prompt_background_blur_creativity_1_3", subtle, strong)
+    assert detail(strong) < detail(subtle) < detail(SCENE.image)
+    assert unchanged_on(subtle, product_core()) and unchanged_on(strong, product_core())
+
+
 async def test_the_border_measure_catches_a_hard_edge():
     """The same warm shift pasted with a hard edge fails the border measure, so the check above can fail."""
     box = SCENE.sky
@@ -236,6 +265,20 @@ async def test_replace_the_background_with_white_keeps_the_product():
     grown = cv2.dilate(SCENE.product.astype(np.uint8), np.ones((9, 9), np.uint8)) > 0
     assert (np.asarray(image)[~grown] >= 250).all()
     assert "background replaced with a solid colour" in notes
+
+
+async def test_no_sliver_of_the_old_background_stays_beside_the_subject():
+    """Regression: where the horizon meets the bottle, a one-pixel sliver of sky and ground stayed beside it (14
+    pixels over 60 levels off the white): they matched neither side's mean colour. Now the pixels right next to
+    the product are the new backdrop, and the product's own edge is kept."""
+    for rects in ([SCENE.rect(SCENE.subject)], []):
+        image, _ = await edit("replace the background with white", rects)
+        product = SCENE.product.astype(np.uint8)
+        beside = (cv2.dilate(product, np.ones((3, 3), np.uint8)) > 0) & ~SCENE.product
+        off_white = 255 - np.asarray(image).astype(int)[beside].min(axis=1)
+        assert int((off_white > 60).sum()) == 0, int((off_white > 60).sum())
+        edge = SCENE.product & ~(cv2.erode(product, np.ones((3, 3), np.uint8)) > 0)
+        assert unchanged_on(image, edge)
 
 
 async def test_gradient_background_without_a_mask_uses_the_centre_prior():

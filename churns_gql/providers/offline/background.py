@@ -100,6 +100,24 @@ def _local_mean(
     return total / np.maximum(weight, 1e-4)[:, None], weight
 
 
+def _nearest(colours: np.ndarray, side: np.ndarray, at: tuple[np.ndarray, ...], reach: int) -> np.ndarray:
+    """At the pixels `at`: the colour distance to the closest pixel of `side` within `reach` px (sampled on a grid)."""
+    height, width = side.shape
+    ys, xs = at
+    best = np.full(len(ys), np.inf, np.float32)
+    here = colours[ys, xs]
+    # A 5×5 grid of offsets finds a close enough sample (a backdrop is smooth over a few pixels) at 1/10 the cost
+    # of trying every offset; the same row and column are always among them.
+    step = max(1, reach // 2)
+    for dy in range(-reach, reach + 1, step):
+        py = np.clip(ys + dy, 0, height - 1)
+        for dx in range(-reach, reach + 1, step):
+            px = np.clip(xs + dx, 0, width - 1)
+            distance = ((colours[py, px] - here) ** 2).sum(axis=1)
+            best = np.where(side[py, px] > 0, np.minimum(best, distance), best)
+    return np.sqrt(best)
+
+
 def subject_alpha(rgb: np.ndarray, subject: np.ndarray) -> np.ndarray:
     """A float32 subject opacity: 1 inside, 0 well outside, and at the edge read from the local colours.
 
@@ -129,9 +147,14 @@ def subject_alpha(rgb: np.ndarray, subject: np.ndarray) -> np.ndarray:
     # A subject or backdrop of several colours has a mean that no real pixel matches, so a pixel only
     # changes side when it closely matches the other side's local colour: a cream label next to a
     # blue sky stays subject although it is nearer the sky than the bottle's mean.
-    near_bg = np.clip((np.sqrt(((pixels - bg) ** 2).sum(axis=1)) - 12.0) / 12.0, 0.0, 1.0)
-    near_fg = np.clip((np.sqrt(((pixels - fg) ** 2).sum(axis=1)) - 12.0) / 12.0, 0.0, 1.0)
+    # Measured against the nearest real pixel of each side, not its mean: where the backdrop changes colour at
+    # the subject's edge (a horizon), the mean of sky and ground matches neither, and a sliver of either stayed.
+    near_bg = np.clip((_nearest(colours, outer, band, 2 * radius) - 12.0) / 12.0, 0.0, 1.0)
+    near_fg = np.clip((_nearest(colours, core, band, 2 * radius) - 12.0) / 12.0, 0.0, 1.0)
     t = np.where(subject[band] > 0, np.maximum(t, near_bg), np.minimum(t, 1.0 - near_fg))
+    # A pixel that matches one side closely and nothing on the other belongs to that side whatever the means say.
+    t = t * (1.0 - (1.0 - near_bg) * near_fg)
+    t = t + (1.0 - t) * (1.0 - near_fg) * near_bg
     confidence = np.clip(np.sqrt(spread) / 30.0, 0.0, 1.0) * (fg_weight > 1e-3) * (bg_weight > 1e-3)
     alpha[band] = confidence * t + (1.0 - confidence) * alpha[band]
     return alpha

@@ -1,4 +1,4 @@
-"""Pillow drawing shared by the offline generator and the fallback repairs: fitted text on a band, a reference pasted in."""
+"""Pillow drawing for the offline generator (not refinements): fitted text on a band, a reference pasted in."""
 
 from __future__ import annotations
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from churns_gql.providers.offline.streaks import along_stripes
+
 # Width of the rim around the hole that a candidate patch must match.
 RIM = 4
 # Candidate shifts are tried every this many pixels, then refined around the best one.
@@ -18,6 +20,8 @@ COARSE_SAMPLES = 600
 CORRECTION_SCALE = 4
 # Grain is what a blur of this sigma takes out: sensor noise and fine texture, not shading.
 GRAIN_SIGMA = 1.5
+# Pixels of surround read around a hole with no fitting patch, to tell stripes from a flat or grainy surface.
+STRIPE_CONTEXT = 24
 
 
 def fill(bgr: np.ndarray, hole: np.ndarray, radius: int = 5) -> np.ndarray:
@@ -124,15 +128,19 @@ def _correct_seam(original: np.ndarray, patched: np.ndarray, hole: np.ndarray, s
 
 
 def _diffuse(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
-    """`bgr` with the hole inpainted by diffusion (Telea), for when no nearby patch fits in the image."""
+    """`bgr` with the hole filled where no nearby patch fits: along the surround's stripes when it has them (a
+    bending wood grain), else by diffusion (Telea)."""
     ys, xs = np.nonzero(hole)
     height, width = hole.shape
-    m = 2 * radius + 4
+    # Wide enough for the stripe direction to be read around the hole, not only at its rim.
+    m = max(2 * radius + 4, STRIPE_CONTEXT)
     T, B = max(0, int(ys.min()) - m), min(height, int(ys.max()) + m + 1)
     L, R = max(0, int(xs.min()) - m), min(width, int(xs.max()) + m + 1)
     out = bgr.copy()
     gap = hole[T:B, L:R]
-    smooth = cv2.inpaint(bgr[T:B, L:R], gap, radius, cv2.INPAINT_TELEA)
+    reach = int(max(B - T, R - L))
+    streaked = along_stripes(bgr[T:B, L:R], gap, reach)
+    smooth = streaked if streaked is not None else cv2.inpaint(bgr[T:B, L:R], gap, radius, cv2.INPAINT_TELEA)
     out[T:B, L:R] = _regrained(bgr[T:B, L:R], smooth, gap)
     return out
 
@@ -140,7 +148,11 @@ def _diffuse(bgr: np.ndarray, hole: np.ndarray, radius: int) -> np.ndarray:
 def _regrained(around: np.ndarray, smooth: np.ndarray, gap: np.ndarray) -> np.ndarray:
     """`smooth` with the fine grain of the hole's surround scattered over the hole, so a diffused fill does not
     show as a waxy patch on a grainy photo."""
-    grain = around.astype(np.float32) - cv2.GaussianBlur(around, (0, 0), GRAIN_SIGMA).astype(np.float32)
+    # The blur leaves the hole out: next to it, a blur over the old pixels too would count their colour as grain.
+    known = (gap == 0).astype(np.float32)
+    share = np.maximum(cv2.GaussianBlur(known, (0, 0), GRAIN_SIGMA), 1e-6)[..., None]
+    local = cv2.GaussianBlur(around.astype(np.float32) * known[..., None], (0, 0), GRAIN_SIGMA) / share
+    grain = around.astype(np.float32) - local
     rim = cv2.dilate(gap, np.ones((2 * RIM + 1, 2 * RIM + 1), np.uint8)) & (1 - gap)
     pool = grain[rim > 0]
     # Clipped to the grain's robust spread: stray edges in the rim (a banner's border, a letter's halo) are not grain.
