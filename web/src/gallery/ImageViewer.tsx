@@ -1,5 +1,6 @@
 // The large view of one original: the chosen version big, its versions beside it, and the actions
-// (refine, download, compare with its parent, details) right above the picture.
+// (refine, download, compare with its parent, details) right above the picture, which is sized to fit
+// the rest of the first screen.
 import { useState } from 'react';
 import type { RefinementFieldsFragment } from '../gql/graphql';
 import type { RunTreeRun } from '../hooks/useRunTree';
@@ -12,6 +13,7 @@ import { CompareSlider } from '../details/CompareSlider';
 import { RefinementCard, isFinished, type LiveProgress, type RefineTarget } from '../pages/RefinementCard';
 import { refinementTypeLabel } from '../lib/format';
 import { VersionStripOriginal } from './VersionStripOriginal';
+import { useFitBelow } from '../hooks/useFitBelow';
 
 type Original = RunTreeRun['images'][number];
 
@@ -40,6 +42,7 @@ interface ImageViewerProps {
 // Compare is offered when the chosen version and its parent both have a picture.
 export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine, onDetails }: ImageViewerProps) {
   const [comparing, setComparing] = useState(false);
+  const toolbar = useFitBelow<HTMLDivElement>();
   const originalLabel = `Original ${image.generationIndex + 1}`;
   const row = rows.find((r) => r.item.id === selectedId);
   const chosen: RefinementFieldsFragment | undefined = row?.item;
@@ -56,7 +59,7 @@ export function ImageViewer({ image, rows, live, selectedId, onSelect, onRefine,
   return (
     <div className="viewer" data-testid="image-viewer">
       <section className="viewer-main" aria-labelledby="viewer-title">
-        <div className="viewer-toolbar">
+        <div className="viewer-toolbar" ref={toolbar}>
           <h2 id="viewer-title" className="card-title-row viewer-title">
             <VersionBadge version={shown.version} />
             {chosen ? (

@@ -83,4 +83,51 @@ describe('Jobs panel', () => {
     notifyJobsChanged();
     expect(await screen.findByTestId('jobs-panel')).toBeTruthy();
   });
+
+  it('folds a long list to its summary line and opens it again with its toggle', async () => {
+    const many = {
+      activeJobs: {
+        ...jobs.activeJobs,
+        refinements: [5, 6].map((version) => ({ ...jobs.activeJobs.refinements[0], id: `ref-${version}`, version })),
+      },
+    };
+    const mock = mockClient({
+      ActiveJobs: () => ({ data: many }),
+      RefinementProgress: () => feed().source,
+      RunProgress: () => feed().source,
+    });
+    render(
+      <Provider value={mock.client}>
+        <JobsPanel />
+      </Provider>,
+    );
+    const toggle = await screen.findByRole('button', { name: 'Show all 3 jobs' });
+    expect(toggle.getAttribute('aria-expanded')).toBe('false');
+    const list = document.getElementById(toggle.getAttribute('aria-controls')!)!;
+    expect(list.hidden).toBe(true);
+    expect(within(screen.getByTestId('jobs-panel')).getByRole('heading').textContent).toContain('1 running, 2 queued');
+    fireEvent.click(toggle);
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    expect(toggle.textContent).toBe('Hide jobs');
+    expect(list.hidden).toBe(false);
+    expect(screen.getAllByRole('button', { name: /^Cancel / })).toHaveLength(3);
+  });
+
+  it('shows one or two jobs unfolded with a toggle only when there are two', async () => {
+    const mock = mockClient({
+      ActiveJobs: () => ({ data: jobs }),
+      RefinementProgress: () => feed().source,
+      RunProgress: () => feed().source,
+    });
+    render(
+      <Provider value={mock.client}>
+        <JobsPanel />
+      </Provider>,
+    );
+    const toggle = await screen.findByRole('button', { name: 'Hide jobs' });
+    expect(toggle.getAttribute('aria-expanded')).toBe('true');
+    expect(screen.getAllByTestId('job-row')).toHaveLength(2);
+    fireEvent.click(toggle);
+    expect(screen.queryAllByRole('button', { name: /^Cancel / })).toHaveLength(0);
+  });
 });

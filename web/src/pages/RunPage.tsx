@@ -183,18 +183,25 @@ export function RunPage({ runId, imageIndex }: { runId: string; imageIndex?: num
           )}
         </ol>
       </nav>
-      <h1 tabIndex={-1} className="page-title">
-        {viewedLabel ?? 'Run results'}
-      </h1>
       {viewed ? (
-        <p className="run-line" data-testid="run-line">
-          <span className="run-prompt">{run.prompt?.trim() || 'No prompt'}</span>
-          <StatusBadge status={run.status} progress={generation?.progress} />
-          <span>
-            Total cost <span data-testid="total-cost">{formatUsd(run.totalCostUsd)}</span>
-          </span>
-        </p>
+        <div className="viewer-heading">
+          <h1 tabIndex={-1} className="page-title">
+            {viewedLabel}
+          </h1>
+          <p className="run-line" data-testid="run-line">
+            <span className="run-prompt">{run.prompt?.trim() || 'No prompt'}</span>
+            <StatusBadge status={run.status} progress={generation?.progress} />
+            <span>
+              Total cost <span data-testid="total-cost">{formatUsd(run.totalCostUsd)}</span>
+            </span>
+          </p>
+        </div>
       ) : (
+        <h1 tabIndex={-1} className="page-title">
+          Run results
+        </h1>
+      )}
+      {!viewed && (
         <div className="run-header">
           <div className="run-summary">
             <p className="run-prompt">{run.prompt?.trim() || 'No prompt'}</p>
