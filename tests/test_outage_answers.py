@@ -45,3 +45,22 @@ async def test_other_os_errors_stay_masked(client, services, monkeypatch):
     )
     error = response.json()["errors"][0]
     assert error["extensions"]["code"] == "INTERNAL" and error["extensions"]["errorId"]
+
+
+async def test_a_job_that_finds_the_disk_full_fails_saying_so(client, services, worker_services, monkeypatch):
+    from churns_gql.graphql.ids import decode_id
+    from churns_gql.models import JobStatus, Refinement
+    from tests.conftest import import_images, refine, run_worker
+
+    parent = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
+    job = (await refine(client, parent, prompt="warmer"))["refinement"]["id"]
+
+    async def full(*args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(services.storage), "write_bytes", full)
+    await run_worker(worker_services)
+    async with services.db() as session:
+        row = await session.get(Refinement, decode_id(job)[1])
+    assert row.status == JobStatus.FAILED
+    assert "storage is full" in row.error_message and "unexpectedly" not in row.error_message, row.error_message
