@@ -39,7 +39,8 @@ def _span(start: float, length: float, size: int) -> tuple[int, int]:
     """The pixel range [low, high) of one side, at least one pixel long when `length` is positive."""
     low = max(0, min(size, round(start * size)))
     high = max(low, min(size, round((start + length) * size)))
-    if high == low and length > 0 and size > 0:
+    # Only a rectangle that overlaps the image grows to a pixel; one wholly outside still selects nothing.
+    if high == low and length > 0 and size > 0 and start < 1.0 and start + length > 0.0:
         low = min(low, size - 1)  # a sliver on the far edge is the last pixel
         high = low + 1
     return low, high

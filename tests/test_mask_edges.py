@@ -38,3 +38,5 @@ def test_a_sliver_covers_the_pixel_it_lies_in_and_a_wide_rectangle_is_unchanged(
     assert Rect(0.495, 0.0, 0.01, 1.0).to_pixels(8, 8) == (4, 0, 5, 8)
     assert Rect(0.25, 0.25, 0.5, 0.5).to_pixels(100, 60) == (25, 15, 75, 45)
     assert Rect(0.5, 0.5, 0.0, 0.5).to_pixels(100, 100) == (50, 50, 50, 100)  # no area stays empty
+    assert Rect(1.2, 0.0, 0.3, 0.3).to_pixels(8, 8)[0:3:2] == (8, 8)  # wholly outside stays empty
+    assert Rect(1.0, 0.0, 0.01, 0.5).to_pixels(8, 8)[0:3:2] == (8, 8)
