@@ -37,7 +37,7 @@ DESCRIPTIONS: dict[ErrorCode, str] = {
     ErrorCode.TOO_LARGE: "A file, image or request body is over a size limit.",
     ErrorCode.UNSUPPORTED_FORMAT: "A file is not in a format the API accepts.",
     ErrorCode.CONFLICT: "The change conflicts with the current state (e.g. already finished).",
-    ErrorCode.UNAVAILABLE: "A backing service (database, queue) cannot be reached right now; try again.",
+    ErrorCode.UNAVAILABLE: "A backing service (database, queue, storage) cannot be reached or is full right now; try again.",
     ErrorCode.RATE_LIMITED: "Too many jobs queued in the last minute; the message says how long to wait.",
     ErrorCode.QUOTA_EXCEEDED: "A quota of the caller's token (active jobs, daily spend, storage) or of its websocket "
     "(operations open at once) is used up.",

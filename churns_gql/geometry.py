@@ -25,12 +25,25 @@ class Rect:
         return asdict(self)
 
     def to_pixels(self, width: int, height: int) -> tuple[int, int, int, int]:
-        """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image."""
-        left = max(0, min(width, round(self.x * width)))
-        top = max(0, min(height, round(self.y * height)))
-        right = max(left, min(width, round((self.x + self.width) * width)))
-        bottom = max(top, min(height, round((self.y + self.height) * height)))
+        """The rectangle as a (left, top, right, bottom) pixel box inside a width×height image.
+
+        A rectangle with an area covers at least the pixel it lies in: validation accepts sides down to
+        1 % of the image, which round to nothing on an image under 50 px, and the job then failed.
+        """
+        left, right = _span(self.x, self.width, width)
+        top, bottom = _span(self.y, self.height, height)
         return left, top, right, bottom
+
+
+def _span(start: float, length: float, size: int) -> tuple[int, int]:
+    """The pixel range [low, high) of one side, at least one pixel long when `length` is positive."""
+    low = max(0, min(size, round(start * size)))
+    high = max(low, min(size, round((start + length) * size)))
+    # Only a rectangle that overlaps the image grows to a pixel; one wholly outside still selects nothing.
+    if high == low and length > 0 and size > 0 and start < 1.0 and start + length > 0.0:
+        low = min(low, size - 1)  # a sliver on the far edge is the last pixel
+        high = low + 1
+    return low, high
 
 
 Box = tuple[int, int, int, int]

@@ -38,7 +38,17 @@ def _render(store: BlobStore, key: str, target_key: str, width: int) -> BlobInfo
         if not thumbnails.render(source, target, width):
             return None
         store.write(target_key, target.read_bytes())
-    return store.info(target_key)
+    made = store.info(target_key)
+    _trim(store, target_key)
+    return made
+
+
+def _trim(store: BlobStore, target_key: str) -> None:
+    """Keep the run's derivatives in the bucket within their bound (oldest written go first)."""
+    folder = target_key.rsplit("/", 1)[0]
+    entries = [(info.key, info.size, info.mtime) for info in store.list(folder)]
+    for key in thumbnails.evictions(entries, target_key, thumbnails.MAX_CACHE_BYTES_PER_RUN):
+        store.delete(key)
 
 
 async def _derivative(store: BlobStore, key: str, info: BlobInfo, width: int) -> tuple[str, BlobInfo] | None:

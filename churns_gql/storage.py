@@ -25,6 +25,8 @@ REFINEMENTS = "refinements"
 METADATA_FILE = "pipeline_metadata.json"
 INDEX_FILE = "refinements.json"
 _LOCK_FILE = ".refinements.lock"
+# Derivatives made from a run's images (resized copies for /files?w=): regenerable, so not the owner's data.
+DERIVATIVES = ".thumbs"
 
 
 @dataclass(frozen=True)
@@ -155,8 +157,15 @@ class RunStorage:
         return None
 
     def runs_size(self, run_ids: list[uuid.UUID]) -> int:
-        """Total bytes stored for `run_ids` (blocking: call in a thread)."""
-        return sum(info.size for run_id in run_ids for info in self.store.list(self.key(run_id)))
+        """Bytes the owner stored in `run_ids`, derivatives left out (blocking: call in a thread).
+
+        A storage quota measures what a user made; thumbnails the server chose to cache are bounded and
+        evicted on their own (thumbnails.py), so viewing a run never uses up its owner's quota.
+        """
+        derived = f"/{DERIVATIVES}/"
+        return sum(
+            info.size for run_id in run_ids for info in self.store.list(self.key(run_id)) if derived not in info.key
+        )
 
     # -- writes ---------------------------------------------------------------------------------
 

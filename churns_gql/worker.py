@@ -12,6 +12,7 @@ import logging
 import time
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from arq.connections import RedisSettings
@@ -28,7 +29,7 @@ from churns_gql.providers import make_editor, make_generation_provider
 from churns_gql.queue import GENERATE_JOB, REFINE_JOB
 from churns_gql.reaper import JobKind, heartbeat, reap
 from churns_gql.resilient_worker import ResilientWorker
-from churns_gql.services import lifecycle, runs
+from churns_gql.services import fsck, lifecycle, runs
 from churns_gql.services.refinements import parent_file, record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import RunStorage
@@ -111,8 +112,12 @@ async def reap_lost_jobs(worker_ctx: dict[str, Any]) -> str:
     """Cron: get jobs a crash or a lost Redis left behind moving again (or FAILED)."""
     services: WorkerServices = worker_ctx["services"]
     report = await reap(services.db, worker_ctx["redis"], job_kinds(services.settings))
+    since = lifecycle.utcnow() - INDEX_WINDOW
+    restored = await fsck.restore_recent_index_entries(services.db, services.storage, since)
+    if restored:
+        log.warning("restored %d refinements.json entries a failed write had lost: %s", len(restored), restored[:5])
     worker_ctx["stats"].reaper_passes += 1
-    return f"revived {report.revived}, requeued {report.requeued}, failed {report.failed}"
+    return f"revived {report.revived}, requeued {report.requeued}, failed {report.failed}, indexed {len(restored)}"
 
 
 def job_kinds(settings: Settings) -> list[JobKind]:
@@ -222,6 +227,8 @@ def functions(settings: Settings) -> list[Any]:
 
 
 # arq's default half-second poll is most of an offline refinement's latency; Redis shrugs at 20/s.
+# The reaper restores index entries of completions this recent; older ones are `churns-gql fsck --repair`'s.
+INDEX_WINDOW = timedelta(minutes=15)
 POLL_DELAY_S = 0.05
 MAX_JOBS = 4
 

@@ -40,8 +40,23 @@ class Tally:
         rows += [
             f"| invariant: {name} | {'held' if ok else 'FAILED'}: {detail} |" for name, (ok, detail) in results.items()
         ]
-        answers = ", ".join(f"{name} ×{count}" for name, count in self.requests.most_common(6))
-        return "\n".join(rows + [f"| answers seen | {answers} |"])
+        return "\n".join(rows + [f"| answers seen | {_answers(self.requests)} |"])
+
+
+def _answers(requests: dict[str, int]) -> str:
+    """Every kind of answer with its count, most frequent first."""
+    return ", ".join(f"{name} ×{count}" for name, count in sorted(requests.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def answers_ok(requests: dict[str, int]) -> tuple[bool, str]:
+    """No answer was a masked error (an outage must come with a code a client can retry on) and the soak's
+    own client never crashed on one (an exception class it did not expect, e.g. a TypeError on data null)."""
+    bad = {
+        name: count
+        for name, count in requests.items()
+        if name == "error INTERNAL" or name == "error None" or name.endswith(("(TypeError)", "(KeyError)"))
+    }
+    return not bad, f"{sum(bad.values())} masked or unhandled" + (f": {_answers(bad)}" if bad else "")
 
 
 async def _wait_terminal(db: Any, ids: list[uuid.UUID]) -> dict[uuid.UUID, JobStatus]:
@@ -113,6 +128,7 @@ async def check_invariants(stack: Any, load: Any, tally: Tally) -> dict[str, tup
         index_diff = report.missing_index_entries + report.stale_index_entries + report.rows_without_files
         results["refinements.json equals the database"] = (not index_diff, f"{len(index_diff)} difference(s)")
         results["subscribers saw every seq or a clean end"] = _subscriptions_ok(load.subscriptions, statuses)
+        results["every error answer coded (0 INTERNAL, 0 client crashes)"] = answers_ok(tally.requests)
         return results
     finally:
         await engine.dispose()

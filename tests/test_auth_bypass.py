@@ -66,6 +66,25 @@ async def test_a_revoked_token_cannot_run_operations_on_its_open_socket(live_ser
         assert closed.value.rcvd.code == 4403
 
 
+async def test_a_token_revoked_by_another_process_is_refused_on_the_very_next_socket_operation(live_server, services):
+    # The CLI (or another API replica) revokes: nothing tells this process's TokenGate, so no forget() here.
+    token_id, token = await _token(services, "a")
+    await _token(services, "b")
+    async with WSClient(live_server, {"authorization": f"Bearer {token}"}) as ws:
+        for op in ("1", "2"):  # two operations in a row: any per-token answer this process keeps is warm
+            await ws.subscribe(op, "query { runs { totalCount } }", {})
+            items, _last = await ws.collect(op)
+            assert items[0]["data"]["runs"]["totalCount"] == 0
+        async with services.db() as session:
+            assert await tokens.revoke_token(session, token_id)
+            await session.commit()
+        await ws.subscribe("3", "query { runs { totalCount } }", {})
+        with pytest.raises(ConnectionClosed) as closed:
+            items, last = await ws.collect("3", timeout=5)
+            pytest.fail(f"the revoked token ran an operation: {items} {last}")
+        assert closed.value.rcvd.code == 4403
+
+
 async def test_revoking_a_token_closes_its_sockets_within_5_seconds(live_server, services):
     token_id, token = await _token(services, "a")
     _other_id, other = await _token(services, "b")

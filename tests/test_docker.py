@@ -129,3 +129,12 @@ def test_the_minio_profile_is_an_s3_store_the_api_and_workers_reach():
         assert env["AWS_SECRET_ACCESS_KEY"] == "${AWS_SECRET_ACCESS_KEY:-" + credentials["MINIO_ROOT_PASSWORD"] + "}"
     # The bucket the init job makes is the one the header comment tells to use.
     assert "CHURNS_STORAGE_URL=s3://churns/" in (ROOT / "docker-compose.yml").read_text()
+
+
+def test_every_long_running_service_restarts_unless_stopped():
+    services = _compose()["services"]
+    assert services, "no services in docker-compose.yml"
+    long_running = {name: s for name, s in services.items() if not name.endswith("-init")}  # one-shot jobs
+    assert {"db", "redis", "api", "worker"} <= set(long_running)
+    for name, service in long_running.items():
+        assert service.get("restart") == "unless-stopped", name

@@ -103,3 +103,31 @@ def test_the_cli_exits_1_when_something_is_wrong(services, capsys, monkeypatch):
     assert "orphan run dirs" in capsys.readouterr().out
     assert main(["fsck", "--repair"]) == 0
     assert main(["fsck"]) == 0
+
+
+async def test_the_reapers_pass_restores_entries_a_full_disk_lost(client, services, worker_services, monkeypatch):
+    from arq import create_pool
+
+    from churns_gql.queue import redis_settings
+    from churns_gql.worker import WorkerStats, reap_lost_jobs
+
+    original = type(services.storage)._write_index
+
+    def disk_full(self, run_id, entries, chunks=None):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(services.storage), "_write_index", disk_full)
+    run_id, ids = await _two_completed(client, worker_services, expect_ok=False)
+    monkeypatch.setattr(type(services.storage), "_write_index", original)  # the disk has room again
+    async with services.db() as session:
+        completed = {str(r.id) for r in await session.scalars(select(Refinement)) if r.status == JobStatus.COMPLETED}
+    indexed = {e["job_id"] for e in services.storage.read_index(run_id)["refinements"]}
+    assert completed and not completed & indexed  # the client was told COMPLETED, the index lost them
+    pool = await create_pool(redis_settings(services.settings.redis_url))
+    try:
+        summary = await reap_lost_jobs({"services": worker_services, "redis": pool, "stats": WorkerStats()})
+    finally:
+        await pool.aclose()
+    assert f"indexed {len(completed)}" in summary
+    assert {e["job_id"] for e in services.storage.read_index(run_id)["refinements"]} == completed
+    assert (await fsck.check(services.db, services.storage)).clean

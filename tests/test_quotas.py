@@ -152,3 +152,36 @@ async def test_create_run_counts_against_the_same_limits_in_one_statement(client
     _limit(services, rate_limit_per_minute=0, max_active_jobs_per_token=2)
     # Two runs are QUEUED (no worker runs): a third is one too many.
     assert (await create(client))["userErrors"][0]["code"] == "QUOTA_EXCEEDED"
+
+
+async def test_two_api_replicas_share_the_limits_through_postgres(client, services):
+    # A second app with its own engine, pool, token gate and queue: nothing shared with the first but Postgres.
+    import httpx
+
+    from churns_gql.app import create_app
+    from churns_gql.db import make_engine, make_sessionmaker
+    from churns_gql.graphql.context import AppServices
+    from churns_gql.queue import JobQueue
+    from tests.conftest import TEST_DATABASE_URL, GraphQLClient
+
+    parent = await _parent(client)
+    _limit(services, max_active_jobs_per_token=5)
+    engine = make_engine(TEST_DATABASE_URL)
+    other = AppServices(
+        settings=services.settings,
+        db=make_sessionmaker(engine),
+        storage=services.storage,
+        queue=JobQueue(services.settings.redis_url),
+    )
+    try:
+        transport = httpx.ASGITransport(app=create_app(services=other))
+        async with httpx.AsyncClient(transport=transport, base_url="http://replica-b") as http:
+            replica_b = GraphQLClient(http)
+            both = [client, replica_b] * 6
+            payloads = await asyncio.gather(*[refine(c, parent, prompt="cooler") for c in both])
+    finally:
+        await other.queue.close()
+        await engine.dispose()
+    codes = sorted(p["userErrors"][0]["code"] if p["userErrors"] else "OK" for p in payloads)
+    assert codes == ["OK"] * 5 + ["QUOTA_EXCEEDED"] * 7
+    assert await _refinements(services) == 5

@@ -63,3 +63,13 @@ async def test_partial_headers_and_silent_connections_are_closed(services):
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, timeout=10)
+
+
+def test_serve_runs_the_timed_protocol_with_a_short_keep_alive():
+    from churns_gql.cli import uvicorn_protocols
+    from churns_gql.http_timeouts import HEADER_TIMEOUT_S, KEEP_ALIVE_S
+
+    options = uvicorn_protocols()
+    assert issubclass(options["http"], HeaderTimeoutProtocol)
+    assert options["timeout_keep_alive"] == KEEP_ALIVE_S and 0 < KEEP_ALIVE_S <= 30
+    assert 0 < HEADER_TIMEOUT_S <= 30

@@ -69,6 +69,22 @@ async def test_thumbnails_of_bucket_files_are_made_once_and_cached_in_the_bucket
     assert (await client.http.get(f"{url}?w=huge")).status_code == 400
 
 
+async def test_bucket_derivatives_are_bounded_and_not_counted_as_the_owners_storage(client, services, monkeypatch):
+    from churns_gql import thumbnails
+
+    run = (await import_images(client, [png_bytes(1400, 700)]))["run"]
+    url = run["images"][0]["url"]
+    run_id = decode_id(run["id"])[1]
+    before = services.storage.runs_size([run_id])
+    assert (await client.http.get(f"{url}?w=160")).status_code == 200
+    [one] = await services.storage.list_files(run_id, ".thumbs")
+    monkeypatch.setattr(thumbnails, "MAX_CACHE_BYTES_PER_RUN", one.size)
+    for width in (320, 480, 640):
+        assert (await client.http.get(f"{url}?w={width}")).status_code == 200
+        assert len(await services.storage.list_files(run_id, ".thumbs")) == 1
+    assert services.storage.runs_size([run_id]) == before
+
+
 async def test_jobs_on_the_bucket_complete_and_index_themselves(client, services, worker_services):
     run = (await import_images(client, [png_bytes(80, 60)], metadata={"k": "v"}))["run"]
     image = run["images"][0]["id"]

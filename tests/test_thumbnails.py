@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import time
+import uuid
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
+from churns_gql import thumbnails
 from tests.conftest import import_images
 
 ARTIFACTS = Path(__file__).parent / "artifacts"
@@ -80,3 +84,58 @@ async def test_a_width_on_a_file_that_is_no_picture_serves_the_file(client, serv
     broken.write_bytes(b"\x89PNG not really")
     served = await client.http.get(f"/files/runs/{run_id}/originals/broken.png", params={"w": "160"})
     assert served.status_code == 200 and served.content == b"\x89PNG not really"
+
+
+async def test_derivatives_do_not_count_toward_the_owners_storage(client, services):
+    run = (await import_images(client, [photo_png(2000, 1000)]))["run"]
+    url = run["images"][0]["url"]
+    run_id = uuid.UUID(url.split("/")[3])
+    before = services.storage.runs_size([run_id])
+    for width in thumbnails.WIDTHS:
+        assert (await client.http.get(url, params={"w": str(width)})).status_code == 200
+    cached = sum(p.stat().st_size for p in (services.storage.runs_dir / str(run_id) / ".thumbs").iterdir())
+    assert cached > 100_000, cached  # the derivatives are real and big enough to matter
+    assert services.storage.runs_size([run_id]) == before
+
+
+async def test_a_runs_derivatives_stay_bounded_and_come_back_when_asked_again(client, services, monkeypatch):
+    run = (await import_images(client, [photo_png(2000, 1000)]))["run"]
+    url = run["images"][0]["url"]
+    cache = services.storage.runs_dir / url.split("/")[3] / ".thumbs"
+    first = (await client.http.get(url, params={"w": "160"})).content
+    one = sum(p.stat().st_size for p in cache.iterdir())
+    # Room for about three small ones: older derivatives go as new ones are made.
+    monkeypatch.setattr(thumbnails, "MAX_CACHE_BYTES_PER_RUN", 3 * one)
+    for width in (320, 480, 640, 960, 1280, 1920):
+        assert (await client.http.get(url, params={"w": str(width)})).status_code == 200
+        sizes = [p.stat().st_size for p in cache.glob("*.webp")]
+        # Never more than the bound, except the one just made when it alone is larger.
+        assert sum(sizes) <= 3 * one or len(sizes) == 1, (width, sizes)
+    assert len(list(cache.glob("*.webp"))) < len(thumbnails.WIDTHS)
+    again = await client.http.get(url, params={"w": "160"})
+    assert again.status_code == 200 and again.headers["content-type"] == "image/webp"
+    assert again.content == first
+
+
+async def test_a_hit_marks_a_derivative_recently_used(client, services, monkeypatch):
+    run = (await import_images(client, [photo_png(1000, 500)]))["run"]
+    url = run["images"][0]["url"]
+    cache = services.storage.runs_dir / url.split("/")[3] / ".thumbs"
+    await client.http.get(url, params={"w": "160"})
+    await client.http.get(url, params={"w": "320"})
+    old, new = sorted(cache.glob("*.webp"), key=lambda p: p.stat().st_size)
+    os.utime(old, (time.time() - 7200, time.time() - 7200))
+    os.utime(new, (time.time() - 3600 * 1.5, time.time() - 3600 * 1.5))
+    await client.http.get(url, params={"w": "160"})  # the older one is used again: it is no longer the oldest
+    # Room for one less byte than both: exactly one goes, and it is the one used least recently.
+    monkeypatch.setattr(thumbnails, "MAX_CACHE_BYTES_PER_RUN", old.stat().st_size + new.stat().st_size - 1)
+    assert thumbnails.trim(cache, cache / "just-made.webp") == 1
+    assert old.exists() and not new.exists()
+
+
+def test_evictions_take_the_least_recently_used_first_and_never_the_new_one():
+    entries = [("a", 10, 3.0), ("b", 10, 1.0), ("c", 10, 2.0), ("new", 50, 0.5)]
+    assert thumbnails.evictions(entries, "new", 50) == ["b", "c", "a"]
+    assert thumbnails.evictions(entries, "new", 60) == ["b", "c"]
+    assert thumbnails.evictions(entries, "new", 80) == []
+    assert thumbnails.evictions(entries, "new", 10) == ["b", "c", "a"]  # the new one stays even over the bound

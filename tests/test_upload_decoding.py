@@ -56,3 +56,39 @@ async def test_a_request_cannot_decode_more_than_its_pixel_budget(client, servic
     assert [(e["field"], e["code"]) for e in errors] == [(["input", "images", "3"], "TOO_LARGE")]
     assert "in all" in errors[0]["message"]
     assert not services.storage.runs_dir.exists() or not any(services.storage.runs_dir.iterdir())
+
+
+async def test_decoding_is_one_image_at_a_time_per_request_and_bounded_across_requests(client, services, monkeypatch):
+    import asyncio
+    import threading
+    import time
+
+    from churns_gql import images
+    from tests.conftest import IMPORT_RUN, png_bytes
+
+    real = images.decode_image
+    lock = threading.Lock()
+    active: dict[int, int] = {}  # request (its pixel budget) -> decodes running now
+    peak = {"all": 0, "one_request": 0}
+
+    def watched(data, *, max_pixels, budget=None):
+        key = id(budget)
+        with lock:
+            active[key] = active.get(key, 0) + 1
+            peak["all"] = max(peak["all"], sum(active.values()))
+            peak["one_request"] = max(peak["one_request"], active[key])
+        try:
+            time.sleep(0.05)  # long enough for every request's decodes to meet if nothing bounded them
+            return real(data, max_pixels=max_pixels, budget=budget)
+        finally:
+            with lock:
+                active[key] -= 1
+
+    monkeypatch.setattr(images, "decode_image", watched)
+    files = {f"input.images.{i}": (f"{i}.png", png_bytes(), "image/png") for i in range(3)}
+    bodies = await asyncio.gather(
+        *[client.upload(IMPORT_RUN, {"input": {"images": [None] * 3}}, files) for _ in range(5)]
+    )
+    assert all(b.json()["data"]["importRun"]["run"] for b in bodies)
+    assert peak["one_request"] == 1, peak
+    assert peak["all"] == images.MAX_CONCURRENT_DECODES, peak

@@ -10,7 +10,7 @@ from graphql import GraphQLError, GraphQLSyntaxError, OperationDefinitionNode
 from strawberry.extensions import MaskErrors
 
 from churns_gql.error_codes import ErrorCode
-from churns_gql.services.health import is_outage
+from churns_gql.services.health import is_disk_full, is_outage
 
 log = logging.getLogger("churns_gql.errors")
 
@@ -102,6 +102,11 @@ class CodedErrors(MaskErrors):
                 # A database restart is not a bug: say so with a code a client can retry on.
                 log.warning("database unreachable at %s: %s", error.path, error.original_error.__class__.__name__)
                 error.message = "the database cannot be reached right now; try again"
+                with_code(error, ErrorCode.UNAVAILABLE)
+            elif error_code(error) is None and is_disk_full(error.original_error):
+                # What failed is already undone (staging folders, pending files); space can be freed and retried.
+                log.warning("storage full at %s", error.path)
+                error.message = "the server's storage is full right now; try again later"
                 with_code(error, ErrorCode.UNAVAILABLE)
         # MaskErrors checks `errors` with isinstance on a runtime Protocol, which costs more than the rest
         # of a subscription event's delivery; having the attribute is all that check asks.

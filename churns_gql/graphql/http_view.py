@@ -7,6 +7,7 @@ from typing import Any
 
 from cross_web import HTTPException
 from graphql import GraphQLError, GraphQLSyntaxError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
@@ -94,6 +95,14 @@ def _refusal(exc: HTTPException, method: str) -> RequestRefused:
     return RequestRefused(exc.status_code, exc.reason, ErrorCode.BAD_REQUEST)
 
 
+def _form_refusal(exc: StarletteHTTPException) -> RequestRefused:
+    """Starlette's plain-text multipart refusals as coded ones: a form field (e.g. `operations`) over 1 MB is
+    TOO_LARGE (413), a malformed or overfull form BAD_REQUEST."""
+    if "exceeded maximum size" in exc.detail:
+        return RequestRefused(413, f"{exc.detail} (a form field, e.g. operations)", ErrorCode.TOO_LARGE)
+    return RequestRefused(exc.status_code, exc.detail, ErrorCode.BAD_REQUEST)
+
+
 class GraphQLOverHTTP:
     """Mixin for Strawberry's ASGI view: negotiated media type, spec status codes, coded JSON refusals."""
 
@@ -107,6 +116,8 @@ class GraphQLOverHTTP:
                 response = await self.run(request)  # type: ignore[attr-defined]
             except HTTPException as exc:
                 raise _refusal(exc, request.method) from exc
+            except StarletteHTTPException as exc:  # Starlette's multipart parser refusing a part or a count
+                raise _form_refusal(exc) from exc
         except DocumentRefused as refused:
             response = error_response(
                 refused.status, refused.message, refused.code, media_type=media_type, headers=refused.headers

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
@@ -20,12 +21,54 @@ from churns_gql.services.subtrees import subtree
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+    from churns_gql.storage import RunStorage
+
 MAX_TREE_ROWS = 20_000
 """Refinement rows one request may load for `children` and `ancestors` together.
 
 The cost rules bound the document's depth and breadth, not the rows behind it: a 10-level `children`
 query over a 100,000-refinement tree would otherwise load (and build a response of) all of them.
 """
+
+
+MAX_METADATA_BYTES = 8 * 1024 * 1024
+"""Bytes of run metadata one request may read (and answer with).
+
+The cost rules count a `metadata` field as a fixed weight, but its size is the run's: 4 aliases of 100
+runs' metadata make a 40 MB response whose encoding holds the event loop (and every other tenant) for
+over a second. Bounding the bytes bounds the encoding.
+"""
+
+
+class ByteBudget:
+    """Bytes of metadata a request may still read; past the limit the field fails with a coded error."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.left = limit
+
+    def spend(self, size: int) -> None:
+        """Count bytes about to be answered; raises QUERY_TOO_COMPLEX when the request has used them up."""
+        self.left -= size
+        if self.left < 0:
+            raise PublicError(
+                f"this query reads more than {self.limit // (1024 * 1024)} MB of run metadata; "
+                "ask for fewer runs' `metadata` at once (page through them)",
+                ErrorCode.QUERY_TOO_COMPLEX,
+            )
+
+    async def read_json(self, storage: RunStorage, run_id: uuid.UUID, relative: str) -> Any:
+        """A run's JSON file, or None when it is missing or not JSON; its bytes are spent before it is parsed."""
+        self.spend(0)  # a spent budget refuses before reading anything more
+        try:
+            raw = await storage.read_bytes(run_id, relative)
+        except FileNotFoundError:
+            return None
+        self.spend(len(raw))
+        try:
+            return json.loads(raw)
+        except ValueError:
+            return None
 
 
 class TreeBudget:
@@ -143,6 +186,7 @@ class Loaders:
     lineage_by_refinement: DataLoader[uuid.UUID, Any]
     refinement_cost_by_run: DataLoader[uuid.UUID, float]
     events_by_job: DataLoader[uuid.UUID, list[Any]]
+    metadata_bytes: ByteBudget
 
 
 def make_loaders(db: async_sessionmaker[AsyncSession], tree_rows: int | None = None) -> Loaders:
@@ -157,4 +201,5 @@ def make_loaders(db: async_sessionmaker[AsyncSession], tree_rows: int | None = N
         lineage_by_refinement=_budgeted(db, refinement_service.refinement_lineages, budget, lambda v: 1 + len(v[1])),
         refinement_cost_by_run=_batched(db, run_service.refinement_costs_by_run_ids, float),
         events_by_job=_batched(db, events.events_by_job_ids, list),
+        metadata_bytes=ByteBudget(MAX_METADATA_BYTES),
     )

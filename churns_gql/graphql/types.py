@@ -372,8 +372,9 @@ class Run(relay.Node):
 
     @strawberry.field(description="pipeline_metadata.json of the run.")
     async def metadata(self, info: Info) -> Optional[JSON]:
-        """The run's metadata file, or null when it has none."""
-        data: JSON | None = await info.context.storage.read_json(self.raw.id, METADATA_FILE)
+        """The run's metadata file, or null when it has none; its bytes count against the request's budget."""
+        budget = info.context.loaders.metadata_bytes
+        data: JSON | None = await budget.read_json(info.context.storage, self.raw.id, METADATA_FILE)
         return data
 
     @strawberry.field(description="The generation's stages: status, timing and cost.")

@@ -16,11 +16,14 @@ from churns_gql.models import JobStatus, StageStatus
 from churns_gql.pipeline.context import JobCancelled, PipelineContext, StageFailed
 from churns_gql.providers.base import ProviderError
 from churns_gql.services import lifecycle
+from churns_gql.services.health import is_disk_full
 from churns_gql.services.uow import unit_of_work
 
 log = logging.getLogger("churns_gql.pipeline")
 
 CONDITIONAL = "conditional_stage"
+# A stage that could not write for lack of room fails with this, not as an unexpected error.
+DISK_FULL = "the server's storage is full; try again later"
 
 
 @lru_cache(maxsize=8)
@@ -75,6 +78,9 @@ class PipelineExecutor:
             except StageFailed:
                 raise
             except Exception as exc:
+                if is_disk_full(exc):  # not a bug: say what the client can do about it
+                    log.warning("stage %s of job %s: the data disk is full", name, ctx.job_id)
+                    raise StageFailed(name, DISK_FULL) from exc
                 error_id = uuid.uuid4().hex[:12]
                 log.exception("stage %s of job %s failed unexpectedly (%s)", name, ctx.job_id, error_id)
                 raise StageFailed(name, f"{name} failed unexpectedly (error {error_id})") from exc

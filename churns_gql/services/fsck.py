@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -129,6 +131,34 @@ async def _check_run(
             report.orphan_files.append(f"{run_id}/{relative}")
             if repair:
                 await storage.delete(run_id, relative)
+
+
+async def restore_recent_index_entries(
+    db: async_sessionmaker[AsyncSession], storage: RunStorage, since: datetime
+) -> list[str]:
+    """Put back into refinements.json every refinement COMPLETED since `since` that its run's index lacks.
+
+    The reaper's pass: a completion whose index write failed (a full disk between the result PNG and
+    refinements.json) is restored once the disk has room again, without an operator's fsck. Only
+    entries are added (idempotent, under the run's lock); removals stay with `churns-gql fsck --repair`.
+    """
+    async with db() as session:
+        rows = await session.execute(
+            select(Refinement.id, Refinement.run_id).where(
+                Refinement.status == JobStatus.COMPLETED, Refinement.completed_at >= since
+            )
+        )
+        by_run: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
+        for refinement_id, run_id in rows:
+            by_run[run_id].append(refinement_id)
+    restored = []
+    for run_id, ids in by_run.items():
+        indexed = {e["job_id"] for e in (await storage.load_index(run_id)).get("refinements", [])}
+        for refinement_id in ids:
+            if str(refinement_id) not in indexed:
+                await record_in_index(db, storage, refinement_id)
+                restored.append(f"{run_id}/{refinement_id}")
+    return restored
 
 
 def _is_preview_of(relative: str, rows: list[Refinement]) -> bool:

@@ -1,6 +1,8 @@
-"""Health probes the readiness check runs against the database, and what counts as the database being away."""
+"""Health probes the readiness check runs against the database, and what counts as a backing service being away."""
 
 from __future__ import annotations
+
+import errno
 
 import asyncpg
 from sqlalchemy import text
@@ -14,6 +16,8 @@ _ASYNCPG_OUTAGES = (
     asyncpg.TooManyConnectionsError,
     asyncpg.InvalidCatalogNameError,
 )
+# A disk (or a user's quota on it) with no room left: the storage is away until someone frees space.
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 
 async def ping_database(session: AsyncSession) -> None:
@@ -29,6 +33,15 @@ def is_outage(exc: BaseException | None) -> bool:
         if isinstance(exc, (OperationalError, InterfaceError)) or (
             isinstance(exc, DBAPIError) and exc.connection_invalidated
         ):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
+
+
+def is_disk_full(exc: BaseException | None) -> bool:
+    """Whether an error means the data disk has no room left (ENOSPC, EDQUOT), not a bug to mask."""
+    while exc is not None:
+        if isinstance(exc, OSError) and exc.errno in _FULL:
             return True
         exc = exc.__cause__ or exc.__context__
     return False

@@ -27,6 +27,8 @@ from churns_gql.storage import METADATA_FILE, RunStorage, original_path
 
 MAX_IMPORT_IMAGES = 16
 MAX_TEXT = 4000
+# A run's metadata is read back whole by queries: bounded so one run can never outgrow a request's budget.
+MAX_METADATA_BYTES = 1024 * 1024
 
 
 async def validate_reference(upload: Any, settings: Settings) -> DecodedImage | None:
@@ -101,6 +103,8 @@ async def import_run(
         problems.append(Problem(("input", "metadata"), "metadata must be a JSON object", "INVALID"))
     elif metadata is not None and (bad := unstorable_json(metadata)):
         problems.append(Problem(("input", "metadata"), f"metadata {bad}", "INVALID"))
+    elif metadata is not None and len(_json_bytes(metadata)) > MAX_METADATA_BYTES:
+        problems.append(Problem(("input", "metadata"), f"metadata is over {MAX_METADATA_BYTES:,} bytes", "TOO_LARGE"))
     problems += check_text(prompt, "input", "prompt")
     if problems:
         raise UserInputError(problems)

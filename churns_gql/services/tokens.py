@@ -1,4 +1,4 @@
-"""API tokens: made once and shown once, stored as a SHA-256, checked with a short in-process cache.
+"""API tokens: made once and shown once, stored as a SHA-256; HTTP checks them through a short cache.
 
 Auth is a one-way switch: the first token turns it on (persisted in `auth_state`), and revoking every
 token does not turn it off again; only an operator's `churns-gql auth open` does.
@@ -22,8 +22,6 @@ from churns_gql.services.lifecycle import utcnow
 
 PREFIX = "churns_"
 _CACHE_S = 5.0
-# How long a websocket's "token still live" answer is reused between its operations.
-_RECHECK_S = 1.0
 
 
 def hash_token(token: str) -> str:
@@ -123,7 +121,6 @@ class TokenGate:
         self.require = require
         self._any: tuple[float, bool] | None = None
         self._tokens: dict[str, tuple[float, uuid.UUID | None]] = {}
-        self._live: dict[uuid.UUID | None, tuple[float, bool]] = {}
 
     async def auth_on(self, *, fresh: bool = False) -> bool:
         """True when auth is forced by settings or has been switched on (cached for a few seconds).
@@ -184,23 +181,16 @@ class TokenGate:
     async def still_allowed(self, caller: Caller) -> bool:
         """Whether a connection authenticated earlier as `caller` may run another operation.
 
-        Answers are reused for at most a second: a burst of subscribe messages costs one query, and a
-        revoked token is refused within a second (its sockets are closed by the SocketGuard anyway).
+        A token's answer is never cached: a revocation committed anywhere (the CLI, another replica)
+        refuses the very next operation, for one primary-key read per operation. An open caller has no
+        token to revoke; auth turning on closes its sockets through the SocketGuard.
         """
         if caller.is_open:
             return not await self.auth_on()
         token_id = caller.token_id
         assert token_id is not None  # a caller that is not open came with a token
-        now = time.monotonic()
-        cached = self._live.get(token_id)
-        if cached is not None and now - cached[0] <= _RECHECK_S:
-            return cached[1]
         async with self.db() as session:
-            live = bool(await live_token_ids(session, {token_id}))
-        if len(self._live) > 10_000:
-            self._live.clear()
-        self._live[token_id] = (now, live)
-        return live
+            return bool(await live_token_ids(session, {token_id}))
 
     async def revoked_among(self, callers: set[Caller]) -> set[Caller]:
         """Which of `callers` are no longer allowed: revoked tokens, and open callers once auth is on."""
@@ -216,4 +206,3 @@ class TokenGate:
         """Drop cached answers (after tokens change in this process)."""
         self._any = None
         self._tokens.clear()
-        self._live.clear()
