@@ -240,6 +240,8 @@ class StageEvent(Base):
     message: Mapped[str | None] = mapped_column(Text)
     cost_usd: Mapped[float | None] = mapped_column(Float)
     preview_path: Mapped[str | None] = mapped_column(String(512))
+    # Stable reason of a FAILED stage or job (e.g. moderation_blocked), beside the message for people.
+    code: Mapped[str | None] = mapped_column(String(64))
     terminal: Mapped[bool] = mapped_column(default=False, server_default="false", nullable=False)
     created_at: Mapped[datetime] = _now()
 

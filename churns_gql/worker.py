@@ -75,7 +75,7 @@ async def _run_stages(ctx: PipelineContext, executor: PipelineExecutor, started:
         if time.monotonic() - started >= timeout_s - 1:
             minutes = max(1, round(timeout_s / 60))
             await asyncio.shield(
-                executor.fail(ctx, StageFailed(ctx.current_stage or "job", f"timed out after {minutes} min"))
+                executor.fail(ctx, StageFailed(ctx.current_stage or "job", f"timed out after {minutes} min", "timeout"))
             )
         status = await asyncio.shield(_status(services, ctx.job_model, ctx.job_id))
         if status is not None and status != JobStatus.RUNNING and status != JobStatus.COMPLETED:

@@ -160,3 +160,38 @@ async def test_an_idle_subscription_inbox_with_its_waiting_reader_is_small():
     for reader in readers:
         reader.cancel()
     assert per_subscription < 2000, per_subscription
+
+
+async def test_a_failure_code_travels_in_the_notification(client, services):
+    """A FAILED event's code reaches followers from the NOTIFY payload itself, as stored."""
+    run_id, job_id = await _job(client)
+    hub = EventHub(DSN, services.db)
+    await hub.start()
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 10)
+        follower = asyncio.create_task(_rows(hub, services, job_id))
+        await asyncio.sleep(0.2)
+        async with services.db() as session:
+            await events.publish(
+                session,
+                job_id=job_id,
+                run_id=run_id,
+                stage="s",
+                status=StageStatus.FAILED,
+                progress=0.5,
+                message="blocked",
+                code="moderation_blocked",
+                terminal=True,
+            )
+            await session.commit()
+        rows = await asyncio.wait_for(follower, 10)
+        assert [(r.status, r.code) for r in rows] == [
+            (StageStatus.PENDING, None),
+            (StageStatus.FAILED, "moderation_blocked"),
+        ]
+    finally:
+        await hub.stop()
+
+
+async def _rows(hub, services, job_id) -> list:
+    return [row async for row in events.follow_job(hub, services.db, job_id)]

@@ -29,7 +29,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "openai"
 SUBJECT, STYLE, TEXT = "a blue water bottle", "clean studio light", "STAY COOL"
 CANCEL = "mutation($id: ID!) { cancelRefinement(id: $id) { refinement { id status } userErrors { code } } }"
 DONE = """query($id: ID!) { refinement(id: $id) { status costUsd errorMessage url width height
-           events { stage status message costUsd terminal } } }"""
+           events { stage status message costUsd code terminal } } }"""
 
 
 @pytest.fixture
@@ -254,6 +254,9 @@ async def test_moderation_blocked_fails_with_message_and_code(client, fake, open
     assert done["status"] == "FAILED" and "safety system" in done["errorMessage"]
     failed = [e for e in done["events"] if e["status"] == "FAILED"]
     assert all("moderation_blocked" in e["message"] for e in failed) and failed[-1]["terminal"]
+    # Clients branch on the code field, not on the wording.
+    assert [e["code"] for e in failed] == ["moderation_blocked", "moderation_blocked"]
+    assert all(e["code"] is None for e in done["events"] if e["status"] != "FAILED")
     assert done["costUsd"] == 0.0
 
 
@@ -273,6 +276,7 @@ async def test_account_errors_name_the_setting(client, fake, openai_worker, stat
     await run_worker(openai_worker)
     done = await _done(client, ref["id"])
     assert done["status"] == "FAILED" and setting in done["errorMessage"] and len(fake.requests_to(EDITS)) == 1
+    assert done["events"][-1]["code"] == (code or "permission_denied")
 
 
 async def test_missing_usage_leaves_cost_null_with_a_note(client, fake, worker_services, sleeps):

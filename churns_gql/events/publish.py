@@ -21,17 +21,18 @@ JOB_STAGE = "job"
 _INSERT_AND_NOTIFY = text("""
 WITH e AS (
     INSERT INTO stage_events
-        (job_id, run_id, seq, stage, status, progress, message, cost_usd, preview_path, terminal, created_at)
+        (job_id, run_id, seq, stage, status, progress, message, cost_usd, preview_path, code, terminal, created_at)
     VALUES (:job_id, :run_id,
             CASE WHEN :first THEN 1
                  ELSE COALESCE((SELECT max(seq) FROM stage_events WHERE job_id = :job_id), 0) + 1 END,
-            :stage, :status, :progress, :message, :cost_usd, :preview_path, :terminal, :created_at)
+            :stage, :status, :progress, :message, :cost_usd, :preview_path, :code, :terminal, :created_at)
     RETURNING id, seq
 )
 SELECT e.id, e.seq, pg_notify(:channel, CASE WHEN :inline
     THEN json_build_object('id', e.id, 'job', :job_id, 'run', :run_id, 'seq', e.seq, 'stage', :stage,
                            'status', :status, 'progress', :progress, 'message', :message, 'cost_usd', :cost_usd,
-                           'preview_path', :preview_path, 'terminal', :terminal, 'at', :created_at)::text
+                           'preview_path', :preview_path, 'code', :code, 'terminal', :terminal,
+                           'at', :created_at)::text
     ELSE json_build_object('id', e.id, 'job', :job_id, 'run', :run_id, 'seq', e.seq)::text END)
 FROM e
 """)
@@ -63,6 +64,7 @@ async def publish(
     message: str | None = None,
     cost_usd: float | None = None,
     preview_path: str | None = None,
+    code: str | None = None,
     terminal: bool = False,
     first: bool = False,
 ) -> StageEvent:
@@ -82,6 +84,7 @@ async def publish(
         message=message,
         cost_usd=cost_usd,
         preview_path=preview_path,
+        code=code,
         terminal=terminal,
         created_at=datetime.now(UTC),
     )
@@ -99,6 +102,7 @@ async def publish(
                 "message": message,
                 "cost_usd": cost_usd,
                 "preview_path": preview_path,
+                "code": code,
                 "terminal": terminal,
                 "created_at": event.created_at,
                 "channel": CHANNEL,
@@ -125,6 +129,7 @@ def event_from_payload(data: dict[str, Any]) -> StageEvent | None:
         message=data["message"],
         cost_usd=data["cost_usd"],
         preview_path=data["preview_path"],
+        code=data.get("code"),
         terminal=bool(data["terminal"]),
         created_at=datetime.fromisoformat(data["at"]),
     )

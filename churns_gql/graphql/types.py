@@ -102,6 +102,13 @@ class ProgressEvent:
     terminal: bool = strawberry.field(
         description="True on the job's last event (the job COMPLETED, FAILED or CANCELLED)."
     )
+    code: Optional[str] = strawberry.field(
+        default=None,
+        description=(
+            "Stable reason when a stage or the job FAILED, for clients to act on (e.g. moderation_blocked, "
+            "timeout, insufficient_quota, invalid_api_key, storage_full); null otherwise."
+        ),
+    )
 
     @classmethod
     def from_row(cls, row: models.StageEvent, storage_url: Optional[str]) -> ProgressEvent:
@@ -117,6 +124,7 @@ class ProgressEvent:
             cost_usd=row.cost_usd,
             preview_url=storage_url,
             at=row.created_at,
+            code=row.code,
             terminal=row.terminal,
         )
 

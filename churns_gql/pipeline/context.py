@@ -46,10 +46,12 @@ class JobCancelled(Exception):
 class StageFailed(Exception):
     """A stage failed with a message a user can act on."""
 
-    def __init__(self, stage: str, message: str) -> None:
+    def __init__(self, stage: str, message: str, code: str | None = None) -> None:
+        """`code` is a stable reason clients can act on (the provider's, e.g. moderation_blocked)."""
         super().__init__(message)
         self.stage = stage
         self.message = message
+        self.code = code
 
 
 @dataclass

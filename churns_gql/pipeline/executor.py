@@ -74,13 +74,13 @@ class PipelineExecutor:
             except JobCancelled:
                 raise
             except ProviderError as exc:
-                raise StageFailed(name, exc.message) from exc
+                raise StageFailed(name, exc.message, exc.code) from exc
             except StageFailed:
                 raise
             except Exception as exc:
                 if is_disk_full(exc):  # not a bug: say what the client can do about it
                     log.warning("stage %s of job %s: the data disk is full", name, ctx.job_id)
-                    raise StageFailed(name, DISK_FULL) from exc
+                    raise StageFailed(name, DISK_FULL, "storage_full") from exc
                 error_id = uuid.uuid4().hex[:12]
                 log.exception("stage %s of job %s failed unexpectedly (%s)", name, ctx.job_id, error_id)
                 raise StageFailed(name, f"{name} failed unexpectedly (error {error_id})") from exc
@@ -129,12 +129,14 @@ class PipelineExecutor:
                 JobStatus.FAILED,
                 message=failure.message,
                 progress=ctx.progress,
+                code=failure.code,
                 fields={"cost_usd": ctx.spent_cost()} if ctx.refinement is not None else None,
                 stage_event={
                     "stage": failure.stage,
                     "status": StageStatus.FAILED,
                     "progress": ctx.progress,
                     "message": failure.message,
+                    "code": failure.code,
                 },
             )
         return row is not None

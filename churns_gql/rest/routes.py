@@ -89,6 +89,7 @@ def event_of(row: StageEvent, storage: Any) -> dict[str, Any]:
         "message": row.message,
         "cost_usd": row.cost_usd,
         "preview_url": storage.url(row.run_id, row.preview_path),
+        "code": row.code,
         "terminal": row.terminal,
         "created_at": row.created_at.isoformat() if row.created_at else None,
     }

@@ -126,6 +126,7 @@ async def finish_job(
     *,
     message: str | None,
     progress: float,
+    code: str | None = None,
     fields: dict[str, Any] | None = None,
     stage_event: dict[str, Any] | None = None,
     writes: Sequence[Callable[[AsyncSession], Awaitable[None]]] = (),
@@ -156,6 +157,7 @@ async def finish_job(
         status=_TERMINAL_STAGE_STATUS[status],
         progress=progress,
         message=message,
+        code=code,
         terminal=True,
     )
     return row
