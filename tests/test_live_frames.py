@@ -283,3 +283,41 @@ async def test_a_parked_refinement_subscription_completes_after_its_terminal_eve
             assert [item["data"]["refinementProgress"]["seq"] for item in items] == [2, 3]
             assert last == {"id": "r", "type": "complete"}
             assert not _operation_tasks()
+
+
+async def test_run_subscriptions_arriving_together_share_one_start_read(client, services):
+    """Regression (bench P2): 10,000 subscribers of one run made 10,000 checkouts, one each, at subscribe time."""
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    hub = EventHub("postgresql://unused", services.db)
+    sessions: list[weakref.ref] = []
+
+    def counting_db():
+        session = services.db()
+        sessions.append(weakref.ref(session))
+        return session
+
+    followers = [
+        asyncio.create_task(_drain(events.follow_run(hub, counting_db, run_id, lambda row: True))) for _ in range(20)
+    ]
+    try:
+        await _until(lambda: all(sub.sink is not None for sub in hub._runs.get(run_id, ())), "never caught up")
+        await _until(lambda: len(hub._runs.get(run_id, ())) == 20, "not all subscribed")
+        assert len(sessions) == 1
+        # A subscriber arriving after that read took its snapshot reads anew, and sees what was committed since.
+        await _publish(services, run_id, run_id, "later")
+        seen: list[str] = []
+
+        async def late() -> None:
+            async for row in events.follow_run(hub, counting_db, run_id, lambda row: True):
+                seen.append(row.stage)
+
+        follower = asyncio.create_task(late())
+        followers.append(follower)
+        await _until(lambda: "later" in seen, "the late subscriber missed an event committed before it subscribed")
+        assert len(sessions) == 2
+    finally:
+        for follower in followers:
+            follower.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+    assert hub.subscriber_count == 0

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -76,18 +77,41 @@ Park = Callable[[Position], bool]
 """Offered a caught-up follower's position: True when it took it (the follower then raises Parked)."""
 
 
-async def _run_start(db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> tuple[int, list[StageEvent]]:
+_RunStart = tuple[int, list[StageEvent]]
+# Per hub, the run-start read of each run that has not yet taken its snapshot: a subscriber may join it.
+_starting: weakref.WeakKeyDictionary[EventHub, dict[uuid.UUID, asyncio.Task[_RunStart]]] = weakref.WeakKeyDictionary()
+
+
+async def _run_start(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> _RunStart:
     """The run's newest event id and its generation's history, read with one connection checkout.
 
-    In its own frame: a session bound in the follower's frame would stay alive as long as the subscription;
-    and one checkout, not two, per subscribe (10,000 subscribing at once wait on the pool).
+    Subscribers of one run arriving together share one read: a read is joinable only until its connection
+    is checked out and its first statement is about to run, so everyone who joins subscribed to the hub
+    before the read's snapshot, and nothing committed in between is missed. In its own task and frame: a
+    session bound in the follower's frame would stay alive as long as the subscription, and one follower
+    leaving must not cancel the read the others wait for.
     """
+    pending = _starting.setdefault(hub, {})
+    task = pending.get(run_id)
+    if task is None:
 
-    async def both(session: AsyncSession) -> tuple[int, list[StageEvent]]:
-        since = await read.last_run_event_id(session, run_id)
-        return since, await read.job_events_after(session, run_id, 0)
+        async def both(session: AsyncSession) -> _RunStart:
+            await session.connection()
+            if pending.get(run_id) is task:
+                del pending[run_id]  # from here on the snapshot may be taken: later subscribers read anew
+            since = await read.last_run_event_id(session, run_id)
+            return since, await read.job_events_after(session, run_id, 0)
 
-    return await _replay(both, db)
+        task = pending[run_id] = asyncio.ensure_future(_replay(both, db))
+        task.add_done_callback(lambda t: _forget(pending, run_id, t))
+    return await asyncio.shield(task)
+
+
+def _forget(pending: dict[uuid.UUID, asyncio.Task[_RunStart]], run_id: uuid.UUID, task: asyncio.Task[Any]) -> None:
+    if pending.get(run_id) is task:
+        del pending[run_id]
+    if not task.cancelled():
+        task.exception()  # retrieved here: every follower that wanted it may have left
 
 
 async def follow_job(
@@ -171,7 +195,7 @@ async def follow_run(
     parked = False
     try:
         if resume is None:
-            pos.since, history = await _run_start(db, run_id)
+            pos.since, history = await _run_start(hub, db, run_id)
             # The generation's own history comes first: a client subscribing right after createRun would
             # otherwise miss whatever the worker published before the subscription started.
             for row in history:
