@@ -207,6 +207,7 @@ def _operation_tasks() -> list[asyncio.Task]:
 
 
 async def _until(check, what: str) -> None:
+    """Wait (up to 5 s) until check() is true; fail with `what` otherwise."""
     for _ in range(500):
         if check():
             return
@@ -215,6 +216,7 @@ async def _until(check, what: str) -> None:
 
 
 async def _publish(services, job_id: uuid.UUID, run_id: uuid.UUID, stage: str, *, terminal: bool = False) -> None:
+    """Publish and commit one event of the job."""
     status = StageStatus.COMPLETED if terminal else StageStatus.RUNNING
     async with services.db() as session:
         await events.publish(

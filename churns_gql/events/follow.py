@@ -108,6 +108,7 @@ async def _run_start(hub: EventHub, db: async_sessionmaker[AsyncSession], run_id
 
 
 def _forget(pending: dict[uuid.UUID, asyncio.Task[_RunStart]], run_id: uuid.UUID, task: asyncio.Task[Any]) -> None:
+    """Drop a finished start read from the joinable ones."""
     if pending.get(run_id) is task:
         del pending[run_id]
     if not task.cancelled():
