@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import uuid
 import weakref
 from datetime import UTC, datetime
@@ -19,9 +20,10 @@ from churns_gql.graphql import live_frames
 from churns_gql.graphql.ids import decode_id
 from churns_gql.models import StageEvent, StageStatus
 from churns_gql.ws_writes import CorkedWebSocketProtocol, _text_frame
-from tests.conftest import WSClient, import_images, png_bytes, running_server
+from tests.conftest import WSClient, import_images, png_bytes, refine, running_server
 
 RUN_PROGRESS = "subscription($id: ID!) { runProgress(id: $id) { seq stage } }"
+REFINEMENT_PROGRESS = "subscription($id: ID!) { refinementProgress(id: $id) { seq stage } }"
 
 
 def _row(run_id: uuid.UUID, job_id: uuid.UUID, seq: int) -> StageEvent:
@@ -197,3 +199,127 @@ async def test_a_run_subscription_starts_with_one_checkout_and_keeps_no_session(
 async def _drain(stream) -> None:
     async for _ in stream:
         pass
+
+
+def _operation_tasks() -> list[asyncio.Task]:
+    """Live tasks running a websocket operation (one per subscription before parking)."""
+    return [t for t in asyncio.all_tasks() if not t.done() and t.get_coro().__qualname__.endswith(".run_operation")]
+
+
+async def _until(check, what: str) -> None:
+    """Wait (up to 5 s) until check() is true; fail with `what` otherwise."""
+    for _ in range(500):
+        if check():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError(what)
+
+
+async def _publish(services, job_id: uuid.UUID, run_id: uuid.UUID, stage: str, *, terminal: bool = False) -> None:
+    """Publish and commit one event of the job."""
+    status = StageStatus.COMPLETED if terminal else StageStatus.RUNNING
+    async with services.db() as session:
+        await events.publish(
+            session, job_id=job_id, run_id=run_id, stage=stage, status=status, progress=0.5, terminal=terminal
+        )
+        await session.commit()
+
+
+async def test_caught_up_subscriptions_hold_no_task_and_resume_in_order(services, client, monkeypatch):
+    """Regression (bench P2): each idle subscription kept its operation task, generator chain and stream alive."""
+    refused: list[str] = []
+    real = CorkedWebSocketProtocol.send_text_now
+
+    def flaky(self, text: str) -> bool:
+        if '"seq":2' in text and len(refused) < 3:
+            refused.append(text)
+            return False
+        return real(self, text)
+
+    monkeypatch.setattr(CorkedWebSocketProtocol, "send_text_now", flaky)
+    async with running_server(services) as url:
+        run = (await import_images(client, [png_bytes()]))["run"]
+        run_id = decode_id(run["id"])[1]
+        baseline = services.hub.subscriber_count
+        async with WSClient(url) as ws:
+            ids = [f"op{i}" for i in range(12)]
+            for op_id in ids:
+                await ws.subscribe(op_id, RUN_PROGRESS, {"id": run["id"]})
+            await _until(
+                lambda: services.hub.subscriber_count == baseline + 12 and not _operation_tasks(),
+                "subscriptions never parked (an operation task each)",
+            )
+            got: dict[str, list[int]] = {op_id: [] for op_id in ids}
+            for n in range(3):
+                await _publish(services, run_id, run_id, f"s{n}")
+            for _ in range(3 * 12):
+                message = await ws.receive()
+                assert message["type"] == "next", message
+                got[message["id"]].append(message["payload"]["data"]["runProgress"]["seq"])
+            assert len(refused) == 3  # three of them took seq 2 (and 3) through a resumed operation
+            assert got == {op_id: [1, 2, 3] for op_id in ids}
+            await _until(lambda: not _operation_tasks(), "resumed subscriptions never parked again")
+            for op_id in ids[:5]:  # a client's complete releases a parked subscription's place in the hub
+                await ws.ws.send(json.dumps({"id": op_id, "type": "complete"}))
+            await _until(lambda: services.hub.subscriber_count == baseline + 7, "completed ones still subscribed")
+            await _publish(services, run_id, run_id, "s3")
+            seen = sorted([(await ws.receive())["id"] for _ in range(7)])
+            assert seen == sorted(ids[5:])
+        await _until(lambda: services.hub.subscriber_count == baseline, "a closed socket left subscribers behind")
+
+
+async def test_a_parked_refinement_subscription_completes_after_its_terminal_event(services, client):
+    """The terminal event is declined by the sink: the operation resumes, sends it, then `complete`."""
+    async with running_server(services) as url:
+        run = (await import_images(client, [png_bytes()]))["run"]
+        run_id = decode_id(run["id"])[1]
+        refinement = (await refine(client, run["images"][0]["id"], prompt="make it warmer"))["refinement"]
+        job_id = decode_id(refinement["id"])[1]
+        async with WSClient(url) as ws:
+            await ws.subscribe("r", REFINEMENT_PROGRESS, {"id": refinement["id"]})
+            assert (await ws.receive())["payload"]["data"]["refinementProgress"]["seq"] == 1
+            await _until(lambda: not _operation_tasks(), "the refinement subscription never parked")
+            await _publish(services, job_id, run_id, "edit")
+            await _publish(services, job_id, run_id, "done", terminal=True)
+            items, last = await ws.collect("r")
+            assert [item["data"]["refinementProgress"]["seq"] for item in items] == [2, 3]
+            assert last == {"id": "r", "type": "complete"}
+            assert not _operation_tasks()
+
+
+async def test_run_subscriptions_arriving_together_share_one_start_read(client, services):
+    """Regression (bench P2): 10,000 subscribers of one run made 10,000 checkouts, one each, at subscribe time."""
+    run = (await import_images(client, [png_bytes()]))["run"]
+    run_id = decode_id(run["id"])[1]
+    hub = EventHub("postgresql://unused", services.db)
+    sessions: list[weakref.ref] = []
+
+    def counting_db():
+        session = services.db()
+        sessions.append(weakref.ref(session))
+        return session
+
+    followers = [
+        asyncio.create_task(_drain(events.follow_run(hub, counting_db, run_id, lambda row: True))) for _ in range(20)
+    ]
+    try:
+        await _until(lambda: all(sub.sink is not None for sub in hub._runs.get(run_id, ())), "never caught up")
+        await _until(lambda: len(hub._runs.get(run_id, ())) == 20, "not all subscribed")
+        assert len(sessions) == 1
+        # A subscriber arriving after that read took its snapshot reads anew, and sees what was committed since.
+        await _publish(services, run_id, run_id, "later")
+        seen: list[str] = []
+
+        async def late() -> None:
+            async for row in events.follow_run(hub, counting_db, run_id, lambda row: True):
+                seen.append(row.stage)
+
+        follower = asyncio.create_task(late())
+        followers.append(follower)
+        await _until(lambda: "later" in seen, "the late subscriber missed an event committed before it subscribed")
+        assert len(sessions) == 2
+    finally:
+        for follower in followers:
+            follower.cancel()
+        await asyncio.gather(*followers, return_exceptions=True)
+    assert hub.subscriber_count == 0

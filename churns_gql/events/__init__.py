@@ -1,6 +1,7 @@
 """Stage events: publishing (publish), the read model of stage_events (read) and the API's LISTEN hub (hub)."""
 
-from churns_gql.events.hub import RESYNC, EventHub, EventStreamLost, Subscriber, follow_job, follow_run
+from churns_gql.events.follow import EventStreamLost, Parked, Position, follow_job, follow_run
+from churns_gql.events.hub import RESYNC, EventHub, Subscriber
 from churns_gql.events.publish import (
     CHANNEL,
     FIRST_EVENT_CTE,
@@ -16,6 +17,8 @@ __all__ = [
     "FIRST_EVENT_CTE",
     "FIRST_EVENT_NOTIFY",
     "JOB_STAGE",
+    "Parked",
+    "Position",
     "RESYNC",
     "EventHub",
     "EventStreamLost",

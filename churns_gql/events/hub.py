@@ -8,11 +8,10 @@ import json
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
 import asyncpg
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.events import read
@@ -37,7 +36,7 @@ class Subscriber:
     bytes instead of four deques (bench P2 holds 10,000 of them), and a push wakes the one reader directly.
     """
 
-    __slots__ = ("_items", "_waiter", "job_id", "run_id", "sink")
+    __slots__ = ("_items", "_waiter", "job_id", "run_id", "sink", "wake")
 
     def __init__(self, job_id: uuid.UUID | None = None, run_id: uuid.UUID | None = None) -> None:
         self.job_id = job_id
@@ -46,6 +45,8 @@ class Subscriber:
         self._waiter: asyncio.Future[None] | None = None
         # Set by a follower parked on an empty inbox: takes an in-order live event straight to its client.
         self.sink: Callable[[StageEvent], bool] | None = None
+        # Set while a parked subscription has no reader at all: called once when the inbox gets an item.
+        self.wake: Callable[[], None] | None = None
 
     def push(self, item: StageEvent | _Resync) -> None:
         """Deliver without blocking; a subscriber too slow to keep up is told to resync instead."""
@@ -63,6 +64,9 @@ class Subscriber:
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
+        elif self.wake is not None:
+            wake, self.wake = self.wake, None
+            wake()
 
     def pending(self) -> int:
         """Items delivered and not yet read."""
@@ -226,133 +230,3 @@ class EventHub:
             sub.push(row)
         for sub in tuple(self._runs.get(row.run_id, ())):
             sub.push(row)
-
-
-class EventStreamLost(Exception):
-    """The recorded events could not be re-read, so a gap cannot be ruled out: the client must resync."""
-
-
-_REPLAY_ATTEMPTS = 10
-_T = TypeVar("_T")
-
-
-async def _replay(read_rows: Callable[[AsyncSession], Awaitable[_T]], db: async_sessionmaker[AsyncSession]) -> _T:
-    # Postgres may be restarting: retry for a few seconds, then end the stream rather than guess.
-    for attempt in range(_REPLAY_ATTEMPTS):
-        try:
-            async with db() as session:
-                return await read_rows(session)
-        except (OSError, SQLAlchemyError, asyncpg.PostgresError) as exc:
-            if attempt == _REPLAY_ATTEMPTS - 1:
-                raise EventStreamLost("progress stream interrupted; subscribe again to catch up") from exc
-            await asyncio.sleep(0.5)
-    raise AssertionError("unreachable")
-
-
-async def _events_after(db: async_sessionmaker[AsyncSession], job_id: uuid.UUID, after: int) -> list[StageEvent]:
-    return await _replay(lambda session: read.job_events_after(session, job_id, after), db)
-
-
-Direct = Callable[[StageEvent], bool]
-
-
-async def _run_start(db: async_sessionmaker[AsyncSession], run_id: uuid.UUID) -> tuple[int, list[StageEvent]]:
-    """The run's newest event id and its generation's history, read with one connection checkout.
-
-    In its own frame: a session bound in the follower's frame would stay alive as long as the subscription;
-    and one checkout, not two, per subscribe (10,000 subscribing at once wait on the pool).
-    """
-
-    async def both(session: AsyncSession) -> tuple[int, list[StageEvent]]:
-        since = await read.last_run_event_id(session, run_id)
-        return since, await read.job_events_after(session, run_id, 0)
-
-    return await _replay(both, db)
-
-
-async def follow_job(
-    hub: EventHub, db: async_sessionmaker[AsyncSession], job_id: uuid.UUID, direct: Direct | None = None
-) -> AsyncIterator[StageEvent]:
-    """Every event of a job in seq order, recorded ones first, then live ones; ends after the terminal one.
-
-    With `direct`, live events that come in order while the follower waits are handed to it from the hub's
-    callback instead of being yielded (it returns False for any it cannot deliver now; those, gaps,
-    resyncs and the terminal event are yielded here as usual, after everything it took).
-    """
-    sub = hub.subscribe(job_id=job_id)
-    last = 0
-
-    def take(item: StageEvent) -> bool:
-        nonlocal last
-        if item.seq <= last:
-            return True  # already delivered; the generator would skip it too
-        if item.seq != last + 1 or item.terminal or direct is None or not direct(item):
-            return False
-        last = item.seq
-        return True
-
-    try:
-        # Subscribed before reading history, so an event committed in between is in one or the other.
-        batch: list[StageEvent] = await _events_after(db, job_id, last)
-        while True:
-            for row in batch:
-                if row.seq != last + 1:
-                    continue
-                yield row
-                last = row.seq
-                if row.terminal:
-                    return
-            if direct is not None and not sub.pending():
-                sub.sink = take
-            item = await sub.get()
-            if isinstance(item, _Resync) or item.seq > last + 1:
-                batch = await _events_after(db, job_id, last)
-            else:
-                batch = [item]
-    finally:
-        hub.unsubscribe(sub)
-
-
-async def follow_run(
-    hub: EventHub, db: async_sessionmaker[AsyncSession], run_id: uuid.UUID, direct: Direct | None = None
-) -> AsyncIterator[StageEvent]:
-    """The generation's recorded events, then live ones of it and of all its refinements; each job in seq order.
-
-    `direct` takes in-order live events straight from the hub, as for follow_job.
-    """
-    sub = hub.subscribe(run_id=run_id)
-    last: dict[uuid.UUID, int] = {}
-
-    def take(item: StageEvent) -> bool:
-        seen = last.get(item.job_id)
-        if seen is not None and item.seq <= seen:
-            return True  # already delivered; the generator would skip it too
-        if (seen is not None and item.seq != seen + 1) or direct is None or not direct(item):
-            return False
-        last[item.job_id] = item.seq
-        return True
-
-    try:
-        since, history = await _run_start(db, run_id)
-        # The generation's own history comes first: a client subscribing right after createRun would
-        # otherwise miss whatever the worker published before the subscription started.
-        for row in history:
-            last[row.job_id] = row.seq
-            yield row
-        while True:
-            if direct is not None and not sub.pending():
-                sub.sink = take
-            item = await sub.get()
-            if isinstance(item, _Resync):
-                rows = await _replay(lambda session: read.run_events_after(session, run_id, since), db)
-            elif item.job_id in last and item.seq > last[item.job_id] + 1:
-                rows = await _events_after(db, item.job_id, last[item.job_id])
-            else:
-                rows = [item]
-            for row in rows:
-                if row.seq <= last.get(row.job_id, 0):
-                    continue
-                last[row.job_id] = row.seq
-                yield row
-    finally:
-        hub.unsubscribe(sub)

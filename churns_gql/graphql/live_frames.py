@@ -8,15 +8,24 @@ which runs the event's shared execution (fanout.py: once per document, variables
 results or add to them, a client not reading (writes paused), an operation completing, the legacy graphql-ws
 protocol — is declined and takes the general path (the follower's generator, graphql-core, Strawberry's
 stream, the handler), after everything sent before it.
+
+A caught-up follower parks (`parker`): the handler keeps its position and the operation's task ends, taking
+the generator chain, graphql-core's and Strawberry's per-operation state with it, so an idle subscription is
+the hub's subscriber, its sink and this position. The first item the sink declines wakes the operation: a new
+task runs it again from that position (no visibility check or history read again), which delivers the
+declined item and everything after it through the general path, in order, and parks again once caught up.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
 from collections.abc import Callable
 from contextvars import ContextVar
 from typing import Any
 
+from churns_gql.events import Parked, Position
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.fanout import SHARED_FIELDS, frame_tail, subscription_executor, variables_key
 from churns_gql.graphql.stream_hooks import current_runner
@@ -29,15 +38,67 @@ _TAILS = "_next_frame_tails"
 
 # The graphql-transport-ws handler and operation running in this task.
 current_operation: ContextVar[tuple[Any, Any] | None] = ContextVar("churns_ws_operation", default=None)
+# The parked position an operation's task resumes from (set only in the task a wake-up starts).
+resuming: ContextVar[Position | None] = ContextVar("churns_ws_resuming", default=None)
 
 
 class DirectFrames:
-    """A graphql-transport-ws handler mixin noting each operation for its own task, for direct_sender."""
+    """A graphql-transport-ws handler mixin noting each operation for its own task, and parking caught-up ones."""
+
+    _parked: dict[str, Position] | None = None
 
     async def run_operation(self, operation: Any) -> None:
-        """Run the operation as the base handler does, with it noted in the task's context."""
+        """Run the operation as the base handler does, with it noted in the task's context; a park ends it quietly."""
         current_operation.set((self, operation))
-        await super().run_operation(operation)  # type: ignore[misc]  # a mixin: the handler defines it
+        resumed = resuming.get()
+        parked = False
+        try:
+            await super().run_operation(operation)  # type: ignore[misc]  # a mixin: the handler defines it
+        except Parked:
+            parked = True
+        finally:
+            # A resumed task cancelled before its follower ran would otherwise leave the subscriber in the hub.
+            if resumed is not None and not parked:
+                resumed.release()
+
+    def park(self, operation: Any, pos: Position) -> bool:
+        """Keep `pos` for the operation and let its task end; False when the operation is no longer open."""
+        if operation.completed or self.operations.get(operation.id) is not operation:  # type: ignore[attr-defined]
+            return False
+        if self._parked is None:
+            self._parked = {}
+        self._parked[operation.id] = pos
+        pos.sub.wake = lambda: self._resume(operation)
+        return True
+
+    def _resume(self, operation: Any) -> None:
+        """Run a parked operation again from its position (called from the hub's dispatch)."""
+        pos = (self._parked or {}).pop(operation.id, None)
+        if pos is None:
+            return
+        if operation.completed or self.operations.get(operation.id) is not operation:  # type: ignore[attr-defined]
+            pos.release()
+            return
+        context = contextvars.copy_context()
+        context.run(resuming.set, pos)
+        operation.task = asyncio.create_task(self.run_operation(operation), context=context)
+        operation.task.add_done_callback(self._task_done)  # type: ignore[attr-defined]
+
+    async def cleanup_operation(self, operation_id: str) -> None:
+        """Forget the operation as the base handler does, releasing its parked position if it has one."""
+        pos = (self._parked or {}).pop(operation_id, None)
+        if pos is not None:
+            pos.release()
+        await super().cleanup_operation(operation_id)  # type: ignore[misc]
+
+
+def parker() -> Callable[[Position], bool] | None:
+    """For the graphql-transport-ws operation running in this task, a Park handing its position to the handler."""
+    found = current_operation.get()
+    if found is None or not isinstance(found[0], DirectFrames):
+        return None
+    handler, operation = found
+    return lambda pos: handler.park(operation, pos)
 
 
 def _send_now(handler: Any) -> Callable[[str], bool] | None:

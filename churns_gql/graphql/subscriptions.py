@@ -14,7 +14,7 @@ from churns_gql.graphql.args import NodeId
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id_of
-from churns_gql.graphql.live_frames import direct_sender
+from churns_gql.graphql.live_frames import direct_sender, parker, resuming
 from churns_gql.graphql.types import ProgressEvent, event_from_row
 
 
@@ -24,11 +24,15 @@ async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> 
     Live events the socket can take at once are written by `follow`'s direct sender instead (live_frames.py).
     """
     raw_id = decode_id_of(global_id, type_name)
-    if await load_visible(info, type_name, raw_id) is None:
+    # A parked subscription resumed: visibility was checked when it started, its position is where it was.
+    resume = resuming.get()
+    if resume is None and await load_visible(info, type_name, raw_id) is None:
         raise PublicError(f"no {type_name.lower()} with that id", ErrorCode.NOT_FOUND)
     services = info.context.services
+    direct = direct_sender(info)
+    park = parker() if direct is not None else None
     try:
-        async for row in follow(services.hub, services.db, raw_id, direct_sender(info)):
+        async for row in follow(services.hub, services.db, raw_id, direct, park, resume):
             yield event_from_row(info, row)
     except events.EventStreamLost as exc:
         raise PublicError(str(exc), ErrorCode.UNAVAILABLE) from exc
