@@ -9,6 +9,7 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import ColumnElement, MetaData, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
@@ -39,6 +40,9 @@ def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> Asyn
     return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=pre_ping)
 
 
+_LOST_CONNECTION = (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
 @lru_cache(maxsize=64)
 def _driver_sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
     """A prebuilt statement as the driver's SQL, its parameter names in order and their defaults."""
@@ -60,7 +64,14 @@ async def scalar_on_driver(engine: AsyncEngine, statement: Any, params: dict[str
     try:
         value = await raw.driver_connection.fetchval(sql, *args)  # type: ignore[union-attr]  # asyncpg's
     except BaseException as exc:
-        await greenlet_spawn(raw.invalidate, exc)
+        if isinstance(exc, _LOST_CONNECTION):
+            # As SQLAlchemy does on a disconnect: every connection made before now is stale (Postgres
+            # restarted), so the pool recycles them all instead of failing one request per connection.
+            await greenlet_spawn(engine.sync_engine.pool._invalidate, raw, exc)
+        elif isinstance(exc, asyncpg.PostgresError):
+            await greenlet_spawn(raw.close)  # the server refused the statement; the connection is fine
+        else:
+            await greenlet_spawn(raw.invalidate, exc)  # cancelled mid-statement: its state is unknown
         raise
     await greenlet_spawn(raw.close)
     return value

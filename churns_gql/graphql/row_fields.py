@@ -8,6 +8,7 @@ against graphql-core's own execution over the objects.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import lru_cache
 from operator import attrgetter
 from typing import Any
 
@@ -43,8 +44,13 @@ def row_getter(type_name: str, python_name: str, storage: RunStorage) -> RowGett
     derived = _derived(type_name, storage)
     if python_name in derived:
         return derived[python_name]
-    table = (models.Image if type_name == "Image" else models.Refinement).__table__
-    return attrgetter(python_name) if python_name in table.c else None
+    return attrgetter(python_name) if python_name in _columns(type_name) else None
+
+
+@lru_cache(maxsize=2)
+def _columns(type_name: str) -> frozenset[str]:
+    """The column names of the type's table: what its rows carry."""
+    return frozenset((models.Image if type_name == "Image" else models.Refinement).__table__.c.keys())
 
 
 def object_maker(type_name: str, storage: RunStorage) -> Callable[[Any], Any]:

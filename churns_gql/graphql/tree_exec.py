@@ -39,7 +39,7 @@ TREE_FIELD = "children"
 LINEAGE_FIELD = "ancestors"
 PARENT_TYPES = frozenset({"Image", "Refinement"})
 
-_PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _DELEGATE = range(6)
+_PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _LINEAGE, _DELEGATE = range(7)
 
 
 Pending = list[tuple[dict[str, Any], str, Any]]
@@ -94,7 +94,7 @@ class TreeExecutionContext(FanoutExecutionContext):
             elif name == LINEAGE_FIELD and parent_type.name == "Refinement":
                 plans = self._lineage_plans(parent_type, field_details_list)
                 if plans is not None:
-                    return self._load_lineage(plans, source, parent_type, field_details_list, path)
+                    return self._load_lineage(plans, source.raw_id, parent_type, field_details_list, path)
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
     def _cached_children(self, source: Any) -> list[Any] | None:
@@ -124,14 +124,14 @@ class TreeExecutionContext(FanoutExecutionContext):
     async def _load_lineage(
         self,
         plans: tuple[_Plan, _Plan],
-        source: Any,
+        raw_id: Any,
         parent_type: GraphQLObjectType,
         field_details_list: Any,
         path: Path,
     ) -> Any:
         """Read the lineage (batched with the other nodes'), then complete the original and each refinement."""
         try:
-            root, chain = await self.context_value.loaders.lineage_by_refinement.load(source.raw_id)
+            root, chain = await self.context_value.loaders.lineage_by_refinement.load(raw_id)
         except Exception as raw_error:
             self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, path)
             return None
@@ -206,6 +206,14 @@ class TreeExecutionContext(FanoutExecutionContext):
                         sub_path = item_path.add_key(key, type_name)
                         result[key] = self._complete_list(getter, kids, sub_path, pending)
                         continue
+                elif kind == _LINEAGE:
+                    item_path = item_path or path.add_key(index, None)
+                    lineage = self._load_lineage(
+                        getter, row.id, plan.object_type, details, item_path.add_key(key, type_name)
+                    )
+                    result[key] = lineage
+                    pending.append((result, key, lineage))
+                    continue
                 # Anything else, or a plain value that must be reported as an error: execute_field on the node's
                 # object (a tree list by its plan, the rest graphql-core's own way).
                 item_path = item_path or path.add_key(index, None)
@@ -267,6 +275,11 @@ class TreeExecutionContext(FanoutExecutionContext):
             elif name == TREE_FIELD and object_type.name == "Refinement":
                 plan = self._children_plan(object_type, details)
                 entries.append((key, _CHILDREN, plan, None, details) if plan else (key, _DELEGATE, None, None, details))
+            elif name == LINEAGE_FIELD and object_type.name == "Refinement":
+                plans = self._lineage_plans(object_type, details)
+                entries.append(
+                    (key, _LINEAGE, plans, None, details) if plans else (key, _DELEGATE, None, None, details)
+                )
             else:
                 entries.append(_plain_or_delegate(key, field_def, details, object_type.name, storage))
         return _Plan(object_type, entries, object_maker(object_type.name, storage))

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Uuid, and_, any_, bindparam, func, literal, select
+from sqlalchemy import ARRAY, Integer, Uuid, and_, any_, bindparam, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.models import Image, Refinement
@@ -21,7 +22,9 @@ ImageRow: Any = NamedTuple("ImageRow", [(c.key, Any) for c in _IMAGE.columns])  
 _NR = len(_REFINEMENT.columns)
 
 
-def _statement(limit: int | None) -> Any:
+@lru_cache(maxsize=2)
+def _statement(limited: bool) -> Any:
+    """The lineage walk, built once: the refinements and the limit are bound parameters."""
     # Arrays rather than IN lists: one statement text whatever the number of refinements, so it is prepared once.
     ids = bindparam("refinement_ids", type_=ARRAY(Uuid))
     start = select(
@@ -37,7 +40,8 @@ def _statement(limit: int | None) -> Any:
             parent.c.id == walk.c.ancestor_id
         )
     )
-    cut = select(walk).order_by(walk.c.start_id, walk.c.depth.desc()).limit(limit).subquery("cut")
+    cut = select(walk).order_by(walk.c.start_id, walk.c.depth.desc())
+    cut = (cut.limit(bindparam("limit", type_=Integer)) if limited else cut).subquery("cut")
     # Lineages of one tree share most of their ancestors: each row's columns are sent once, with its first step.
     ranked = select(
         cut,
@@ -65,7 +69,11 @@ async def refinement_lineages(
     lineage cut short by the limit is left out. Rows are the tables' columns, not ORM objects: building
     those cost more than the query (bench P3b).
     """
-    rows = (await session.execute(_statement(limit), {"refinement_ids": list(refinement_ids)})).all()
+    params: dict[str, Any] = {"refinement_ids": list(refinement_ids)}
+    if limit is not None:
+        params["limit"] = limit
+    connection = await session.connection()
+    rows = (await connection.execute(_statement(limit is not None), params)).all()
     ancestors: dict[uuid.UUID, Any] = {}
     images: dict[uuid.UUID, Any] = {}
     steps: dict[uuid.UUID, list[tuple[int, uuid.UUID]]] = defaultdict(list)
