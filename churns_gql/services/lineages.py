@@ -40,8 +40,8 @@ def _statement(limited: bool) -> Any:
             parent.c.id == walk.c.ancestor_id
         )
     )
-    cut = select(walk).order_by(walk.c.start_id, walk.c.depth.desc())
-    cut = (cut.limit(bindparam("limit", type_=Integer)) if limited else cut).subquery("cut")
+    ordered = select(walk).order_by(walk.c.start_id, walk.c.depth.desc())
+    cut = (ordered.limit(bindparam("limit", type_=Integer)) if limited else ordered).subquery("cut")
     # Lineages of one tree share most of their ancestors: each row's columns are sent once, with its first step.
     ranked = select(
         cut,
