@@ -6,11 +6,14 @@ from collections.abc import AsyncIterator, Hashable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, TypeVar
 
+import asyncpg
 from sqlalchemy import ColumnElement, MetaData, Select, func, literal, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.util import greenlet_spawn
 
 # Named constraints let Alembic migrations refer to (and drop) them predictably.
 NAMING_CONVENTION = {
@@ -35,6 +38,43 @@ def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> Asyn
     Postgres restart SQLAlchemy drops the whole pool on the first failed statement anyway.
     """
     return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=pre_ping)
+
+
+_LOST_CONNECTION = (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)
+
+
+@lru_cache(maxsize=64)
+def _driver_sql(statement: Any, dialect: Any) -> tuple[str, tuple[str, ...], dict[str, Any]]:
+    """A prebuilt statement as the driver's SQL, its parameter names in order and their defaults."""
+    compiled = statement.compile(dialect=dialect)
+    return str(compiled), tuple(compiled.positiontup or ()), dict(compiled.params)
+
+
+async def scalar_on_driver(engine: AsyncEngine, statement: Any, params: dict[str, Any]) -> Any:
+    """One prebuilt statement's scalar, run on a pooled asyncpg connection directly, outside a transaction.
+
+    For a hot single-statement read (bench P4+): no SQLAlchemy Connection, execution context or Result,
+    whose per-statement cost was most of the request. Values go to asyncpg as they are, so the statement's
+    parameters must be of types asyncpg takes (uuid, str, int...). A connection that fails mid-statement
+    is dropped from the pool rather than handed out again.
+    """
+    sql, names, defaults = _driver_sql(statement, engine.dialect)
+    args = [params[name] if name in params else defaults[name] for name in names]
+    raw = await engine.raw_connection()
+    try:
+        value = await raw.driver_connection.fetchval(sql, *args)  # type: ignore[union-attr]  # asyncpg's
+    except BaseException as exc:
+        if isinstance(exc, _LOST_CONNECTION):
+            # As SQLAlchemy does on a disconnect: every connection made before now is stale (Postgres
+            # restarted), so the pool recycles them all instead of failing one request per connection.
+            await greenlet_spawn(engine.sync_engine.pool._invalidate, raw, exc)
+        elif isinstance(exc, asyncpg.PostgresError):
+            await greenlet_spawn(raw.close)  # the server refused the statement; the connection is fine
+        else:
+            await greenlet_spawn(raw.invalidate, exc)  # cancelled mid-statement: its state is unknown
+        raise
+    await greenlet_spawn(raw.close)
+    return value
 
 
 def make_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

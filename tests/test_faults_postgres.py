@@ -182,18 +182,32 @@ async def test_queries_while_postgres_is_down_are_coded_unavailable(pg, pg_servi
 
     from churns_gql.app import create_app
 
-    app = create_app(services=pg_services)
+    # The API's own engine has no pre-ping: stale connections after the restart are found by use.
+    engine = make_engine(pg_services.settings.database_url, pre_ping=False)
+    services = AppServices(
+        settings=pg_services.settings,
+        db=make_sessionmaker(engine),
+        storage=pg_services.storage,
+        queue=pg_services.queue,
+    )
+    app = create_app(services=services)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as http:
         await http.post("/graphql", json={"query": "{ __typename }"})  # auth state known and cached
+        await http.post("/graphql", json={"query": "{ runs { totalCount } }"})  # a pooled connection
         await asyncio.to_thread(pg.stop)
         try:
             answered = (await http.post("/graphql", json={"query": "{ runs { totalCount } }"})).json()
-            pg_services.gate.forget()  # a cold gate must ask the database, which is away
+            services.gate.forget()  # a cold gate must ask the database, which is away
             refused = await http.post("/graphql", json={"query": "{ runs { totalCount } }"})
         finally:
             await asyncio.to_thread(pg.start)
+        # The count-only request runs on a pooled driver connection: once one failed, the pool's stale
+        # connections are all recycled, so the next request is answered.
+        back = (await http.post("/graphql", json={"query": "{ runs { totalCount } }"})).json()
     error = answered["errors"][0]
     assert error["extensions"]["code"] == "UNAVAILABLE", error
     assert error["message"] == "the database cannot be reached right now; try again"
     assert refused.status_code == 503 and refused.headers["retry-after"] == "2"
     assert refused.json()["errors"][0]["extensions"]["code"] == "UNAVAILABLE"
+    assert back == {"data": {"runs": {"totalCount": 0}}}, back
+    await engine.dispose()

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import insert
 
+from churns_gql.graphql import types as gql_types
 from churns_gql.graphql.context import Context
 from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.ids import decode_id
@@ -118,3 +119,25 @@ async def test_an_error_inside_a_planned_tree_nulls_what_graphql_core_nulls(serv
     assert ours.data == theirs.data == {"run": None}
     assert [e.message for e in ours.errors] == [e.message for e in theirs.errors]
     assert [e.path for e in ours.errors] == [e.path for e in theirs.errors]
+
+
+async def test_plain_fields_are_read_from_rows_without_building_objects(services, client, monkeypatch):
+    """Regression (bench P3b): every node of a tree list became a Strawberry object, even for `id version url`."""
+    run = await _tree(services, client)
+    built: list[str] = []
+    for cls in (gql_types.Refinement,):  # (the run's images come from their own resolver, as objects)
+        original = cls.from_model.__func__
+
+        def counting(klass, row, storage, _original=original):
+            built.append(klass.__name__)
+            return _original(klass, row, storage)
+
+        monkeypatch.setattr(cls, "from_model", classmethod(counting))
+    plain = """query($id: ID!) { run(id: $id) { images { children { id version status url children {
+        id version url children { id ancestors { __typename id version url } } } } } } }"""
+    data = await client.data(plain, {"id": run})
+    assert data["run"]["images"][0]["children"] and built == [], built
+    # A field graphql-core completes (`mask`, a list of objects) builds the node's object, once per node.
+    masked = """query($id: ID!) { run(id: $id) { images { children { id mask { x } prompt } } } }"""
+    data = await client.data(masked, {"id": run})
+    assert len(built) == len(data["run"]["images"][0]["children"]) == 4

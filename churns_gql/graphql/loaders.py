@@ -14,6 +14,7 @@ from churns_gql import events
 from churns_gql.db import read_session
 from churns_gql.error_codes import ErrorCode
 from churns_gql.graphql.errors import PublicError
+from churns_gql.services import lineages
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 from churns_gql.services.subtrees import subtree
@@ -198,7 +199,7 @@ def make_loaders(db: async_sessionmaker[AsyncSession], tree_rows: int | None = N
         refinement_by_id=_batched(db, refinement_service.refinements_by_ids),
         images_by_run=_batched(db, run_service.images_by_run_ids, list),
         children=SubtreeLoaders(db, budget),
-        lineage_by_refinement=_budgeted(db, refinement_service.refinement_lineages, budget, lambda v: 1 + len(v[1])),
+        lineage_by_refinement=_budgeted(db, lineages.refinement_lineages, budget, lambda v: 1 + len(v[1])),
         refinement_cost_by_run=_batched(db, run_service.refinement_costs_by_run_ids, float),
         events_by_job=_batched(db, events.events_by_job_ids, list),
         metadata_bytes=ByteBudget(MAX_METADATA_BYTES),

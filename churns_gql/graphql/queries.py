@@ -84,8 +84,9 @@ class Query:
         """A page of runs."""
         window = page_window(RUNS, first=first, after=after, last=last, before=before)
         if not _wants_rows(info):
-            async with info.context.services.read_engine().connect() as conn:
-                total = await run_service.count_runs(conn, status=status, caller=info.context.caller)
+            total = await run_service.count_runs(
+                info.context.services.read_engine(), status=status, caller=info.context.caller
+            )
             return RunConnection(edges=[], page_info=page_info(Page([], False, total), []), total_count=total)
         async with info.context.services.reader()() as session:
             page = await run_service.list_runs(session, window=window, status=status, caller=info.context.caller)

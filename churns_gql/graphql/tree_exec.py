@@ -3,41 +3,60 @@
 graphql-core builds a resolve info, calls a resolver, and completes a value for every field of every
 node: for a 1,000-node tree that was most of a request (bench P3b). `children` and `ancestors` lists are
 completed here instead: a plan per (type, selection) says, for each response key, how to get the value
-from a node. Plain columns are read and serialized directly; `children` recurse; any other field
-(`parent`, `stages`, `mask`...) is handed to graphql-core's own `execute_field`, so its resolver, errors
-and null handling are exactly the same.
+from a node. Nodes stay the rows the loaders read: plain columns are read from them and serialized directly
+(graphql/row_fields.py), `children` recurse; only for any other field (`parent`, `stages`, `mask`...) is the
+node's Strawberry object built and the field handed to graphql-core's own `execute_field`, so its
+resolver, errors and null handling are exactly the same.
 """
 
 from __future__ import annotations
 
-from operator import attrgetter
+from collections.abc import Callable
 from typing import Any
 
-from graphql import GraphQLNonNull, GraphQLObjectType, GraphQLOutputType, is_leaf_type, is_list_type, is_non_null_type
+from graphql import (
+    GRAPHQL_MAX_INT,
+    GRAPHQL_MIN_INT,
+    GraphQLEnumType,
+    GraphQLInt,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLOutputType,
+    GraphQLString,
+    is_leaf_type,
+    is_list_type,
+    is_non_null_type,
+)
 from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from churns_gql.graphql.fanout import FanoutExecutionContext
 from churns_gql.graphql.ids import encode_id
+from churns_gql.graphql.row_fields import object_maker, row_getter
 from churns_gql.graphql.types import Image, Refinement
 
 TREE_FIELD = "children"
 LINEAGE_FIELD = "ancestors"
 PARENT_TYPES = frozenset({"Image", "Refinement"})
 
-_PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _DELEGATE = range(6)
+_PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _LINEAGE, _DELEGATE = range(7)
+
 
 Pending = list[tuple[dict[str, Any], str, Any]]
 
 
 class _Plan:
-    """How to complete one node of a selection: (response key, kind, getter, serializer, field details) each."""
+    """How to complete one node (a row) of a selection: (response key, kind, getter, serializer, field details) each."""
 
-    __slots__ = ("depth", "entries", "object_type")
+    __slots__ = ("depth", "entries", "make", "object_type")
 
-    def __init__(self, object_type: GraphQLObjectType, entries: list[tuple[str, int, Any, Any, Any]]) -> None:
+    def __init__(
+        self, object_type: GraphQLObjectType, entries: list[tuple[str, int, Any, Any, Any]], make: Callable[[Any], Any]
+    ) -> None:
         self.object_type = object_type
         self.entries = entries
+        # The node's Strawberry object, built only for a field graphql-core completes.
+        self.make = make
         # `children` levels from here down: how far the subtree loader reads ahead.
         self.depth = 1 + max((e[2].depth for e in entries if e[1] == _CHILDREN), default=0)
 
@@ -56,6 +75,8 @@ class TreeExecutionContext(FanoutExecutionContext):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._plans: dict[tuple[str, int], tuple[Any, _Plan | None]] = {}
+        # Global ids by type and raw id: every lineage repeats the ids of the ancestors it shares.
+        self._ids: dict[str, dict[Any, str]] = {"Image": {}, "Refinement": {}}
 
     def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any, path: Path, position_context: Any
@@ -68,14 +89,12 @@ class TreeExecutionContext(FanoutExecutionContext):
                 if plan is not None:
                     rows = self._cached_children(source)
                     if rows is not None:
-                        return self._complete_field(
-                            self._refinements(plan, rows), parent_type, field_details_list, path
-                        )
+                        return self._complete_field([(plan, rows)], parent_type, field_details_list, path)
                     return self._load_children(plan, source, parent_type, field_details_list, path)
             elif name == LINEAGE_FIELD and parent_type.name == "Refinement":
                 plans = self._lineage_plans(parent_type, field_details_list)
                 if plans is not None:
-                    return self._load_lineage(plans, source, parent_type, field_details_list, path)
+                    return self._load_lineage(plans, source.raw_id, parent_type, field_details_list, path)
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
     def _cached_children(self, source: Any) -> list[Any] | None:
@@ -88,10 +107,6 @@ class TreeExecutionContext(FanoutExecutionContext):
             found = children.cached(children.by_image, source.raw_id)
         return found
 
-    def _refinements(self, plan: _Plan, rows: list[Any]) -> list[tuple[_Plan, Any]]:
-        storage = self.context_value.storage
-        return [(plan, Refinement.from_model(row, storage)) for row in rows]
-
     async def _load_children(
         self, plan: _Plan, source: Any, parent_type: GraphQLObjectType, field_details_list: Any, path: Path
     ) -> Any:
@@ -103,36 +118,37 @@ class TreeExecutionContext(FanoutExecutionContext):
         except Exception as raw_error:
             self.handle_field_error(raw_error, parent_type.fields[TREE_FIELD].type, field_details_list, path)
             return None
-        completed = self._complete_field(self._refinements(plan, rows), parent_type, field_details_list, path)
+        completed = self._complete_field([(plan, rows)], parent_type, field_details_list, path)
         return await completed if self.is_awaitable(completed) else completed
 
     async def _load_lineage(
         self,
         plans: tuple[_Plan, _Plan],
-        source: Any,
+        raw_id: Any,
         parent_type: GraphQLObjectType,
         field_details_list: Any,
         path: Path,
     ) -> Any:
         """Read the lineage (batched with the other nodes'), then complete the original and each refinement."""
         try:
-            root, chain = await self.context_value.loaders.lineage_by_refinement.load(source.raw_id)
+            root, chain = await self.context_value.loaders.lineage_by_refinement.load(raw_id)
         except Exception as raw_error:
             self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, path)
             return None
-        storage = self.context_value.storage
-        items = [(plans[0], Image.from_model(root, storage)), *self._refinements(plans[1], chain)]
-        completed = self._complete_field(items, parent_type, field_details_list, path)
+        completed = self._complete_field([(plans[0], [root]), (plans[1], chain)], parent_type, field_details_list, path)
         return await completed if self.is_awaitable(completed) else completed
 
     def _complete_field(
-        self, items: list[tuple[_Plan, Any]], parent_type: GraphQLObjectType, field_details_list: Any, path: Path
+        self, parts: list[tuple[_Plan, list[Any]]], parent_type: GraphQLObjectType, field_details_list: Any, path: Path
     ) -> Any:
-        """The completed list, or an awaitable of it; errors handled as graphql-core's execute_field does."""
+        """The completed list of each part's rows by its plan, or an awaitable of it; errors handled as
+        graphql-core's execute_field does."""
         return_type = parent_type.fields[field_details_list[0].node.name.value].type
         pending: Pending = []
         try:
-            completed = self._complete_list(items, path, pending)
+            completed: list[dict[str, Any]] = []
+            for plan, rows in parts:
+                completed += self._complete_list(plan, rows, path, pending, len(completed))
         except Exception as raw_error:
             self.handle_field_error(raw_error, return_type, field_details_list, path)
             return None
@@ -151,15 +167,20 @@ class TreeExecutionContext(FanoutExecutionContext):
 
         return finish()
 
-    def _complete_list(self, items: list[tuple[_Plan, Any]], path: Path, pending: Pending) -> list[dict[str, Any]]:
+    def _complete_list(
+        self, plan: _Plan, rows: list[Any], path: Path, pending: Pending, first: int = 0
+    ) -> list[dict[str, Any]]:
         out = []
-        for index, (plan, node) in enumerate(items):
-            type_name = plan.object_type.name
+        type_name = plan.object_type.name
+        children = self.context_value.loaders.children
+        ids = self._ids[type_name]
+        for index, row in enumerate(rows, first):
             result: dict[str, Any] = {}
             item_path: Path | None = None
+            node: Any = None
             for key, kind, getter, serialize, details in plan.entries:
                 if kind <= _REQUIRED:
-                    value = getter(node)
+                    value = getter(row)
                     if value is None:
                         if kind == _PLAIN:
                             result[key] = None
@@ -170,21 +191,34 @@ class TreeExecutionContext(FanoutExecutionContext):
                             result[key] = value
                             continue
                 elif kind == _ID:
-                    result[key] = encode_id(type_name, node.raw_id)
+                    global_id = ids.get(row.id)
+                    if global_id is None:
+                        global_id = ids[row.id] = encode_id(type_name, row.id)
+                    result[key] = global_id
                     continue
                 elif kind == _TYPENAME:
                     result[key] = type_name
                     continue
                 elif kind == _CHILDREN:
-                    kids = self._cached_children(node)
+                    kids = children.cached(children.by_refinement, row.id)
                     if kids is not None:
                         item_path = item_path or path.add_key(index, None)
                         sub_path = item_path.add_key(key, type_name)
-                        result[key] = self._complete_list(self._refinements(getter, kids), sub_path, pending)
+                        result[key] = self._complete_list(getter, kids, sub_path, pending)
                         continue
-                # Anything else, or a plain value that must be reported as an error: execute_field (a tree list
-                # by its plan, the rest graphql-core's own way).
+                elif kind == _LINEAGE:
+                    item_path = item_path or path.add_key(index, None)
+                    lineage = self._load_lineage(
+                        getter, row.id, plan.object_type, details, item_path.add_key(key, type_name)
+                    )
+                    result[key] = lineage
+                    pending.append((result, key, lineage))
+                    continue
+                # Anything else, or a plain value that must be reported as an error: execute_field on the node's
+                # object (a tree list by its plan, the rest graphql-core's own way).
                 item_path = item_path or path.add_key(index, None)
+                if node is None:
+                    node = plan.make(row)
                 value = self.execute_field(plan.object_type, node, details, item_path.add_key(key, type_name), None)
                 if value is Undefined:
                     continue
@@ -227,6 +261,7 @@ class TreeExecutionContext(FanoutExecutionContext):
         grouped, defer_usages, _ = self.collect_subfields(object_type, field_details_list)
         if defer_usages:
             return None
+        storage = self.context_value.storage
         entries: list[tuple[str, int, Any, Any, Any]] = []
         for key, details in grouped.items():
             name = details[0].node.name.value
@@ -240,13 +275,20 @@ class TreeExecutionContext(FanoutExecutionContext):
             elif name == TREE_FIELD and object_type.name == "Refinement":
                 plan = self._children_plan(object_type, details)
                 entries.append((key, _CHILDREN, plan, None, details) if plan else (key, _DELEGATE, None, None, details))
+            elif name == LINEAGE_FIELD and object_type.name == "Refinement":
+                plans = self._lineage_plans(object_type, details)
+                entries.append(
+                    (key, _LINEAGE, plans, None, details) if plans else (key, _DELEGATE, None, None, details)
+                )
             else:
-                entries.append(_plain_or_delegate(key, field_def, details))
-        return _Plan(object_type, entries)
+                entries.append(_plain_or_delegate(key, field_def, details, object_type.name, storage))
+        return _Plan(object_type, entries, object_maker(object_type.name, storage))
 
 
-def _plain_or_delegate(key: str, field_def: Any, details: Any) -> tuple[str, int, Any, Any, Any]:
-    """A column read straight from the node when the field has no resolver, arguments or extensions."""
+def _plain_or_delegate(
+    key: str, field_def: Any, details: Any, type_name: str, storage: Any
+) -> tuple[str, int, Any, Any, Any]:
+    """A value read straight from the row when the field has no resolver, arguments or extensions."""
     definition = field_def.extensions.get(GraphQLCoreConverter.DEFINITION_BACKREF)
     leaf = field_def.type.of_type if isinstance(field_def.type, GraphQLNonNull) else field_def.type
     if (
@@ -260,5 +302,34 @@ def _plain_or_delegate(key: str, field_def: Any, details: Any) -> tuple[str, int
     ):
         return (key, _DELEGATE, None, None, details)
     # A null or unserializable value goes to graphql-core, which reports it as it always has.
+    getter = row_getter(type_name, definition.python_name, storage)
+    if getter is None:
+        return (key, _DELEGATE, None, None, details)
     kind = _REQUIRED if isinstance(field_def.type, GraphQLNonNull) else _PLAIN
-    return (key, kind, attrgetter(definition.python_name), leaf.coerce_output_value, details)
+    return (key, kind, getter, _serializer(leaf), details)
+
+
+def _serializer(leaf: Any) -> Any:
+    """The leaf's output coercion, with its common cases answered without the call chain.
+
+    A str is a String as it is, an int in range an Int as it is (what graphql-core's coercions return);
+    an enum value's name is remembered once coerced. Anything else goes through the type's own coercion.
+    """
+    coerce = leaf.coerce_output_value
+    if leaf is GraphQLString:
+        return lambda value: value if type(value) is str else coerce(value)
+    if leaf is GraphQLInt:
+        return lambda value: (
+            value if type(value) is int and GRAPHQL_MIN_INT <= value <= GRAPHQL_MAX_INT else coerce(value)
+        )
+    if isinstance(leaf, GraphQLEnumType):
+        names: dict[Any, Any] = {}
+
+        def enum_name(value: Any) -> Any:
+            name = names.get(value)
+            if name is None:
+                name = names[value] = coerce(value)
+            return name
+
+        return enum_name
+    return coerce

@@ -9,8 +9,11 @@ from sqlalchemy import text
 from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-# asyncpg's own errors for a server that is down, restarting or refusing more clients.
+# asyncpg's own errors for a server that is down, restarting or refusing more clients. InterfaceError
+# ("connection is closed") is what a statement run on the driver directly meets after a restart; through
+# SQLAlchemy it arrives wrapped in sqlalchemy's InterfaceError, counted below all the same.
 _ASYNCPG_OUTAGES = (
+    asyncpg.InterfaceError,
     asyncpg.CannotConnectNowError,
     asyncpg.ConnectionDoesNotExistError,
     asyncpg.TooManyConnectionsError,

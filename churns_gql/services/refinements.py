@@ -1,15 +1,14 @@
-"""Refinements: the version tree's SQL (children, ancestors, run lists) and stage summaries."""
+"""Refinements: the version tree's SQL (children, run lists) and stage summaries."""
 
 from __future__ import annotations
 
 import math
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, literal, select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.concepts import concept_from_metadata
@@ -30,45 +29,6 @@ from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_
 async def refinements_by_ids(session: AsyncSession, ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, Refinement]:
     """Refinements keyed by id."""
     return await rows_by_id(session, Refinement, ids)
-
-
-async def refinement_lineages(
-    session: AsyncSession, refinement_ids: Sequence[uuid.UUID], *, limit: int | None = None
-) -> dict[uuid.UUID, tuple[Image, list[Refinement]]]:
-    """For each refinement: its root original and its refinement ancestors, oldest first.
-
-    One recursive CTE walks every chain upwards at once, whatever the depth, and brings the root
-    image along in the same statement; at most `limit` rows (one per ancestor) are read.
-    """
-    start = select(
-        Refinement.id.label("start_id"),
-        Refinement.parent_refinement_id.label("ancestor_id"),
-        Refinement.parent_image_id.label("image_id"),
-        literal(1).label("depth"),
-    ).where(Refinement.id.in_(refinement_ids))
-    walk = start.cte("walk", recursive=True)
-    parent = select(Refinement).subquery("parent")
-    walk = walk.union_all(
-        select(walk.c.start_id, parent.c.parent_refinement_id, parent.c.parent_image_id, walk.c.depth + 1).where(
-            parent.c.id == walk.c.ancestor_id
-        )
-    )
-    rows = await session.execute(
-        select(walk.c.start_id, walk.c.depth, Image, Refinement)
-        .select_from(walk)
-        .outerjoin(Refinement, Refinement.id == walk.c.ancestor_id)
-        .outerjoin(Image, Image.id == walk.c.image_id)
-        .order_by(walk.c.start_id, walk.c.depth.desc())
-        .limit(limit)
-    )
-    roots: dict[uuid.UUID, Image] = {}
-    chains: dict[uuid.UUID, list[Refinement]] = defaultdict(list)
-    for start_id, _depth, image, ancestor in rows:
-        if image is not None:
-            roots[start_id] = image
-        if ancestor is not None:
-            chains[start_id].append(ancestor)
-    return {rid: (roots[rid], chains.get(rid, [])) for rid in refinement_ids if rid in roots}
 
 
 async def list_run_refinements(

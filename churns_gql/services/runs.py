@@ -13,10 +13,10 @@ from typing import Any
 import yaml
 from sqlalchemy import Select, bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from churns_gql.config import Settings
-from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped
+from churns_gql.db import Page, Window, keyset_page, rows_by_id, rows_grouped, scalar_on_driver
 from churns_gql.images import DecodedImage, ImageRejected, PixelBudget, validate_upload
 from churns_gql.models import Image, JobStatus, Refinement, Run, RunCount
 from churns_gql.services import lifecycle, quotas
@@ -382,11 +382,15 @@ def _total_statement(owned: bool, by_status: bool) -> Select[Any]:
     return query
 
 
-async def count_runs(conn: AsyncConnection, *, status: JobStatus | None, caller: Caller = OPEN) -> int:
-    """How many runs the caller may see (in `status`): one prebuilt statement on a connection, no ORM session."""
+async def count_runs(engine: AsyncEngine, *, status: JobStatus | None, caller: Caller = OPEN) -> int:
+    """How many runs the caller may see (in `status`): one prebuilt statement on a pooled driver connection.
+
+    No ORM session and no SQLAlchemy Connection: this is the whole of a count-only request (bench P4+).
+    """
     params: dict[str, Any] = {}
     if not caller.is_open:
         params["owner"] = caller.token_id
     if status is not None:
         params["status"] = status.value
-    return int(await conn.scalar(_total_statement("owner" in params, "status" in params), params) or 0)
+    statement = _total_statement("owner" in params, "status" in params)
+    return int(await scalar_on_driver(engine, statement, params) or 0)

@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 
-from sqlalchemy import ARRAY, Uuid, any_, bindparam, literal, or_, select
+from sqlalchemy import ARRAY, Integer, Uuid, any_, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.models import Refinement
@@ -26,6 +27,24 @@ class Subtree:
     rows: int = 0
 
 
+@lru_cache(maxsize=2)
+def _statement(limited: bool) -> Any:
+    """The subtree walk, built once: parents, depth and limit are bound parameters."""
+    # Arrays rather than IN lists: one statement text whatever the number of parents, so it is prepared once.
+    images = bindparam("image_ids", type_=ARRAY(Uuid))
+    refinements = bindparam("refinement_ids", type_=ARRAY(Uuid))
+    start = select(Refinement.id, literal(1).label("level")).where(
+        or_(Refinement.parent_image_id == any_(images), Refinement.parent_refinement_id == any_(refinements))
+    )
+    walk = start.cte("walk", recursive=True)
+    below = select(Refinement.id, (walk.c.level + 1).label("level")).where(
+        Refinement.parent_refinement_id == walk.c.id, walk.c.level < bindparam("depth", type_=Integer)
+    )
+    walk = walk.union_all(below)
+    query = select(*Refinement.__table__.columns, walk.c.level).join(walk, Refinement.id == walk.c.id)
+    return query.limit(bindparam("limit", type_=Integer)) if limited else query
+
+
 async def subtree(
     session: AsyncSession,
     *,
@@ -39,22 +58,12 @@ async def subtree(
     One recursive CTE walks level by level (Postgres hands rows out a level at a time, so a `limit`
     stops the walk instead of reading the whole tree and cutting it afterwards).
     """
-    # Arrays rather than IN lists: one statement text whatever the number of parents, so it is prepared once.
-    images = bindparam("image_ids", list(image_ids), type_=ARRAY(Uuid))
-    refinements = bindparam("refinement_ids", list(refinement_ids), type_=ARRAY(Uuid))
-    start = select(Refinement.id, literal(1).label("level")).where(
-        or_(Refinement.parent_image_id == any_(images), Refinement.parent_refinement_id == any_(refinements))
-    )
-    walk = start.cte("walk", recursive=True)
-    below = select(Refinement.id, (walk.c.level + 1).label("level")).where(
-        Refinement.parent_refinement_id == walk.c.id, walk.c.level < depth
-    )
-    walk = walk.union_all(below)
-    rows = (
-        await session.execute(
-            select(*Refinement.__table__.columns, walk.c.level).join(walk, Refinement.id == walk.c.id).limit(limit)
-        )
-    ).all()
+    params = {"image_ids": list(image_ids), "refinement_ids": list(refinement_ids), "depth": depth}
+    if limit is not None:
+        params["limit"] = limit
+    # A Core statement on the session's connection: the ORM's row handling cost more than the query.
+    connection = await session.connection()
+    rows = (await connection.execute(_statement(limit is not None), params)).all()
     out = Subtree(rows=len(rows))
     for key in (*image_ids, *refinement_ids):
         out.children[key] = []
