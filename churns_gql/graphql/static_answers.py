@@ -4,7 +4,7 @@ A document whose only fields are the query root's `__typename` answers the same 
 (bench P4 measures exactly that request). The first time such a request body comes in it goes the
 whole way (token check, limits, parse, validation, execution, extensions) and the answer is kept only
 when it is exactly the predicted `{"data": {...: "Query"}}`; after that the same body is answered from
-here, after the same token, CSRF and size checks (`GraphQLApp` in app.py). Anything else about the request
+here, after the same token, CSRF and size checks (graphql/../app.py). Anything else about the request
 (variables, extensions, a URL query string) keeps it on the normal path.
 """
 
