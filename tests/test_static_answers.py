@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from churns_gql.graphql.http_view import GraphQLOverHTTP
+from churns_gql.graphql.static_answers import StaticAnswers
 from churns_gql.services import tokens
 
 
@@ -101,8 +102,6 @@ async def test_an_oversized_body_is_refused_before_any_look_up(client: Any, serv
 
 
 def test_the_kept_answers_are_bounded():
-    from churns_gql.graphql.static_answers import StaticAnswers
-
     answers = StaticAnswers(size=2)
     for i in range(3):
         body = f'{{"query": "{{ a{i}: __typename }}"}}'.encode()
