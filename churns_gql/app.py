@@ -33,13 +33,11 @@ from churns_gql.error_codes import ErrorCode
 from churns_gql.events import EventHub
 from churns_gql.graphql import persisted
 from churns_gql.graphql.context import AppServices, Context
-from churns_gql.graphql.http_view import GraphQLOverHTTP, error_response, negotiate
+from churns_gql.graphql.http_view import GraphQLOverHTTP, error_response
 from churns_gql.graphql.schema import build_schema
 from churns_gql.graphql.socket_guard import GuardedTransportWSHandler, GuardedWSHandler, SocketGuard
-from churns_gql.graphql.static_answers import StaticAnswers
 from churns_gql.logs import RequestId
 from churns_gql.queue import JobQueue, redis_unreachable
-from churns_gql.request_bodies import BodyTooLarge, limited, read_body, replay
 from churns_gql.rest import rest_routes
 from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
 from churns_gql.services import health
@@ -71,50 +69,6 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
             allowed_origins=settings.cors_origins,
         )
         self.services = services
-        # Traced requests keep every span, so only an untraced app answers static documents from memory.
-        self.static = None if tracing.tracing_requested() else StaticAnswers()
-
-    async def _serve_json(
-        self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str], limit: int
-    ) -> None:
-        """A JSON POST: a static document's kept answer when there is one, else the normal path (learning it)."""
-        assert self.static is not None
-        body = await read_body(receive, limit)
-        if body is None:
-            await _too_large(limit)(scope, receive, send)
-            return
-        kept = self.static.get(body)
-        if kept is not None:
-            answer, operation = kept
-            media_type = negotiate(headers.get("accept"))
-            await send(
-                {
-                    "type": "http.response.start",
-                    "status": 200,
-                    "headers": [
-                        (b"content-length", str(len(answer)).encode()),
-                        (b"content-type", f"{media_type}; charset=utf-8".encode()),
-                    ],
-                }
-            )
-            await send({"type": "http.response.body", "body": answer})
-            metrics.count_request(operation, 200)
-            return
-        predicted = self.static.predict(body)
-        if predicted is None:
-            await self.serve_http(scope, replay(body, receive), send)
-            return
-        sent: dict[str, Any] = {"status": 0, "body": b""}
-
-        async def capturing_send(message: Any) -> None:
-            if message["type"] == "http.response.start":
-                sent["status"] = message["status"]
-            elif message["type"] == "http.response.body":
-                sent["body"] += message.get("body", b"")
-            await send(message)
-
-        await self.serve_http(scope, replay(body, receive), capturing_send)
-        self.static.learn(body, predicted[0], predicted[1], sent["status"], sent["body"])
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Check the token, and refuse simple cross-site-capable POSTs that carry no preflight-forcing header."""
@@ -147,9 +101,6 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
             if declared.isdigit() and int(declared) > limit:
                 await _too_large(limit)(scope, receive, send)
                 return
-            if self.static is not None and content_type == "application/json" and not scope.get("query_string"):
-                await self._serve_json(scope, receive, send, headers, limit)
-                return
             started = False
 
             async def tracking_send(message: Any) -> None:
@@ -158,8 +109,8 @@ class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
                 await send(message)
 
             try:
-                await self.serve_http(scope, limited(receive, limit), tracking_send)
-            except BodyTooLarge:
+                await self.serve_http(scope, _limited(receive, limit), tracking_send)
+            except _BodyTooLarge:
                 if not started:
                     await _too_large(limit)(scope, receive, send)
             return
@@ -202,6 +153,26 @@ def _is_ide_page(scope: Scope, headers: dict[str, str]) -> bool:
         return False
     params = parse_qs(scope.get("query_string", b"").decode("latin-1"), keep_blank_values=True)
     return not any(key in params for key in ("query", "extensions", "operationName", "variables"))
+
+
+class _BodyTooLarge(Exception):
+    """The request body grew past the limit while streaming in."""
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    # Counting as the body streams in refuses a body without a Content-Length before it is all read.
+    seen = 0
+
+    async def wrapped() -> Any:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _BodyTooLarge()
+        return message
+
+    return wrapped
 
 
 def _too_large(limit: int) -> Response:
