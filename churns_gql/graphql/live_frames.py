@@ -28,8 +28,8 @@ from typing import Any
 from churns_gql.events import Parked, Position
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.fanout import SHARED_FIELDS, frame_tail, subscription_executor, variables_key
+from churns_gql.graphql.progress_event import event_from_row
 from churns_gql.graphql.stream_hooks import current_runner
-from churns_gql.graphql.types import event_from_row
 from churns_gql.models import StageEvent
 from churns_gql.ws_writes import SEND_TEXT_NOW
 

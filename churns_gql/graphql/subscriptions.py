@@ -15,7 +15,7 @@ from churns_gql.graphql.context import Info
 from churns_gql.graphql.errors import PublicError
 from churns_gql.graphql.ids import decode_id_of
 from churns_gql.graphql.live_frames import direct_sender, parker, resuming
-from churns_gql.graphql.types import ProgressEvent, event_from_row
+from churns_gql.graphql.progress_event import ProgressEvent, event_from_row
 
 
 async def _progress(info: Info, type_name: str, global_id: str, follow: Any) -> AsyncGenerator[ProgressEvent, None]:
