@@ -144,6 +144,16 @@ def wait_log(child: Child, needles: tuple[str, ...], timeout: float = 30.0) -> N
     raise TimeoutError(f"{child.name} did not log any of {needles} within {timeout:.0f}s:\n{child.log_tail()}")
 
 
+def wait_cpu_quiet(child: Child, share: float = 0.1, window: float = 0.5, timeout: float = 20.0) -> None:
+    """Wait (at most `timeout`) until the child uses under `share` of a core over `window` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and child.alive():
+        before = cpu_seconds(child.pid)
+        time.sleep(window)
+        if cpu_seconds(child.pid) - before < share * window:
+            return
+
+
 def child_env(extra: dict[str, str]) -> dict[str, str]:
     """This process's environment without any CHURNS_*/OPENAI_* setting, plus `extra`."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHURNS_", "OPENAI_"))}
@@ -276,6 +286,9 @@ class Stack:
         child = spawn(name, self.worker_argv, self.target.env(self.port), self.target.log_dir)
         self.extra.append(child)
         wait_log(child, ("worker started", "Starting worker"))
+        # It loads the OCR models after saying it started; the P7 clock and CPU count start once that is done,
+        # as the editor-alone floor's do after its untimed first pass.
+        wait_cpu_quiet(child)
         return child
 
     def require_worker(self) -> Child:

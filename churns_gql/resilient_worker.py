@@ -27,6 +27,9 @@ FIRST_RETRY_S = 0.5
 MAX_RETRY_S = 5.0
 # Errors this soon after Redis came back are stale pooled connections of the same outage.
 AFTERSHOCK_S = 10.0
+# While every job slot is taken there is nothing to pick, yet arq would still ask Redis for aborted jobs (a MULTI/EXEC
+# round trip) on every 50 ms poll, each one taking the GIL from the running edits: a full worker looks that often.
+FULL_POLL_S = 0.25
 
 
 class ResilientWorker(Worker):
@@ -39,6 +42,7 @@ class ResilientWorker(Worker):
         self._quiet = False
         self._retry_s = FIRST_RETRY_S
         self.outages = 0
+        self._full_polled_at = float("-inf")
 
     async def main(self) -> None:
         """Connect (retrying while Redis is down), then run arq's loop."""
@@ -66,6 +70,10 @@ class ResilientWorker(Worker):
                 await self._wait(exc)
                 return
             self._recovered()
+        if self.job_counter >= self.max_jobs:
+            if time.monotonic() - self._full_polled_at < FULL_POLL_S:
+                return
+            self._full_polled_at = time.monotonic()
         try:
             await super()._poll_iteration()
         except OUTAGE_ERRORS as exc:

@@ -258,7 +258,7 @@ async def test_cancel_while_running_stops_at_the_next_check(client, services, wo
     await asyncio.wait_for(editor.entered.wait(), 10)
     payload = (await client.data(CANCEL, {"id": ref["id"]}))["cancelRefinement"]
     assert payload["refinement"]["status"] == "CANCELLED"
-    editor.gate.set()  # the provider returns; the check after the call sees the cancel
+    editor.gate.set()  # the provider returns; the stage's COMPLETED event sees the cancel
     await asyncio.wait_for(worker, 10)
     data, indexes = await _final_state(client, services, ref["id"])
     assert data["status"] == "CANCELLED" and data["url"] is None

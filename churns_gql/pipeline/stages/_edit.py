@@ -102,10 +102,10 @@ async def edit(ctx: PipelineContext, kind: RefinementType) -> str:
         concept=ctx.concept,
         on_partial=on_partial,
     )
-    # Provider calls cost money and time: check before spending, and after in case a cancel came in.
-    await ctx.check_cancelled()
+    # No separate cancellation reads around the call: the stage's RUNNING event, written just before this, only
+    # commits while the job runs, and the event that follows the call (the stage's COMPLETED) checks the same way,
+    # so a cancel that comes in meanwhile stops the job there, before any result is kept.
     result = await paid_call(ctx, ctx.services.editor.edit(request))
-    await ctx.check_cancelled()
     ctx.result = result
     ctx.stage_cost = result.cost_usd
     return f"{ctx.services.editor.name}: {result.notes}" if result.notes else ctx.services.editor.name

@@ -1,0 +1,44 @@
+"""A worker whose every job slot is taken polls Redis a few times a second, not on every 50 ms tick."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from arq.worker import Worker
+
+from churns_gql import resilient_worker
+from churns_gql.resilient_worker import ResilientWorker
+from churns_gql.worker import POLL_DELAY_S
+
+
+async def _job(ctx: dict) -> None:
+    """A job the worker never starts."""
+
+
+async def _polls_in(worker: ResilientWorker, seconds: float) -> None:
+    """Run the worker's poll on arq's 50 ms tick for `seconds`."""
+    until = time.monotonic() + seconds
+    while time.monotonic() < until:
+        await worker._poll_iteration()
+        await asyncio.sleep(POLL_DELAY_S)
+
+
+async def test_a_full_worker_skips_most_polls_and_a_free_one_polls_every_tick(monkeypatch):
+    reached: list[int] = []
+
+    async def arq_poll(self) -> None:
+        """arq's poll: a Redis round trip for aborted jobs at least, whether or not a slot is free."""
+        reached.append(self.job_counter)
+
+    monkeypatch.setattr(Worker, "_poll_iteration", arq_poll)
+    worker = ResilientWorker(functions=[_job], burst=True, max_jobs=2, poll_delay=POLL_DELAY_S)
+    worker.job_counter = 2  # both slots busy with edits
+    await _polls_in(worker, 1.0)
+    # Still looks now and then (a user's cancel aborts the job), but not 20 times a second.
+    assert 1 <= len(reached) <= 1 / resilient_worker.FULL_POLL_S + 1, reached
+    reached.clear()
+    worker.job_counter = 1  # a slot came free: every tick looks for work again
+    for _ in range(5):
+        await worker._poll_iteration()
+    assert reached == [1] * 5
