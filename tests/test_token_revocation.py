@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import httpx
 from sqlalchemy import text
@@ -58,7 +59,9 @@ def _cli_revoke(services, token_id) -> None:
     assert result.returncode == 0 and "revoked" in result.stdout, result.stdout + result.stderr
 
 
-async def test_a_token_revoked_by_the_cli_is_refused_over_http_within_a_second(live_server, services):
+async def test_a_token_revoked_by_the_cli_is_refused_over_http_within_a_second(live_server, services, monkeypatch):
+    # A long cache life: only the notification, never expiry (however slow the CLI starts), can refuse the token.
+    monkeypatch.setattr(tokens, "_CACHE_S", 60.0)
     token_id, token = await _token(services, "a")
     _other_id, other = await _token(services, "b")  # keeps auth on once the first is revoked
     async with httpx.AsyncClient(base_url=live_server) as http:
@@ -85,6 +88,7 @@ async def test_a_token_created_elsewhere_closes_an_open_server_at_once(live_serv
 async def test_a_revocation_missed_while_the_listener_was_down_is_not_served_from_the_cache(
     live_server, services, monkeypatch
 ):
+    monkeypatch.setattr(tokens, "_CACHE_S", 60.0)  # however slow this test runs, the cached answer is still there
     token_id, token = await _token(services, "a")
     await _token(services, "b")
     hub = services.hub
@@ -97,7 +101,8 @@ async def test_a_revocation_missed_while_the_listener_was_down_is_not_served_fro
 
     async with httpx.AsyncClient(base_url=live_server) as http:
         assert await _status(http, token) == 200  # cached from here on
-        monkeypatch.setattr(hub_module.asyncpg, "connect", held_connect)
+        # Only the hub's reconnects are held: the app's own pool keeps using asyncpg as it is.
+        monkeypatch.setattr(hub_module, "asyncpg", SimpleNamespace(connect=held_connect))
         async with services.db() as session:
             await session.execute(
                 text(
@@ -113,7 +118,7 @@ async def test_a_revocation_missed_while_the_listener_was_down_is_not_served_fro
         async with services.db() as session:  # another replica revokes; its NOTIFY reaches nobody here
             assert await tokens.revoke_token(session, token_id)
             await session.commit()
-        assert await _status(http, token) == 200  # the listener is down: the cache still answers (≤ 5 s)
+        assert await _status(http, token) == 200  # the listener is down: the cache still answers (for ≤ 5 s)
         release.set()
         await asyncio.wait_for(hub.connected.wait(), 5)
         # Back and listening: whatever the cache knew may be stale, so the very next request asks the database.
