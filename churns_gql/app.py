@@ -42,6 +42,7 @@ from churns_gql.rest import rest_routes
 from churns_gql.security_headers import LOCAL_GRAPHIQL_POLICY, SecurityHeaders
 from churns_gql.services import health
 from churns_gql.services import runs as run_service
+from churns_gql.services.tokens import CHANNEL as TOKENS_CHANNEL
 from churns_gql.services.tokens import OPEN, AuthRequired, AuthUnavailable, Caller, TokenGate
 from churns_gql.storage import RunStorage
 
@@ -230,6 +231,9 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
         owns_hub = services.hub is None
         if owns_hub:
             services.hub = EventHub(settings.sync_database_url, services.db)
+        # Revocations anywhere (the CLI, another replica) reach this process's token cache on the hub's connection.
+        services.hub.watch(TOKENS_CHANNEL, services.gate.heard, services.gate.forget)
+        if owns_hub:
             await services.hub.start()
         services.socket_guard.start()
         try:

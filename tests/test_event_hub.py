@@ -195,3 +195,46 @@ async def test_a_failure_code_travels_in_the_notification(client, services):
 
 async def _rows(hub, services, job_id) -> list:
     return [row async for row in events.follow_job(hub, services.db, job_id)]
+
+
+async def test_a_watched_channel_hears_payloads_and_is_told_of_every_gap(services):
+    hub = EventHub(DSN, services.db, max_backoff_s=0.2)
+    heard: list[str] = []
+    gaps: list[int] = []
+    await hub.start()
+    try:
+        await asyncio.wait_for(hub.connected.wait(), 10)
+        hub.watch("churns_test_watch", heard.append, lambda: gaps.append(hub.reconnects))
+        for _ in range(100):  # watched on a live connection: LISTEN, then the gap before it is reported
+            if gaps:
+                break
+            await asyncio.sleep(0.02)
+        assert gaps == [0]
+
+        async def notify(payload: str) -> None:
+            async with services.db() as session:
+                await session.execute(text("SELECT pg_notify('churns_test_watch', :p)"), {"p": payload})
+                await session.commit()
+
+        await notify("one")
+        for _ in range(100):
+            if heard:
+                break
+            await asyncio.sleep(0.02)
+        assert heard == ["one"]
+        pids = await _listener_pids(services)
+        async with services.db() as session:
+            await session.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pids[0]})
+        for _ in range(200):
+            if len(gaps) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert gaps == [0, 1]  # listening again after the drop, and told that something may have been missed
+        await notify("two")
+        for _ in range(100):
+            if len(heard) == 2:
+                break
+            await asyncio.sleep(0.02)
+        assert heard == ["one", "two"]
+    finally:
+        await hub.stop()

@@ -1,4 +1,7 @@
-"""The API's event hub: one LISTEN connection per process fanned out to subscribers, with replay from the table."""
+"""The API's event hub: one LISTEN connection per process fanned out to subscribers, with replay from the table.
+
+Other channels can ride on the same connection (`watch`): the API's token gate hears revocations this way.
+"""
 
 from __future__ import annotations
 
@@ -83,6 +86,26 @@ class Subscriber:
         return self._items.pop(0)
 
 
+def _payload_only(on_payload: Callable[[str], None]) -> Callable[[Any, int, str, str], None]:
+    """An asyncpg listener callback that hands only the payload on, and never lets a watcher's error escape."""
+
+    def callback(_conn: Any, _pid: int, channel: str, payload: str) -> None:
+        try:
+            on_payload(payload)
+        except Exception:
+            log.warning("the watcher of %s failed on a notification", channel, exc_info=True)
+
+    return callback
+
+
+def _gap(channel: str, on_gap: Callable[[], None]) -> None:
+    """Tell a watcher that notifications may have been missed; its error must not stop the hub."""
+    try:
+        on_gap()
+    except Exception:
+        log.warning("the watcher of %s failed to handle a gap", channel, exc_info=True)
+
+
 def _sunk(sink: Callable[[StageEvent], bool], item: StageEvent) -> bool:
     # One subscriber's failing sink must not stop the dispatch to the others: it falls back to its inbox.
     try:
@@ -109,7 +132,10 @@ class EventHub:
         self._pending: list[int] = []
         self._flush_task: asyncio.Task[None] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._side_tasks: set[asyncio.Task[None]] = set()
         self._closing = False
+        self._conn: asyncpg.Connection | None = None
+        self._watches: dict[str, tuple[Callable[[str], None], Callable[[], None]]] = {}
         self.reconnects = 0
 
     # subscribers
@@ -139,6 +165,33 @@ class EventHub:
     def _everyone(self) -> list[Subscriber]:
         return [s for subs in (*self._jobs.values(), *self._runs.values()) for s in subs]
 
+    # other channels
+
+    def watch(self, channel: str, on_payload: Callable[[str], None], on_gap: Callable[[], None]) -> None:
+        """Also LISTEN on `channel`, handing each payload to `on_payload`.
+
+        `on_gap` is called each time the connection (re)starts listening, after the LISTEN: whatever was
+        notified before then, or while the connection was down, was never heard, so the watcher must
+        drop anything it would otherwise have corrected on a notification.
+        """
+        self._watches[channel] = (on_payload, on_gap)
+        conn = self._conn
+        if conn is not None and not conn.is_closed() and self.connected.is_set():
+            task = asyncio.create_task(self._listen_one(conn, channel), name=f"event-hub-watch-{channel}")
+            self._side_tasks.add(task)
+            task.add_done_callback(self._side_tasks.discard)
+
+    async def _listen_one(self, conn: asyncpg.Connection, channel: str) -> None:
+        """Start listening on a watched channel of a live connection, then report the gap before it."""
+        on_payload, on_gap = self._watches[channel]
+        try:
+            await conn.add_listener(channel, _payload_only(on_payload))
+        except Exception as exc:
+            # The connection is going away; the reconnect listens again and reports the gap then.
+            log.warning("could not listen on %s (%s)", channel, exc.__class__.__name__)
+            return
+        _gap(channel, on_gap)
+
     # the connection
 
     async def start(self) -> None:
@@ -154,6 +207,8 @@ class EventHub:
                 await self._task
         if self._flush_task is not None:
             self._flush_task.cancel()
+        for task in tuple(self._side_tasks):
+            task.cancel()
 
     async def _supervise(self) -> None:
         backoff = 0.1
@@ -165,7 +220,16 @@ class EventHub:
                 # Bound now: a late callback of an old connection must not set the next connection's event.
                 conn.add_termination_listener(lambda _c, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._on_notify)
+                listening: set[str] = set()
+                # A channel watched while we await a LISTEN is picked up by the next round, not missed.
+                while todo := set(self._watches) - listening:
+                    for channel in todo:
+                        await conn.add_listener(channel, _payload_only(self._watches[channel][0]))
+                        listening.add(channel)
+                self._conn = conn
                 self.connected.set()
+                for channel in listening:
+                    _gap(channel, self._watches[channel][1])
                 backoff = 0.1
                 # Anything published while we were not listening is in the table: resync everyone.
                 for sub in self._everyone():
@@ -184,6 +248,7 @@ class EventHub:
                 )
             finally:
                 self.connected.clear()
+                self._conn = None
                 if conn is not None and not conn.is_closed():
                     conn.terminate()
             if self._closing:

@@ -1,5 +1,9 @@
 """API tokens: made once and shown once, stored as a SHA-256; HTTP checks them through a short cache.
 
+Every change that must reach that cache (a revocation, auth switched on or re-opened) also NOTIFYs
+CHANNEL in its own transaction, so each API process hears it when it commits and drops what it knew;
+the cache's few seconds only bound how long an answer lives while that LISTEN connection is down.
+
 Auth is a one-way switch: the first token turns it on (persisted in `auth_state`), and revoking every
 token does not turn it off again; only an operator's `churns-gql auth open` does.
 """
@@ -12,7 +16,7 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,6 +26,19 @@ from churns_gql.services.lifecycle import utcnow
 
 PREFIX = "churns_"
 _CACHE_S = 5.0
+
+CHANNEL = "churns_tokens"
+"""The Postgres NOTIFY channel token and auth changes are announced on (payload: a token id, or AUTH_CHANGED)."""
+
+AUTH_CHANGED = "auth"
+"""The payload announcing that auth was switched on or re-opened."""
+
+_NOTIFY = text("SELECT pg_notify(:channel, :payload)")
+
+
+async def announce(session: AsyncSession, payload: str) -> None:
+    """NOTIFY every API process of a token change; delivered only if (and when) the session commits."""
+    await session.execute(_NOTIFY, {"channel": CHANNEL, "payload": payload})
 
 
 def hash_token(token: str) -> str:
@@ -45,6 +62,7 @@ async def set_auth_required(session: AsyncSession, required: bool) -> None:
     await session.execute(
         stmt.on_conflict_do_update(index_elements=[AuthState.id], set_={"required": required, "changed_at": func.now()})
     )
+    await announce(session, AUTH_CHANGED)
 
 
 async def auth_required(session: AsyncSession) -> bool:
@@ -87,6 +105,7 @@ async def revoke_token(session: AsyncSession, token_id: uuid.UUID) -> bool:
     if row is None or row.revoked_at is not None:
         return False
     row.revoked_at = utcnow()
+    await announce(session, str(token_id))
     return True
 
 
@@ -121,6 +140,8 @@ class TokenGate:
         self.require = require
         self._any: tuple[float, bool] | None = None
         self._tokens: dict[str, tuple[float, uuid.UUID | None]] = {}
+        # Bumped by every forget: a lookup that started before one must not cache the answer it read.
+        self._generation = 0
 
     async def auth_on(self, *, fresh: bool = False) -> bool:
         """True when auth is forced by settings or has been switched on (cached for a few seconds).
@@ -132,11 +153,14 @@ class TokenGate:
             return True
         now = time.monotonic()
         if fresh or self._any is None or now - self._any[0] > _CACHE_S:
+            generation = self._generation
             async with self.db() as session:
                 on = await auth_required(session) or await live_token_count(session) > 0
-            self._any = (now, on)
+            if generation == self._generation:
+                self._any = (now, on)
             if on:
                 self.require = True
+            return on
         return self._any[1]
 
     async def _lookup(self, token: str) -> uuid.UUID | None:
@@ -145,10 +169,14 @@ class TokenGate:
         cached = self._tokens.get(digest)
         if cached is not None and now - cached[0] <= _CACHE_S:
             return cached[1]
+        generation = self._generation
         async with self.db() as session:
             token_id = await session.scalar(
                 select(ApiToken.id).where(ApiToken.token_hash == digest, ApiToken.revoked_at.is_(None))
             )
+        if generation != self._generation:
+            # A change was heard while we read: our answer may predate it, so it serves this request only.
+            return token_id
         if len(self._tokens) > 10_000:
             self._tokens.clear()
         self._tokens[digest] = (now, token_id)
@@ -203,6 +231,22 @@ class TokenGate:
         return gone
 
     def forget(self) -> None:
-        """Drop cached answers (after tokens change in this process)."""
+        """Drop every cached answer (tokens changed, or their notifications may have been missed)."""
+        self._generation += 1
         self._any = None
         self._tokens.clear()
+
+    def forget_token(self, token_id: uuid.UUID) -> None:
+        """Drop the cached answers naming `token_id` (it was revoked); other tokens stay cached."""
+        self._generation += 1
+        for digest in [d for d, (_at, cached_id) in self._tokens.items() if cached_id == token_id]:
+            del self._tokens[digest]
+
+    def heard(self, payload: str) -> None:
+        """Act on a CHANNEL notification: a revoked token's id, or anything else (auth changed) drops all."""
+        try:
+            token_id = uuid.UUID(payload)
+        except ValueError:
+            self.forget()
+            return
+        self.forget_token(token_id)
