@@ -24,17 +24,16 @@ async def _job(client):
 
 async def _publish(services, run_id, job_id, n, terminal=False):
     for i in range(n):
-        async with services.db() as session:
-            await events.publish(
-                session,
-                job_id=job_id,
-                run_id=run_id,
-                stage="s",
-                status=StageStatus.RUNNING,
-                progress=0.1,
-                terminal=terminal and i == n - 1,
-            )
-            await session.commit()
+        await _publish_one(services, run_id, job_id, terminal=terminal and i == n - 1)
+
+
+async def _publish_one(services, run_id, job_id, status=StageStatus.RUNNING, **fields):
+    """Publish and commit one event of stage "s" (RUNNING at 0.1 unless told otherwise)."""
+    async with services.db() as session:
+        await events.publish(
+            session, job_id=job_id, run_id=run_id, stage="s", status=status, **{"progress": 0.1, **fields}
+        )
+        await session.commit()
 
 
 async def _listener_pids(services) -> list[int]:
@@ -171,19 +170,9 @@ async def test_a_failure_code_travels_in_the_notification(client, services):
         await asyncio.wait_for(hub.connected.wait(), 10)
         follower = asyncio.create_task(_rows(hub, services, job_id))
         await asyncio.sleep(0.2)
-        async with services.db() as session:
-            await events.publish(
-                session,
-                job_id=job_id,
-                run_id=run_id,
-                stage="s",
-                status=StageStatus.FAILED,
-                progress=0.5,
-                message="blocked",
-                code="moderation_blocked",
-                terminal=True,
-            )
-            await session.commit()
+        await _publish_one(
+            services, run_id, job_id, StageStatus.FAILED, message="blocked", code="moderation_blocked", terminal=True
+        )
         rows = await asyncio.wait_for(follower, 10)
         assert [(r.status, r.code) for r in rows] == [
             (StageStatus.PENDING, None),
