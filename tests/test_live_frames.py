@@ -157,16 +157,7 @@ def test_a_hand_built_text_frame_is_what_websockets_would_send(size):
 
 async def test_a_socket_that_cannot_take_a_frame_now_gets_it_by_the_general_path(services, client, monkeypatch):
     """When the direct write is refused (writes paused), the event and those after it still arrive once, in order."""
-    refused: list[str] = []
-    real = CorkedWebSocketProtocol.send_text_now
-
-    def flaky(self, text: str) -> bool:
-        if '"seq":2' in text and len(refused) < 5:
-            refused.append(text)
-            return False
-        return real(self, text)
-
-    monkeypatch.setattr(CorkedWebSocketProtocol, "send_text_now", flaky)
+    refused = _refuse_seq_2(monkeypatch, 5)
     got = await _fan_out(services, client, n_subs=10, n_events=3)
     assert len(refused) == 5
     assert got == {f"op{i}": [1, 2, 3] for i in range(10)}
@@ -227,16 +218,7 @@ async def _publish(services, job_id: uuid.UUID, run_id: uuid.UUID, stage: str, *
 
 async def test_caught_up_subscriptions_hold_no_task_and_resume_in_order(services, client, monkeypatch):
     """Regression (bench P2): each idle subscription kept its operation task, generator chain and stream alive."""
-    refused: list[str] = []
-    real = CorkedWebSocketProtocol.send_text_now
-
-    def flaky(self, text: str) -> bool:
-        if '"seq":2' in text and len(refused) < 3:
-            refused.append(text)
-            return False
-        return real(self, text)
-
-    monkeypatch.setattr(CorkedWebSocketProtocol, "send_text_now", flaky)
+    refused = _refuse_seq_2(monkeypatch, 3)
     async with running_server(services) as url:
         run = (await import_images(client, [png_bytes()]))["run"]
         run_id = decode_id(run["id"])[1]
@@ -323,3 +305,18 @@ async def test_run_subscriptions_arriving_together_share_one_start_read(client, 
             follower.cancel()
         await asyncio.gather(*followers, return_exceptions=True)
     assert hub.subscriber_count == 0
+
+
+def _refuse_seq_2(monkeypatch, times: int) -> list[str]:
+    """Make direct writes refuse the frames of seq 2 the first `times` times; the refused frames are listed."""
+    refused: list[str] = []
+    real = CorkedWebSocketProtocol.send_text_now
+
+    def flaky(self, text: str) -> bool:
+        if '"seq":2' in text and len(refused) < times:
+            refused.append(text)
+            return False
+        return real(self, text)
+
+    monkeypatch.setattr(CorkedWebSocketProtocol, "send_text_now", flaky)
+    return refused
