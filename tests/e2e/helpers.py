@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Locator, Page, expect
@@ -162,3 +163,18 @@ def poster_png(width: int, height: int, seed: int) -> bytes:
     out = io.BytesIO()
     picture.save(out, "PNG")
     return out.getvalue()
+
+
+async def block_all_but_loopback(page: Page) -> list[str]:
+    """Abort every request that leaves the machine (as with no network); the aborted URLs are listed."""
+    blocked: list[str] = []
+
+    async def only_loopback(route: Any) -> None:
+        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
+            await route.continue_()
+        else:
+            blocked.append(route.request.url)
+            await route.abort()
+
+    await page.context.route("**/*", only_loopback)
+    return blocked

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 from playwright.async_api import Page, expect
 
 from tests.conftest import GraphQLClient, import_images, refine, run_worker
 from tests.e2e.conftest import BrowserPage
-from tests.e2e.helpers import card, open_run, poster_png, refinements_of, tab_to, wait_loaded
+from tests.e2e.helpers import block_all_but_loopback, card, open_run, poster_png, refinements_of, tab_to, wait_loaded
 
 SIZES = {"desktop": (1280, 800), "phone": (390, 844)}
 # Blocks that touch look like one: a page's first block sits clear of the header, and sections clear of each other.
@@ -158,16 +157,7 @@ async def test_every_page_and_dialog_passes_axe_and_is_photographed(
     await check(web, size, "token-dialog")
     await page.keyboard.press("Escape")
 
-    blocked: list[str] = []
-
-    async def only_loopback(route: Any) -> None:
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            await route.continue_()
-        else:
-            blocked.append(route.request.url)
-            await route.abort()
-
-    await page.context.route("**/*", only_loopback)
+    blocked = await block_all_but_loopback(page)
     await page.goto("/graphql")
     await expect(page.locator(".graphiql-query-editor .CodeMirror")).to_be_visible()
     await expect(page.get_by_test_id("back-to-app")).to_be_visible()

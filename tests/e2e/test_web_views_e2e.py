@@ -12,6 +12,7 @@ from tests.conftest import GraphQLClient, import_images, refine, run_worker
 from tests.e2e.conftest import BrowserPage
 from tests.e2e.helpers import (
     CENTRE_PIXEL,
+    block_all_but_loopback,
     card,
     large_png,
     open_run,
@@ -207,21 +208,11 @@ async def test_the_api_explorer_works_offline_sends_the_token_and_links_back(
     web: BrowserPage, api: GraphQLClient, services
 ):
     """GraphiQL loads from the server alone (every non-loopback request is blocked), runs a query with the app's token."""
-    from urllib.parse import urlsplit
 
     from churns_gql.services import tokens
 
     page = web.page
-    blocked: list[str] = []
-
-    async def only_loopback(route: Any) -> None:
-        if urlsplit(route.request.url).hostname in ("127.0.0.1", "localhost"):
-            await route.continue_()
-        else:
-            blocked.append(route.request.url)
-            await route.abort()
-
-    await page.context.route("**/*", only_loopback)
+    blocked = await block_all_but_loopback(page)
     async with services.db() as session:
         row, token = await tokens.create_token(session, "explorer")
         await session.commit()
