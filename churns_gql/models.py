@@ -192,6 +192,8 @@ class Refinement(Base):
         Index("ix_refinements_parent_image_id_created_at", "parent_image_id", "created_at"),
         Index("ix_refinements_parent_refinement_id_created_at", "parent_refinement_id", "created_at"),
         Index("ix_refinements_run_id_created_at", "run_id", "created_at"),
+        # The next version of an original is the last entry here (refineImage reads it under the version lock).
+        Index("ix_refinements_run_id_generation_index_version", "run_id", "generation_index", "version"),
     )
 
 

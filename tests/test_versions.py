@@ -34,3 +34,41 @@ async def test_siblings_and_chains_never_share_a_number(client, worker_services)
     assert [(ch["version"], ch["depth"], ch["parent"]["version"]) for ch in children] == [(2, 1, 1), (3, 1, 1)]
     grand = children[0]["children"]
     assert [(g["version"], g["depth"], g["parent"]["version"]) for g in grand] == [(4, 2, 2)]
+
+
+async def test_numbering_a_version_reads_one_index_entry_not_the_run(client, services):
+    """Regression: the next version was max(version) over every refinement of the run, read under the version lock."""
+    from sqlalchemy import text
+
+    from churns_gql.graphql.ids import decode_id
+    from churns_gql.models import Image
+    from churns_gql.services import versions
+
+    run = (await import_images(client, [png_bytes(48, 32), png_bytes(48, 32)]))["run"]
+    async with services.db() as session:
+        image = await session.get(Image, decode_id(run["images"][0]["id"])[1])
+        assert image is not None
+        # 400 refinements of each original, as a busy run builds up.
+        await session.execute(
+            text(
+                "INSERT INTO refinements (id, run_id, parent_image_id, generation_index, version, type, status)"
+                " SELECT gen_random_uuid(), :run, :image, g, v, 'PROMPT', 'COMPLETED'"
+                " FROM generate_series(0, 1) g, generate_series(2, 401) v"
+            ),
+            {"run": image.run_id, "image": image.id},
+        )
+        await session.commit()
+    async with services.db() as session:
+        # As autovacuum would have by now: without statistics the planner guesses a handful of rows per run.
+        await session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+        await session.execute(text("ANALYZE refinements"))
+    async with services.db() as session:
+        assert await versions.next_version(session, image.run_id, 0) == 402
+        read = await session.scalar(
+            text(
+                "SELECT COALESCE(seq_tup_read, 0) + COALESCE(idx_tup_fetch, 0)"
+                " FROM pg_stat_xact_user_tables WHERE relname = 'refinements'"
+            )
+        )
+        await session.rollback()
+    assert read is not None and read < 20, f"{read} refinement rows read to number one version"
