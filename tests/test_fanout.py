@@ -106,7 +106,11 @@ async def test_subscribers_of_a_shared_event_build_one_per_event_executor(live_s
     async with WSClient(live_server) as ws:
         for op_id in ("1", "2", "3"):
             await ws.subscribe(op_id, FULL, {"id": run["id"]})
-        await asyncio.sleep(0.3)
+        # A first event proves all three are live (a slow start would read it back from history instead,
+        # with an executor of its own); only then is sharing what is measured.
+        await _publish(services, run_id, "warming up")
+        assert sorted([(await ws.receive())["id"] for _ in range(3)]) == ["1", "2", "3"]
+        built.clear()
         await _publish(services, run_id, "thinking")
         got = sorted([(await ws.receive())["id"] for _ in range(3)])
     assert got == ["1", "2", "3"]
