@@ -28,7 +28,7 @@ from churns_gql.config import Settings
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.graphql.context import AppServices
 from churns_gql.queue import JobQueue
-from churns_gql.storage import RunStorage
+from churns_gql.storage import IndexEntry, RunStorage
 from tests.s3_server import moto_endpoint, s3_url  # noqa: F401 - fixtures shared by the S3 storage tests
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -373,3 +373,17 @@ async def assert_failed_for_lost_queue(services: AppServices, model: Any, payloa
         )
     assert row.status == JobStatus.FAILED and "Redis" in row.error_message
     assert last.terminal and last.status.value == "FAILED"
+
+
+def index_entry(job_id: str, cost: float = 0.5, summary: str | None = "s") -> IndexEntry:
+    """A refinements.json entry of a PROMPT refinement from original 0, for storage and index tests."""
+    return IndexEntry(
+        job_id=job_id,
+        parent_image_id="p",
+        parent_image_path="originals/image_0.png",
+        image_path=f"refinements/{job_id}_from_0.png",
+        type="prompt",
+        summary=summary,
+        cost=cost,
+        created_at="2026-01-01T00:00:00+00:00",
+    )

@@ -8,28 +8,20 @@ import uuid
 import pytest
 
 from churns_gql import index_file
-from churns_gql.storage import IndexEntry, RunStorage
-
-
-def _entry(job_id: str, cost: float = 0.5, summary: str | None = "s") -> IndexEntry:
-    return IndexEntry(
-        job_id=job_id,
-        parent_image_id="p",
-        parent_image_path="originals/image_0.png",
-        image_path=f"refinements/{job_id}_from_0.png",
-        type="prompt",
-        summary=summary,
-        cost=cost,
-        created_at="2026-01-01T00:00:00+00:00",
-    )
+from churns_gql.storage import RunStorage
+from tests.conftest import index_entry
 
 
 @pytest.mark.parametrize(
     "entries",
     [
         [],
-        [_entry("a").as_dict()],
-        [_entry("a", 0.1).as_dict(), _entry("b", 1e-7, None).as_dict(), _entry("c", 3, 'Texte « é » \n"q"').as_dict()],
+        [index_entry("a").as_dict()],
+        [
+            index_entry("a", 0.1).as_dict(),
+            index_entry("b", 1e-7, None).as_dict(),
+            index_entry("c", 3, 'Texte « é » \n"q"').as_dict(),
+        ],
         [{"job_id": "legacy", "cost": None, "extra": {"nested": [1, {"x": []}], "empty": {}}}],
     ],
 )
@@ -44,12 +36,12 @@ def test_the_bytes_are_json_dumps_indent_2(entries):
 
 async def test_an_unchanged_file_is_not_parsed_again(tmp_path, monkeypatch):
     storage, run_id = RunStorage(tmp_path), uuid.uuid4()
-    await storage.record_refinement(run_id, _entry("a"))
+    await storage.record_refinement(run_id, index_entry("a"))
     parsed: list[bytes] = []
     real_parse = index_file.parse
     monkeypatch.setattr(index_file, "parse", lambda data: parsed.append(data) or real_parse(data))
-    await storage.record_refinement(run_id, _entry("b"))
-    await storage.record_refinement(run_id, _entry("a", 2.0))
+    await storage.record_refinement(run_id, index_entry("b"))
+    await storage.record_refinement(run_id, index_entry("a", 2.0))
     assert parsed == []
     index = storage.read_index(run_id)
     assert [e["job_id"] for e in index["refinements"]] == ["b", "a"] and index["total_cost"] == 2.5
@@ -59,12 +51,12 @@ async def test_an_unchanged_file_is_not_parsed_again(tmp_path, monkeypatch):
 async def test_another_writers_version_is_read_not_overwritten(backend, tmp_path, request):
     url = f"file://{tmp_path}" if backend == "local" else request.getfixturevalue("s3_url")
     ours, theirs, run_id = RunStorage.from_url(url, tmp_path), RunStorage.from_url(url, tmp_path), uuid.uuid4()
-    await ours.record_refinement(run_id, _entry("a"))
-    await theirs.record_refinement(run_id, _entry("b"))  # another machine, between two of our writes
-    await ours.record_refinement(run_id, _entry("c"))
+    await ours.record_refinement(run_id, index_entry("a"))
+    await theirs.record_refinement(run_id, index_entry("b"))  # another machine, between two of our writes
+    await ours.record_refinement(run_id, index_entry("c"))
     assert [e["job_id"] for e in ours.read_index(run_id)["refinements"]] == ["a", "b", "c"]
     await theirs.drop_index_entries(run_id, {"a"})
-    await ours.record_refinement(run_id, _entry("d"))
+    await ours.record_refinement(run_id, index_entry("d"))
     assert [e["job_id"] for e in theirs.read_index(run_id)["refinements"]] == ["b", "c", "d"]
 
 

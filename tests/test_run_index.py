@@ -11,20 +11,12 @@ from sqlalchemy import func, select
 from churns_gql.db import make_engine, make_sessionmaker
 from churns_gql.services import run_index
 from churns_gql.storage import IndexEntry, RunStorage
-from tests.conftest import TEST_DATABASE_URL
+from tests.conftest import TEST_DATABASE_URL, index_entry
 
 
-def _entry(job_id: str, cost: float = 0.25) -> IndexEntry:
-    return IndexEntry(
-        job_id=job_id,
-        parent_image_id="p",
-        parent_image_path="originals/image_0.png",
-        image_path=f"refinements/{job_id}_from_0.png",
-        type="prompt",
-        summary="s",
-        cost=cost,
-        created_at="2026-01-01T00:00:00+00:00",
-    )
+def _entry(job_id: str) -> IndexEntry:
+    """An index entry costing 0.25 (the totals below count on it)."""
+    return index_entry(job_id, cost=0.25)
 
 
 async def _complete_jobs(storage_url: str, run_id: str, jobs: list[str]) -> None:

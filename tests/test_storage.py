@@ -7,20 +7,8 @@ import json
 import multiprocessing
 import uuid
 
-from churns_gql.storage import IndexEntry, RunStorage, original_path, reference_path, refinement_path
-
-
-def _entry(job_id: str, cost: float = 0.5) -> IndexEntry:
-    return IndexEntry(
-        job_id=job_id,
-        parent_image_id="p",
-        parent_image_path="originals/image_0.png",
-        image_path=f"refinements/{job_id}_from_0.png",
-        type="prompt",
-        summary="s",
-        cost=cost,
-        created_at="2026-01-01T00:00:00+00:00",
-    )
+from churns_gql.storage import RunStorage, original_path, reference_path, refinement_path
+from tests.conftest import index_entry
 
 
 def test_paths_follow_the_run_folder_layout():
@@ -35,7 +23,7 @@ async def test_twenty_concurrent_writers_lose_nothing(tmp_path):
     storage = RunStorage(tmp_path)
     run_id = uuid.uuid4()
     jobs = [str(uuid.uuid4()) for _ in range(20)]
-    await asyncio.gather(*(storage.record_refinement(run_id, _entry(j)) for j in jobs))
+    await asyncio.gather(*(storage.record_refinement(run_id, index_entry(j)) for j in jobs))
     index = json.loads(storage.path(run_id, "refinements.json").read_text())
     assert sorted(e["job_id"] for e in index["refinements"]) == sorted(jobs)
     assert index["total_refinements"] == 20 and index["total_cost"] == 10.0
@@ -57,7 +45,7 @@ async def test_twenty_concurrent_writers_lose_nothing(tmp_path):
 def _write_from_process(data_dir: str, run_id: str, job_ids: list[str]) -> None:
     storage = RunStorage(data_dir)
     for job in job_ids:
-        asyncio.run(storage.record_refinement(run_id, _entry(job, 0.1)))
+        asyncio.run(storage.record_refinement(run_id, index_entry(job, 0.1)))
 
 
 def test_writers_in_separate_processes_lose_nothing(tmp_path):
@@ -78,8 +66,8 @@ def test_writers_in_separate_processes_lose_nothing(tmp_path):
 async def test_recording_a_job_twice_keeps_one_entry(tmp_path):
     storage = RunStorage(tmp_path)
     run_id = uuid.uuid4()
-    await storage.record_refinement(run_id, _entry("a", 1.0))
-    await storage.record_refinement(run_id, _entry("a", 2.0))
+    await storage.record_refinement(run_id, index_entry("a", 1.0))
+    await storage.record_refinement(run_id, index_entry("a", 2.0))
     index = storage.read_index(run_id)
     assert [e["job_id"] for e in index["refinements"]] == ["a"]
     assert index["total_cost"] == 2.0

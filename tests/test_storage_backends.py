@@ -11,20 +11,8 @@ import pytest
 
 from churns_gql.blob_store import LocalBlobStore, open_store
 from churns_gql.blob_store_s3 import S3BlobStore
-from churns_gql.storage import IndexEntry, RunStorage
-
-
-def _entry(job_id: str, cost: float = 0.5) -> IndexEntry:
-    return IndexEntry(
-        job_id=job_id,
-        parent_image_id="p",
-        parent_image_path="originals/image_0.png",
-        image_path=f"refinements/{job_id}_from_0.png",
-        type="prompt",
-        summary="s",
-        cost=cost,
-        created_at="2026-01-01T00:00:00+00:00",
-    )
+from churns_gql.storage import RunStorage
+from tests.conftest import index_entry
 
 
 @pytest.fixture(params=["local", "s3"])
@@ -82,8 +70,8 @@ async def test_a_run_folder_is_created_once(storage):
 
 async def test_the_index_records_replaces_and_drops_entries(storage):
     run_id = uuid.uuid4()
-    await storage.record_refinement(run_id, _entry("a", 1.0))
-    await storage.update_index(run_id, [_entry("b"), _entry("a", 2.0), _entry("c")], set())
+    await storage.record_refinement(run_id, index_entry("a", 1.0))
+    await storage.update_index(run_id, [index_entry("b"), index_entry("a", 2.0), index_entry("c")], set())
     index = await storage.drop_index_entries(run_id, {"c"})
     assert [e["job_id"] for e in index["refinements"]] == ["b", "a"]
     assert index["total_cost"] == 2.5 and index["total_refinements"] == 2
