@@ -165,15 +165,7 @@ async def test_a_socket_that_cannot_take_a_frame_now_gets_it_by_the_general_path
 
 async def test_a_run_subscription_starts_with_one_checkout_and_keeps_no_session(client, services):
     """Regression (bench P2): subscribing took two pool checkouts, and the follower's frame kept a closed session."""
-    run = (await import_images(client, [png_bytes()]))["run"]
-    run_id = decode_id(run["id"])[1]
-    hub = EventHub("postgresql://unused", services.db)
-    sessions: list[weakref.ref] = []
-
-    def counting_db():
-        session = services.db()
-        sessions.append(weakref.ref(session))
-        return session
+    run_id, hub, sessions, counting_db = await _run_with_counted_sessions(client, services)
 
     follower = asyncio.create_task(_drain(events.follow_run(hub, counting_db, run_id, lambda row: True)))
     try:
@@ -271,15 +263,7 @@ async def test_a_parked_refinement_subscription_completes_after_its_terminal_eve
 
 async def test_run_subscriptions_arriving_together_share_one_start_read(client, services):
     """Regression (bench P2): 10,000 subscribers of one run made 10,000 checkouts, one each, at subscribe time."""
-    run = (await import_images(client, [png_bytes()]))["run"]
-    run_id = decode_id(run["id"])[1]
-    hub = EventHub("postgresql://unused", services.db)
-    sessions: list[weakref.ref] = []
-
-    def counting_db():
-        session = services.db()
-        sessions.append(weakref.ref(session))
-        return session
+    run_id, hub, sessions, counting_db = await _run_with_counted_sessions(client, services)
 
     followers = [
         asyncio.create_task(_drain(events.follow_run(hub, counting_db, run_id, lambda row: True))) for _ in range(20)
@@ -320,3 +304,16 @@ def _refuse_seq_2(monkeypatch, times: int) -> list[str]:
 
     monkeypatch.setattr(CorkedWebSocketProtocol, "send_text_now", flaky)
     return refused
+
+
+async def _run_with_counted_sessions(client, services):
+    """A new run, a hub that never connects, and a session factory that records each session it makes."""
+    run = (await import_images(client, [png_bytes()]))["run"]
+    sessions: list[weakref.ref] = []
+
+    def counting_db():
+        session = services.db()
+        sessions.append(weakref.ref(session))
+        return session
+
+    return decode_id(run["id"])[1], EventHub("postgresql://unused", services.db), sessions, counting_db
