@@ -26,6 +26,21 @@ const jobs = {
 };
 const none = { activeJobs: { __typename: 'ActiveJobs', runs: [], refinements: [] } };
 
+/** The panel over a client whose active jobs are what `data` returns now, with silent progress feeds. */
+function renderPanel(data: () => Record<string, unknown>) {
+  const mock = mockClient({
+    ActiveJobs: () => ({ data: data() }),
+    RefinementProgress: () => feed().source,
+    RunProgress: () => feed().source,
+  });
+  render(
+    <Provider value={mock.client}>
+      <JobsPanel />
+    </Provider>,
+  );
+  return mock;
+}
+
 describe('Jobs panel', () => {
   it('lists queued and running jobs with live progress, links and Cancel', async () => {
     const live = feed();
@@ -67,16 +82,7 @@ describe('Jobs panel', () => {
 
   it('renders nothing without jobs and reloads when a job is queued elsewhere on the page', async () => {
     let data: typeof jobs | typeof none = none;
-    const mock = mockClient({
-      ActiveJobs: () => ({ data }),
-      RefinementProgress: () => feed().source,
-      RunProgress: () => feed().source,
-    });
-    render(
-      <Provider value={mock.client}>
-        <JobsPanel />
-      </Provider>,
-    );
+    const mock = renderPanel(() => data);
     await waitFor(() => expect(mock.named('ActiveJobs').length).toBeGreaterThan(0));
     expect(screen.queryByTestId('jobs-panel')).toBeNull();
     data = jobs;
@@ -91,16 +97,7 @@ describe('Jobs panel', () => {
         refinements: [5, 6].map((version) => ({ ...jobs.activeJobs.refinements[0], id: `ref-${version}`, version })),
       },
     };
-    const mock = mockClient({
-      ActiveJobs: () => ({ data: many }),
-      RefinementProgress: () => feed().source,
-      RunProgress: () => feed().source,
-    });
-    render(
-      <Provider value={mock.client}>
-        <JobsPanel />
-      </Provider>,
-    );
+    renderPanel(() => many);
     const toggle = await screen.findByRole('button', { name: 'Show all 3 jobs' });
     expect(toggle.getAttribute('aria-expanded')).toBe('false');
     const list = document.getElementById(toggle.getAttribute('aria-controls')!)!;
@@ -114,16 +111,7 @@ describe('Jobs panel', () => {
   });
 
   it('shows one or two jobs unfolded with a toggle only when there are two', async () => {
-    const mock = mockClient({
-      ActiveJobs: () => ({ data: jobs }),
-      RefinementProgress: () => feed().source,
-      RunProgress: () => feed().source,
-    });
-    render(
-      <Provider value={mock.client}>
-        <JobsPanel />
-      </Provider>,
-    );
+    renderPanel(() => jobs);
     const toggle = await screen.findByRole('button', { name: 'Hide jobs' });
     expect(toggle.getAttribute('aria-expanded')).toBe('true');
     expect(screen.getAllByTestId('job-row')).toHaveLength(2);
