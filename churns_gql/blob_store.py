@@ -17,6 +17,10 @@ from stat import S_ISREG
 from typing import Protocol
 from urllib.parse import unquote, urlparse
 
+from churns_gql import in_place
+
+_CHUNK = 256 * 1024
+
 
 @dataclass(frozen=True)
 class BlobInfo:
@@ -99,8 +103,8 @@ class LocalBlobStore:
         return self.root / key
 
     def read(self, key: str) -> bytes:
-        """The bytes at `key`; raises FileNotFoundError."""
-        return self.path(key).read_bytes()
+        """The bytes at `key`, one whole version even of a file patched in place; raises FileNotFoundError."""
+        return in_place.read(self.path(key))[0]
 
     def write(self, key: str, data: bytes) -> None:
         """Temp file + fsync + rename."""
@@ -188,24 +192,36 @@ class LocalBlobStore:
             raise PermissionError(f"{folder} is not a writable folder")
 
     async def open(self, key: str) -> Opened | None:
-        """The open file and its fstat: a rename over it later leaves this handle on the version opened."""
+        """The open file: a rename over it later leaves this handle on the version opened, and the end a
+        patch in place may change was read when it was opened (in_place.snapshot)."""
         try:
-            handle = await asyncio.to_thread(open, self.path(key), "rb")
+            fd, stat, prefix, tail = await asyncio.to_thread(in_place.snapshot, self.path(key))
         except OSError:
             return None
-        stat = os.fstat(handle.fileno())
         if not S_ISREG(stat.st_mode):
-            handle.close()
+            os.close(fd)
             return None
 
         async def chunks() -> AsyncIterator[bytes]:
-            while chunk := await asyncio.to_thread(handle.read, 256 * 1024):
+            offset = 0
+            while offset < prefix and (
+                chunk := await asyncio.to_thread(os.pread, fd, min(_CHUNK, prefix - offset), offset)
+            ):
+                offset += len(chunk)
                 yield chunk
+            if tail:
+                yield tail
+
+        closed = False
 
         async def close() -> None:
-            handle.close()
+            nonlocal closed
+            if not closed:  # a descriptor number is reused at once: never close it twice
+                closed = True
+                os.close(fd)
 
-        info = BlobInfo(key, stat.st_size, stat.st_mtime, f"{stat.st_mtime_ns:x}-{stat.st_size:x}")
+        size = prefix + len(tail)
+        info = BlobInfo(key, size, stat.st_mtime, f"{stat.st_mtime_ns:x}-{size:x}")
         return Opened(info, chunks(), close)
 
 

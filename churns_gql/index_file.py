@@ -1,8 +1,11 @@
 """refinements.json as bytes: the `json.dumps(index, indent=2)` layout, built from each entry's own text.
 
 A completion changes one entry of an index that may hold thousands. Keeping every entry's encoded text
-(and the bytes last written) lets the next rewrite skip parsing when the file is still what this process
-wrote, and encode only the new entry: the rest is a join. The bytes are identical to json.dumps's.
+(and what identifies the version last written) lets the next write skip parsing when the file is still
+what this process wrote, and encode only the new entry. When entries are only added, the file need not
+be rewritten at all: the bytes after the last entry (the trailer, with the totals) are replaced by the
+new entries and a new trailer (`tail_patch`, written by in_place.py). The bytes stay identical to
+json.dumps's either way.
 """
 
 from __future__ import annotations
@@ -17,17 +20,49 @@ from typing import Any
 CACHED_RUNS = 32
 
 
-@dataclass(frozen=True)
+@dataclass
 class IndexText:
-    """One version of a run's index: its entries, each entry's text, and the file's bytes."""
+    """One version of a run's index: its entries, each entry's text, and what identifies the file's bytes.
+
+    `data` is the whole file when it was built or read whole (a bucket's cache compares it); after a tail
+    patch only `size`, `trailer` and the local file's `stamp` (in_place.Stamp) describe it. `canonical`
+    says whether the file is exactly build(entries), the layout a tail patch continues.
+    """
 
     entries: list[dict[str, Any]]
     chunks: list[str]
-    data: bytes
+    costs: list[float]
+    ids: set[Any]
+    size: int
+    trailer: bytes
+    data: bytes | None
+    canonical: bool = True
+    stamp: Any = None
 
     def as_dict(self) -> dict[str, Any]:
         """The index as json.loads would return it."""
-        return json.loads(self.data)
+        return {"refinements": list(self.entries), "total_cost": total(self.costs), "total_refinements": len(self)}
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def extend(self, added: list[dict[str, Any]], patch: TailPatch, stamp: Any) -> None:
+        """Become the version a tail patch of `added` wrote (once the patch is on disk)."""
+        self.entries += added
+        self.chunks += patch.chunks
+        self.costs += [_cost(e) for e in added]
+        self.ids |= {e.get("job_id") for e in added}
+        self.size, self.trailer, self.data, self.stamp = patch.offset + len(patch.tail), patch.trailer, None, stamp
+
+
+@dataclass(frozen=True)
+class TailPatch:
+    """New entries as a patch of the file: `tail` replaces the bytes from `offset` on."""
+
+    offset: int
+    tail: bytes
+    trailer: bytes
+    chunks: list[str]
 
 
 def entry_text(entry: dict[str, Any]) -> str:
@@ -35,19 +70,49 @@ def entry_text(entry: dict[str, Any]) -> str:
     return textwrap.indent(json.dumps(entry, indent=2), "    ")
 
 
+def _cost(entry: dict[str, Any]) -> float:
+    return float(entry.get("cost") or 0)
+
+
+def total(costs: list[float]) -> float:
+    """The index's total_cost."""
+    return round(sum(costs), 6)
+
+
+def _trailer(costs: list[float]) -> str:
+    """What follows the last entry of a non-empty index."""
+    return f'\n  ],\n  "total_cost": {json.dumps(total(costs))},\n  "total_refinements": {len(costs)}\n}}'
+
+
 def build(entries: list[dict[str, Any]], chunks: list[str] | None = None) -> IndexText:
     """The index of `entries` with its totals; `chunks` are their texts when already known."""
     chunks = chunks if chunks is not None else [entry_text(e) for e in entries]
-    total_cost = round(sum(float(e.get("cost") or 0) for e in entries), 6)
-    listed = '"refinements": [\n' + ",\n".join(chunks) + "\n  ]" if chunks else '"refinements": []'
-    text = f'{{\n  {listed},\n  "total_cost": {json.dumps(total_cost)},\n  "total_refinements": {len(entries)}\n}}'
-    return IndexText(entries, chunks, text.encode())
+    costs = [_cost(e) for e in entries]
+    if chunks:
+        trailer = _trailer(costs)
+        text = '{\n  "refinements": [\n' + ",\n".join(chunks) + trailer
+    else:  # json.dumps writes an empty list on one line; there is no last entry to patch after
+        trailer = text = (
+            f'{{\n  "refinements": [],\n  "total_cost": {json.dumps(total(costs))},\n  "total_refinements": 0\n}}'
+        )
+    data = text.encode()
+    return IndexText(entries, chunks, costs, {e.get("job_id") for e in entries}, len(data), trailer.encode(), data)
 
 
 def parse(data: bytes) -> IndexText:
     """An index read from storage (any layout), re-encoded entry by entry."""
-    entries = json.loads(data).get("refinements", [])
-    return IndexText(entries, [entry_text(e) for e in entries], data)
+    built = build(json.loads(data).get("refinements", []))
+    built.canonical, built.data, built.size = built.data == data, data, len(data)
+    return built
+
+
+def tail_patch(index: IndexText, added: list[dict[str, Any]], chunks: list[str]) -> TailPatch | None:
+    """`added` (none already listed; `chunks` their texts) as a patch of `index`'s file; None if it cannot be."""
+    if not index.entries or not index.canonical or not added or len(chunks) != len(added):
+        return None
+    trailer = _trailer(index.costs + [_cost(e) for e in added]).encode()
+    tail = b",\n" + ",\n".join(chunks).encode() + trailer
+    return TailPatch(index.size - len(index.trailer), tail, trailer, chunks)
 
 
 class IndexCache:
@@ -55,6 +120,10 @@ class IndexCache:
 
     def __init__(self) -> None:
         self._runs: OrderedDict[str, IndexText] = OrderedDict()
+
+    def get(self, run: str) -> IndexText | None:
+        """The version kept for `run`, if any."""
+        return self._runs.get(run)
 
     def current(self, run: str, data: bytes | None) -> IndexText:
         """The index whose bytes are `data` (None: no file yet), from the cache when they are the bytes kept."""

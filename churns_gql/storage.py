@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from churns_gql import index_file
+from churns_gql import in_place, index_file
 from churns_gql.blob_store import BlobInfo, BlobStore, LocalBlobStore, open_store
 
 ORIGINALS = "originals"
@@ -237,36 +237,81 @@ class RunStorage:
 
     def _update_index(self, run_id: uuid.UUID | str, add: list[IndexEntry], drop: set[str]) -> dict[str, Any]:
         with self._index_lock(run_id):
+            while True:
+                current = self._current_index(run_id)
+                replaced = drop | {e.job_id for e in add}
+                # A job that runs twice replaces its own entry, so the index never holds it twice.
+                added = [e.as_dict() for e in {e.job_id: e for e in add}.values()]
+                texts = [index_file.entry_text(e) for e in added]
+                if not replaced.isdisjoint(current.ids):
+                    kept = [
+                        (e, c)
+                        for e, c in zip(current.entries, current.chunks, strict=True)
+                        if e.get("job_id") not in replaced
+                    ]
+                    return self._write_index(run_id, [e for e, _ in kept] + added, [c for _, c in kept] + texts)
+                try:  # only additions (one completion, the common case): the file may just grow at its end
+                    return self._write_index(run_id, current.entries + added, current.chunks + texts, base=current)
+                except in_place.StaleFile:
+                    continue  # written by someone not holding the lock: start again from their version
+
+    def _current_index(self, run_id: uuid.UUID | str) -> index_file.IndexText:
+        """The index as stored now, from the cache when it is the version this process last wrote or read."""
+        run, key = str(run_id), self.key(run_id, INDEX_FILE)
+        local = self.store.local_path(key) if self.is_local else None
+        if local is None:  # a bucket: the object's bytes are its version
             try:
-                data: bytes | None = self.store.read(self.key(run_id, INDEX_FILE))
+                data: bytes | None = self.store.read(key)
             except FileNotFoundError:
                 data = None
-            # Unchanged since this process wrote it: no parse, and only the new entries are encoded.
-            current = self._index_cache.current(str(run_id), data)
-            replaced = drop | {e.job_id for e in add}
-            kept = [
-                (e, c) for e, c in zip(current.entries, current.chunks, strict=True) if e.get("job_id") not in replaced
-            ]
-            # A job that runs twice replaces its own entry, so the index never holds it twice.
-            added = [e.as_dict() for e in {e.job_id: e for e in add}.values()]
-            entries = [e for e, _ in kept] + added
-            return self._write_index(run_id, entries, [c for _, c in kept] + [index_file.entry_text(e) for e in added])
+            return self._index_cache.current(run, data)
+        in_place.recover(local)
+        kept = self._index_cache.get(run)
+        try:
+            seen = in_place.Stamp.of(local.stat())
+        except FileNotFoundError:
+            return index_file.build([])
+        # Unchanged since this process wrote it: neither read nor parsed (another writer changes the stamp).
+        if kept is not None and kept.stamp == seen and in_place.ends_with(local, kept.trailer):
+            return kept
+        data, stamp = in_place.read(local)
+        index = self._index_cache.current(run, data)
+        index.stamp = stamp
+        return index
 
     def _record_refinement(self, run_id: uuid.UUID | str, entry: IndexEntry) -> dict[str, Any]:
         return self._update_index(run_id, [entry], set())
 
     def _write_index(
-        self, run_id: uuid.UUID | str, entries: list[dict[str, Any]], chunks: list[str] | None = None
+        self,
+        run_id: uuid.UUID | str,
+        entries: list[dict[str, Any]],
+        chunks: list[str] | None = None,
+        *,
+        base: index_file.IndexText | None = None,
     ) -> dict[str, Any]:
-        """Write refinements.json with `entries` and their totals (the caller holds the index lock)."""
+        """Write refinements.json with `entries` and their totals (the caller holds the index lock).
+
+        When `entries` are `base`'s followed by new ones and the file is local, only the file's end is
+        patched (in_place.py): O(new entries), not O(index). A bucket cannot append: it is rewritten whole.
+        """
+        run, key = str(run_id), self.key(run_id, INDEX_FILE)
+        local = self.store.local_path(key) if self.is_local else None
+        if base is not None and local is not None and base.stamp is not None:
+            added = entries[len(base) :]
+            patch = index_file.tail_patch(base, added, (chunks or [])[len(base) :])
+            if patch is not None:
+                base.extend(added, patch, in_place.patch(local, patch.offset, patch.tail, base.stamp))
+                self._index_cache.keep(run, base)
+                return base.as_dict()
         index = index_file.build(entries, chunks)
-        self.store.write(self.key(run_id, INDEX_FILE), index.data)
-        self._index_cache.keep(str(run_id), index)
-        return {
-            "refinements": entries,
-            "total_cost": round(sum(float(e.get("cost") or 0) for e in entries), 6),
-            "total_refinements": len(entries),
-        }
+        if local is not None:
+            in_place.prepare_rewrite(local)
+        self.store.write(key, index.data or b"")
+        if local is not None:
+            index.stamp = in_place.Stamp.of(local.stat())
+        self._index_cache.keep(run, index)
+        return index.as_dict()
 
     # -- reads for /files -----------------------------------------------------------------------
 

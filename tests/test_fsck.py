@@ -32,7 +32,7 @@ async def _two_completed(client, worker_services, expect_ok: bool = True):
 async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, services, worker_services, monkeypatch):
     original = type(services.storage)._write_index
 
-    def disk_full(self, run_id, entries, chunks=None):
+    def disk_full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     # The one place refinements.json is written, whether a completion is alone or coalesced with others.
@@ -113,7 +113,7 @@ async def test_the_reapers_pass_restores_entries_a_full_disk_lost(client, servic
 
     original = type(services.storage)._write_index
 
-    def disk_full(self, run_id, entries, chunks=None):
+    def disk_full(self, *args, **kwargs):
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(type(services.storage), "_write_index", disk_full)

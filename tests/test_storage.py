@@ -38,8 +38,10 @@ async def test_twenty_concurrent_writers_lose_nothing(tmp_path):
         "cost",
         "created_at",
     }
-    # No temp files left behind by the atomic writes.
-    assert sorted(p.name for p in storage.run_dir(run_id).iterdir()) == [".refinements.lock", "refinements.json"]
+    # No temp files left behind by the atomic writes, and the in-place patches' journal is empty.
+    names = sorted(p.name for p in storage.run_dir(run_id).iterdir())
+    assert names == [".refinements.json.journal", ".refinements.lock", "refinements.json"]
+    assert storage.path(run_id, ".refinements.json.journal").stat().st_size == 0
 
 
 def _write_from_process(data_dir: str, run_id: str, job_ids: list[str]) -> None:
