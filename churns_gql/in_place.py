@@ -118,23 +118,24 @@ def _locked(path: Path, flags: int, lock: int) -> Iterator[int]:
         os.close(fd)  # releases the flock
 
 
-def _read_all(fd: int, size: int) -> bytes:
-    chunks, offset = [], 0
-    while offset < size and (chunk := os.pread(fd, min(size - offset, 1 << 22), offset)):
+def _read_range(fd: int, start: int, end: int) -> bytes:
+    chunks, offset = [], start
+    while offset < end and (chunk := os.pread(fd, min(end - offset, 1 << 22), offset)):
         chunks.append(chunk)
         offset += len(chunk)
     return b"".join(chunks)
 
 
-def read(path: Path) -> tuple[bytes, Stamp]:
-    """The file's bytes and stamp, a crashed patch applied; raises FileNotFoundError."""
+def read(path: Path, start: int = 0) -> tuple[bytes, Stamp]:
+    """The file's bytes from `start` on and its stamp, a crashed patch applied; raises FileNotFoundError."""
     with _locked(path, os.O_RDONLY, fcntl.LOCK_SH) as fd:
         stat = os.fstat(fd)
-        data = _read_all(fd, stat.st_size)
-        record = _pending(path, stat, lambda at, n: data[at : at + n])
-        if record is not None:
-            data = data[: record.offset] + record.tail
-        return data, Stamp.of(stat)
+        record = _pending(path, stat, lambda at, n: os.pread(fd, n, at))
+        if record is None:
+            return _read_range(fd, start, stat.st_size), Stamp.of(stat)
+        begin = min(start, record.offset)
+        data = _read_range(fd, begin, record.offset) + record.tail
+        return data[start - begin :], Stamp.of(stat)
 
 
 def ends_with(path: Path, suffix: bytes) -> bool:

@@ -115,6 +115,38 @@ def tail_patch(index: IndexText, added: list[dict[str, Any]], chunks: list[str])
     return TailPatch(index.size - len(index.trailer), tail, trailer, chunks)
 
 
+def last_entry_at(index: IndexText) -> int | None:
+    """Where the file's last entry begins (None when it has none, or is laid out otherwise)."""
+    if not index.entries or not index.canonical:
+        return None
+    return index.size - len(index.trailer) - len(index.chunks[-1].encode())
+
+
+def catch_up(index: IndexText, data: bytes) -> bool:
+    """Add to `index` the entries another writer appended since, given the file's bytes from last_entry_at.
+
+    When those bytes still start with `index`'s last entry, nothing before it changed (entries are only
+    ever removed, or appended after it, and a removal before it would have moved it), so only the rest
+    is parsed. False, `index` untouched, when the file is not `index` plus appended entries in this
+    layout: the caller reads it whole.
+    """
+    last = index.chunks[-1].encode() if index.entries and index.canonical else b""
+    end = data.rfind(b'\n  ],\n  "total_cost": ')
+    if not last or not data.startswith(last + b",\n") or end <= len(last):
+        return False
+    try:
+        added = json.loads(b"[" + data[len(last) + 2 : end] + b"]")
+    except ValueError:
+        return False
+    if not isinstance(added, list) or not all(isinstance(e, dict) for e in added):
+        return False
+    patch = tail_patch(index, added, [entry_text(e) for e in added])
+    if patch is None or last + patch.tail != data or not index.ids.isdisjoint(e.get("job_id") for e in added):
+        return False
+    index.extend(added, patch, None)
+    return True
+
+
 class IndexCache:
     """The last index this process read or wrote, per run (most recent runs only)."""
 

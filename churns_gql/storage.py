@@ -274,6 +274,13 @@ class RunStorage:
         # Unchanged since this process wrote it: neither read nor parsed (another writer changes the stamp).
         if kept is not None and kept.stamp == seen and in_place.ends_with(local, kept.trailer):
             return kept
+        # Another worker only appended to the same file: read and parse what it added, not the whole index.
+        resume = index_file.last_entry_at(kept) if kept is not None and kept.stamp is not None else None
+        if kept is not None and resume is not None and (seen.dev, seen.ino) == (kept.stamp.dev, kept.stamp.ino):
+            data, stamp = in_place.read(local, resume)
+            if index_file.catch_up(kept, data):
+                kept.stamp = stamp
+                return kept
         data, stamp = in_place.read(local)
         index = self._index_cache.current(run, data)
         index.stamp = stamp
