@@ -125,40 +125,73 @@ async def _runs_point(ctx: Ctx, conn: asyncpg.Connection, http: httpx.AsyncClien
     }
 
 
-def _json_point(entries: int, writes: int) -> dict[str, Any]:
-    """refinements.json: ms per completion recorded into an index already holding `entries` entries."""
-    from churns_gql.storage import IndexEntry, RunStorage
+def _index_entry(i: int) -> Any:
+    """A typical refinements.json entry, number `i`."""
+    from churns_gql.storage import IndexEntry
 
-    def entry(i: int) -> IndexEntry:
-        """A typical entry."""
-        job = str(uuid.UUID(int=i + 1))
-        return IndexEntry(
-            job_id=job,
-            parent_image_id=str(uuid.UUID(int=0)),
-            parent_image_path="originals/image_0.png",
-            image_path=f"refinements/{job}_from_0.png",
-            type="prompt",
-            summary="Prompt: warmer",
-            cost=0.0,
-            created_at="2026-12-01T00:00:00+00:00",
-        )
+    job = str(uuid.UUID(int=i + 1))
+    return IndexEntry(
+        job_id=job,
+        parent_image_id=str(uuid.UUID(int=0)),
+        parent_image_path="originals/image_0.png",
+        image_path=f"refinements/{job}_from_0.png",
+        type="prompt",
+        summary="Prompt: warmer",
+        cost=0.0,
+        created_at="2026-12-01T00:00:00+00:00",
+    )
+
+
+async def _json_point(ctx: Ctx, entries: int, writes: int) -> dict[str, Any]:
+    """refinements.json: ms per completion recorded into an index already holding `entries` entries.
+
+    Three ways, each on its own run: `storage` times the store's write (`update_index`'s thread body, the
+    part that can grow with the index) from one worker; `turns` the same with two workers taking turns,
+    as `--scale worker=N` runs them, so each finds an index the other changed since its last write;
+    `recorded` the whole production call, `run_index.record` (the run's advisory lock in Postgres, the
+    thread hop, then the write), whose database round trip is a constant the ratio should not hide behind.
+    """
+    from churns_gql.services import run_index
+    from churns_gql.storage import RunStorage
+
+    def timed(write: Any, count: int) -> list[int]:
+        samples = []
+        for _ in range(count):
+            started = time.perf_counter_ns()
+            write()
+            samples.append(time.perf_counter_ns() - started)
+        return samples
 
     with tempfile.TemporaryDirectory(prefix="churns-bench-index-") as tmp:
-        storage, run_id = RunStorage(tmp), uuid.uuid4()
-        storage.run_dir(run_id).mkdir(parents=True)
-        storage._write_index(run_id, [entry(i).as_dict() for i in range(entries)])
-        samples = []
-        for i in range(writes):
+        runs = {name: uuid.uuid4() for name in ("storage", "turns", "recorded")}
+        workers = [RunStorage(tmp), RunStorage(tmp)]
+        for run_id in runs.values():
+            await asyncio.to_thread(workers[0]._update_index, run_id, [_index_entry(i) for i in range(entries)], set())
+        made = iter(range(entries, entries + 10 * writes))
+        one = await asyncio.to_thread(
+            timed, lambda: workers[0]._update_index(runs["storage"], [_index_entry(next(made))], set()), writes
+        )
+        turn = iter(range(2 * writes))
+        two = await asyncio.to_thread(
+            timed,
+            lambda: workers[next(turn) % 2]._update_index(runs["turns"], [_index_entry(next(made))], set()),
+            2 * writes,
+        )
+        recorded = []
+        for _ in range(writes):
             started = time.perf_counter_ns()
-            storage._record_refinement(run_id, entry(entries + i))
-            samples.append(time.perf_counter_ns() - started)
-        held = storage.read_index(run_id)["total_refinements"]
+            await run_index.record(ctx.db, workers[0], runs["recorded"], [_index_entry(next(made))])
+            recorded.append(time.perf_counter_ns() - started)
+        held = [(await workers[1].load_index(run_id))["total_refinements"] for run_id in runs.values()]
+    p50 = ms(pct(one, 50))
     return {
         "entries": entries,
-        "p50_ms": ms(pct(samples, 50)),
-        "us_per_entry": round(ms(pct(samples, 50)) * 1000 / entries, 2),
+        "p50_ms": p50,
+        "us_per_entry": round(p50 * 1000 / entries, 2),
+        "turns_p50_ms": ms(pct(two, 50)),
+        "recorded_p50_ms": ms(pct(recorded, 50)),
         "entries_after": held,
-        "expected_after": entries + writes,
+        "expected_after": [entries + writes, entries + 2 * writes, entries + writes],
     }
 
 
@@ -178,7 +211,7 @@ async def p8_growth(ctx: Ctx) -> list[Row]:
             runs = [await _runs_point(ctx, conn, http, n) for n in sorted({1000, sizes.p8_runs})]
     finally:
         await conn.close()
-    index = [await asyncio.to_thread(_json_point, n, 5) for n in _ints(sizes.p8_json_entries)]
+    index = [await _json_point(ctx, n, 20) for n in _ints(sizes.p8_json_entries)]
 
     rows = []
     curve = "; ".join(
@@ -225,16 +258,26 @@ async def p8_growth(ctx: Ctx) -> list[Row]:
     row = Row(
         "P8c",
         "refinements.json write per completion, by entries already in the index",
-        target="flat per completion (one entry is added each time)",
+        target="flat per completion (one entry is added each time), one worker and two taking turns",
     )
     row.figure, row.figure_text = (
         index[-1]["p50_ms"],
-        "; ".join(f"{p['entries']:,} entries: {p['p50_ms']:.2f} ms ({p['us_per_entry']} µs/entry held)" for p in index),
+        "; ".join(
+            f"{p['entries']:,} entries: {p['p50_ms']:.2f} ms ({p['us_per_entry']} µs/entry held), "
+            f"two workers {p['turns_p50_ms']:.2f} ms, with the run lock {p['recorded_p50_ms']:.2f} ms"
+            for p in index
+        ),
     )
-    row.ratio = round(index[-1]["p50_ms"] / index[0]["p50_ms"], 1) if index[0]["p50_ms"] else None
-    row.reference_text = f"a completion into {index[0]['entries']:,} entries, {index[0]['p50_ms']:.2f} ms"
-    row.met = row.ratio is not None and row.ratio <= 1.5
+    first, last = index[0], index[-1]
+    row.ratio = round(last["p50_ms"] / first["p50_ms"], 1) if first["p50_ms"] else None
+    turns = round(last["turns_p50_ms"] / first["turns_p50_ms"], 1) if first["turns_p50_ms"] else None
+    row.reference_text = f"a completion into {first['entries']:,} entries, {first['p50_ms']:.2f} ms"
+    row.met = row.ratio is not None and row.ratio <= 1.5 and turns is not None and turns <= 1.5
     row.checks = {"every completion recorded": all(p["entries_after"] == p["expected_after"] for p in index)}
-    row.details = {"points": index, "note": "the whole file is read, re-encoded and rewritten per completion"}
+    row.details = {
+        "points": index,
+        "two_workers_ratio": turns,
+        "note": "a local file grows at its end (in_place.py); a bucket object is rewritten whole",
+    }
     rows.append(row)
     return rows
