@@ -142,57 +142,57 @@ def _index_entry(i: int) -> Any:
     )
 
 
-async def _json_point(ctx: Ctx, entries: int, writes: int) -> dict[str, Any]:
-    """refinements.json: ms per completion recorded into an index already holding `entries` entries.
+async def _json_points(ctx: Ctx, sizes: list[int], writes: int) -> list[dict[str, Any]]:
+    """refinements.json: ms per completion recorded into an index already holding each of `sizes` entries.
 
     Three ways, each on its own run: `storage` times the store's write (`update_index`'s thread body, the
     part that can grow with the index) from one worker; `turns` the same with two workers taking turns,
     as `--scale worker=N` runs them, so each finds an index the other changed since its last write;
     `recorded` the whole production call, `run_index.record` (the run's advisory lock in Postgres, the
     thread hop, then the write), whose database round trip is a constant the ratio should not hide behind.
+    The sizes take turns write by write, so a minute of heavier load (fsync times swing ×10 on a busy
+    machine) falls on all of them alike.
     """
     from churns_gql.services import run_index
     from churns_gql.storage import RunStorage
 
-    def timed(write: Any, count: int) -> list[int]:
-        samples = []
-        for _ in range(count):
-            started = time.perf_counter_ns()
-            write()
-            samples.append(time.perf_counter_ns() - started)
-        return samples
+    def timed(worker: RunStorage, run_id: uuid.UUID) -> int:
+        entry = _index_entry(next(made))
+        started = time.perf_counter_ns()
+        worker._update_index(run_id, [entry], set())
+        return time.perf_counter_ns() - started
 
     with tempfile.TemporaryDirectory(prefix="churns-bench-index-") as tmp:
-        runs = {name: uuid.uuid4() for name in ("storage", "turns", "recorded")}
         workers = [RunStorage(tmp), RunStorage(tmp)]
-        for run_id in runs.values():
-            await asyncio.to_thread(workers[0]._update_index, run_id, [_index_entry(i) for i in range(entries)], set())
-        made = iter(range(entries, entries + 10 * writes))
-        one = await asyncio.to_thread(
-            timed, lambda: workers[0]._update_index(runs["storage"], [_index_entry(next(made))], set()), writes
+        runs = {(n, kind): uuid.uuid4() for n in sizes for kind in ("storage", "turns", "recorded")}
+        for (n, _), run_id in runs.items():
+            await asyncio.to_thread(workers[0]._update_index, run_id, [_index_entry(i) for i in range(n)], set())
+        made = iter(range(max(sizes), max(sizes) + len(sizes) * 10 * writes))
+        samples: dict[tuple[int, str], list[int]] = {key: [] for key in runs}
+        for i in range(2 * writes):
+            for n in sizes:
+                if i < writes:
+                    samples[n, "storage"].append(await asyncio.to_thread(timed, workers[0], runs[n, "storage"]))
+                    started = time.perf_counter_ns()
+                    await run_index.record(ctx.db, workers[0], runs[n, "recorded"], [_index_entry(next(made))])
+                    samples[n, "recorded"].append(time.perf_counter_ns() - started)
+                samples[n, "turns"].append(await asyncio.to_thread(timed, workers[i % 2], runs[n, "turns"]))
+        held = {key: (await workers[1].load_index(run_id))["total_refinements"] for key, run_id in runs.items()}
+    points = []
+    for n in sizes:
+        p50 = ms(pct(samples[n, "storage"], 50))
+        points.append(
+            {
+                "entries": n,
+                "p50_ms": p50,
+                "us_per_entry": round(p50 * 1000 / n, 2),
+                "turns_p50_ms": ms(pct(samples[n, "turns"], 50)),
+                "recorded_p50_ms": ms(pct(samples[n, "recorded"], 50)),
+                "entries_after": [held[n, k] for k in ("storage", "turns", "recorded")],
+                "expected_after": [n + writes, n + 2 * writes, n + writes],
+            }
         )
-        turn = iter(range(2 * writes))
-        two = await asyncio.to_thread(
-            timed,
-            lambda: workers[next(turn) % 2]._update_index(runs["turns"], [_index_entry(next(made))], set()),
-            2 * writes,
-        )
-        recorded = []
-        for _ in range(writes):
-            started = time.perf_counter_ns()
-            await run_index.record(ctx.db, workers[0], runs["recorded"], [_index_entry(next(made))])
-            recorded.append(time.perf_counter_ns() - started)
-        held = [(await workers[1].load_index(run_id))["total_refinements"] for run_id in runs.values()]
-    p50 = ms(pct(one, 50))
-    return {
-        "entries": entries,
-        "p50_ms": p50,
-        "us_per_entry": round(p50 * 1000 / entries, 2),
-        "turns_p50_ms": ms(pct(two, 50)),
-        "recorded_p50_ms": ms(pct(recorded, 50)),
-        "entries_after": held,
-        "expected_after": [entries + writes, entries + 2 * writes, entries + writes],
-    }
+    return points
 
 
 def _growth(points: list[dict[str, Any]], per: str) -> float | None:
@@ -211,7 +211,7 @@ async def p8_growth(ctx: Ctx) -> list[Row]:
             runs = [await _runs_point(ctx, conn, http, n) for n in sorted({1000, sizes.p8_runs})]
     finally:
         await conn.close()
-    index = [await _json_point(ctx, n, 20) for n in _ints(sizes.p8_json_entries)]
+    index = await _json_points(ctx, _ints(sizes.p8_json_entries), 20)
 
     rows = []
     curve = "; ".join(
