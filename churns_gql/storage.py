@@ -237,7 +237,7 @@ class RunStorage:
 
     def _update_index(self, run_id: uuid.UUID | str, add: list[IndexEntry], drop: set[str]) -> dict[str, Any]:
         with self._index_lock(run_id):
-            while True:
+            for attempt in range(3):
                 current = self._current_index(run_id)
                 replaced = drop | {e.job_id for e in add}
                 # A job that runs twice replaces its own entry, so the index never holds it twice.
@@ -253,7 +253,10 @@ class RunStorage:
                 try:  # only additions (one completion, the common case): the file may just grow at its end
                     return self._write_index(run_id, current.entries + added, current.chunks + texts, base=current)
                 except in_place.StaleFile:
-                    continue  # written by someone not holding the lock: start again from their version
+                    if attempt == 2:
+                        raise
+                    # Written by someone not holding the lock (a tool, a misconfigured host): start again from theirs.
+            raise AssertionError("unreachable")
 
     def _current_index(self, run_id: uuid.UUID | str) -> index_file.IndexText:
         """The index as stored now, from the cache when it is the version this process last wrote or read."""

@@ -252,3 +252,17 @@ def test_an_edit_that_is_not_an_append_is_read_whole(tmp_path, edit):
     ours._record_refinement(run_id, index_entry("o1"))
     assert [e["job_id"] for e in ours.read_index(run_id)["refinements"]] == [e["job_id"] for e in expected] + ["o1"]
     assert path.read_bytes() == json.dumps(json.loads(path.read_bytes()), indent=2).encode()
+
+
+def test_a_file_changed_by_a_writer_without_the_lock_is_read_again(tmp_path, monkeypatch):
+    storage, run_id = _seeded(tmp_path, 3)
+    path, real_patch = storage.path(run_id, INDEX_FILE), in_place.patch
+
+    def meddle(*args):
+        monkeypatch.setattr(in_place, "patch", real_patch)
+        path.write_bytes(_expected(["old-0", "old-1", "old-2", "theirs"]))  # between our read and our patch
+        return real_patch(*args)
+
+    monkeypatch.setattr(in_place, "patch", meddle)
+    storage._record_refinement(run_id, index_entry("ours"))
+    assert path.read_bytes() == _expected(["old-0", "old-1", "old-2", "theirs", "ours"])
