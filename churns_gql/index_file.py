@@ -32,6 +32,7 @@ class IndexText:
     entries: list[dict[str, Any]]
     chunks: list[str]
     costs: list[float]
+    cost_sum: float
     ids: set[Any]
     size: int
     trailer: bytes
@@ -41,7 +42,11 @@ class IndexText:
 
     def as_dict(self) -> dict[str, Any]:
         """The index as json.loads would return it."""
-        return {"refinements": list(self.entries), "total_cost": total(self.costs), "total_refinements": len(self)}
+        return {
+            "refinements": list(self.entries),
+            "total_cost": round(self.cost_sum, 6),
+            "total_refinements": len(self),
+        }
 
     def __len__(self) -> int:
         return len(self.entries)
@@ -51,6 +56,7 @@ class IndexText:
         self.entries += added
         self.chunks += patch.chunks
         self.costs += [_cost(e) for e in added]
+        self.cost_sum = patch.cost_sum
         self.ids |= {e.get("job_id") for e in added}
         self.size, self.trailer, self.data, self.stamp = patch.offset + len(patch.tail), patch.trailer, None, stamp
 
@@ -63,6 +69,7 @@ class TailPatch:
     tail: bytes
     trailer: bytes
     chunks: list[str]
+    cost_sum: float
 
 
 def entry_text(entry: dict[str, Any]) -> str:
@@ -74,29 +81,36 @@ def _cost(entry: dict[str, Any]) -> float:
     return float(entry.get("cost") or 0)
 
 
-def total(costs: list[float]) -> float:
-    """The index's total_cost."""
-    return round(sum(costs), 6)
+# Whether sum() of floats is a plain left fold (CPython 3.11; 3.12 compensates): then sum(new, start=sum(old))
+# is sum(old + new) to the bit and a completion need not add up the whole index again.
+_LEFT_FOLD = sum([1e100, 1.0, -1e100]) == 0.0
 
 
-def _trailer(costs: list[float]) -> str:
+def _sum_with(index: IndexText, added: list[float]) -> float:
+    """sum() of `index`'s costs followed by `added`, exactly as sum() of the whole list gives it."""
+    return sum(added, index.cost_sum) if _LEFT_FOLD else sum(index.costs + added)
+
+
+def _trailer(cost_sum: float, count: int) -> str:
     """What follows the last entry of a non-empty index."""
-    return f'\n  ],\n  "total_cost": {json.dumps(total(costs))},\n  "total_refinements": {len(costs)}\n}}'
+    return f'\n  ],\n  "total_cost": {json.dumps(round(cost_sum, 6))},\n  "total_refinements": {count}\n}}'
 
 
 def build(entries: list[dict[str, Any]], chunks: list[str] | None = None) -> IndexText:
     """The index of `entries` with its totals; `chunks` are their texts when already known."""
     chunks = chunks if chunks is not None else [entry_text(e) for e in entries]
     costs = [_cost(e) for e in entries]
+    cost_sum = sum(costs)
     if chunks:
-        trailer = _trailer(costs)
+        trailer = _trailer(cost_sum, len(costs))
         text = '{\n  "refinements": [\n' + ",\n".join(chunks) + trailer
     else:  # json.dumps writes an empty list on one line; there is no last entry to patch after
         trailer = text = (
-            f'{{\n  "refinements": [],\n  "total_cost": {json.dumps(total(costs))},\n  "total_refinements": 0\n}}'
+            f'{{\n  "refinements": [],\n  "total_cost": {json.dumps(round(cost_sum, 6))},\n  "total_refinements": 0\n}}'
         )
     data = text.encode()
-    return IndexText(entries, chunks, costs, {e.get("job_id") for e in entries}, len(data), trailer.encode(), data)
+    ids = {e.get("job_id") for e in entries}
+    return IndexText(entries, chunks, costs, cost_sum, ids, len(data), trailer.encode(), data)
 
 
 def parse(data: bytes) -> IndexText:
@@ -110,9 +124,10 @@ def tail_patch(index: IndexText, added: list[dict[str, Any]], chunks: list[str])
     """`added` (none already listed; `chunks` their texts) as a patch of `index`'s file; None if it cannot be."""
     if not index.entries or not index.canonical or not added or len(chunks) != len(added):
         return None
-    trailer = _trailer(index.costs + [_cost(e) for e in added]).encode()
+    cost_sum = _sum_with(index, [_cost(e) for e in added])
+    trailer = _trailer(cost_sum, len(index) + len(added)).encode()
     tail = b",\n" + ",\n".join(chunks).encode() + trailer
-    return TailPatch(index.size - len(index.trailer), tail, trailer, chunks)
+    return TailPatch(index.size - len(index.trailer), tail, trailer, chunks, cost_sum)
 
 
 def last_entry_at(index: IndexText) -> int | None:

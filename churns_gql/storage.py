@@ -251,7 +251,7 @@ class RunStorage:
                     ]
                     return self._write_index(run_id, [e for e, _ in kept] + added, [c for _, c in kept] + texts)
                 try:  # only additions (one completion, the common case): the file may just grow at its end
-                    return self._write_index(run_id, current.entries + added, current.chunks + texts, base=current)
+                    return self._write_index(run_id, added, texts, base=current)
                 except in_place.StaleFile:
                     if attempt == 2:
                         raise
@@ -302,18 +302,19 @@ class RunStorage:
     ) -> dict[str, Any]:
         """Write refinements.json with `entries` and their totals (the caller holds the index lock).
 
-        When `entries` are `base`'s followed by new ones and the file is local, only the file's end is
-        patched (in_place.py): O(new entries), not O(index). A bucket cannot append: it is rewritten whole.
+        With a `base`, `entries` (and `chunks`) are new entries added after `base`'s. Then a local file is
+        only patched at its end (in_place.py): O(new entries), not O(index). A bucket cannot append to an
+        object, so it is rewritten whole, as is a file whose layout is not this one.
         """
         run, key = str(run_id), self.key(run_id, INDEX_FILE)
         local = self.store.local_path(key) if self.is_local else None
-        if base is not None and local is not None and base.stamp is not None:
-            added = entries[len(base) :]
-            patch = index_file.tail_patch(base, added, (chunks or [])[len(base) :])
-            if patch is not None:
-                base.extend(added, patch, in_place.patch(local, patch.offset, patch.tail, base.stamp))
+        if base is not None:
+            patch = index_file.tail_patch(base, entries, chunks or []) if local and base.stamp else None
+            if local is not None and patch is not None:
+                base.extend(entries, patch, in_place.patch(local, patch.offset, patch.tail, base.stamp))
                 self._index_cache.keep(run, base)
                 return base.as_dict()
+            entries, chunks = base.entries + entries, base.chunks + chunks if chunks is not None else None
         index = index_file.build(entries, chunks)
         if local is not None:
             in_place.prepare_rewrite(local)

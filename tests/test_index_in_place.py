@@ -266,3 +266,14 @@ def test_a_file_changed_by_a_writer_without_the_lock_is_read_again(tmp_path, mon
     monkeypatch.setattr(in_place, "patch", meddle)
     storage._record_refinement(run_id, index_entry("ours"))
     assert path.read_bytes() == _expected(["old-0", "old-1", "old-2", "theirs", "ours"])
+
+
+def test_totals_patched_one_entry_at_a_time_are_those_of_the_whole_list(tmp_path):
+    costs = [0.1, 0.2, 0.30000000000000004, 1e-7, 3, 0.7, 1e16, -1e16, 0.015, 2.675]
+    storage, run_id = RunStorage(tmp_path), uuid.uuid4()
+    storage._update_index(run_id, [index_entry("first", 0.1)], set())
+    for i, cost in enumerate(costs):
+        storage._record_refinement(run_id, index_entry(f"j{i}", cost))
+    entries = [index_entry("first", 0.1).as_dict()] + [index_entry(f"j{i}", c).as_dict() for i, c in enumerate(costs)]
+    index = {"refinements": entries, "total_cost": round(sum(e["cost"] for e in entries), 6), "total_refinements": 11}
+    assert storage.path(run_id, INDEX_FILE).read_bytes() == json.dumps(index, indent=2).encode()
