@@ -211,7 +211,7 @@ async def p8_growth(ctx: Ctx) -> list[Row]:
             runs = [await _runs_point(ctx, conn, http, n) for n in sorted({1000, sizes.p8_runs})]
     finally:
         await conn.close()
-    index = await _json_points(ctx, _ints(sizes.p8_json_entries), 20)
+    index = await _json_points(ctx, _ints(sizes.p8_json_entries), 40)
 
     rows = []
     curve = "; ".join(
