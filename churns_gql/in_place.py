@@ -67,12 +67,14 @@ class _Record:
     tail: bytes
 
     def encode(self) -> bytes:
+        """The record as the journal holds it: magic, a JSON head, the tail, a SHA-256 of all that."""
         head = {k: v for k, v in self.__dict__.items() if k != "tail"} | {"anchor": self.anchor.hex()}
         body = _MAGIC + json.dumps(head).encode() + b"\n" + self.tail
         return body + hashlib.sha256(body).digest()
 
     @classmethod
     def decode(cls, raw: bytes) -> _Record | None:
+        """The record in a journal's bytes, None when it is empty or torn."""
         body, digest = raw[:-_DIGEST], raw[-_DIGEST:]
         if not body.startswith(_MAGIC) or hashlib.sha256(body).digest() != digest:
             return None  # empty, or torn while written: the patch it announced never started
@@ -110,6 +112,7 @@ def _pending(path: Path, stat: os.stat_result, read_at: Callable[[int, int], byt
 
 @contextmanager
 def _locked(path: Path, flags: int, lock: int) -> Iterator[int]:
+    """The file opened with `flags` and flocked with `lock` until the block ends."""
     fd = os.open(path, flags)
     try:
         fcntl.flock(fd, lock)
@@ -119,6 +122,7 @@ def _locked(path: Path, flags: int, lock: int) -> Iterator[int]:
 
 
 def _read_range(fd: int, start: int, end: int) -> bytes:
+    """Bytes `start` to `end` of an open file."""
     chunks, offset = [], start
     while offset < end and (chunk := os.pread(fd, min(end - offset, 1 << 22), offset)):
         chunks.append(chunk)
@@ -169,6 +173,7 @@ def snapshot(path: Path) -> tuple[int, os.stat_result, int, bytes]:
 
 
 def _fsync_folder(folder: Path) -> None:
+    """Make a folder's entries (a new file's name) durable."""
     fd = os.open(folder, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -177,9 +182,10 @@ def _fsync_folder(folder: Path) -> None:
 
 
 def _write_journal(path: Path, raw: bytes) -> None:
+    """Put one record in the journal of `path`, durably, before the file is touched."""
     journal = journal_path(path)
     try:
-        fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+        fd = os.open(journal, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         created = True
     except FileExistsError:
         fd, created = os.open(journal, os.O_WRONLY), False
