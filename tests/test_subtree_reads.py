@@ -105,3 +105,35 @@ async def test_a_level_beyond_what_was_read_ahead_is_still_answered(services, cl
     data = await client.data(query, {"a": encode_id("Refinement", chain[0]), "b": encode_id("Refinement", chain[1])})
     assert [c["id"] for c in data["b"]["children"]][1] == encode_id("Refinement", chain[2])
     assert [c["id"] for c in data["b"]["children"][1]["children"]][1] == encode_id("Refinement", chain[3])
+
+
+LINEAGE = "ancestors { __typename id version url ... on Refinement { status prompt } }"
+
+
+async def test_ancestors_inside_a_tree_read_from_the_originals_need_no_statement(services, client, count_queries):
+    """Regression (bench P3b): `ancestors` of tree nodes was one more dependent statement, though the tree
+    read from the originals down already held every ancestor."""
+    run_gid, chain = await _chain_with_twins(services, client, 6)
+    query = "query($id: ID!) { run(id: $id) { images { id " + _nested(5, f"id version {LINEAGE}") + " } } }"
+    cost, data = await _statements(client, count_queries, query, {"id": run_gid})
+    assert cost == 3  # run, images, the subtree; no lineage statement
+    answered, node = 0, data["run"]["images"][0]
+    while node.get("children"):
+        for child in node["children"]:
+            # the same lineage as read by the recursive query (the refinement alone: nothing known before it)
+            alone = await client.data(
+                "query($id: ID!) { refinement(id: $id) { " + LINEAGE + " } }", {"id": child["id"]}
+            )
+            assert child["ancestors"] == alone["refinement"]["ancestors"]
+            answered += 1
+        node = node["children"][1]
+    assert answered == 10 and len(node["ancestors"]) == 5  # the image and four refinements above the fifth level
+
+
+async def test_ancestors_reaching_above_a_subtree_are_read_from_the_database(services, client, count_queries):
+    """A tree read from a refinement does not hold that refinement's own ancestors: they are read as before."""
+    _run_gid, chain = await _chain_with_twins(services, client, 4)
+    query = "query($id: ID!) { refinement(id: $id) { children { id " + LINEAGE + " } } }"
+    cost, data = await _statements(client, count_queries, query, {"id": encode_id("Refinement", chain[1])})
+    assert cost == 3  # the refinement, its children, their lineages
+    assert [a["version"] for a in data["refinement"]["children"][1]["ancestors"]] == [1, 3, 5]

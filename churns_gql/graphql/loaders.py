@@ -112,6 +112,69 @@ def _budgeted(
     return DataLoader(load_fn=load)
 
 
+class KnownRows:
+    """Original and refinement rows this request has read, by id: a lineage made only of them needs no query.
+
+    A tree read from the originals down holds every ancestor of its nodes, so their `ancestors` (bench P3)
+    are answered from these rows instead of one more dependent round trip. A node's parents never change,
+    so rows read by an earlier statement of the request give the same lineage a new read would.
+    """
+
+    def __init__(self) -> None:
+        self.images: dict[uuid.UUID, Any] = {}
+        self.refinements: dict[uuid.UUID, Any] = {}
+
+    def lineage(self, refinement_id: uuid.UUID) -> tuple[Any, list[Any]] | None:
+        """The root original and refinement ancestors (oldest first) of a known refinement, or None if any is unknown."""
+        row = self.refinements.get(refinement_id)
+        chain: list[Any] = []
+        # Bounded by the rows known, so even a cycle in the data could not spin forever.
+        for _ in range(len(self.refinements)):
+            if row is None:
+                return None
+            if row.parent_refinement_id is None:
+                image = self.images.get(row.parent_image_id)
+                if image is None:
+                    return None
+                chain.reverse()
+                return image, chain
+            row = self.refinements.get(row.parent_refinement_id)
+            chain.append(row)
+        return None
+
+
+def _lineages(db: async_sessionmaker[AsyncSession], budget: TreeBudget, known: KnownRows) -> DataLoader[Any, Any]:
+    """Lineages by refinement: from the rows already read when they hold the whole chain, else one recursive query."""
+    read = _budgeted(db, lineages.refinement_lineages, budget, lambda v: 1 + len(v[1]))
+
+    async def load(keys: list[Any]) -> list[Any]:
+        found: dict[Any, Any] = {key: known.lineage(key) for key in keys}
+        # Counted as if read: the same budget (and the same QUERY_TOO_COMPLEX) whichever way a lineage came.
+        budget.spend(sum(1 + len(v[1]) for v in found.values() if v is not None))
+        missing = [key for key, value in found.items() if value is None]
+        if missing:
+            found.update(zip(missing, await read.load_fn(missing), strict=True))
+        return [found[key] for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _recording(
+    fetch: Callable[[AsyncSession, Sequence[Any]], Awaitable[dict[Any, Any]]], into: dict[uuid.UUID, Any]
+) -> Callable[[AsyncSession, Sequence[Any]], Awaitable[dict[Any, Any]]]:
+    """`fetch`, remembering each row it returns (single rows or lists of them) by id."""
+
+    async def fetch_and_record(session: AsyncSession, keys: Sequence[Any]) -> dict[Any, Any]:
+        found = await fetch(session, keys)
+        for value in found.values():
+            for row in value if isinstance(value, list) else (value,):
+                if row is not None:
+                    into[row.id] = row
+        return found
+
+    return fetch_and_record
+
+
 class SubtreeLoaders:
     """`children` of originals and of refinements, read a whole subtree at a time.
 
@@ -120,9 +183,10 @@ class SubtreeLoaders:
     the cache instead of the database (P3 in bench/).
     """
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], budget: TreeBudget) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], budget: TreeBudget, known: KnownRows) -> None:
         self.db = db
         self.budget = budget
+        self.known = known
         # Levels wanted below each key waiting in a batch: its field's `children` nesting.
         self.depths: dict[uuid.UUID, int] = {}
         self.by_image: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._images)
@@ -157,6 +221,7 @@ class SubtreeLoaders:
                 limit=limit,
             )
         self.budget.spend(found.rows)
+        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
         asked = set(keys)
         self.by_refinement.prime_many({k: v for k, v in found.children.items() if k not in asked})
         return [found.children.get(key, []) for key in keys]
@@ -193,13 +258,14 @@ class Loaders:
 def make_loaders(db: async_sessionmaker[AsyncSession], tree_rows: int | None = None) -> Loaders:
     """Fresh loaders: their caches (and their tree-row budget) live exactly as long as the request that made them."""
     budget = TreeBudget(MAX_TREE_ROWS if tree_rows is None else tree_rows)
+    known = KnownRows()
     return Loaders(
         run_by_id=_batched(db, run_service.runs_by_ids),
-        image_by_id=_batched(db, run_service.images_by_ids),
+        image_by_id=_batched(db, _recording(run_service.images_by_ids, known.images)),
         refinement_by_id=_batched(db, refinement_service.refinements_by_ids),
-        images_by_run=_batched(db, run_service.images_by_run_ids, list),
-        children=SubtreeLoaders(db, budget),
-        lineage_by_refinement=_budgeted(db, lineages.refinement_lineages, budget, lambda v: 1 + len(v[1])),
+        images_by_run=_batched(db, _recording(run_service.images_by_run_ids, known.images), list),
+        children=SubtreeLoaders(db, budget, known),
+        lineage_by_refinement=_lineages(db, budget, known),
         refinement_cost_by_run=_batched(db, run_service.refinement_costs_by_run_ids, float),
         events_by_job=_batched(db, events.events_by_job_ids, list),
         metadata_bytes=ByteBudget(MAX_METADATA_BYTES),
