@@ -141,3 +141,62 @@ async def test_plain_fields_are_read_from_rows_without_building_objects(services
     masked = """query($id: ID!) { run(id: $id) { images { children { id mask { x } prompt } } } }"""
     data = await client.data(masked, {"id": run})
     assert len(built) == len(data["run"]["images"][0]["children"]) == 4
+
+
+VARIED = """
+fragment Deep on Refinement { id children { id v: version url ... on Refinement { status } } }
+query($id: ID!, $yes: Boolean!, $no: Boolean!) {
+  run(id: $id) {
+    images {
+      first: children {
+        id status
+        children @include(if: $yes) {
+          __typename
+          a: id
+          summary @skip(if: $no)
+          errorMessage
+          stages { name }
+          children { ...Deep ancestors { id ... on Refinement { prompt mask { x } } } }
+        }
+      }
+      second: children { url children { id children @skip(if: $yes) { id } } }
+    }
+  }
+}
+"""
+
+
+async def test_errors_deep_inside_a_planned_tree_carry_graphql_cores_paths(services, client, monkeypatch):
+    """A field graphql-core completes, failing on one node two levels down: the same nulls and error path."""
+    from churns_gql.graphql import context
+
+    run_gid = await _tree(services, client)
+    planned = build_schema(services.settings)
+    plain = build_schema(services.settings)
+    plain.execution_context_class = FanoutExecutionContext
+    variables = {"id": run_gid, "yes": True, "no": False}
+    fine = await plain.execute(VARIED, variable_values=variables, context_value=Context(services=services))
+    assert fine.errors is None, fine.errors
+    victim = decode_id(fine.data["run"]["images"][0]["first"][1]["children"][2]["a"])[1]
+    real = context.make_loaders
+
+    def failing_events(*args, **kwargs):
+        made = real(*args, **kwargs)
+
+        async def boom(keys):
+            return [RuntimeError("no events") if key == victim else [] for key in keys]
+
+        made.events_by_job.load_fn = boom
+        return made
+
+    monkeypatch.setattr(context, "make_loaders", failing_events)
+    for yes, no in ((True, False), (False, True), (True, True)):
+        variables = {"id": run_gid, "yes": yes, "no": no}
+        ours = await planned.execute(VARIED, variable_values=variables, context_value=Context(services=services))
+        theirs = await plain.execute(VARIED, variable_values=variables, context_value=Context(services=services))
+        assert ours.data == theirs.data
+        # (messages are masked, each with its own incident id)
+        assert [e.path for e in ours.errors or []] == [e.path for e in theirs.errors or []]
+        assert [e.path for e in ours.errors or []] == (
+            [["run", "images", 0, "first", 1, "children", 2, "stages"]] if yes else []
+        )

@@ -189,16 +189,22 @@ class SubtreeLoaders:
         self.known = known
         # Levels wanted below each key waiting in a batch: its field's `children` nesting.
         self.depths: dict[uuid.UUID, int] = {}
+        # Complete children lists read so far, by parent: plain dicts, since a tree query looks up every node's
+        # (a DataLoader's cache holds a future per key, and priming it built one for each).
+        self.of_images: dict[uuid.UUID, list[Any]] = {}
+        self.of_refinements: dict[uuid.UUID, list[Any]] = {}
         self.by_image: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._images)
         self.by_refinement: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._refinements)
 
     def cached(self, loader: DataLoader[uuid.UUID, list[Any]], key: uuid.UUID) -> list[Any] | None:
         """The children already read for a key, or None."""
-        found = loader.cache_map.get(key)
-        return found.result() if found is not None and found.done() and not found.exception() else None
+        return (self.of_images if loader is self.by_image else self.of_refinements).get(key)
 
     async def load(self, loader: DataLoader[uuid.UUID, list[Any]], key: uuid.UUID, depth: int) -> list[Any]:
         """The children of a key, reading `depth` levels below it in the same query when they are not cached."""
+        found = self.cached(loader, key)
+        if found is not None:
+            return found
         self.depths[key] = max(depth, self.depths.get(key, 1))
         return await loader.load(key)
 
@@ -222,9 +228,11 @@ class SubtreeLoaders:
             )
         self.budget.spend(found.rows)
         self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
-        asked = set(keys)
-        self.by_refinement.prime_many({k: v for k, v in found.children.items() if k not in asked})
-        return [found.children.get(key, []) for key in keys]
+        if images:
+            self.of_images.update((key, found.children.pop(key)) for key in keys)
+        self.of_refinements.update(found.children)
+        lists = self.of_images if images else self.of_refinements
+        return [lists[key] for key in keys]
 
 
 def _batched(

@@ -43,6 +43,19 @@ _PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _LINEAGE, _DELEGATE = range(7)
 
 
 Pending = list[tuple[dict[str, Any], str, Any]]
+_LazyPath = tuple[Any, int, str, str]
+"""A list's path not built yet: (the parent list's path, the parent's index, the field's key, the parent's type).
+
+Paths are needed only for errors and fields graphql-core completes; building two per node cost more than
+reading the node's plain fields."""
+
+
+def _real(path: Path | _LazyPath) -> Path:
+    """The graphql-core Path a lazy path stands for."""
+    if isinstance(path, Path):
+        return path
+    parent, index, key, type_name = path
+    return _real(parent).add_key(index, None).add_key(key, type_name)
 
 
 class _Plan:
@@ -168,11 +181,11 @@ class TreeExecutionContext(FanoutExecutionContext):
         return finish()
 
     def _complete_list(
-        self, plan: _Plan, rows: list[Any], path: Path, pending: Pending, first: int = 0
+        self, plan: _Plan, rows: list[Any], path: Path | _LazyPath, pending: Pending, first: int = 0
     ) -> list[dict[str, Any]]:
         out = []
         type_name = plan.object_type.name
-        children = self.context_value.loaders.children
+        known_children = self.context_value.loaders.children.of_refinements
         ids = self._ids[type_name]
         for index, row in enumerate(rows, first):
             result: dict[str, Any] = {}
@@ -200,14 +213,12 @@ class TreeExecutionContext(FanoutExecutionContext):
                     result[key] = type_name
                     continue
                 elif kind == _CHILDREN:
-                    kids = children.cached(children.by_refinement, row.id)
+                    kids = known_children.get(row.id)
                     if kids is not None:
-                        item_path = item_path or path.add_key(index, None)
-                        sub_path = item_path.add_key(key, type_name)
-                        result[key] = self._complete_list(getter, kids, sub_path, pending)
+                        result[key] = self._complete_list(getter, kids, (path, index, key, type_name), pending)
                         continue
                 elif kind == _LINEAGE:
-                    item_path = item_path or path.add_key(index, None)
+                    item_path = item_path or _real(path).add_key(index, None)
                     lineage = self._load_lineage(
                         getter, row.id, plan.object_type, details, item_path.add_key(key, type_name)
                     )
@@ -216,7 +227,7 @@ class TreeExecutionContext(FanoutExecutionContext):
                     continue
                 # Anything else, or a plain value that must be reported as an error: execute_field on the node's
                 # object (a tree list by its plan, the rest graphql-core's own way).
-                item_path = item_path or path.add_key(index, None)
+                item_path = item_path or _real(path).add_key(index, None)
                 if node is None:
                     node = plan.make(row)
                 value = self.execute_field(plan.object_type, node, details, item_path.add_key(key, type_name), None)

@@ -12,6 +12,7 @@ from sqlalchemy import ARRAY, Integer, Uuid, any_, bindparam, literal, or_, sele
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.models import Refinement
+from churns_gql.services.lineages import RefinementRow
 
 
 @dataclass
@@ -19,12 +20,18 @@ class Subtree:
     """Children lists of the requested parents and of every refinement above the last level read.
 
     `children` holds a complete, oldest-first list for each requested parent and each refinement whose own
-    children were read (levels 1 .. depth - 1), as rows of the table's columns (no ORM objects: building
+    children were read (levels 1 .. depth - 1), as named tuples of the table's columns (no ORM objects: building
     them cost more than the query); `rows` is how many refinement rows the query returned.
     """
 
     children: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
     rows: int = 0
+
+
+_make = RefinementRow._make
+_COLUMNS = Refinement.__table__.columns.keys()
+_ID, _PARENT_IMAGE, _PARENT_REFINEMENT = (_COLUMNS.index(c) for c in ("id", "parent_image_id", "parent_refinement_id"))
+_LEVEL = len(_COLUMNS)
 
 
 @lru_cache(maxsize=2)
@@ -42,7 +49,12 @@ def _statement(limited: bool) -> Any:
     )
     walk = walk.union_all(below)
     query = select(*Refinement.__table__.columns, walk.c.level).join(walk, Refinement.id == walk.c.id)
-    return query.limit(bindparam("limit", type_=Integer)) if limited else query
+    if limited:
+        # The limit stays inside (it stops the walk); the order is applied to the rows that came back.
+        query = query.limit(bindparam("limit", type_=Integer))
+    cut = query.subquery("cut")
+    # Oldest first, as every children list is: Postgres sorts them faster than Python would.
+    return select(cut).order_by(cut.c.created_at, cut.c.id)
 
 
 async def subtree(
@@ -65,21 +77,26 @@ async def subtree(
     connection = await session.connection()
     rows = (await connection.execute(_statement(limit is not None), params)).all()
     out = Subtree(rows=len(rows))
+    children = out.children
     for key in (*image_ids, *refinement_ids):
-        out.children[key] = []
+        children[key] = []
     placed: set[uuid.UUID] = set()
+    # By position: a Row's attribute lookup costs more than the rest of this loop (920 rows in bench P3).
     for refinement in rows:
-        level = refinement.level
+        rid = refinement[_ID]
         # A node under two of the parents asked (one above the other) comes once per path: list it once,
         # with its children known when any path read below it.
-        if level < depth:
-            out.children.setdefault(refinement.id, [])
-        if refinement.id in placed:
+        if refinement[_LEVEL] < depth and rid not in children:
+            children[rid] = []
+        if rid in placed:
             continue
-        placed.add(refinement.id)
-        key = refinement.parent_image_id or refinement.parent_refinement_id
+        placed.add(rid)
+        key = refinement[_PARENT_IMAGE] or refinement[_PARENT_REFINEMENT]
         assert key is not None  # the table allows exactly one parent
-        out.children.setdefault(key, []).append(refinement)
-    for kids in out.children.values():
-        kids.sort(key=lambda r: (r.created_at, r.id))
+        kids = children.get(key)
+        if kids is None:
+            kids = children[key] = []
+        # Rows come oldest first, so each list is in order as it is built. A named tuple reads its fields
+        # by attribute ten times faster than a Row, and the tree completion reads several of each node.
+        kids.append(_make(refinement[:_LEVEL]))
     return out
