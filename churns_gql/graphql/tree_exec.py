@@ -140,19 +140,23 @@ class TreeExecutionContext(FanoutExecutionContext):
         raw_id: Any,
         parent_type: GraphQLObjectType,
         field_details_list: Any,
-        path: Path,
+        path: Path | _LazyPath,
     ) -> Any:
         """Read the lineage (batched with the other nodes'), then complete the original and each refinement."""
         try:
             root, chain = await self.context_value.loaders.lineage_by_refinement.load(raw_id)
         except Exception as raw_error:
-            self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, path)
+            self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, _real(path))
             return None
         completed = self._complete_field([(plans[0], [root]), (plans[1], chain)], parent_type, field_details_list, path)
         return await completed if self.is_awaitable(completed) else completed
 
     def _complete_field(
-        self, parts: list[tuple[_Plan, list[Any]]], parent_type: GraphQLObjectType, field_details_list: Any, path: Path
+        self,
+        parts: list[tuple[_Plan, list[Any]]],
+        parent_type: GraphQLObjectType,
+        field_details_list: Any,
+        path: Path | _LazyPath,
     ) -> Any:
         """The completed list of each part's rows by its plan, or an awaitable of it; errors handled as
         graphql-core's execute_field does."""
@@ -163,7 +167,7 @@ class TreeExecutionContext(FanoutExecutionContext):
             for plan, rows in parts:
                 completed += self._complete_list(plan, rows, path, pending, len(completed))
         except Exception as raw_error:
-            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            self.handle_field_error(raw_error, return_type, field_details_list, _real(path))
             return None
         if not pending:
             return completed
@@ -172,7 +176,7 @@ class TreeExecutionContext(FanoutExecutionContext):
             try:
                 values = await gather_with_cancel(*(awaitable for _, _, awaitable in pending))
             except Exception as raw_error:
-                self.handle_field_error(raw_error, return_type, field_details_list, path)
+                self.handle_field_error(raw_error, return_type, field_details_list, _real(path))
                 return None
             for (target, key, _), value in zip(pending, values, strict=True):
                 target[key] = value
@@ -218,9 +222,8 @@ class TreeExecutionContext(FanoutExecutionContext):
                         result[key] = self._complete_list(getter, kids, (path, index, key, type_name), pending)
                         continue
                 elif kind == _LINEAGE:
-                    item_path = item_path or _real(path).add_key(index, None)
                     lineage = self._load_lineage(
-                        getter, row.id, plan.object_type, details, item_path.add_key(key, type_name)
+                        getter, row.id, plan.object_type, details, (path, index, key, type_name)
                     )
                     result[key] = lineage
                     pending.append((result, key, lineage))
