@@ -137,3 +137,45 @@ async def test_ancestors_reaching_above_a_subtree_are_read_from_the_database(ser
     cost, data = await _statements(client, count_queries, query, {"id": encode_id("Refinement", chain[1])})
     assert cost == 3  # the refinement, its children, their lineages
     assert [a["version"] for a in data["refinement"]["children"][1]["ancestors"]] == [1, 3, 5]
+
+
+async def test_a_runs_originals_and_their_subtrees_are_read_at_once(services, client, clean_db):
+    """Regression (bench P3b): the subtree statement waited for the originals' statement to come back first."""
+    from sqlalchemy import event
+
+    run_gid, chain = await _chain_with_twins(services, client, 3)
+    seen: list[tuple[str, str]] = []
+
+    def started(_conn, _cursor, statement, *_args):
+        seen.append(("start", statement.split()[0]))
+
+    def finished(_conn, _cursor, statement, *_args):
+        seen.append(("end", statement.split()[0]))
+
+    event.listen(clean_db.sync_engine, "before_cursor_execute", started)
+    event.listen(clean_db.sync_engine, "after_cursor_execute", finished)
+    try:
+        data = await client.data(
+            "query($id: ID!) { run(id: $id) { images { id " + _nested(3) + " } } }", {"id": run_gid}
+        )
+    finally:
+        event.remove(clean_db.sync_engine, "before_cursor_execute", started)
+        event.remove(clean_db.sync_engine, "after_cursor_execute", finished)
+    # the run, then the originals and the subtree (a WITH statement) both sent before either came back
+    assert seen[2:4] in ([("start", "SELECT"), ("start", "WITH")], [("start", "WITH"), ("start", "SELECT")]), seen
+    assert len(seen) == 6, seen
+    node = data["run"]["images"][0]
+    for level in range(3):
+        node = node["children"][1]
+        assert node["id"] == encode_id("Refinement", chain[level])
+
+
+async def test_originals_without_refinements_answer_empty_children_without_another_read(
+    services, client, count_queries
+):
+    run = (await import_images(client, [png_bytes(20, 10), png_bytes(20, 10)]))["run"]
+    cost, data = await _statements(
+        client, count_queries, "query($id: ID!) { run(id: $id) { images { " + _nested(2) + " } } }", {"id": run["id"]}
+    )
+    assert data["run"]["images"] == [{"children": []}, {"children": []}]
+    assert cost == 3  # the run, its originals and their (empty) subtrees

@@ -194,6 +194,7 @@ class SubtreeLoaders:
         self.of_images: dict[uuid.UUID, list[Any]] = {}
         self.of_refinements: dict[uuid.UUID, list[Any]] = {}
         self.by_image: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._images)
+        self.by_run: DataLoader[uuid.UUID, None] = DataLoader(load_fn=self._runs)
         self.by_refinement: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._refinements)
 
     def cached(self, loader: DataLoader[uuid.UUID, list[Any]], key: uuid.UUID) -> list[Any] | None:
@@ -207,6 +208,37 @@ class SubtreeLoaders:
             return found
         self.depths[key] = max(depth, self.depths.get(key, 1))
         return await loader.load(key)
+
+    async def read_run(self, run_id: uuid.UUID, depth: int) -> bool:
+        """Read the subtrees of a run's originals, `depth` levels, while the originals themselves are read.
+
+        Saves the round trip the originals' `children` would wait for after them. False when the read
+        failed: each original's `children` then reads (and reports its error) as it would have.
+        """
+        self.depths[run_id] = max(depth, self.depths.get(run_id, 1))
+        try:
+            await self.by_run.load(run_id)
+        except Exception:  # reported by the `children` fields that read again
+            return False
+        return True
+
+    def read_all_children_of(self, images: list[Any]) -> None:
+        """After a read_run: the originals without a children list have none."""
+        for image in images:
+            self.of_images.setdefault(image.id, [])
+
+    async def _runs(self, keys: list[uuid.UUID]) -> list[None]:
+        depth = max(self.depths.pop(key, 1) for key in keys)
+        limit = max(self.budget.left, 0) + 1
+        async with read_session(self.db) as session:
+            found = await subtree(session, run_ids=keys, depth=depth, limit=limit)
+        self.budget.spend(found.rows)
+        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        for parent, kids in found.children.items():
+            # Only a refinement's list can be empty here (the walk started at the originals' children).
+            mine = self.of_images if kids and kids[0].parent_image_id is not None else self.of_refinements
+            mine[parent] = kids
+        return [None for _ in keys]
 
     async def _images(self, keys: list[uuid.UUID]) -> list[list[Any]]:
         return await self._read(keys, images=True)

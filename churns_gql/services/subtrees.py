@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import ARRAY, Integer, Uuid, any_, bindparam, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from churns_gql.models import Refinement
+from churns_gql.models import Image, Refinement
 from churns_gql.services.lineages import RefinementRow
 
 
@@ -34,15 +34,19 @@ _ID, _PARENT_IMAGE, _PARENT_REFINEMENT = (_COLUMNS.index(c) for c in ("id", "par
 _LEVEL = len(_COLUMNS)
 
 
-@lru_cache(maxsize=2)
-def _statement(limited: bool) -> Any:
-    """The subtree walk, built once: parents, depth and limit are bound parameters."""
+@lru_cache(maxsize=4)
+def _statement(limited: bool, by_run: bool = False) -> Any:
+    """The subtree walk, built once: parents (or runs, whose originals are the parents), depth and limit are
+    bound parameters."""
     # Arrays rather than IN lists: one statement text whatever the number of parents, so it is prepared once.
-    images = bindparam("image_ids", type_=ARRAY(Uuid))
-    refinements = bindparam("refinement_ids", type_=ARRAY(Uuid))
-    start = select(Refinement.id, literal(1).label("level")).where(
-        or_(Refinement.parent_image_id == any_(images), Refinement.parent_refinement_id == any_(refinements))
-    )
+    if by_run:
+        originals = select(Image.id).where(Image.run_id == any_(bindparam("run_ids", type_=ARRAY(Uuid))))
+        seed: Any = Refinement.parent_image_id.in_(originals.scalar_subquery())
+    else:
+        images = bindparam("image_ids", type_=ARRAY(Uuid))
+        refinements = bindparam("refinement_ids", type_=ARRAY(Uuid))
+        seed = or_(Refinement.parent_image_id == any_(images), Refinement.parent_refinement_id == any_(refinements))
+    start = select(Refinement.id, literal(1).label("level")).where(seed)
     walk = start.cte("walk", recursive=True)
     below = select(Refinement.id, (walk.c.level + 1).label("level")).where(
         Refinement.parent_refinement_id == walk.c.id, walk.c.level < bindparam("depth", type_=Integer)
@@ -62,20 +66,26 @@ async def subtree(
     *,
     image_ids: Sequence[uuid.UUID] = (),
     refinement_ids: Sequence[uuid.UUID] = (),
+    run_ids: Sequence[uuid.UUID] = (),
     depth: int,
     limit: int | None = None,
 ) -> Subtree:
     """Refinements down to `depth` levels below the given originals and refinements; at most `limit` rows read.
 
     One recursive CTE walks level by level (Postgres hands rows out a level at a time, so a `limit`
-    stops the walk instead of reading the whole tree and cutting it afterwards).
+    stops the walk instead of reading the whole tree and cutting it afterwards). With `run_ids`, the walk
+    starts at those runs' originals (the others are ignored), and only originals with children get a list.
     """
-    params = {"image_ids": list(image_ids), "refinement_ids": list(refinement_ids), "depth": depth}
+    params: dict[str, Any] = {"depth": depth}
+    if run_ids:
+        params["run_ids"] = list(run_ids)
+    else:
+        params.update(image_ids=list(image_ids), refinement_ids=list(refinement_ids))
     if limit is not None:
         params["limit"] = limit
     # A Core statement on the session's connection: the ORM's row handling cost more than the query.
     connection = await session.connection()
-    rows = (await connection.execute(_statement(limit is not None), params)).all()
+    rows = (await connection.execute(_statement(limit is not None, bool(run_ids)), params)).all()
     out = Subtree(rows=len(rows))
     children = out.children
     for key in (*image_ids, *refinement_ids):
