@@ -200,3 +200,17 @@ async def test_errors_deep_inside_a_planned_tree_carry_graphql_cores_paths(servi
         assert [e.path for e in ours.errors or []] == (
             [["run", "images", 0, "first", 1, "children", 2, "stages"]] if yes else []
         )
+
+
+async def test_a_plans_code_is_compiled_once_per_shape(services, client):
+    """The generated completion is compiled once per sequence of field kinds, not per request or per plan."""
+    from churns_gql.graphql import plan_code
+
+    run_gid = await _tree(services, client)
+    query = "query($id: ID!) { run(id: $id) { images { children { id a: version b: version children { id } } } } }"
+    first = await client.data(query, {"id": run_gid})
+    compiled = plan_code._factory.cache_info().misses
+    again = await client.data(query, {"id": run_gid})
+    renamed = await client.data(query.replace("a: version b: version", "x: version y: version"), {"id": run_gid})
+    assert first == again and plan_code._factory.cache_info().misses == compiled
+    assert renamed["run"]["images"][0]["children"][0]["x"] == first["run"]["images"][0]["children"][0]["a"]

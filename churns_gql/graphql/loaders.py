@@ -209,18 +209,24 @@ class SubtreeLoaders:
         self.depths[key] = max(depth, self.depths.get(key, 1))
         return await loader.load(key)
 
-    async def read_run(self, run_id: uuid.UUID, depth: int) -> bool:
+    def read_run(self, run_id: uuid.UUID, depth: int) -> Awaitable[bool]:
         """Read the subtrees of a run's originals, `depth` levels, while the originals themselves are read.
 
-        Saves the round trip the originals' `children` would wait for after them. False when the read
-        failed: each original's `children` then reads (and reports its error) as it would have.
+        Saves the round trip the originals' `children` would wait for after them; the batch is scheduled on
+        the call, so it goes out with the originals' own. Its awaitable is False when the read failed: each
+        original's `children` then reads (and reports its error) as it would have.
         """
         self.depths[run_id] = max(depth, self.depths.get(run_id, 1))
-        try:
-            await self.by_run.load(run_id)
-        except Exception:  # reported by the `children` fields that read again
-            return False
-        return True
+        batch = self.by_run.load(run_id)
+
+        async def complete() -> bool:
+            try:
+                await batch
+            except Exception:  # reported by the `children` fields that read again
+                return False
+            return True
+
+        return complete()
 
     def read_all_children_of(self, images: list[Any]) -> None:
         """After a read_run: the originals without a children list have none."""

@@ -288,7 +288,7 @@ class Run(relay.Node):
         if not depth:
             rows = await loaders.images_by_run.load(self.raw.id)
         else:
-            read = loaders.children.read_run(self.raw.id, depth)
+            read = loaders.children.read_run(self.raw.id, depth)  # first: its batch goes out first
             rows, complete = await asyncio.gather(loaders.images_by_run.load(self.raw.id), read)
             if complete:
                 loaders.children.read_all_children_of(rows)
