@@ -214,3 +214,29 @@ async def test_a_plans_code_is_compiled_once_per_shape(services, client):
     renamed = await client.data(query.replace("a: version b: version", "x: version y: version"), {"id": run_gid})
     assert first == again and plan_code._factory.cache_info().misses == compiled
     assert renamed["run"]["images"][0]["children"][0]["x"] == first["run"]["images"][0]["children"][0]["a"]
+
+
+async def test_subtree_rows_carry_what_the_orm_reads(services, client):
+    """Subtree rows (named tuples of Core rows) hold the same values as ORM objects, column by column: enums
+    as their members, JSON decoded, floats, times and nulls as they are."""
+    from sqlalchemy import select
+
+    from churns_gql.db import read_session
+    from churns_gql.services.subtrees import subtree
+
+    run_gid = await _tree(services, client)
+    run_id = decode_id(run_gid)[1]
+    async with services.db() as session:
+        orm = {r.id: r for r in (await session.scalars(select(Refinement).where(Refinement.run_id == run_id))).all()}
+        images = [r.parent_image_id for r in orm.values() if r.parent_image_id is not None]
+    async with read_session(services.db) as session:
+        found = await subtree(session, image_ids=sorted(set(images)), depth=5)
+    rows = [row for kids in found.children.values() for row in kids]
+    assert len(rows) == len(orm) == 21
+    columns = Refinement.__table__.columns.keys()
+    for row in rows:
+        expected = orm[row.id]
+        for column in columns:
+            value, want = getattr(row, column), getattr(expected, column)
+            assert value == want and type(value) is type(want), (column, value, want)
+    assert any(row.mask for row in rows) and any(row.cost_usd for row in rows)
