@@ -141,3 +141,102 @@ async def test_plain_fields_are_read_from_rows_without_building_objects(services
     masked = """query($id: ID!) { run(id: $id) { images { children { id mask { x } prompt } } } }"""
     data = await client.data(masked, {"id": run})
     assert len(built) == len(data["run"]["images"][0]["children"]) == 4
+
+
+VARIED = """
+fragment Deep on Refinement { id children { id v: version url ... on Refinement { status } } }
+query($id: ID!, $yes: Boolean!, $no: Boolean!) {
+  run(id: $id) {
+    images {
+      first: children {
+        id status
+        children @include(if: $yes) {
+          __typename
+          a: id
+          summary @skip(if: $no)
+          errorMessage
+          stages { name }
+          children { ...Deep ancestors { id ... on Refinement { prompt mask { x } } } }
+        }
+      }
+      second: children { url children { id children @skip(if: $yes) { id } } }
+    }
+  }
+}
+"""
+
+
+async def test_errors_deep_inside_a_planned_tree_carry_graphql_cores_paths(services, client, monkeypatch):
+    """A field graphql-core completes, failing on one node two levels down: the same nulls and error path."""
+    from churns_gql.graphql import context
+
+    run_gid = await _tree(services, client)
+    planned = build_schema(services.settings)
+    plain = build_schema(services.settings)
+    plain.execution_context_class = FanoutExecutionContext
+    variables = {"id": run_gid, "yes": True, "no": False}
+    fine = await plain.execute(VARIED, variable_values=variables, context_value=Context(services=services))
+    assert fine.errors is None, fine.errors
+    victim = decode_id(fine.data["run"]["images"][0]["first"][1]["children"][2]["a"])[1]
+    real = context.make_loaders
+
+    def failing_events(*args, **kwargs):
+        made = real(*args, **kwargs)
+
+        async def boom(keys):
+            return [RuntimeError("no events") if key == victim else [] for key in keys]
+
+        made.events_by_job.load_fn = boom
+        return made
+
+    monkeypatch.setattr(context, "make_loaders", failing_events)
+    for yes, no in ((True, False), (False, True), (True, True)):
+        variables = {"id": run_gid, "yes": yes, "no": no}
+        ours = await planned.execute(VARIED, variable_values=variables, context_value=Context(services=services))
+        theirs = await plain.execute(VARIED, variable_values=variables, context_value=Context(services=services))
+        assert ours.data == theirs.data
+        # (messages are masked, each with its own incident id)
+        assert [e.path for e in ours.errors or []] == [e.path for e in theirs.errors or []]
+        assert [e.path for e in ours.errors or []] == (
+            [["run", "images", 0, "first", 1, "children", 2, "stages"]] if yes else []
+        )
+
+
+async def test_a_plans_code_is_compiled_once_per_shape(services, client):
+    """The generated completion is compiled once per sequence of field kinds, not per request or per plan."""
+    from churns_gql.graphql import plan_code
+
+    run_gid = await _tree(services, client)
+    query = "query($id: ID!) { run(id: $id) { images { children { id a: version b: version children { id } } } } }"
+    first = await client.data(query, {"id": run_gid})
+    compiled = plan_code._factory.cache_info().misses
+    again = await client.data(query, {"id": run_gid})
+    renamed = await client.data(query.replace("a: version b: version", "x: version y: version"), {"id": run_gid})
+    assert first == again and plan_code._factory.cache_info().misses == compiled
+    assert renamed["run"]["images"][0]["children"][0]["x"] == first["run"]["images"][0]["children"][0]["a"]
+
+
+async def test_subtree_rows_carry_what_the_orm_reads(services, client):
+    """Subtree rows (named tuples of Core rows) hold the same values as ORM objects, column by column: enums
+    as their members, JSON decoded, floats, times and nulls as they are."""
+    from sqlalchemy import select
+
+    from churns_gql.db import read_session
+    from churns_gql.services.subtrees import subtree
+
+    run_gid = await _tree(services, client)
+    run_id = decode_id(run_gid)[1]
+    async with services.db() as session:
+        orm = {r.id: r for r in (await session.scalars(select(Refinement).where(Refinement.run_id == run_id))).all()}
+        images = [r.parent_image_id for r in orm.values() if r.parent_image_id is not None]
+    async with read_session(services.db) as session:
+        found = await subtree(session, image_ids=sorted(set(images)), depth=5)
+    rows = [row for kids in found.children.values() for row in kids]
+    assert len(rows) == len(orm) == 21
+    columns = Refinement.__table__.columns.keys()
+    for row in rows:
+        expected = orm[row.id]
+        for column in columns:
+            value, want = getattr(row, column), getattr(expected, column)
+            assert value == want and type(value) is type(want), (column, value, want)
+    assert any(row.mask for row in rows) and any(row.cost_usd for row in rows)

@@ -112,6 +112,69 @@ def _budgeted(
     return DataLoader(load_fn=load)
 
 
+class KnownRows:
+    """Original and refinement rows this request has read, by id: a lineage made only of them needs no query.
+
+    A tree read from the originals down holds every ancestor of its nodes, so their `ancestors` (bench P3)
+    are answered from these rows instead of one more dependent round trip. A node's parents never change,
+    so rows read by an earlier statement of the request give the same lineage a new read would.
+    """
+
+    def __init__(self) -> None:
+        self.images: dict[uuid.UUID, Any] = {}
+        self.refinements: dict[uuid.UUID, Any] = {}
+
+    def lineage(self, refinement_id: uuid.UUID) -> tuple[Any, list[Any]] | None:
+        """The root original and refinement ancestors (oldest first) of a known refinement, or None if any is unknown."""
+        row = self.refinements.get(refinement_id)
+        chain: list[Any] = []
+        # Bounded by the rows known, so even a cycle in the data could not spin forever.
+        for _ in range(len(self.refinements)):
+            if row is None:
+                return None
+            if row.parent_refinement_id is None:
+                image = self.images.get(row.parent_image_id)
+                if image is None:
+                    return None
+                chain.reverse()
+                return image, chain
+            row = self.refinements.get(row.parent_refinement_id)
+            chain.append(row)
+        return None
+
+
+def _lineages(db: async_sessionmaker[AsyncSession], budget: TreeBudget, known: KnownRows) -> DataLoader[Any, Any]:
+    """Lineages by refinement: from the rows already read when they hold the whole chain, else one recursive query."""
+    read = _budgeted(db, lineages.refinement_lineages, budget, lambda v: 1 + len(v[1]))
+
+    async def load(keys: list[Any]) -> list[Any]:
+        found: dict[Any, Any] = {key: known.lineage(key) for key in keys}
+        # Counted as if read: the same budget (and the same QUERY_TOO_COMPLEX) whichever way a lineage came.
+        budget.spend(sum(1 + len(v[1]) for v in found.values() if v is not None))
+        missing = [key for key, value in found.items() if value is None]
+        if missing:
+            found.update(zip(missing, await read.load_fn(missing), strict=True))
+        return [found[key] for key in keys]
+
+    return DataLoader(load_fn=load)
+
+
+def _recording(
+    fetch: Callable[[AsyncSession, Sequence[Any]], Awaitable[dict[Any, Any]]], into: dict[uuid.UUID, Any]
+) -> Callable[[AsyncSession, Sequence[Any]], Awaitable[dict[Any, Any]]]:
+    """`fetch`, remembering each row it returns (single rows or lists of them) by id."""
+
+    async def fetch_and_record(session: AsyncSession, keys: Sequence[Any]) -> dict[Any, Any]:
+        found = await fetch(session, keys)
+        for value in found.values():
+            for row in value if isinstance(value, list) else (value,):
+                if row is not None:
+                    into[row.id] = row
+        return found
+
+    return fetch_and_record
+
+
 class SubtreeLoaders:
     """`children` of originals and of refinements, read a whole subtree at a time.
 
@@ -120,23 +183,68 @@ class SubtreeLoaders:
     the cache instead of the database (P3 in bench/).
     """
 
-    def __init__(self, db: async_sessionmaker[AsyncSession], budget: TreeBudget) -> None:
+    def __init__(self, db: async_sessionmaker[AsyncSession], budget: TreeBudget, known: KnownRows) -> None:
         self.db = db
         self.budget = budget
+        self.known = known
         # Levels wanted below each key waiting in a batch: its field's `children` nesting.
         self.depths: dict[uuid.UUID, int] = {}
+        # Complete children lists read so far, by parent: plain dicts, since a tree query looks up every node's
+        # (a DataLoader's cache holds a future per key, and priming it built one for each).
+        self.of_images: dict[uuid.UUID, list[Any]] = {}
+        self.of_refinements: dict[uuid.UUID, list[Any]] = {}
         self.by_image: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._images)
+        self.by_run: DataLoader[uuid.UUID, None] = DataLoader(load_fn=self._runs)
         self.by_refinement: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._refinements)
 
     def cached(self, loader: DataLoader[uuid.UUID, list[Any]], key: uuid.UUID) -> list[Any] | None:
         """The children already read for a key, or None."""
-        found = loader.cache_map.get(key)
-        return found.result() if found is not None and found.done() and not found.exception() else None
+        return (self.of_images if loader is self.by_image else self.of_refinements).get(key)
 
     async def load(self, loader: DataLoader[uuid.UUID, list[Any]], key: uuid.UUID, depth: int) -> list[Any]:
         """The children of a key, reading `depth` levels below it in the same query when they are not cached."""
+        found = self.cached(loader, key)
+        if found is not None:
+            return found
         self.depths[key] = max(depth, self.depths.get(key, 1))
         return await loader.load(key)
+
+    def read_run(self, run_id: uuid.UUID, depth: int) -> Awaitable[bool]:
+        """Read the subtrees of a run's originals, `depth` levels, while the originals themselves are read.
+
+        Saves the round trip the originals' `children` would wait for after them; the batch is scheduled on
+        the call, so it goes out with the originals' own. Its awaitable is False when the read failed: each
+        original's `children` then reads (and reports its error) as it would have.
+        """
+        self.depths[run_id] = max(depth, self.depths.get(run_id, 1))
+        batch = self.by_run.load(run_id)
+
+        async def complete() -> bool:
+            try:
+                await batch
+            except Exception:  # reported by the `children` fields that read again
+                return False
+            return True
+
+        return complete()
+
+    def read_all_children_of(self, images: list[Any]) -> None:
+        """After a read_run: the originals without a children list have none."""
+        for image in images:
+            self.of_images.setdefault(image.id, [])
+
+    async def _runs(self, keys: list[uuid.UUID]) -> list[None]:
+        depth = max(self.depths.pop(key, 1) for key in keys)
+        limit = max(self.budget.left, 0) + 1
+        async with read_session(self.db) as session:
+            found = await subtree(session, run_ids=keys, depth=depth, limit=limit)
+        self.budget.spend(found.rows)
+        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        for parent, kids in found.children.items():
+            # Only a refinement's list can be empty here (the walk started at the originals' children).
+            mine = self.of_images if kids and kids[0].parent_image_id is not None else self.of_refinements
+            mine[parent] = kids
+        return [None for _ in keys]
 
     async def _images(self, keys: list[uuid.UUID]) -> list[list[Any]]:
         return await self._read(keys, images=True)
@@ -157,9 +265,12 @@ class SubtreeLoaders:
                 limit=limit,
             )
         self.budget.spend(found.rows)
-        asked = set(keys)
-        self.by_refinement.prime_many({k: v for k, v in found.children.items() if k not in asked})
-        return [found.children.get(key, []) for key in keys]
+        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        if images:
+            self.of_images.update((key, found.children.pop(key)) for key in keys)
+        self.of_refinements.update(found.children)
+        lists = self.of_images if images else self.of_refinements
+        return [lists[key] for key in keys]
 
 
 def _batched(
@@ -193,13 +304,14 @@ class Loaders:
 def make_loaders(db: async_sessionmaker[AsyncSession], tree_rows: int | None = None) -> Loaders:
     """Fresh loaders: their caches (and their tree-row budget) live exactly as long as the request that made them."""
     budget = TreeBudget(MAX_TREE_ROWS if tree_rows is None else tree_rows)
+    known = KnownRows()
     return Loaders(
         run_by_id=_batched(db, run_service.runs_by_ids),
-        image_by_id=_batched(db, run_service.images_by_ids),
+        image_by_id=_batched(db, _recording(run_service.images_by_ids, known.images)),
         refinement_by_id=_batched(db, refinement_service.refinements_by_ids),
-        images_by_run=_batched(db, run_service.images_by_run_ids, list),
-        children=SubtreeLoaders(db, budget),
-        lineage_by_refinement=_budgeted(db, lineages.refinement_lineages, budget, lambda v: 1 + len(v[1])),
+        images_by_run=_batched(db, _recording(run_service.images_by_run_ids, known.images), list),
+        children=SubtreeLoaders(db, budget, known),
+        lineage_by_refinement=_lineages(db, budget, known),
         refinement_cost_by_run=_batched(db, run_service.refinement_costs_by_run_ids, float),
         events_by_job=_batched(db, events.events_by_job_ids, list),
         metadata_bytes=ByteBudget(MAX_METADATA_BYTES),

@@ -19,6 +19,11 @@ def children_depth(info: Info) -> int:
     return max((1 + _below(field.selections) for field in info.selected_fields), default=1)
 
 
+def children_depth_below(info: Info) -> int:
+    """Nested `children` levels inside this field's selection (0: none), fragments followed, @skip/@include not."""
+    return max((_below(field.selections) for field in info.selected_fields), default=0)
+
+
 def _below(selections: Sequence[Selection]) -> int:
     """The deepest chain of `children` fields inside a selection set (fragments are already inlined)."""
     deepest = 0

@@ -31,7 +31,7 @@ from graphql.pyutils import Path, Undefined, gather_with_cancel
 from strawberry.schema.schema_converter import GraphQLCoreConverter
 
 from churns_gql.graphql.fanout import FanoutExecutionContext
-from churns_gql.graphql.ids import encode_id
+from churns_gql.graphql.plan_code import CHILDREN, DELEGATE, ID, LINEAGE, PLAIN, REQUIRED, TYPENAME, completion
 from churns_gql.graphql.row_fields import object_maker, row_getter
 from churns_gql.graphql.types import Image, Refinement
 
@@ -39,16 +39,27 @@ TREE_FIELD = "children"
 LINEAGE_FIELD = "ancestors"
 PARENT_TYPES = frozenset({"Image", "Refinement"})
 
-_PLAIN, _REQUIRED, _ID, _TYPENAME, _CHILDREN, _LINEAGE, _DELEGATE = range(7)
-
 
 Pending = list[tuple[dict[str, Any], str, Any]]
+_LazyPath = tuple[Any, int, str, str]
+"""A list's path not built yet: (the parent list's path, the parent's index, the field's key, the parent's type).
+
+Paths are needed only for errors and fields graphql-core completes; building two per node cost more than
+reading the node's plain fields."""
+
+
+def _real(path: Path | _LazyPath) -> Path:
+    """The graphql-core Path a lazy path stands for."""
+    if isinstance(path, Path):
+        return path
+    parent, index, key, type_name = path
+    return _real(parent).add_key(index, None).add_key(key, type_name)
 
 
 class _Plan:
     """How to complete one node (a row) of a selection: (response key, kind, getter, serializer, field details) each."""
 
-    __slots__ = ("depth", "entries", "make", "object_type")
+    __slots__ = ("complete", "depth", "entries", "make", "object_type")
 
     def __init__(
         self, object_type: GraphQLObjectType, entries: list[tuple[str, int, Any, Any, Any]], make: Callable[[Any], Any]
@@ -58,7 +69,9 @@ class _Plan:
         # The node's Strawberry object, built only for a field graphql-core completes.
         self.make = make
         # `children` levels from here down: how far the subtree loader reads ahead.
-        self.depth = 1 + max((e[2].depth for e in entries if e[1] == _CHILDREN), default=0)
+        self.depth = 1 + max((e[2].depth for e in entries if e[1] == CHILDREN), default=0)
+        # The rows' completion, set once the plan exists (graphql/plan_code.py).
+        self.complete: Any = None
 
 
 def _non_null_list_of(field_type: GraphQLOutputType, item: str) -> bool:
@@ -94,7 +107,7 @@ class TreeExecutionContext(FanoutExecutionContext):
             elif name == LINEAGE_FIELD and parent_type.name == "Refinement":
                 plans = self._lineage_plans(parent_type, field_details_list)
                 if plans is not None:
-                    return self._load_lineage(plans, source.raw_id, parent_type, field_details_list, path)
+                    return self.load_lineage(plans, source.raw_id, parent_type, field_details_list, path)
         return super().execute_field(parent_type, source, field_details_list, path, position_context)
 
     def _cached_children(self, source: Any) -> list[Any] | None:
@@ -121,25 +134,29 @@ class TreeExecutionContext(FanoutExecutionContext):
         completed = self._complete_field([(plan, rows)], parent_type, field_details_list, path)
         return await completed if self.is_awaitable(completed) else completed
 
-    async def _load_lineage(
+    async def load_lineage(
         self,
         plans: tuple[_Plan, _Plan],
         raw_id: Any,
         parent_type: GraphQLObjectType,
         field_details_list: Any,
-        path: Path,
+        path: Path | _LazyPath,
     ) -> Any:
         """Read the lineage (batched with the other nodes'), then complete the original and each refinement."""
         try:
             root, chain = await self.context_value.loaders.lineage_by_refinement.load(raw_id)
         except Exception as raw_error:
-            self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, path)
+            self.handle_field_error(raw_error, parent_type.fields[LINEAGE_FIELD].type, field_details_list, _real(path))
             return None
         completed = self._complete_field([(plans[0], [root]), (plans[1], chain)], parent_type, field_details_list, path)
         return await completed if self.is_awaitable(completed) else completed
 
     def _complete_field(
-        self, parts: list[tuple[_Plan, list[Any]]], parent_type: GraphQLObjectType, field_details_list: Any, path: Path
+        self,
+        parts: list[tuple[_Plan, list[Any]]],
+        parent_type: GraphQLObjectType,
+        field_details_list: Any,
+        path: Path | _LazyPath,
     ) -> Any:
         """The completed list of each part's rows by its plan, or an awaitable of it; errors handled as
         graphql-core's execute_field does."""
@@ -148,9 +165,9 @@ class TreeExecutionContext(FanoutExecutionContext):
         try:
             completed: list[dict[str, Any]] = []
             for plan, rows in parts:
-                completed += self._complete_list(plan, rows, path, pending, len(completed))
+                completed += self.complete_list(plan, rows, path, pending, len(completed))
         except Exception as raw_error:
-            self.handle_field_error(raw_error, return_type, field_details_list, path)
+            self.handle_field_error(raw_error, return_type, field_details_list, _real(path))
             return None
         if not pending:
             return completed
@@ -159,7 +176,7 @@ class TreeExecutionContext(FanoutExecutionContext):
             try:
                 values = await gather_with_cancel(*(awaitable for _, _, awaitable in pending))
             except Exception as raw_error:
-                self.handle_field_error(raw_error, return_type, field_details_list, path)
+                self.handle_field_error(raw_error, return_type, field_details_list, _real(path))
                 return None
             for (target, key, _), value in zip(pending, values, strict=True):
                 target[key] = value
@@ -167,66 +184,39 @@ class TreeExecutionContext(FanoutExecutionContext):
 
         return finish()
 
-    def _complete_list(
-        self, plan: _Plan, rows: list[Any], path: Path, pending: Pending, first: int = 0
+    def complete_list(
+        self, plan: _Plan, rows: list[Any], path: Path | _LazyPath, pending: Pending, first: int = 0
     ) -> list[dict[str, Any]]:
-        out = []
-        type_name = plan.object_type.name
-        children = self.context_value.loaders.children
-        ids = self._ids[type_name]
-        for index, row in enumerate(rows, first):
-            result: dict[str, Any] = {}
-            item_path: Path | None = None
-            node: Any = None
-            for key, kind, getter, serialize, details in plan.entries:
-                if kind <= _REQUIRED:
-                    value = getter(row)
-                    if value is None:
-                        if kind == _PLAIN:
-                            result[key] = None
-                            continue
-                    else:
-                        value = serialize(value)
-                        if value is not None and value is not Undefined:
-                            result[key] = value
-                            continue
-                elif kind == _ID:
-                    global_id = ids.get(row.id)
-                    if global_id is None:
-                        global_id = ids[row.id] = encode_id(type_name, row.id)
-                    result[key] = global_id
-                    continue
-                elif kind == _TYPENAME:
-                    result[key] = type_name
-                    continue
-                elif kind == _CHILDREN:
-                    kids = children.cached(children.by_refinement, row.id)
-                    if kids is not None:
-                        item_path = item_path or path.add_key(index, None)
-                        sub_path = item_path.add_key(key, type_name)
-                        result[key] = self._complete_list(getter, kids, sub_path, pending)
-                        continue
-                elif kind == _LINEAGE:
-                    item_path = item_path or path.add_key(index, None)
-                    lineage = self._load_lineage(
-                        getter, row.id, plan.object_type, details, item_path.add_key(key, type_name)
-                    )
-                    result[key] = lineage
-                    pending.append((result, key, lineage))
-                    continue
-                # Anything else, or a plain value that must be reported as an error: execute_field on the node's
-                # object (a tree list by its plan, the rest graphql-core's own way).
-                item_path = item_path or path.add_key(index, None)
-                if node is None:
-                    node = plan.make(row)
-                value = self.execute_field(plan.object_type, node, details, item_path.add_key(key, type_name), None)
-                if value is Undefined:
-                    continue
-                result[key] = value
-                if self.is_awaitable(value):
-                    pending.append((result, key, value))
-            out.append(result)
-        return out
+        """Each row completed by the plan's generated code (graphql/plan_code.py)."""
+        ids = self._ids[plan.object_type.name]
+        known = self.context_value.loaders.children.of_refinements
+        completed: list[dict[str, Any]] = plan.complete(self, rows, path, pending, first, ids, known)
+        return completed
+
+    def delegate(
+        self,
+        plan: _Plan,
+        row: Any,
+        index: int,
+        path: Path | _LazyPath,
+        key: str,
+        details: Any,
+        result: dict[str, Any],
+        pending: Pending,
+        state: tuple[Path, Any] | None,
+    ) -> tuple[Path, Any]:
+        """A field of a node through execute_field on the node's object (a tree list by its plan, the rest
+        graphql-core's own way): anything the plan does not read, or a plain value that must be reported as
+        an error. The node's path and object are built once per node (`state`)."""
+        if state is None:
+            state = (_real(path).add_key(index, None), plan.make(row))
+        item_path, node = state
+        value = self.execute_field(plan.object_type, node, details, item_path.add_key(key, plan.object_type.name), None)
+        if value is not Undefined:
+            result[key] = value
+            if self.is_awaitable(value):
+                pending.append((result, key, value))
+        return state
 
     def _object_type(self, name: str) -> GraphQLObjectType:
         found = self.schema.get_type(name)
@@ -267,22 +257,22 @@ class TreeExecutionContext(FanoutExecutionContext):
             name = details[0].node.name.value
             field_def = object_type.fields.get(name)
             if name == "__typename":
-                entries.append((key, _TYPENAME, None, None, details))
+                entries.append((key, TYPENAME, None, None, details))
             elif field_def is None:
-                entries.append((key, _DELEGATE, None, None, details))
+                entries.append((key, DELEGATE, None, None, details))
             elif name == "id":
-                entries.append((key, _ID, None, None, details))
+                entries.append((key, ID, None, None, details))
             elif name == TREE_FIELD and object_type.name == "Refinement":
                 plan = self._children_plan(object_type, details)
-                entries.append((key, _CHILDREN, plan, None, details) if plan else (key, _DELEGATE, None, None, details))
+                entries.append((key, CHILDREN, plan, None, details) if plan else (key, DELEGATE, None, None, details))
             elif name == LINEAGE_FIELD and object_type.name == "Refinement":
                 plans = self._lineage_plans(object_type, details)
-                entries.append(
-                    (key, _LINEAGE, plans, None, details) if plans else (key, _DELEGATE, None, None, details)
-                )
+                entries.append((key, LINEAGE, plans, None, details) if plans else (key, DELEGATE, None, None, details))
             else:
                 entries.append(_plain_or_delegate(key, field_def, details, object_type.name, storage))
-        return _Plan(object_type, entries, object_maker(object_type.name, storage))
+        plan = _Plan(object_type, entries, object_maker(object_type.name, storage))
+        plan.complete = completion(plan, object_type, entries)
+        return plan
 
 
 def _plain_or_delegate(
@@ -300,12 +290,12 @@ def _plain_or_delegate(
         or not is_leaf_type(leaf)
         or details[0].node.arguments
     ):
-        return (key, _DELEGATE, None, None, details)
+        return (key, DELEGATE, None, None, details)
     # A null or unserializable value goes to graphql-core, which reports it as it always has.
     getter = row_getter(type_name, definition.python_name, storage)
     if getter is None:
-        return (key, _DELEGATE, None, None, details)
-    kind = _REQUIRED if isinstance(field_def.type, GraphQLNonNull) else _PLAIN
+        return (key, DELEGATE, None, None, details)
+    kind = REQUIRED if isinstance(field_def.type, GraphQLNonNull) else PLAIN
     return (key, kind, getter, _serializer(leaf), details)
 
 

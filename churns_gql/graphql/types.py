@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Optional
@@ -20,7 +21,7 @@ from churns_gql.graphql.cursors import encode_cursor
 from churns_gql.graphql.enums import JobStatus, RefinementType, StageStatus, UserErrorCode
 from churns_gql.graphql.paging import page_info, page_window, run_refinements
 from churns_gql.graphql.progress_event import ProgressEvent, event_from_row
-from churns_gql.graphql.subtree_depth import children_depth
+from churns_gql.graphql.subtree_depth import children_depth, children_depth_below
 from churns_gql.services.errors import Problem
 from churns_gql.storage import METADATA_FILE, RunStorage
 
@@ -281,8 +282,16 @@ class Run(relay.Node):
 
     @strawberry.field(description="The run's original images, by generationIndex.")
     async def images(self, info: Info) -> list[Image]:
-        """Originals of the run."""
-        rows = await info.context.loaders.images_by_run.load(self.raw.id)
+        """Originals of the run (and, when their `children` are asked, their subtrees in the same round trip)."""
+        loaders = info.context.loaders
+        depth = children_depth_below(info)
+        if not depth:
+            rows = await loaders.images_by_run.load(self.raw.id)
+        else:
+            read = loaders.children.read_run(self.raw.id, depth)  # first: its batch goes out first
+            rows, complete = await asyncio.gather(loaders.images_by_run.load(self.raw.id), read)
+            if complete:
+                loaders.children.read_all_children_of(rows)
         return [Image.from_row(r, info) for r in rows]
 
     @strawberry.field(description="Every refinement of the run, flat, oldest first.")

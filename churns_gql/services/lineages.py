@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from sqlalchemy import ARRAY, Integer, Uuid, and_, any_, bindparam, func, literal, select
+from sqlalchemy import ARRAY, Integer, Uuid, and_, any_, bindparam, func, literal, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from churns_gql.models import Image, Refinement
@@ -35,9 +35,17 @@ def _statement(limited: bool) -> Any:
     ).where(_REFINEMENT.c.id == any_(ids))
     walk = start.cte("walk", recursive=True)
     parent = _REFINEMENT.alias("parent")
+    # One primary-key probe per step, whatever the planner believes: as a plain join, a table it had not yet
+    # analyzed (a tree just written) got a hash join that scanned every refinement once per step of the chain.
+    step = (
+        select(parent.c.parent_refinement_id, parent.c.parent_image_id)
+        .where(parent.c.id == walk.c.ancestor_id)
+        .limit(1)
+        .lateral("step")
+    )
     walk = walk.union_all(
-        select(walk.c.start_id, parent.c.parent_refinement_id, parent.c.parent_image_id, walk.c.depth + 1).where(
-            parent.c.id == walk.c.ancestor_id
+        select(walk.c.start_id, step.c.parent_refinement_id, step.c.parent_image_id, walk.c.depth + 1).select_from(
+            walk.join(step, true())
         )
     )
     ordered = select(walk).order_by(walk.c.start_id, walk.c.depth.desc())
