@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import time
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -119,6 +120,7 @@ async def test_the_reapers_pass_restores_entries_a_full_disk_lost(client, servic
     monkeypatch.setattr(type(services.storage), "_write_index", disk_full)
     run_id, ids = await _two_completed(client, worker_services, expect_ok=False)
     monkeypatch.setattr(type(services.storage), "_write_index", original)  # the disk has room again
+    monkeypatch.setattr(fsck, "INDEX_SETTLE", timedelta(0))  # as if the completions were a minute old
     async with services.db() as session:
         completed = {str(r.id) for r in await session.scalars(select(Refinement)) if r.status == JobStatus.COMPLETED}
     indexed = {e["job_id"] for e in services.storage.read_index(run_id)["refinements"]}
@@ -131,3 +133,30 @@ async def test_the_reapers_pass_restores_entries_a_full_disk_lost(client, servic
     assert f"indexed {len(completed)}" in summary
     assert {e["job_id"] for e in services.storage.read_index(run_id)["refinements"]} == completed
     assert (await fsck.check(services.db, services.storage)).clean
+
+
+async def test_the_reapers_pass_leaves_a_completion_that_is_still_writing_its_entry(
+    client, services, worker_services, monkeypatch
+):
+    # A job commits COMPLETED and then writes its entry: a pass in between must not write it a second time
+    # (it read the parent again and raced the job for the run's index lock).
+    from arq import create_pool
+
+    from churns_gql.queue import redis_settings
+    from churns_gql.worker import WorkerStats, reap_lost_jobs
+
+    original = type(services.storage)._write_index
+
+    def not_yet(self, *args, **kwargs):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(type(services.storage), "_write_index", not_yet)
+    run_id, _ = await _two_completed(client, worker_services, expect_ok=False)
+    monkeypatch.setattr(type(services.storage), "_write_index", original)
+    pool = await create_pool(redis_settings(services.settings.redis_url))
+    try:
+        summary = await reap_lost_jobs({"services": worker_services, "redis": pool, "stats": WorkerStats()})
+    finally:
+        await pool.aclose()
+    assert "indexed 0" in summary
+    assert services.storage.read_index(run_id)["refinements"] == []

@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from churns_gql.models import JobStatus, Refinement, Run
 from churns_gql.services import run_index
+from churns_gql.services.lifecycle import utcnow
 from churns_gql.services.refinements import record_in_index
 from churns_gql.services.uow import unit_of_work
 from churns_gql.storage import INDEX_FILE, REFINEMENTS, RunStorage
@@ -28,6 +29,8 @@ from churns_gql.storage import INDEX_FILE, REFINEMENTS, RunStorage
 # Files younger than this may belong to a job or an import still committing: never called orphans.
 GRACE_S = 600.0
 LOST_FILE = "the result file was lost (found by fsck)"
+# A completion this recent may still be writing its own refinements.json entry: the reaper leaves it be.
+INDEX_SETTLE = timedelta(seconds=60)
 
 
 @dataclass
@@ -141,11 +144,16 @@ async def restore_recent_index_entries(
     The reaper's pass: a completion whose index write failed (a full disk between the result PNG and
     refinements.json) is restored once the disk has room again, without an operator's fsck. Only
     entries are added (idempotent, under the run's lock); removals stay with `churns-gql fsck --repair`.
+    Completions younger than INDEX_SETTLE are left to their own job, which writes its entry just after
+    committing COMPLETED: a pass in between would read the parent and write the entry a second time.
     """
+    until = utcnow() - INDEX_SETTLE
     async with db() as session:
         rows = await session.execute(
             select(Refinement.id, Refinement.run_id).where(
-                Refinement.status == JobStatus.COMPLETED, Refinement.completed_at >= since
+                Refinement.status == JobStatus.COMPLETED,
+                Refinement.completed_at >= since,
+                Refinement.completed_at < until,
             )
         )
         by_run: dict[uuid.UUID, list[uuid.UUID]] = defaultdict(list)
