@@ -167,13 +167,29 @@ async def client(services: AppServices) -> AsyncIterator[GraphQLClient]:
 
 
 class QueryCounter:
-    """Counts SQL statements sent through an engine while active."""
+    """Counts SQL statements sent through an engine while active: SQLAlchemy's, and those a hot path sends on a
+    pooled connection's asyncpg driver directly (transaction control is not counted, as SQLAlchemy's is not)."""
 
     def __init__(self) -> None:
         self.statements: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
+
+    def driver_query(self, record: Any) -> None:
+        """asyncpg's query logger: called for statements sent on the connection itself, not SQLAlchemy's prepared ones."""
+        words = record.query.split(None, 1)
+        if not words or words[0].rstrip(";").upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self.statements.append(record.query)
+
+    def checkout(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """Pool checkout: listen to what the driver connection sends directly."""
+        dbapi_conn.driver_connection.add_query_logger(self.driver_query)
+
+    def checkin(self, dbapi_conn: Any, _record: Any) -> None:
+        """Pool checkin: stop listening."""
+        if dbapi_conn is not None:
+            dbapi_conn.driver_connection.remove_query_logger(self.driver_query)
 
     @property
     def count(self) -> int:
@@ -185,9 +201,14 @@ class QueryCounter:
 def count_queries(clean_db: AsyncEngine) -> Iterator[QueryCounter]:
     """A QueryCounter attached to the test engine for the test's duration."""
     counter = QueryCounter()
+    pool = clean_db.sync_engine.pool
     event.listen(clean_db.sync_engine, "before_cursor_execute", counter)
+    event.listen(pool, "checkout", counter.checkout)
+    event.listen(pool, "checkin", counter.checkin)
     yield counter
     event.remove(clean_db.sync_engine, "before_cursor_execute", counter)
+    event.remove(pool, "checkout", counter.checkout)
+    event.remove(pool, "checkin", counter.checkin)
 
 
 def png_bytes(width: int = 64, height: int = 48, color: tuple[int, ...] = (200, 40, 40), mode: str = "RGB") -> bytes:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, literal_column, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -93,13 +94,22 @@ async def spent_today(session: AsyncSession, token_id: uuid.UUID | None) -> floa
     )
 
 
-async def storage_bytes(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID | None) -> int:
+async def _owned_run_ids(db: AsyncSession | asyncpg.Connection, token_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """The ids of the caller's runs, read in a session or on a driver connection (refineImage's)."""
+    if isinstance(db, AsyncSession):
+        return list(await db.scalars(select(Run.id).where(_owned(token_id))))
+    if token_id is None:
+        return [r[0] for r in await db.fetch("SELECT id FROM runs WHERE owner_token_id IS NULL")]
+    return [r[0] for r in await db.fetch("SELECT id FROM runs WHERE owner_token_id = $1", token_id)]
+
+
+async def storage_bytes(db: AsyncSession | asyncpg.Connection, storage: RunStorage, token_id: uuid.UUID | None) -> int:
     """Bytes in the caller's run folders (walked off the event loop, cached briefly)."""
     key = bucket(token_id)
     cached = _storage_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < _STORAGE_CACHE_S:
         return cached[1]
-    run_ids = list(await session.scalars(select(Run.id).where(_owned(token_id))))
+    run_ids = await _owned_run_ids(db, token_id)
     total = await asyncio.to_thread(storage.runs_size, run_ids)
     _storage_cache[key] = (time.monotonic(), total)
     return total
@@ -137,11 +147,11 @@ def plan(settings: Settings, token_id: uuid.UUID | None, *, queues_work: bool, e
 
 
 async def check_storage(
-    session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None
+    db: AsyncSession | asyncpg.Connection, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None
 ) -> None:
     """The storage limit, checked before the bucket's lock: its total is a cached estimate anyway."""
     if settings.max_storage_mb_per_token:
-        used_mb = await storage_bytes(session, storage, token_id) / (1024 * 1024)
+        used_mb = await storage_bytes(db, storage, token_id) / (1024 * 1024)
         if used_mb >= settings.max_storage_mb_per_token:
             raise UserInputError.one(
                 "QUOTA_EXCEEDED",
