@@ -178,9 +178,11 @@ class QueryCounter:
 
     def driver_query(self, record: Any) -> None:
         """asyncpg's query logger: called for statements sent on the connection itself, not SQLAlchemy's prepared ones."""
-        words = record.query.split(None, 1)
-        if not words or words[0].rstrip(";").upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            self.statements.append(record.query)
+        query = record.query.strip().rstrip(";")
+        if query.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK") and ";" in query:
+            query = query.split(";", 1)[1].strip()  # a statement sent in BEGIN's message
+        if query.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self.statements.append(query)
 
     def checkout(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
         """Pool checkout: listen to what the driver connection sends directly."""

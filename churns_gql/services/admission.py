@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -29,24 +30,8 @@ from churns_gql.config import Settings
 from churns_gql.events import FIRST_EVENT_CTE, FIRST_EVENT_NOTIFY
 from churns_gql.models import JobStatus, RefinementType
 from churns_gql.services import quotas, versions
-
-_COLUMNS = (
-    "id",
-    "run_id",
-    "parent_image_id",
-    "parent_refinement_id",
-    "generation_index",
-    "depth",
-    "type",
-    "status",
-    "prompt",
-    "instructions",
-    "mask",
-    "creativity_level",
-    "reference_image_path",
-    "created_at",
-    "estimated_cost_usd",
-)
+from churns_gql.services.errors import UserInputError
+from churns_gql.services.uow import DriverWork
 
 
 @dataclass(slots=True)
@@ -54,11 +39,8 @@ class QueuedRefinement:
     """A refinement row as admitted (QUEUED, nothing produced yet): what the payload and the queue need."""
 
     id: uuid.UUID
-    run_id: uuid.UUID
     parent_image_id: uuid.UUID | None
     parent_refinement_id: uuid.UUID | None
-    generation_index: int
-    depth: int
     type: RefinementType
     status: JobStatus
     prompt: str | None
@@ -68,7 +50,10 @@ class QueuedRefinement:
     created_at: datetime
     estimated_cost_usd: float
     reference_image_path: str | None = None
-    # Filled in by insert_queued, under the original's version lock.
+    # Filled in by insert_queued from the parent it reads, and (version) under the original's lock.
+    run_id: uuid.UUID = uuid.UUID(int=0)
+    generation_index: int = 0
+    depth: int = 0
     version: int = 0
     # Not produced yet; read by Refinement.from_model like the table's other columns.
     image_path: None = None
@@ -94,16 +79,27 @@ class Parent:
 
 
 _PARENT_SQL = {
-    "Image": "SELECT p.run_id, p.generation_index, 0, NULL::text FROM images p",
-    "Refinement": "SELECT p.run_id, p.generation_index, p.depth, p.status::text FROM refinements p",
+    # (the parent's columns as the new refinement takes them, FROM): an original gives depth 1 and no status.
+    "Image": (
+        "p.id AS parent_image_id, NULL::uuid AS parent_refinement_id, p.run_id, p.generation_index, 1 AS depth, "
+        "NULL::text AS status",
+        "images p",
+    ),
+    "Refinement": (
+        "NULL::uuid AS parent_image_id, p.id AS parent_refinement_id, p.run_id, p.generation_index, "
+        "p.depth + 1 AS depth, p.status::text AS status",
+        "refinements p",
+    ),
 }
 
 
-def _parent_sql(parent_type: str, owner_token_id: uuid.UUID | None) -> str:
-    """The parent read; with a token, only from the token's own runs (someone else's reads as missing)."""
-    if owner_token_id is None:
-        return f"{_PARENT_SQL[parent_type]} WHERE p.id = $1"
-    return f"{_PARENT_SQL[parent_type]} JOIN runs r ON r.id = p.run_id WHERE p.id = $1 AND r.owner_token_id = $2"
+def _parent_from(parent_type: str, id_sql: str, owner_sql: str | None) -> str:
+    """FROM and WHERE of the parent read; with a token, only from the token's own runs (someone else's reads as
+    missing)."""
+    source = _PARENT_SQL[parent_type][1]
+    if owner_sql is None:
+        return f"FROM {source} WHERE p.id = {id_sql}"
+    return f"FROM {source} JOIN runs r ON r.id = p.run_id WHERE p.id = {id_sql} AND r.owner_token_id = {owner_sql}"
 
 
 async def read_parent(
@@ -112,36 +108,87 @@ async def read_parent(
     """The Image or Refinement a refinement is asked of, or None when it is missing or not the caller's."""
     if parent_id is None or parent_type not in _PARENT_SQL:
         return None
+    owner = None if owner_token_id is None else "$2"
+    sql = f"SELECT p.run_id, p.generation_index, depth, status FROM (SELECT {_PARENT_SQL[parent_type][0]} "
+    sql += f"{_parent_from(parent_type, '$1', owner)}) p"
     args: tuple[Any, ...] = (parent_id,) if owner_token_id is None else (parent_id, owner_token_id)
-    found = await conn.fetchrow(_parent_sql(parent_type, owner_token_id), *args)
+    found = await conn.fetchrow(sql, *args)
     if found is None:
         return None
-    return Parent(found[0], found[1], found[2], JobStatus(found[3]) if found[3] is not None else None)
+    return Parent(found[0], found[1], found[2] - 1, JobStatus(found[3]) if found[3] is not None else None)
 
 
-@functools.lru_cache(maxsize=16)
-def _insert_sql(quota_ctes: str, quota_cols: str, quota_froms: str) -> str:
-    """The second statement: the bucket's counts, the next version, the row, its first event and NOTIFY."""
-    names = ", ".join(_COLUMNS)
-    values = ", ".join(f":{c}" for c in _COLUMNS)
+_SAFE_LITERAL = re.compile(r"[a-z0-9:-]+")
+
+
+def _literal(value: str) -> str:
+    """A quota key or a UUID as an SQL string literal (only what keys and UUIDs are made of gets in)."""
+    if not _SAFE_LITERAL.fullmatch(value):
+        raise ValueError(f"not a key or an id: {value!r}")
+    return f"'{value}'"
+
+
+def _locks_sql(
+    parent_type: str, parent_id: uuid.UUID, owner_token_id: uuid.UUID | None, plan: quotas.Plan | None
+) -> str:
+    """The locks as one statement without parameters (it rides in BEGIN's message): the bucket's, then the
+    original's, keyed on the parent row; a missing parent takes neither (its insert then writes nothing)."""
+    owner = None if owner_token_id is None else _literal(str(owner_token_id))
+    locks = [quotas.lock_sql(_literal(plan.key))] if plan is not None else []
+    locks.append(versions.lock_sql(versions.key_sql("p")))
+    return f"SELECT {', '.join(locks)} {_parent_from(parent_type, _literal(str(parent_id)), owner)}"
+
+
+# The row's own values, typed: in INSERT ... SELECT the parameters take no type from the target columns.
+_VALUES = (
+    ("id", "uuid"),
+    ("type", "varchar"),
+    ("status", "varchar"),
+    ("prompt", "text"),
+    ("instructions", "text"),
+    ("mask", "jsonb"),
+    ("creativity_level", "integer"),
+    ("reference_image_path", "varchar"),
+    ("created_at", "timestamptz"),
+    ("estimated_cost_usd", "double precision"),
+)
+_FROM_PARENT = ("parent_image_id", "parent_refinement_id", "run_id", "generation_index", "depth")
+
+
+@functools.lru_cache(maxsize=64)
+def _insert_sql(parent_type: str, owned: bool, quota_ctes: str, quota_cols: str, quota_froms: str) -> str:
+    """The statement after the locks: the parent, the bucket's counts, the next version, the row (only when the
+    parent exists and is ready), its first event and NOTIFY; one row unless the parent is missing."""
+    names = ", ".join((*_FROM_PARENT, *(c for c, _ in _VALUES)))
+    values = ", ".join((*(f"parent.{c}" for c in _FROM_PARENT), *(f"CAST(:{c} AS {t})" for c, t in _VALUES)))
+    next_version = versions.next_sql("parent.run_id", "parent.generation_index")
+    parent_from = _parent_from(parent_type, ":parent_id", ":owner_token_id" if owned else None)
     ctes = ",\n".join(
         part
         for part in (
+            f"parent AS (SELECT {_PARENT_SQL[parent_type][0]} {parent_from})",
             quota_ctes,
             f"""job AS (
-    INSERT INTO refinements ({names}, version) VALUES ({values}, {versions.NEXT_SQL})
-    RETURNING version)""",
+    INSERT INTO refinements ({names}, version)
+    SELECT {values}, {next_version} FROM parent WHERE parent.status IS NULL OR parent.status = 'COMPLETED'
+    RETURNING run_id, generation_index, depth, version)""",
             FIRST_EVENT_CTE,
         )
         if part
     )
-    cols = ", ".join(part for part in ("job.version", quota_cols, f"{FIRST_EVENT_NOTIFY} AS notified") if part)
-    froms = ", ".join(part for part in ("job", quota_froms) if part)
+    cols = ", ".join(
+        part
+        for part in (
+            "parent.status, job.run_id, job.generation_index, job.depth, job.version",
+            quota_cols,
+            f"{FIRST_EVENT_NOTIFY} AS notified",
+        )
+        if part
+    )
+    froms = ", ".join(part for part in ("parent LEFT JOIN job ON true", quota_froms) if part)
     return f"WITH {ctes}\nSELECT {cols} FROM {froms}"
 
 
-# Both locks in one statement (the bucket's first, as every admission takes them), or the version lock alone.
-_LOCKS_SQL = {True: f"SELECT {quotas.LOCK_SQL}, {versions.LOCK_SQL}", False: f"SELECT {versions.LOCK_SQL}"}
 _DIALECT = asyncpg_dialect()  # type: ignore[no-untyped-call]
 _statements: dict[str, tuple[str, tuple[str, ...]]] = {}
 
@@ -155,31 +202,43 @@ def _driver_statement(sql: str) -> tuple[str, tuple[str, ...]]:
     return found
 
 
-async def _execute(conn: asyncpg.Connection, sql: str, params: dict[str, Any]) -> asyncpg.Record:
-    """The one row of a statement with :named parameters."""
-    driver_sql, names = _driver_statement(sql)
-    row: asyncpg.Record = await conn.fetchrow(driver_sql, *[params[n] for n in names])
-    return row
-
-
 async def insert_queued(
-    conn: asyncpg.Connection, settings: Settings, row: QueuedRefinement, plan: quotas.Plan | None
+    work: DriverWork,
+    settings: Settings,
+    row: QueuedRefinement,
+    parent_type: str,
+    owner_token_id: uuid.UUID | None,
+    plan: quotas.Plan | None,
 ) -> None:
-    """Take the locks, then check the bucket's limits and insert `row` (version filled in) with its first event.
+    """Begin with the locks, then read the parent, check the bucket's limits and insert `row` with its first event;
+    fills in the row's run, generation, depth and version from its parent.
 
-    Raises UserInputError when a limit is exceeded; the caller's transaction must then roll back.
+    Raises UserInputError when the parent is missing or not ready, or a limit is exceeded; the caller's
+    transaction must then roll back.
     """
-    lock_params = {"version_key": versions.lock_key(row.run_id, row.generation_index)}
-    if plan is not None:
-        lock_params["quota_key"] = plan.key
-    await _execute(conn, _LOCKS_SQL[plan is not None], lock_params)
-
+    parent_id = row.parent_image_id if parent_type == "Image" else row.parent_refinement_id
+    assert parent_id is not None
+    conn = await work.open_with(_locks_sql(parent_type, parent_id, owner_token_id, plan))
     quota_ctes, quota_cols, quota_froms, params = quotas.usage_sql(plan) if plan is not None else ("", "", "", {})
-    params.update({c: getattr(row, c) for c in _COLUMNS})
+    params.update({c: getattr(row, c) for c, _ in _VALUES})
     params["type"], params["status"] = row.type.value, row.status.value
     params["mask"] = json.dumps(row.mask) if row.mask is not None else None
-    params["job_id"] = row.id
-    result = tuple(await _execute(conn, _insert_sql(quota_ctes, quota_cols, quota_froms), params))
-    row.version = result[0]
+    params["job_id"], params["parent_id"], params["owner_token_id"] = row.id, parent_id, owner_token_id
+    sql = _insert_sql(parent_type, owner_token_id is not None, quota_ctes, quota_cols, quota_froms)
+    driver_sql, names = _driver_statement(sql)
+    found = await conn.fetchrow(driver_sql, *[params[n] for n in names])
+    if found is None:
+        raise UserInputError.one("NOT_FOUND", "no Image or Refinement with that parentId", "input", "parentId")
+    result = tuple(found)
+    if result[4] is None:
+        raise not_ready(JobStatus(result[0]))
+    row.run_id, row.generation_index, row.depth, row.version = result[1:5]
     if plan is not None:
-        quotas.enforce(settings, plan, result[1:-1])
+        quotas.enforce(settings, plan, result[5:-1])
+
+
+def not_ready(status: JobStatus) -> UserInputError:
+    """The refusal of a refinement of a refinement that has not completed."""
+    return UserInputError.one(
+        "NOT_READY", f"the parent refinement is {status.value}; refine it once it has COMPLETED", "input", "parentId"
+    )

@@ -160,7 +160,12 @@ async def check_storage(
             )
 
 
-LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(:quota_key, 7))"
+def lock_sql(key_sql: str) -> str:
+    """The lock of the bucket `key_sql` (an SQL expression) names, as a select-list expression."""
+    return f"pg_advisory_xact_lock(hashtextextended({key_sql}, 7))"
+
+
+LOCK_SQL = lock_sql(":quota_key")
 """The bucket's lock as a select-list expression (its own statement: a later one must see what the holder before committed)."""
 
 

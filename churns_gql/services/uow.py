@@ -106,26 +106,37 @@ async def unit_of_work(
 
 
 class DriverWork:
-    """One transaction on a pooled asyncpg connection (checked out and begun on first use), and its files."""
+    """One transaction on a pooled asyncpg connection, checked out on first use and begun by `open_with`, and its files.
+
+    Statements sent before `open_with` run in autocommit, like the reader sessions' (a read needs no transaction
+    under READ COMMITTED).
+    """
 
     def __init__(self, engine: AsyncEngine, files: PendingFiles | None) -> None:
         self.engine = engine
         self.files = files
         self.raw: Any = None
         self._conn: asyncpg.Connection | None = None
+        self._began = False
 
     async def connection(self) -> asyncpg.Connection:
-        """The transaction's connection: a refusal before the first statement costs no checkout, BEGIN or ROLLBACK."""
+        """The connection: a refusal before the first statement costs no checkout, BEGIN or ROLLBACK."""
         if self._conn is None:
             self.raw = await self.engine.raw_connection()
-            conn: asyncpg.Connection = self.raw.driver_connection
-            await conn.execute("BEGIN")
-            self._conn = conn
+            self._conn = self.raw.driver_connection
+        assert self._conn is not None
         return self._conn
 
+    async def open_with(self, then: str = "") -> asyncpg.Connection:
+        """Open the transaction; `then`, a statement without parameters, rides in BEGIN's message (one round trip)."""
+        conn = await self.connection()
+        await conn.execute(f"BEGIN; {then}" if then else "BEGIN")
+        self._began = True
+        return conn
+
     async def commit(self) -> None:
-        """Commit, if a statement ran."""
-        if self._conn is not None:
+        """Commit, if the transaction was begun."""
+        if self._began and self._conn is not None:
             await self._conn.execute("COMMIT")
 
     async def release(self, exc: BaseException | None) -> None:
