@@ -167,31 +167,13 @@ async def client(services: AppServices) -> AsyncIterator[GraphQLClient]:
 
 
 class QueryCounter:
-    """Counts SQL statements sent through an engine while active: SQLAlchemy's, and those a hot path sends on a
-    pooled connection's asyncpg driver directly (transaction control is not counted, as SQLAlchemy's is not)."""
+    """Counts SQL statements sent through an engine while active."""
 
     def __init__(self) -> None:
         self.statements: list[str] = []
 
     def __call__(self, conn: Any, cursor: Any, statement: str, *args: Any) -> None:
         self.statements.append(statement)
-
-    def driver_query(self, record: Any) -> None:
-        """asyncpg's query logger: called for statements sent on the connection itself, not SQLAlchemy's prepared ones."""
-        query = record.query.strip().rstrip(";")
-        if query.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK") and ";" in query:
-            query = query.split(";", 1)[1].strip()  # a statement sent in BEGIN's message
-        if query.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
-            self.statements.append(query)
-
-    def checkout(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
-        """Pool checkout: listen to what the driver connection sends directly."""
-        dbapi_conn.driver_connection.add_query_logger(self.driver_query)
-
-    def checkin(self, dbapi_conn: Any, _record: Any) -> None:
-        """Pool checkin: stop listening."""
-        if dbapi_conn is not None:
-            dbapi_conn.driver_connection.remove_query_logger(self.driver_query)
 
     @property
     def count(self) -> int:
@@ -203,12 +185,41 @@ class QueryCounter:
 def count_queries(clean_db: AsyncEngine) -> Iterator[QueryCounter]:
     """A QueryCounter attached to the test engine for the test's duration."""
     counter = QueryCounter()
-    pool = clean_db.sync_engine.pool
     event.listen(clean_db.sync_engine, "before_cursor_execute", counter)
+    yield counter
+    event.remove(clean_db.sync_engine, "before_cursor_execute", counter)
+
+
+class DriverQueryCounter(QueryCounter):
+    """Counts the statements sent on pooled connections' asyncpg drivers directly (SQLAlchemy's are not among them),
+    without transaction control; a statement sent in BEGIN's message counts as itself."""
+
+    def logged(self, record: Any) -> None:
+        """asyncpg's query logger."""
+        query = record.query.strip().rstrip(";")
+        if query.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK") and ";" in query:
+            query = query.split(";", 1)[1].strip()
+        if query.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self.statements.append(query)
+
+    def checkout(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """Pool checkout: listen to the driver connection."""
+        dbapi_conn.driver_connection.add_query_logger(self.logged)
+
+    def checkin(self, dbapi_conn: Any, _record: Any) -> None:
+        """Pool checkin: stop listening."""
+        if dbapi_conn is not None:
+            dbapi_conn.driver_connection.remove_query_logger(self.logged)
+
+
+@pytest.fixture
+def count_driver_queries(clean_db: AsyncEngine) -> Iterator[DriverQueryCounter]:
+    """A DriverQueryCounter on the test engine's pool for the test's duration."""
+    counter = DriverQueryCounter()
+    pool = clean_db.sync_engine.pool
     event.listen(pool, "checkout", counter.checkout)
     event.listen(pool, "checkin", counter.checkin)
     yield counter
-    event.remove(clean_db.sync_engine, "before_cursor_execute", counter)
     event.remove(pool, "checkout", counter.checkout)
     event.remove(pool, "checkin", counter.checkin)
 

@@ -111,7 +111,7 @@ async def test_me_shows_usage_against_each_limit(client, services):
     assert 0.5 <= me["storageMb"]["used"] < 0.6 and me["storageMb"]["limit"] == 100
 
 
-async def test_refine_image_holds_the_quota_lock_for_one_statement(client, services, count_queries):
+async def test_refine_image_holds_the_quota_lock_for_one_statement(client, services, count_driver_queries):
     """Regression (bench P5): the bucket's lock was held over six statements, serialising every refineImage."""
     parent = await _parent(client)
     _limit(
@@ -123,9 +123,9 @@ async def test_refine_image_holds_the_quota_lock_for_one_statement(client, servi
         daily_spend_limit_usd=100.0,
         max_storage_mb_per_token=100,
     )
-    before = count_queries.count
+    before = count_driver_queries.count
     assert not (await refine(client, parent, prompt="warmer"))["userErrors"]
-    sent = count_queries.statements[before:]
+    sent = count_driver_queries.statements[before:]
     [locking] = [i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s]
     [inserting] = [i for i, s in enumerate(sent) if "INSERT INTO stage_events" in s]
     # After the locks: one statement that counts, numbers, inserts and notifies (then the commit).

@@ -7,7 +7,7 @@ import uuid
 from typing import Any
 
 import pytest
-from sqlalchemy import event, text
+from sqlalchemy import text
 from strawberry.types.arguments import convert_argument
 from strawberry.types.field import StrawberryField
 
@@ -31,29 +31,24 @@ async def _refine(client: Any, parent: str) -> dict[str, Any]:
     return (await client.data(LEAN_REFINE, variables))["refineImage"]
 
 
-def _sqlalchemy_statements(engine: Any) -> list[str]:
-    """Statements SQLAlchemy sends from now on (a list the listener fills)."""
-    sent: list[str] = []
-    event.listen(engine.sync_engine, "before_cursor_execute", lambda *a: sent.append(a[2]))
-    return sent
-
-
-async def test_refine_image_is_two_statements_on_the_driver(client, clean_db, count_queries):
+async def test_refine_image_is_two_statements_on_the_driver(client, count_queries, count_driver_queries):
     """Regression (bench P5): the parent read, the locks and the insert went through SQLAlchemy's ORM session
     (three statements plus BEGIN and COMMIT, each with its execution context and result): most of the request's CPU.
     Now the locks ride in BEGIN's message and the insert reads the parent itself: three round trips with COMMIT."""
     parent = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
-    through_sqlalchemy = _sqlalchemy_statements(clean_db)
-    before = count_queries.count
+    through_sqlalchemy = count_queries.count
+    before = count_driver_queries.count
     payload = await _refine(client, parent)
     assert payload["userErrors"] == [] and payload["refinement"]["version"] == 2
-    sent = count_queries.statements[before:]
-    assert through_sqlalchemy == []
+    sent = count_driver_queries.statements[before:]
+    assert count_queries.statements[through_sqlalchemy:] == []
     assert len(sent) == 2, sent
     assert "pg_advisory_xact_lock" in sent[0] and "INSERT INTO refinements" in sent[1]
 
 
-async def test_with_a_token_the_insert_checks_the_owner_without_another_read(client, services, count_queries):
+async def test_with_a_token_the_insert_checks_the_owner_without_another_read(
+    client, services, count_queries, count_driver_queries
+):
     """Regression: with tokens, refineImage read the parent and its run through the loaders first (two more reads)."""
     async with services.db() as session:
         _row, token = await tokens.create_token(session, "mine")
@@ -66,9 +61,10 @@ async def test_with_a_token_the_insert_checks_the_owner_without_another_read(cli
     theirs = (await import_images(client, [png_bytes()]))["run"]["images"][0]["id"]
     client.http.headers["Authorization"] = f"Bearer {token}"
     await _refine(client, mine)  # the token gate's cache and the statements are warm now
-    before = count_queries.count
+    before, through_sqlalchemy = count_driver_queries.count, count_queries.count
     assert (await _refine(client, mine))["userErrors"] == []
-    sent = count_queries.statements[before:]
+    sent = count_driver_queries.statements[before:]
+    assert count_queries.statements[through_sqlalchemy:] == []
     assert len(sent) == 2 and "owner_token_id" in sent[0] and "owner_token_id" in sent[1], sent
     refused = await _refine(client, theirs)
     assert [e["code"] for e in refused["userErrors"]] == ["NOT_FOUND"]

@@ -258,6 +258,8 @@ class EventHub:
             backoff = min(backoff * 2, self.max_backoff_s)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if not self._jobs and not self._runs:
+            return  # nobody here follows any job: not even the payload needs reading
         try:
             data = json.loads(payload)
             job_id, run_id, event_id = uuid.UUID(data["job"]), uuid.UUID(data["run"]), int(data["id"])
