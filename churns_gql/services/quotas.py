@@ -185,10 +185,13 @@ def _usage_sql(rate: bool, active: bool, spend: bool, open_bucket: bool) -> tupl
         cols += ["quota_rate.queued", "quota_rate.window_start"]
         froms.append("quota_rate")
     if active:
+        # The trigger-kept counters (migration 0006), exact in every snapshot: counting the rows themselves read
+        # every queued refinement of the bucket under its lock, so each admission took longer than the last.
+        # A deleted run's refinement counters outlive it; the join leaves them out.
         ctes.append(f"""quota_active AS (SELECT
-    (SELECT count(*) FROM runs WHERE {owned} AND status IN ('QUEUED', 'RUNNING'))
-    + (SELECT count(*) FROM refinements f JOIN runs r ON r.id = f.run_id
-       WHERE r.{owned} AND f.status IN ('QUEUED', 'RUNNING')) AS active)""")
+    (SELECT COALESCE(sum(n), 0) FROM run_counts WHERE {owned} AND status IN ('QUEUED', 'RUNNING'))
+    + (SELECT COALESCE(sum(c.n), 0) FROM refinement_counts c JOIN runs r ON r.id = c.run_id
+       WHERE r.{owned} AND c.status IN ('QUEUED', 'RUNNING')) AS active)""")
         cols.append("quota_active.active")
         froms.append("quota_active")
     if spend:
