@@ -1,4 +1,5 @@
-"""SQL cost of one GraphQL request, counted in-process: statements (SQLAlchemy hook) and wire round trips (a proxy)."""
+"""SQL cost of one GraphQL request, counted in-process: statements (SQLAlchemy's hook and asyncpg's query logger for
+statements sent on the driver directly) and wire round trips (a proxy)."""
 
 from __future__ import annotations
 
@@ -95,7 +96,21 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
         """Record each statement SQLAlchemy sends."""
         statements.append(statement)
 
+    def on_driver_query(record: Any) -> None:
+        """Record a statement sent on a pooled connection's asyncpg driver directly (not BEGIN, COMMIT, ROLLBACK)."""
+        query = record.query.strip().rstrip(";")
+        if query.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK") and ";" in query:
+            query = query.split(";", 1)[1].strip()  # a statement sent in BEGIN's message
+        if query.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            statements.append(query)
+
+    def on_checkout(dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """Listen to what each checked-out connection's driver sends directly (once per connection)."""
+        dbapi_conn.driver_connection.remove_query_logger(on_driver_query)
+        dbapi_conn.driver_connection.add_query_logger(on_driver_query)
+
     event.listen(engine.sync_engine, "before_cursor_execute", on_execute)
+    event.listen(engine.sync_engine.pool, "checkout", on_checkout)
     queue = JobQueue(settings.redis_url)
     services = AppServices(
         settings=settings, db=make_sessionmaker(engine), storage=RunStorage(settings.data_dir), queue=queue
@@ -112,6 +127,7 @@ async def count_in_process(ctx: Ctx, query: str, variables: dict[str, Any]) -> d
             turns = proxy.turns - turns_before
     finally:
         event.remove(engine.sync_engine, "before_cursor_execute", on_execute)
+        event.remove(engine.sync_engine.pool, "checkout", on_checkout)
         await queue.close()
         await engine.dispose()
         await proxy.close()

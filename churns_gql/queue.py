@@ -82,9 +82,9 @@ class JobQueue:
             now = timestamp_ms()
             job = serialize_job(function, (str(job_id),), {}, None, now, serializer=pool.job_serializer)
             keys = [job_key_prefix + str(job_id), result_key_prefix + str(job_id), pool.default_queue_name]
-            await asyncio.wait_for(
-                self._enqueue_script(keys, [pool.expires_extra_ms, job, now, str(job_id)]), timeout=5
-            )
+            # asyncio.timeout, not wait_for: no task of its own per enqueue.
+            async with asyncio.timeout(5):
+                await self._enqueue_script(keys, [pool.expires_extra_ms, job, now, str(job_id)])
         except (TimeoutError, RedisError, OSError) as exc:
             await self._reset()
             raise QueueUnavailable(str(exc)) from exc

@@ -190,6 +190,40 @@ def count_queries(clean_db: AsyncEngine) -> Iterator[QueryCounter]:
     event.remove(clean_db.sync_engine, "before_cursor_execute", counter)
 
 
+class DriverQueryCounter(QueryCounter):
+    """Counts the statements sent on pooled connections' asyncpg drivers directly (SQLAlchemy's are not among them),
+    without transaction control; a statement sent in BEGIN's message counts as itself."""
+
+    def logged(self, record: Any) -> None:
+        """asyncpg's query logger."""
+        query = record.query.strip().rstrip(";")
+        if query.split(" ", 1)[0].upper() in ("BEGIN", "COMMIT", "ROLLBACK") and ";" in query:
+            query = query.split(";", 1)[1].strip()
+        if query.split(" ", 1)[0].upper() not in ("BEGIN", "COMMIT", "ROLLBACK"):
+            self.statements.append(query)
+
+    def checkout(self, dbapi_conn: Any, _record: Any, _proxy: Any) -> None:
+        """Pool checkout: listen to the driver connection."""
+        dbapi_conn.driver_connection.add_query_logger(self.logged)
+
+    def checkin(self, dbapi_conn: Any, _record: Any) -> None:
+        """Pool checkin: stop listening."""
+        if dbapi_conn is not None:
+            dbapi_conn.driver_connection.remove_query_logger(self.logged)
+
+
+@pytest.fixture
+def count_driver_queries(clean_db: AsyncEngine) -> Iterator[DriverQueryCounter]:
+    """A DriverQueryCounter on the test engine's pool for the test's duration."""
+    counter = DriverQueryCounter()
+    pool = clean_db.sync_engine.pool
+    event.listen(pool, "checkout", counter.checkout)
+    event.listen(pool, "checkin", counter.checkin)
+    yield counter
+    event.remove(pool, "checkout", counter.checkout)
+    event.remove(pool, "checkin", counter.checkin)
+
+
 def png_bytes(width: int = 64, height: int = 48, color: tuple[int, ...] = (200, 40, 40), mode: str = "RGB") -> bytes:
     """A real PNG of one colour."""
     out = io.BytesIO()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from churns_gql.models import Refinement, Run
 from churns_gql.services import quotas, tokens
@@ -111,7 +111,7 @@ async def test_me_shows_usage_against_each_limit(client, services):
     assert 0.5 <= me["storageMb"]["used"] < 0.6 and me["storageMb"]["limit"] == 100
 
 
-async def test_refine_image_holds_the_quota_lock_for_one_statement(client, services, count_queries):
+async def test_refine_image_holds_the_quota_lock_for_one_statement(client, services, count_driver_queries):
     """Regression (bench P5): the bucket's lock was held over six statements, serialising every refineImage."""
     parent = await _parent(client)
     _limit(
@@ -123,9 +123,9 @@ async def test_refine_image_holds_the_quota_lock_for_one_statement(client, servi
         daily_spend_limit_usd=100.0,
         max_storage_mb_per_token=100,
     )
-    before = count_queries.count
+    before = count_driver_queries.count
     assert not (await refine(client, parent, prompt="warmer"))["userErrors"]
-    sent = count_queries.statements[before:]
+    sent = count_driver_queries.statements[before:]
     [locking] = [i for i, s in enumerate(sent) if "pg_advisory_xact_lock" in s]
     [inserting] = [i for i, s in enumerate(sent) if "INSERT INTO stage_events" in s]
     # After the locks: one statement that counts, numbers, inserts and notifies (then the commit).
@@ -185,3 +185,31 @@ async def test_two_api_replicas_share_the_limits_through_postgres(client, servic
     codes = sorted(p["userErrors"][0]["code"] if p["userErrors"] else "OK" for p in payloads)
     assert codes == ["OK"] * 5 + ["QUOTA_EXCEEDED"] * 7
     assert await _refinements(services) == 5
+
+
+async def test_the_active_count_reads_the_counters_not_every_queued_job(client, services, clean_db):
+    """Regression (bench P5): the active-job count read every QUEUED refinement of the bucket under its lock, so each
+    admission took longer than the one before; it sums the trigger-kept counters now, and still counts exactly."""
+    parent = await _parent(client)
+    _limit(services, max_active_jobs_per_token=1000)
+    for _ in range(5):
+        assert not (await refine(client, parent, prompt="warmer"))["userErrors"]
+    plan = quotas.plan(services.settings, None, queues_work=True, estimate_usd=0.0)
+    assert plan is not None
+    ctes, cols, froms, params = quotas.usage_sql(plan)
+    async with clean_db.connect() as conn:
+        assert (await conn.execute(text(f"WITH {ctes} SELECT {cols} FROM {froms}"), params)).one()[-1] == 5
+        explained = (
+            await conn.execute(text(f"EXPLAIN (FORMAT JSON) WITH {ctes} SELECT {cols} FROM {froms}"), params)
+        ).scalar()
+        await conn.rollback()
+    scanned = set()
+
+    def walk(node: dict) -> None:
+        if "Relation Name" in node:
+            scanned.add(node["Relation Name"])
+        for child in node.get("Plans", []):
+            walk(child)
+
+    walk(explained[0]["Plan"])
+    assert "refinements" not in scanned and "refinement_counts" in scanned, scanned

@@ -13,7 +13,7 @@ from churns_gql.graphql.ids import decode_id
 from churns_gql.models import Refinement, RefinementType, Run
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
-from churns_gql.services.uow import unit_of_work
+from churns_gql.services.uow import driver_unit_of_work, unit_of_work
 from tests.conftest import import_images, png_bytes
 
 PACKAGE = Path(__file__).resolve().parent.parent / "churns_gql"
@@ -92,7 +92,12 @@ async def test_a_run_folder_stays_exactly_when_its_transaction_commits(services)
     assert folders == [str(kept)] and await _run_count(services) == 1
 
 
-async def test_a_reference_upload_goes_when_the_refinement_does_not_commit(client, services):
+async def _refuse_commit() -> None:
+    raise RuntimeError("commit refused")
+
+
+@pytest.mark.parametrize("failure", ["a later step", "the commit"])
+async def test_a_reference_upload_goes_when_the_refinement_does_not_commit(client, services, failure):
     image = (await import_images(client, [png_bytes()]))["run"]["images"][0]
     request = refinement_service.RefineRequest(
         parent_type="Image",
@@ -102,12 +107,15 @@ async def test_a_reference_upload_goes_when_the_refinement_does_not_commit(clien
         reference_upload=BytesUpload(png_bytes(32, 32)),
     )
     written = []
-    with pytest.raises(RuntimeError, match="commit refused"):
-        async with unit_of_work(services.db, services.storage) as uow:
-            row = await refinement_service.create_refinement(uow.session, services.storage, services.settings, request)
+    with pytest.raises(RuntimeError, match="refused|failed"):
+        async with driver_unit_of_work(services.db, services.storage) as work:
+            row = await refinement_service.create_refinement(work, services.storage, services.settings, request)
             written.append(services.storage.path(row.run_id, row.reference_image_path))
             assert written[0].is_file()
-            _fail_commit(uow.session)
+            if failure == "the commit":
+                work.commit = _refuse_commit  # type: ignore[method-assign]
+            else:
+                raise RuntimeError("a later step failed")
     assert not written[0].exists()
     async with services.db() as session:
         assert await session.scalar(select(func.count()).select_from(Refinement)) == 0

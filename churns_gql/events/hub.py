@@ -258,10 +258,16 @@ class EventHub:
             backoff = min(backoff * 2, self.max_backoff_s)
 
     def _on_notify(self, _conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        if not self._jobs and not self._runs:
+            return  # nobody here follows any job: not even the payload needs reading
         try:
             data = json.loads(payload)
+            job_id, run_id, event_id = uuid.UUID(data["job"]), uuid.UUID(data["run"]), int(data["id"])
+            # Most events (every job's first, while nobody watches it) have no subscriber in this process;
+            # one that subscribes later reads them from the table after subscribing.
+            if job_id not in self._jobs and run_id not in self._runs:
+                return
             event = event_from_payload(data)
-            event_id = int(data["id"])
         except (ValueError, KeyError, TypeError):
             log.warning("ignoring a malformed notification: %.200s", payload)
             return

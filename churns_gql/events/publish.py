@@ -39,9 +39,12 @@ FROM e
 
 FIRST_EVENT_CTE = f"""first_event AS (
     INSERT INTO stage_events (job_id, run_id, seq, stage, status, progress, message, terminal, created_at)
-    VALUES (:job_id, :run_id, 1, '{JOB_STAGE}', 'PENDING', 0, 'queued', false, :created_at)
+    SELECT CAST(:job_id AS uuid), job.run_id, 1, '{JOB_STAGE}', 'PENDING', 0, 'queued', false,
+           CAST(:created_at AS timestamptz)
+    FROM job
     RETURNING id, job_id, run_id, seq, status, progress, message, cost_usd, preview_path, terminal, created_at)"""
-"""A job's first event (lifecycle.publish_queued's, seq 1) as a CTE, to write it in the statement inserting the job."""
+"""A job's first event (lifecycle.publish_queued's, seq 1) as a CTE, to write it in the statement inserting the job:
+it follows a CTE `job` returning the job's run_id, and is written only when that CTE inserted the job."""
 
 FIRST_EVENT_NOTIFY = f"""(SELECT count(pg_notify('{CHANNEL}', json_build_object(
     'id', e.id, 'job', e.job_id, 'run', e.run_id, 'seq', e.seq, 'stage', '{JOB_STAGE}'::text, 'status', e.status,

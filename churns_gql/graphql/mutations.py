@@ -12,7 +12,7 @@ from strawberry.scalars import JSON
 
 from churns_gql import models
 from churns_gql.graphql.access import load_visible
-from churns_gql.graphql.args import NodeId
+from churns_gql.graphql.args import NodeId, prebuilt_input
 from churns_gql.graphql.context import Info
 from churns_gql.graphql.enums import RefinementType, UserErrorCode
 from churns_gql.graphql.ids import decode_id, decode_id_of
@@ -24,11 +24,13 @@ from churns_gql.services import lifecycle
 from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 from churns_gql.services.errors import UserInputError
+from churns_gql.services.uow import driver_unit_of_work
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession
 
 
+@prebuilt_input
 @strawberry.input(description="A rectangle in fractions of the parent image (0..1, origin top-left).")
 class MaskRectInput:
     """A mask rectangle as input."""
@@ -39,6 +41,7 @@ class MaskRectInput:
     height: float = strawberry.field(description="Height, fraction of the image height.")
 
 
+@prebuilt_input
 @strawberry.input(description="What to refine and how.")
 class RefineImageInput:
     """Input of refineImage."""
@@ -180,14 +183,9 @@ class Mutation:
     ) -> RefineImagePayload:
         """Validate and store the refinement, then enqueue its job; a failed enqueue ends it FAILED."""
         services = info.context.services
+        # With tokens in use the parent must be the caller's: the service reads it from the caller's runs
+        # only, so someone else's image answers exactly like a missing one.
         decoded = decode_id(input.parent_id)
-        parent_row = None
-        if decoded and not info.context.caller.is_open:
-            # With tokens in use the parent must be the caller's; without, the service reads it itself
-            # in the session that inserts the refinement (one connection checkout instead of two).
-            parent_row = await load_visible(info, *decoded)
-            if parent_row is None:
-                decoded = None  # someone else's image answers exactly like a missing one
         request = refinement_service.RefineRequest(
             parent_type=decoded[0] if decoded else None,
             parent_id=decoded[1] if decoded else None,
@@ -199,20 +197,17 @@ class Mutation:
             else None,
             creativity_level=input.creativity_level,
             reference_upload=input.reference_image,
-            parent_row=parent_row,
             owner_token_id=info.context.caller.token_id,
         )
         try:
-            async with info.context.unit_of_work() as uow:
-                row = await refinement_service.create_refinement(
-                    uow.session, services.storage, services.settings, request
-                )
+            async with driver_unit_of_work(services.db, services.storage) as work:
+                row = await refinement_service.create_refinement(work, services.storage, services.settings, request)
         except UserInputError as exc:
             return RefineImagePayload(refinement=None, user_errors=_errors(exc))
         if not await _enqueue(info, REFINE_JOB, models.Refinement, row.id):
             failed = await info.context.fresh_loaders().refinement_by_id.load(row.id)
             return RefineImagePayload(refinement=Refinement.from_row(failed, info), user_errors=[_queue_down()])
-        return RefineImagePayload(refinement=Refinement.from_row(row, info), user_errors=[])
+        return RefineImagePayload(refinement=Refinement.from_model(row, services.storage), user_errors=[])
 
     @strawberry.mutation(
         description="Cancel a QUEUED or RUNNING refinement; cancelling a finished one is a CONFLICT user error."

@@ -22,7 +22,7 @@ from churns_gql.services import refinements as refinement_service
 from churns_gql.services import runs as run_service
 from churns_gql.services.errors import UserInputError
 from churns_gql.services.tokens import AuthRequired, Caller
-from churns_gql.services.uow import unit_of_work
+from churns_gql.services.uow import driver_unit_of_work, unit_of_work
 
 PAGE = 100
 # Close code for a job the caller cannot see (the websocket analogue of 404).
@@ -182,10 +182,8 @@ def rest_routes(services: Any) -> list[BaseRoute]:
                     reference_upload=fields.reference_image,
                     owner_token_id=caller.token_id,
                 )
-                async with unit_of_work(services.db, services.storage) as uow:
-                    row = await refinement_service.create_refinement(
-                        uow.session, services.storage, services.settings, req
-                    )
+                async with driver_unit_of_work(services.db, services.storage) as work:
+                    row = await refinement_service.create_refinement(work, services.storage, services.settings, req)
             except UserInputError as exc:
                 status = 404 if all(p.code == ErrorCode.NOT_FOUND for p in exc.problems) else 422
                 return JSONResponse(problems_body(exc), status_code=status)

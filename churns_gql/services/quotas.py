@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from sqlalchemy import func, literal_column, select, text, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnElement
@@ -93,13 +94,22 @@ async def spent_today(session: AsyncSession, token_id: uuid.UUID | None) -> floa
     )
 
 
-async def storage_bytes(session: AsyncSession, storage: RunStorage, token_id: uuid.UUID | None) -> int:
+async def _owned_run_ids(db: AsyncSession | asyncpg.Connection, token_id: uuid.UUID | None) -> list[uuid.UUID]:
+    """The ids of the caller's runs, read in a session or on a driver connection (refineImage's)."""
+    if isinstance(db, AsyncSession):
+        return list(await db.scalars(select(Run.id).where(_owned(token_id))))
+    if token_id is None:
+        return [r[0] for r in await db.fetch("SELECT id FROM runs WHERE owner_token_id IS NULL")]
+    return [r[0] for r in await db.fetch("SELECT id FROM runs WHERE owner_token_id = $1", token_id)]
+
+
+async def storage_bytes(db: AsyncSession | asyncpg.Connection, storage: RunStorage, token_id: uuid.UUID | None) -> int:
     """Bytes in the caller's run folders (walked off the event loop, cached briefly)."""
     key = bucket(token_id)
     cached = _storage_cache.get(key)
     if cached is not None and time.monotonic() - cached[0] < _STORAGE_CACHE_S:
         return cached[1]
-    run_ids = list(await session.scalars(select(Run.id).where(_owned(token_id))))
+    run_ids = await _owned_run_ids(db, token_id)
     total = await asyncio.to_thread(storage.runs_size, run_ids)
     _storage_cache[key] = (time.monotonic(), total)
     return total
@@ -137,11 +147,11 @@ def plan(settings: Settings, token_id: uuid.UUID | None, *, queues_work: bool, e
 
 
 async def check_storage(
-    session: AsyncSession, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None
+    db: AsyncSession | asyncpg.Connection, storage: RunStorage, settings: Settings, token_id: uuid.UUID | None
 ) -> None:
     """The storage limit, checked before the bucket's lock: its total is a cached estimate anyway."""
     if settings.max_storage_mb_per_token:
-        used_mb = await storage_bytes(session, storage, token_id) / (1024 * 1024)
+        used_mb = await storage_bytes(db, storage, token_id) / (1024 * 1024)
         if used_mb >= settings.max_storage_mb_per_token:
             raise UserInputError.one(
                 "QUOTA_EXCEEDED",
@@ -150,7 +160,12 @@ async def check_storage(
             )
 
 
-LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(:quota_key, 7))"
+def lock_sql(key_sql: str) -> str:
+    """The lock of the bucket `key_sql` (an SQL expression) names, as a select-list expression."""
+    return f"pg_advisory_xact_lock(hashtextextended({key_sql}, 7))"
+
+
+LOCK_SQL = lock_sql(":quota_key")
 """The bucket's lock as a select-list expression (its own statement: a later one must see what the holder before committed)."""
 
 
@@ -170,10 +185,13 @@ def _usage_sql(rate: bool, active: bool, spend: bool, open_bucket: bool) -> tupl
         cols += ["quota_rate.queued", "quota_rate.window_start"]
         froms.append("quota_rate")
     if active:
+        # The trigger-kept counters (migration 0006), exact in every snapshot: counting the rows themselves read
+        # every queued refinement of the bucket under its lock, so each admission took longer than the last.
+        # A deleted run's refinement counters outlive it; the join leaves them out.
         ctes.append(f"""quota_active AS (SELECT
-    (SELECT count(*) FROM runs WHERE {owned} AND status IN ('QUEUED', 'RUNNING'))
-    + (SELECT count(*) FROM refinements f JOIN runs r ON r.id = f.run_id
-       WHERE r.{owned} AND f.status IN ('QUEUED', 'RUNNING')) AS active)""")
+    (SELECT COALESCE(sum(n), 0) FROM run_counts WHERE {owned} AND status IN ('QUEUED', 'RUNNING'))
+    + (SELECT COALESCE(sum(c.n), 0) FROM refinement_counts c JOIN runs r ON r.id = c.run_id
+       WHERE r.{owned} AND c.status IN ('QUEUED', 'RUNNING')) AS active)""")
         cols.append("quota_active.active")
         froms.append("quota_active")
     if spend:

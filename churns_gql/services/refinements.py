@@ -19,10 +19,11 @@ from churns_gql.models import Image, JobStatus, Refinement, RefinementCount, Ref
 from churns_gql.offline_rules.support import offline_supports
 from churns_gql.offline_rules.text_rules import quoted_text
 from churns_gql.services import admission, lifecycle, quotas, run_index
+from churns_gql.services.admission import Parent
 from churns_gql.services.errors import Problem, UserInputError
 from churns_gql.services.openai_checks import check_refine_request
 from churns_gql.services.runs import check_text, validate_reference
-from churns_gql.services.uow import pending_files
+from churns_gql.services.uow import DriverWork, pending_files
 from churns_gql.storage import METADATA_FILE, IndexEntry, RunStorage, reference_path
 
 
@@ -152,9 +153,8 @@ class RefineRequest:
     mask: list[dict[str, float]] | None = None
     creativity_level: int | None = 2
     reference_upload: Any = None
-    # The parent row when the caller already loaded it (saves reading it again).
-    parent_row: Image | Refinement | None = None
-    # Whose quota the job counts against (None: the shared open bucket).
+    # Whose quota the job counts against, and whose runs the parent must be in (None: the shared open
+    # bucket, and any run).
     owner_token_id: uuid.UUID | None = None
 
 
@@ -248,11 +248,30 @@ async def _intended_text(
     return concept_from_metadata(metadata if isinstance(metadata, dict) else None, generation_index).intended_text
 
 
+def _needs_parent_first(req: RefineRequest) -> bool:
+    """Whether a check or a write before the insert needs the parent: a reference image is stored in the parent's
+    run folder, and a TEXT repair quoting no text is checked against the run's intended text."""
+    return req.reference_upload is not None or (req.type == RefinementType.TEXT and not quoted_text(req.instructions))
+
+
+async def _checked_parent(work: DriverWork, req: RefineRequest) -> Parent:
+    """The parent, read ahead of the insert; refused when missing, someone else's or not ready."""
+    parent = await admission.read_parent(await work.connection(), req.parent_type, req.parent_id, req.owner_token_id)
+    if parent is None:
+        raise UserInputError.one("NOT_FOUND", "no Image or Refinement with that parentId", "input", "parentId")
+    if parent.status is not None and parent.status != JobStatus.COMPLETED:
+        raise admission.not_ready(parent.status)
+    return parent
+
+
 async def create_refinement(
-    session: AsyncSession, storage: RunStorage, settings: Settings, req: RefineRequest
-) -> Refinement:
+    work: DriverWork, storage: RunStorage, settings: Settings, req: RefineRequest
+) -> admission.QueuedRefinement:
     """Validate, save the reference, and add a QUEUED refinement with its first event.
 
+    Usually the parent is read by the statement that inserts the refinement (the locks go in BEGIN's
+    message: three round trips with COMMIT). It is read ahead when a check or a write needs it, and when
+    another problem was found, so that a missing parent is still the problem reported first.
     The reference file is removed if the caller's unit of work does not commit.
     Raises UserInputError, having written nothing, when the input is wrong.
     """
@@ -261,47 +280,30 @@ async def create_refinement(
     problems = _check_request(req, rects) + check_refine_request(req, settings)
     if problems:
         raise UserInputError(problems)
-    parent_image = parent_ref = None
-    if req.parent_type == "Image" and req.parent_id:
-        parent_image = req.parent_row if isinstance(req.parent_row, Image) else await session.get(Image, req.parent_id)
-    elif req.parent_type == "Refinement" and req.parent_id:
-        parent_ref = (
-            req.parent_row if isinstance(req.parent_row, Refinement) else await session.get(Refinement, req.parent_id)
-        )
-    if parent_image is None and parent_ref is None:
+    if req.parent_id is None or req.parent_type not in ("Image", "Refinement"):
         raise UserInputError.one("NOT_FOUND", "no Image or Refinement with that parentId", "input", "parentId")
-    if parent_ref is not None and parent_ref.status != JobStatus.COMPLETED:
-        raise UserInputError.one(
-            "NOT_READY",
-            f"the parent refinement is {parent_ref.status.value}; refine it once it has COMPLETED",
-            "input",
-            "parentId",
-        )
-    parent_row = parent_image if parent_image is not None else parent_ref
-    assert parent_row is not None
-    concept_text = await _intended_text(storage, req, parent_row.run_id, parent_row.generation_index)
+    parent = None
+    concept_text = None
+    if _needs_parent_first(req):
+        parent = await _checked_parent(work, req)
+        concept_text = await _intended_text(storage, req, parent.run_id, parent.generation_index)
     problems = _check_provider(req, rects or [], settings, concept_text)
     if problems:
+        if parent is None:
+            await _checked_parent(work, req)
         raise UserInputError(problems)
     decoded = await validate_reference(req.reference_upload, settings)
     reference_png = decoded.png if decoded is not None else None
     estimate = quotas.estimated_cost(settings, 1)
     plan = quotas.plan(settings, req.owner_token_id, queues_work=True, estimate_usd=estimate)
-    await quotas.check_storage(session, storage, settings, req.owner_token_id)
+    if settings.max_storage_mb_per_token:
+        await quotas.check_storage(await work.connection(), storage, settings, req.owner_token_id)
 
-    ref_id = uuid.uuid4()
-    if parent_image is not None:
-        run_id, depth, generation_index = parent_image.run_id, 1, parent_image.generation_index
-    else:
-        assert parent_ref is not None
-        run_id, depth, generation_index = parent_ref.run_id, parent_ref.depth + 1, parent_ref.generation_index
-    row = Refinement(
-        id=ref_id,
-        run_id=run_id,
-        parent_image_id=parent_image.id if parent_image else None,
-        parent_refinement_id=parent_ref.id if parent_ref else None,
-        generation_index=generation_index,
-        depth=depth,
+    is_original = req.parent_type == "Image"
+    row = admission.QueuedRefinement(
+        id=uuid.uuid4(),
+        parent_image_id=req.parent_id if is_original else None,
+        parent_refinement_id=None if is_original else req.parent_id,
         type=req.type,
         status=JobStatus.QUEUED,
         prompt=req.prompt,
@@ -312,10 +314,11 @@ async def create_refinement(
         estimated_cost_usd=estimate,
     )
     if reference_png is not None:
-        reference_rel = reference_path(ref_id)
-        pending_files(session).add(run_id, reference_rel)
-        await storage.write_bytes(run_id, reference_rel, reference_png)
+        assert parent is not None  # read ahead: the file goes in its run's folder
+        reference_rel = reference_path(row.id)
+        pending_files(work).add(parent.run_id, reference_rel)
+        await storage.write_bytes(parent.run_id, reference_rel, reference_png)
         row.reference_image_path = reference_rel
-    # Quotas, version, row and first event in two statements: the locks are held until commit.
-    await admission.insert_queued(session, settings, row, plan)
+    # Locks, then parent, quotas, version, row and first event in one statement: the locks are held until commit.
+    await admission.insert_queued(work, settings, row, req.parent_type, req.owner_token_id, plan)
     return row

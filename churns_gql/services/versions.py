@@ -15,14 +15,26 @@ def lock_key(run_id: uuid.UUID, generation_index: int) -> str:
     return f"versions:{run_id}:{generation_index}"
 
 
-LOCK_SQL = "pg_advisory_xact_lock(hashtextextended(:version_key, 11))"
+def lock_sql(key_sql: str) -> str:
+    """The version lock of the original whose lock_key `key_sql` (an SQL expression) gives, as a select-list expression."""
+    return f"pg_advisory_xact_lock(hashtextextended({key_sql}, 11))"
+
+
+def key_sql(alias: str) -> str:
+    """lock_key as an SQL expression over a row `alias` with run_id and generation_index (uuid::text is str(uuid))."""
+    return f"'versions:' || {alias}.run_id || ':' || {alias}.generation_index"
+
+
+LOCK_SQL = lock_sql(":version_key")
 """The original's version lock as a select-list expression, for callers that take it with other locks."""
 
-NEXT_SQL = (
-    "(SELECT GREATEST(COALESCE(max(version), 1), 1) + 1 FROM refinements "
-    "WHERE run_id = :run_id AND generation_index = :generation_index)"
-)
-"""next_version's number as a scalar subquery (parameters run_id, generation_index), to read it in a later statement."""
+
+def next_sql(run_id_sql: str, generation_index_sql: str) -> str:
+    """next_version's number as a scalar subquery over two SQL expressions, to read it in a later statement."""
+    return (
+        "(SELECT GREATEST(COALESCE(max(version), 1), 1) + 1 FROM refinements "
+        f"WHERE run_id = {run_id_sql} AND generation_index = {generation_index_sql})"
+    )
 
 
 async def next_version(session: AsyncSession, run_id: uuid.UUID, generation_index: int) -> int:
