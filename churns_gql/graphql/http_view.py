@@ -149,8 +149,20 @@ class GraphQLOverHTTP:
         """Execute one operation; subscriptions are refused here (they need a websocket)."""
         allowed = OperationType.from_http(request_adapter.method) - {OperationType.SUBSCRIPTION}
         request.scope.setdefault("state", {})["operation"] = request_data.operation_name
+        schema = self.schema  # type: ignore[attr-defined]  # the view's
         try:
-            return await self.schema.execute(  # type: ignore[attr-defined]
+            direct = getattr(schema, "direct", None)
+            if direct is not None:
+                return await direct.execute(
+                    request_data.query,
+                    variables=request_data.variables,
+                    context=context,
+                    root_value=root_value,
+                    operation_name=request_data.operation_name,
+                    allowed=allowed,
+                    extensions=request_data.extensions,
+                )
+            return await schema.execute(
                 request_data.query,
                 root_value=root_value,
                 variable_values=request_data.variables,
