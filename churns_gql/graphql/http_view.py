@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from cross_web import HTTPException
@@ -51,10 +52,12 @@ def error_response(
     )
 
 
+@lru_cache(maxsize=256)
 def negotiate(accept: str | None) -> str:
     """The response media type: graphql-response+json when the client prefers it, else legacy JSON.
 
     A missing Accept or */* keeps application/json: clients written before the spec expect it (and 200s).
+    Kept per Accept value (clients send a handful): parsing one cost more than the rest of the response.
     """
     weights: dict[str, float] = {}
     for part in (accept or "").split(","):
