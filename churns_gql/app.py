@@ -52,6 +52,10 @@ log = logging.getLogger("churns_gql.app")
 # these headers forces a preflight, which is how Apollo Server guards uploads against CSRF.
 _PREFLIGHT_HEADERS = ("apollo-require-preflight", "x-apollo-operation-name", "x-requested-with", "graphql-preflight")
 _SIMPLE_CONTENT_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "text/plain")
+# The API's database connections, all kept once opened (the ceiling of the old 10 kept + 20 overflow). An
+# overflow connection is closed on return and, under a burst, opened again moments later: asyncpg's connect,
+# its TLS probe and SQLAlchemy's per-connection setup cost several times the read it served.
+API_CONNECTIONS = 30
 
 
 class GraphQLApp(GraphQLOverHTTP, GraphQL[Context, None]):
@@ -213,7 +217,7 @@ def create_app(settings: Settings | None = None, *, services: AppServices | None
     storage = RunStorage.from_url(settings.storage_url, settings.data_dir)
     state: dict[str, Any] = {}
     if services is None:
-        engine = make_engine(settings.database_url, pre_ping=False)
+        engine = make_engine(settings.database_url, pool_size=API_CONNECTIONS, max_overflow=0, pre_ping=False)
         services = AppServices(
             settings=settings, db=make_sessionmaker(engine), storage=storage, queue=JobQueue(settings.redis_url)
         )

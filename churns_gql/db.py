@@ -31,13 +31,14 @@ class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
-def make_engine(url: str, *, pool_size: int = 10, pre_ping: bool = True) -> AsyncEngine:
-    """An asyncpg engine; `pre_ping` checks each pooled connection before use.
+def make_engine(url: str, *, pool_size: int = 10, max_overflow: int = 20, pre_ping: bool = True) -> AsyncEngine:
+    """An asyncpg engine of at most `pool_size` + `max_overflow` connections; `pre_ping` checks each pooled
+    connection before use.
 
     The API turns pre-ping off: it costs round trips on every checkout of a hot path, and after a
     Postgres restart SQLAlchemy drops the whole pool on the first failed statement anyway.
     """
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=pre_ping)
+    return create_async_engine(url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=pre_ping)
 
 
 _LOST_CONNECTION = (OSError, asyncpg.ConnectionDoesNotExistError, asyncpg.InterfaceError, asyncpg.CannotConnectNowError)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from functools import lru_cache
 from typing import Any
 
 from prometheus_client import REGISTRY, Counter, Gauge, generate_latest
@@ -43,7 +44,14 @@ def operation_label(name: object) -> str:
 
 def count_request(operation: str | None, status: int) -> None:
     """Count one GraphQL HTTP request."""
-    REQUESTS.labels(operation_label(operation), str(status)).inc()
+    _request_series(operation_label(operation), status).inc()
+
+
+@lru_cache(maxsize=4096)
+def _request_series(label: str, status: int) -> Any:
+    """The counter of one (operation label, status): `labels()` checks and locks on every call (≈ 7 µs), and
+    its answer never changes, since REQUESTS is never cleared. Labels are bounded (MAX_OPERATION_NAMES)."""
+    return REQUESTS.labels(label, str(status))
 
 
 def count_errors(errors: list[dict[str, Any]]) -> None:

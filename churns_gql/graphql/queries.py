@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import Annotated, Optional
 
 import strawberry
+from graphql import FieldNode
 from strawberry import relay
-from strawberry.types.nodes import SelectedField
 
 from churns_gql.db import Page
 from churns_gql.graphql.access import load_visible
@@ -25,9 +25,18 @@ _COUNT_ONLY = frozenset({"totalCount", "__typename"})
 
 
 def _wants_rows(info: Info) -> bool:
-    """False when the selection asks only for totalCount: the page's rows need not be read (P4+ in bench/)."""
-    selections = info.selected_fields[0].selections if info.selected_fields else []
-    return not selections or not all(isinstance(s, SelectedField) and s.name in _COUNT_ONLY for s in selections)
+    """False when the selection asks only for totalCount: the page's rows need not be read (P4+ in bench/).
+
+    Every node of the field counts: `{ runs { totalCount } runs { edges { ... } } }` is one field whose
+    selections graphql-core merges. The AST is read as it is (a fragment means rows): Strawberry's
+    `selected_fields` would convert the whole selected subtree on every call, however large.
+    """
+    nodes = info._raw_info.field_nodes
+    for node in nodes:
+        selections = node.selection_set.selections if node.selection_set else ()
+        if not selections or not all(isinstance(s, FieldNode) and s.name.value in _COUNT_ONLY for s in selections):
+            return True
+    return not nodes
 
 
 async def load_node(info: Info, global_id: str) -> Optional[relay.Node]:

@@ -9,6 +9,7 @@ from strawberry.extensions.tracing import OpenTelemetryExtension
 
 from churns_gql.config import Settings
 from churns_gql.graphql.cost import cost_rule
+from churns_gql.graphql.direct_path import DirectPath
 from churns_gql.graphql.document_cache import CachedDocuments, document_rules
 from churns_gql.graphql.errors import CodedErrors
 from churns_gql.graphql.fanout import FanoutExecutionContext
@@ -23,7 +24,13 @@ CACHED_DOCUMENTS = 512
 """Distinct query texts whose parse and validation are kept (bounded: query texts come from clients)."""
 
 
-def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> LeanSchema:
+class ChurnsSchema(LeanSchema):
+    """The API's schema, with the direct path HTTP operations take (None when tracing needs every hook)."""
+
+    direct: DirectPath | None = None
+
+
+def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> ChurnsSchema:
     """The API's schema: depth, alias and token limits from settings, cached parsing and validation, masking.
 
     With `tracing`, Strawberry's OpenTelemetry extension adds a span per operation, parse, validation and resolver.
@@ -38,7 +45,7 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
     ]
     shared = document_rules(limits.max_query_bytes, limits.max_query_tokens, rules, CACHED_DOCUMENTS)
     traced = [OpenTelemetryExtension] if tracing else []
-    return LeanSchema(
+    built = ChurnsSchema(
         query=Query,
         mutation=Mutation,
         subscription=Subscription,
@@ -47,6 +54,10 @@ def build_schema(settings: Settings | None = None, *, tracing: bool = False) -> 
         execution_context_class=FanoutExecutionContext if tracing else TreeExecutionContext,
         extensions=[lambda: CachedDocuments(shared), CodedErrors, *traced],
     )
+    # The direct path does what CachedDocuments and CodedErrors do; any other extension needs Strawberry's.
+    if not traced and not built.directives and not built.config.enable_experimental_incremental_execution:
+        built.direct = DirectPath(built, shared)
+    return built
 
 
 schema = build_schema()

@@ -10,6 +10,7 @@ token does not turn it off again; only an operator's `churns-gql auth open` does
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import secrets
 import time
@@ -142,6 +143,8 @@ class TokenGate:
         self._tokens: dict[str, tuple[float, uuid.UUID | None]] = {}
         # Bumped by every forget: a lookup that started before one must not cache the answer it read.
         self._generation = 0
+        # The read of the auth state under way, shared by every request that finds the cached answer old.
+        self._reading: asyncio.Future[bool] | None = None
 
     async def auth_on(self, *, fresh: bool = False) -> bool:
         """True when auth is forced by settings or has been switched on (cached for a few seconds).
@@ -152,16 +155,34 @@ class TokenGate:
         if self.require:
             return True
         now = time.monotonic()
-        if fresh or self._any is None or now - self._any[0] > _CACHE_S:
-            generation = self._generation
-            async with self.db() as session:
-                on = await auth_required(session) or await live_token_count(session) > 0
-            if generation == self._generation:
-                self._any = (now, on)
-            if on:
-                self.require = True
-            return on
+        if fresh:
+            return await self._read_auth(now)
+        if self._any is None or now - self._any[0] > _CACHE_S:
+            # Requests arriving while one read is under way wait for it instead of each opening a session
+            # (under load, every request of the moment the cache ages found it old and read it again).
+            reading = self._reading
+            if reading is None:
+                reading = self._reading = asyncio.ensure_future(self._read_auth(now))
+                reading.add_done_callback(self._read_done)
+            return await asyncio.shield(reading)
         return self._any[1]
+
+    async def _read_auth(self, now: float) -> bool:
+        """Read whether auth is on and cache it, unless a change was heard meanwhile."""
+        generation = self._generation
+        async with self.db() as session:
+            on = await auth_required(session) or await live_token_count(session) > 0
+        if generation == self._generation:
+            self._any = (now, on)
+        if on:
+            self.require = True
+        return on
+
+    def _read_done(self, reading: asyncio.Future[bool]) -> None:
+        if self._reading is reading:
+            self._reading = None
+        if not reading.cancelled():
+            reading.exception()  # seen by its waiters; retrieved here too, so none is reported as lost
 
     async def _lookup(self, token: str) -> uuid.UUID | None:
         digest = hash_token(token)
@@ -234,6 +255,8 @@ class TokenGate:
         """Drop every cached answer (tokens changed, or their notifications may have been missed)."""
         self._generation += 1
         self._any = None
+        # A read under way may predate the change: requests from now on start their own.
+        self._reading = None
         self._tokens.clear()
 
     def forget_token(self, token_id: uuid.UUID) -> None:
