@@ -42,3 +42,39 @@ async def test_a_full_worker_skips_most_polls_and_a_free_one_polls_every_tick(mo
     for _ in range(5):
         await worker._poll_iteration()
     assert reached == [1] * 5
+
+
+async def test_the_abort_check_runs_a_few_times_a_second_not_on_every_poll(monkeypatch):
+    """arq's MULTI/EXEC for cancelled jobs ran on each 50 ms poll, also on an idle worker; 4 a second do."""
+    checks: list[float] = []
+
+    async def arq_check(self) -> None:
+        checks.append(time.monotonic())
+
+    monkeypatch.setattr(Worker, "_cancel_aborted_jobs", arq_check)
+    worker = ResilientWorker(functions=[_job], burst=True, max_jobs=2, poll_delay=POLL_DELAY_S)
+    until = time.monotonic() + 1.0
+    while time.monotonic() < until:
+        await worker._cancel_aborted_jobs()
+        await asyncio.sleep(POLL_DELAY_S)
+    assert 1 <= len(checks) <= 1 / resilient_worker.ABORT_CHECK_S + 1, checks
+
+
+async def test_a_poll_starts_one_queued_job_so_a_burst_spreads_over_workers(monkeypatch):
+    """With free slots arq started every queued job it saw: the first worker to poll took a burst of two and ran
+    them in turn while a second worker idled. One per poll leaves the next job to whichever worker looks next."""
+    started: list[bytes] = []
+
+    async def arq_start(self, job_ids: list[bytes]) -> None:
+        for job_id in job_ids:
+            if job_id == b"elsewhere":  # already taken by another worker: arq skips it
+                continue
+            started.append(job_id)
+            self.job_counter += 1
+
+    monkeypatch.setattr(Worker, "start_jobs", arq_start)
+    worker = ResilientWorker(functions=[_job], burst=True, max_jobs=4, poll_delay=POLL_DELAY_S)
+    await worker.start_jobs([b"elsewhere", b"a", b"b"])
+    assert started == [b"a"]
+    await worker.start_jobs([b"elsewhere", b"a", b"b"][2:])
+    assert started == [b"a", b"b"] and worker.job_counter == 2
