@@ -12,6 +12,7 @@ import logging
 import time
 
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -88,9 +89,19 @@ class ResilientWorker(Worker):
 
         arq would take as many as there are free slots: with two workers polling, the first to look took a burst of
         two jobs and ran both while the other worker idled. One per 50 ms poll fills a worker's slots just as well.
+        Jobs already running (here or in another worker) stay in the queue until they finish; arq checks each with
+        three round trips on every poll, so they are left out first: this worker's own from memory, the others'
+        with one EXISTS round trip for all. arq still checks the one it starts, atomically.
         """
+        candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
+        if len(candidates) > 1:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                for job_id in candidates:
+                    pipe.exists(in_progress_key_prefix + job_id.decode())
+                running = await pipe.execute()
+            candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
         before = self.job_counter
-        for job_id in job_ids:
+        for job_id in candidates:
             await super().start_jobs([job_id])
             if self.job_counter > before or self.job_counter >= self.max_jobs:
                 return
