@@ -12,6 +12,7 @@ import logging
 import time
 
 from arq.connections import create_pool
+from arq.constants import in_progress_key_prefix
 from arq.worker import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -30,6 +31,9 @@ AFTERSHOCK_S = 10.0
 # While every job slot is taken there is nothing to pick, yet arq would still ask Redis for aborted jobs (a MULTI/EXEC
 # round trip) on every 50 ms poll, each one taking the GIL from the running edits: a full worker looks that often.
 FULL_POLL_S = 0.25
+# arq asks Redis for aborted jobs (a MULTI/EXEC round trip) on every poll; this often is enough for a user's cancel to
+# reach a running job quickly (it also stops at the job's next event regardless), and an idle worker polls cheaper.
+ABORT_CHECK_S = 0.25
 
 
 class ResilientWorker(Worker):
@@ -43,6 +47,7 @@ class ResilientWorker(Worker):
         self._retry_s = FIRST_RETRY_S
         self.outages = 0
         self._full_polled_at = float("-inf")
+        self._abort_checked_at = float("-inf")
 
     async def main(self) -> None:
         """Connect (retrying while Redis is down), then run arq's loop."""
@@ -78,6 +83,35 @@ class ResilientWorker(Worker):
             await super()._poll_iteration()
         except OUTAGE_ERRORS as exc:
             await self._wait(exc)
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        """Start at most one of the queued jobs per poll, so a burst spreads over the idle workers.
+
+        arq would take as many as there are free slots: with two workers polling, the first to look took a burst of
+        two jobs and ran both while the other worker idled. One per 50 ms poll fills a worker's slots just as well.
+        Jobs already running (here or in another worker) stay in the queue until they finish; arq checks each with
+        three round trips on every poll, so they are left out first: this worker's own from memory, the others'
+        with one EXISTS round trip for all. arq still checks the one it starts, atomically.
+        """
+        candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
+        if len(candidates) > 1:
+            async with self.pool.pipeline(transaction=False) as pipe:
+                for job_id in candidates:
+                    pipe.exists(in_progress_key_prefix + job_id.decode())
+                running = await pipe.execute()
+            candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
+        before = self.job_counter
+        for job_id in candidates:
+            await super().start_jobs([job_id])
+            if self.job_counter > before or self.job_counter >= self.max_jobs:
+                return
+
+    async def _cancel_aborted_jobs(self) -> None:
+        """arq's check for jobs a user cancelled, at most every ABORT_CHECK_S rather than on every poll."""
+        if time.monotonic() - self._abort_checked_at < ABORT_CHECK_S:
+            return
+        self._abort_checked_at = time.monotonic()
+        await super()._cancel_aborted_jobs()
 
     async def _wait(self, exc: BaseException) -> None:
         """Log the outage once, then back off before the next attempt."""

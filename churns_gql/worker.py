@@ -231,6 +231,9 @@ def functions(settings: Settings) -> list[Any]:
 INDEX_WINDOW = timedelta(minutes=15)
 POLL_DELAY_S = 0.05
 MAX_JOBS = 4
+# The offline provider's jobs are pixel work that takes turns on the process's image lane: one job editing and one
+# loading or saving beside it keep the lane busy, and a job a worker does not hold yet can go to an idle worker.
+OFFLINE_MAX_JOBS = 2
 
 
 def worker_settings(settings: Settings, services: WorkerServices | None = None) -> dict[str, Any]:
@@ -255,7 +258,7 @@ def worker_settings(settings: Settings, services: WorkerServices | None = None) 
         "redis_settings": RedisSettings.from_dsn(settings.redis_url),
         "ctx": {"stats": WorkerStats()},
         "allow_abort_jobs": True,
-        "max_jobs": MAX_JOBS,
+        "max_jobs": MAX_JOBS if settings.provider_name == "openai" else OFFLINE_MAX_JOBS,
         "keep_result": 3600,
         "poll_delay": POLL_DELAY_S,
     }

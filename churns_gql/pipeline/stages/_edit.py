@@ -7,6 +7,7 @@ from collections.abc import Awaitable
 
 from PIL import Image
 
+from churns_gql import image_lane
 from churns_gql.images import encode_png
 from churns_gql.models import StageStatus
 from churns_gql.pipeline.context import JobCancelled, PipelineContext
@@ -79,9 +80,7 @@ async def edit(ctx: PipelineContext, kind: RefinementType) -> str:
         relative = preview_path(ctx.job_id, index)
         # Until an event points at the preview it is the job's to clean up if the job stops here.
         ctx.cleanup_paths.append(relative)
-        await ctx.services.storage.write_bytes(
-            ctx.run.id, relative, await asyncio.to_thread(encode_png, image, level=1)
-        )
+        await ctx.services.storage.write_bytes(ctx.run.id, relative, await image_lane.run(encode_png, image, level=1))
         try:
             await ctx.publish(StageStatus.RUNNING, f"partial image {index + 1}", preview_path=relative)
         except JobCancelled:

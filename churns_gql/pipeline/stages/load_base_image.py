@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
 import uuid
 
 from PIL import Image
 
+from churns_gql import image_lane
 from churns_gql.concepts import concept_from_metadata
 from churns_gql.pipeline.context import PipelineContext, StageFailed
 from churns_gql.storage import METADATA_FILE, RunStorage
@@ -20,8 +20,8 @@ def _open(data: bytes) -> Image.Image:
 
 
 async def load_image(storage: RunStorage, run_id: uuid.UUID, relative: str) -> Image.Image:
-    """A run image from storage (disk or bucket), decoded off the event loop; OSError when missing or unreadable."""
-    return await asyncio.to_thread(_open, await storage.read_bytes(run_id, relative))
+    """A run image from storage (disk or bucket), decoded on the image lane; OSError when missing or unreadable."""
+    return await image_lane.run(_open, await storage.read_bytes(run_id, relative))
 
 
 async def run(ctx: PipelineContext) -> str:

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
-
 from PIL import Image
 
+from churns_gql import image_lane
 from churns_gql.images import encode_png
 from churns_gql.pipeline.context import PipelineContext
 from churns_gql.services import run_index
@@ -24,7 +23,7 @@ async def run(ctx: PipelineContext) -> str:
     refinement, result, base, parent = ctx.refinement, ctx.result, ctx.base_image, ctx.parent
     assert refinement is not None and result is not None and base is not None and parent is not None
     relative = refinement_path(ctx.job_id, parent.key)
-    data = await asyncio.to_thread(_encode, result.image, base.size)
+    data = await image_lane.run(_encode, result.image, base.size)
     # Removed again if the job does not complete (cancelled in between), so no file is orphaned.
     ctx.cleanup_paths.append(relative)
     await ctx.services.storage.write_bytes(ctx.run.id, relative, data)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable
 
 from PIL import Image
 
+from churns_gql import image_lane
 from churns_gql.imaging import pixel_boxes
 from churns_gql.offline_rules.intents import PromptPlan, parse_prompt
 from churns_gql.offline_rules.support import offline_supports, prompt_text
@@ -70,7 +70,7 @@ class LocalImageEditor:
         warm_up()
 
     async def edit(self, request: EditRequest) -> EditResult:
-        """Apply the request in a worker thread and say what was done."""
+        """Apply the request on the process's image lane and say what was done."""
         width, height = request.image.size
         if width == 0 or height == 0:
             raise ProviderError("bad_request", "The base image is empty.")
@@ -80,7 +80,7 @@ class LocalImageEditor:
         if request.kind == RefinementType.PROMPT:
             return await self._prompt(request, strength)
         if request.kind in (RefinementType.TEXT, RefinementType.SUBJECT):
-            image, notes = await asyncio.to_thread(repairer(request.kind), request, strength)
+            image, notes = await image_lane.run(repairer(request.kind), request, strength)
             return EditResult(image=image, notes=notes)
         raise ProviderError("bad_request", f"Unknown refinement kind {request.kind!r}.")
 
@@ -94,7 +94,7 @@ class LocalImageEditor:
             raise ProviderError("bad_request", refusal)
         plan = parse_prompt(prompt_text(request.prompt, request.instructions))
         if request.on_partial is not None and wants_preview(request, plan):
-            preview = await asyncio.to_thread(_preview, request, strength / 2)
+            preview = await image_lane.run(_preview, request, strength / 2)
             await request.on_partial(preview, 0)
-        image, notes = await asyncio.to_thread(edit_prompt, request.image, request.rects, plan, strength)
+        image, notes = await image_lane.run(edit_prompt, request.image, request.rects, plan, strength)
         return EditResult(image=image, notes=notes)
