@@ -1,7 +1,7 @@
 // An urql client whose answers come from per-operation handlers, so components run against real
 // urql hooks without a network.
 import { Client, getOperationName, makeResult, type Exchange, type ExecutionResult, type Operation } from 'urql';
-import { filter, fromValue, makeSubject, map, mergeMap, pipe, share, takeUntil, type Source } from 'wonka';
+import { filter, fromValue, make, map, mergeMap, pipe, share, takeUntil, type Observer, type Source } from 'wonka';
 
 /** Answers one operation: a single result, or a source of results (subscriptions). */
 export type Handler = (op: Operation) => ExecutionResult | Source<ExecutionResult>;
@@ -48,8 +48,22 @@ export function mockClient(handlers: Record<string, Handler>): MockClient {
   };
 }
 
-// A subscription feed the test pushes events into.
+// A subscription feed the test pushes events into. What is pushed before urql has subscribed (its effects
+// may run after the element a test waited for appears) is held for the first subscriber, as the server's
+// history replay would deliver it, instead of being dropped.
 export function feed() {
-  const subject = makeSubject<ExecutionResult>();
-  return { source: subject.source, push: (data: Record<string, unknown>) => subject.next({ data }), end: subject.complete };
+  const observers = new Set<Observer<ExecutionResult>>();
+  const held: Array<ExecutionResult | null> = [];
+  const deliver = (observer: Observer<ExecutionResult>, item: ExecutionResult | null) =>
+    item === null ? observer.complete() : observer.next(item);
+  const source = make<ExecutionResult>((observer) => {
+    observers.add(observer);
+    for (const item of held.splice(0)) deliver(observer, item);
+    return () => observers.delete(observer);
+  });
+  const send = (item: ExecutionResult | null) => {
+    if (observers.size === 0) held.push(item);
+    else for (const observer of [...observers]) deliver(observer, item);
+  };
+  return { source, push: (data: Record<string, unknown>) => send({ data }), end: () => send(null) };
 }
