@@ -30,7 +30,8 @@ async def _two_completed(client, worker_services, expect_ok: bool = True):
     return decode_id(run["id"])[1], [decode_id(i)[1] for i in ids]
 
 
-async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, services, worker_services, monkeypatch):
+async def _completed_without_index(client, services, worker_services, monkeypatch):
+    """Two refinements completed while the disk was full for refinements.json; the disk has room again."""
     original = type(services.storage)._write_index
 
     def disk_full(self, *args, **kwargs):
@@ -38,8 +39,27 @@ async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, ser
 
     # The one place refinements.json is written, whether a completion is alone or coalesced with others.
     monkeypatch.setattr(type(services.storage), "_write_index", disk_full)
-    run_id, ids = await _two_completed(client, worker_services, expect_ok=False)
+    found = await _two_completed(client, worker_services, expect_ok=False)
     monkeypatch.setattr(type(services.storage), "_write_index", original)
+    return found
+
+
+async def _reaper_pass(worker_services) -> str:
+    """One pass of the worker's reaper cron; its summary."""
+    from arq import create_pool
+
+    from churns_gql.queue import redis_settings
+    from churns_gql.worker import WorkerStats, reap_lost_jobs
+
+    pool = await create_pool(redis_settings(worker_services.settings.redis_url))
+    try:
+        return await reap_lost_jobs({"services": worker_services, "redis": pool, "stats": WorkerStats()})
+    finally:
+        await pool.aclose()
+
+
+async def test_a_full_disk_between_the_png_and_the_index_is_repaired(client, services, worker_services, monkeypatch):
+    run_id, ids = await _completed_without_index(client, services, worker_services, monkeypatch)
     async with services.db() as session:
         statuses = list(await session.scalars(select(Refinement.status)))
     index = services.storage.read_index(run_id)["refinements"]
@@ -107,29 +127,13 @@ def test_the_cli_exits_1_when_something_is_wrong(services, capsys, monkeypatch):
 
 
 async def test_the_reapers_pass_restores_entries_a_full_disk_lost(client, services, worker_services, monkeypatch):
-    from arq import create_pool
-
-    from churns_gql.queue import redis_settings
-    from churns_gql.worker import WorkerStats, reap_lost_jobs
-
-    original = type(services.storage)._write_index
-
-    def disk_full(self, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(type(services.storage), "_write_index", disk_full)
-    run_id, ids = await _two_completed(client, worker_services, expect_ok=False)
-    monkeypatch.setattr(type(services.storage), "_write_index", original)  # the disk has room again
+    run_id, ids = await _completed_without_index(client, services, worker_services, monkeypatch)
     monkeypatch.setattr(fsck, "INDEX_SETTLE", timedelta(0))  # as if the completions were a minute old
     async with services.db() as session:
         completed = {str(r.id) for r in await session.scalars(select(Refinement)) if r.status == JobStatus.COMPLETED}
     indexed = {e["job_id"] for e in services.storage.read_index(run_id)["refinements"]}
     assert completed and not completed & indexed  # the client was told COMPLETED, the index lost them
-    pool = await create_pool(redis_settings(services.settings.redis_url))
-    try:
-        summary = await reap_lost_jobs({"services": worker_services, "redis": pool, "stats": WorkerStats()})
-    finally:
-        await pool.aclose()
+    summary = await _reaper_pass(worker_services)
     assert f"indexed {len(completed)}" in summary
     assert {e["job_id"] for e in services.storage.read_index(run_id)["refinements"]} == completed
     assert (await fsck.check(services.db, services.storage)).clean
@@ -140,23 +144,7 @@ async def test_the_reapers_pass_leaves_a_completion_that_is_still_writing_its_en
 ):
     # A job commits COMPLETED and then writes its entry: a pass in between must not write it a second time
     # (it read the parent again and raced the job for the run's index lock).
-    from arq import create_pool
-
-    from churns_gql.queue import redis_settings
-    from churns_gql.worker import WorkerStats, reap_lost_jobs
-
-    original = type(services.storage)._write_index
-
-    def not_yet(self, *args, **kwargs):
-        raise OSError(errno.ENOSPC, "No space left on device")
-
-    monkeypatch.setattr(type(services.storage), "_write_index", not_yet)
-    run_id, _ = await _two_completed(client, worker_services, expect_ok=False)
-    monkeypatch.setattr(type(services.storage), "_write_index", original)
-    pool = await create_pool(redis_settings(services.settings.redis_url))
-    try:
-        summary = await reap_lost_jobs({"services": worker_services, "redis": pool, "stats": WorkerStats()})
-    finally:
-        await pool.aclose()
+    run_id, _ = await _completed_without_index(client, services, worker_services, monkeypatch)
+    summary = await _reaper_pass(worker_services)
     assert "indexed 0" in summary
     assert services.storage.read_index(run_id)["refinements"] == []

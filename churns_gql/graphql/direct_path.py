@@ -96,6 +96,7 @@ class DirectPath:
             )
         document, name = found
         schema = self.schema
+        request = (query, variables, context, root_value, operation_name, allowed, extensions)
         try:
             result: Any = execute(
                 schema._schema,
@@ -112,11 +113,9 @@ class DirectPath:
                 result = await result
         except Exception as exc:  # as Strawberry: logged, then answered as a pre-execution error, unmasked
             error = exc if isinstance(exc, GraphQLError) else GraphQLError(str(exc), original_error=exc)
-            request = (query, variables, context, root_value, operation_name, allowed, extensions)
             self._log([error], document, *request)
             return PreExecutionError(data=None, errors=[error], extensions={})
         if result.errors:
-            request = (query, variables, context, root_value, operation_name, allowed, extensions)
             self._log(result.errors, document, *request)
             CodedErrors()._process_result(result)
         return ExecutionResult(data=result.data, errors=result.errors, extensions={})
