@@ -30,10 +30,19 @@ web-test: $(WEB_STAMP)
 	cd web && npm test --silent
 
 ## run: API + worker + GraphiQL on http://127.0.0.1:8000 (offline provider unless OPENAI_API_KEY is set)
-run: install
+run: install fonts
 	@if command -v npm >/dev/null 2>&1; then $(MAKE) --no-print-directory web; \
 	else echo "npm not found: the API runs without the web client (GraphiQL still works)"; fi
 	$(BIN)/churns-gql dev
+
+## fonts: the faces offline text repair matches old lettering against, as the Docker image installs them
+.PHONY: fonts
+fonts:
+	@test -f /usr/share/fonts/truetype/liberation/LiberationSerif-Italic.ttf \
+		-a -f /usr/share/fonts/truetype/dejavu/DejaVuSerif-Bold.ttf || \
+	{ command -v apt-get >/dev/null && apt-get update -qq \
+		&& apt-get install -y -qq fonts-dejavu-core fonts-dejavu-extra fonts-liberation; } || \
+	echo "fonts-dejavu-extra and fonts-liberation are missing: text repair will match fewer faces"
 
 ## browser: Debian's Chromium for the browser tests (Playwright drives it; it never downloads a browser)
 .PHONY: browser
@@ -49,7 +58,7 @@ $(AUDIT_STAMP): tests/http-audit/package-lock.json
 http-audit: $(AUDIT_STAMP)
 
 ## test: the whole suite against the local Postgres and Redis (own database, own Redis db)
-test: install browser web-test web http-audit
+test: install fonts browser web-test web http-audit
 	$(BIN)/python -m pytest -q
 
 ## lint: ruff and mypy alone (the test suite runs both too, in tests/test_lint.py)
