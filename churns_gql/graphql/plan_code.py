@@ -19,8 +19,10 @@ from churns_gql.graphql.ids import encode_id
 
 PLAIN, REQUIRED, ID, TYPENAME, CHILDREN, LINEAGE, DELEGATE = range(7)
 
-# complete(context, rows, path, pending, first, ids, known_children) -> list of result dicts
-Completion = Callable[[Any, list[Any], Any, list[Any], int, dict[Any, str], dict[Any, list[Any]]], list[dict[str, Any]]]
+# complete(context, plan, rows, path, pending, first, ids, known_children) -> list of result dicts
+Completion = Callable[
+    [Any, Any, list[Any], Any, list[Any], int, dict[Any, str], dict[Any, list[Any]]], list[dict[str, Any]]
+]
 
 
 def _delegated(i: int, indent: str) -> list[str]:
@@ -78,8 +80,10 @@ def _factory(kinds: tuple[int, ...]) -> Callable[..., Completion]:
         body += _entry_lines(i, kind)
     source = "\n".join(
         [
-            f"def factory(plan, TYPE, OBJECT_TYPE, {names}):" if kinds else "def factory(plan, TYPE, OBJECT_TYPE):",
-            "  def complete(context, rows, path, pending, first, ids, known_children):",
+            f"def factory(TYPE, OBJECT_TYPE, {names}):" if kinds else "def factory(TYPE, OBJECT_TYPE):",
+            # The plan is an argument, not a closure variable: the plan holds its completion, and a reference
+            # cycle would live until the garbage collector's next pass.
+            "  def complete(context, plan, rows, path, pending, first, ids, known_children):",
             "   out = []",
             "   ids_get = ids.get",
             "   known_get = known_children.get",
@@ -100,9 +104,10 @@ def _factory(kinds: tuple[int, ...]) -> Callable[..., Completion]:
     return factory
 
 
-def completion(plan: Any, object_type: Any, entries: Sequence[tuple[str, int, Any, Any, Any]]) -> Completion:
-    """The completion of a plan's entries (key, kind, getter, serializer, field details) on its object type."""
+def completion(object_type: Any, entries: Sequence[tuple[str, int, Any, Any, Any]]) -> Completion:
+    """The completion of a plan's entries (key, kind, getter, serializer, field details) on its object type;
+    it is called with the plan."""
     values: list[Any] = []
     for key, _kind, getter, serialize, details in entries:
         values += (key, getter, serialize, details)
-    return _factory(tuple(e[1] for e in entries))(plan, object_type.name, object_type, *values)
+    return _factory(tuple(e[1] for e in entries))(object_type.name, object_type, *values)
