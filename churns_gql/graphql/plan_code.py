@@ -9,13 +9,12 @@ request binds its plan's values to it. What each kind does is exactly what the l
 
 from __future__ import annotations
 
+from binascii import b2a_base64
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from graphql.pyutils import Undefined
-
-from churns_gql.graphql.ids import encode_id
 
 PLAIN, REQUIRED, ID, TYPENAME, CHILDREN, LINEAGE, DELEGATE = range(7)
 
@@ -49,7 +48,8 @@ def _entry_lines(i: int, kind: int) -> list[str]:
         return [
             "    v = ids_get(rid)",
             "    if v is None:",
-            "        v = ids[rid] = encode_id(TYPE, rid)",
+            # encode_id's bytes (base64 of "Type:uuid"; both ASCII) without its three calls and NewType wrapper.
+            "        v = ids[rid] = b2a_base64((PREFIX + str(rid)).encode('ascii'), newline=False).decode('ascii')",
             f"    result[K{i}] = v",
         ]
     if kind == TYPENAME:
@@ -81,6 +81,7 @@ def _factory(kinds: tuple[int, ...]) -> Callable[..., Completion]:
     source = "\n".join(
         [
             f"def factory(TYPE, OBJECT_TYPE, {names}):" if kinds else "def factory(TYPE, OBJECT_TYPE):",
+            "  PREFIX = TYPE + ':'",
             # The plan is an argument, not a closure variable: the plan holds its completion, and a reference
             # cycle would live until the garbage collector's next pass.
             "  def complete(context, plan, rows, path, pending, first, ids, known_children):",
@@ -98,7 +99,7 @@ def _factory(kinds: tuple[int, ...]) -> Callable[..., Completion]:
         ]
     )
     # Indentation: factory 2, complete 3, the loop's body (and each entry's first level) 4.
-    namespace: dict[str, Any] = {"Undefined": Undefined, "encode_id": encode_id}
+    namespace: dict[str, Any] = {"Undefined": Undefined, "b2a_base64": b2a_base64}
     exec(compile(source, f"<tree plan {kinds}>", "exec"), namespace)  # source built above from kinds only
     factory: Callable[..., Completion] = namespace["factory"]
     return factory
