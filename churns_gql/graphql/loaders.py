@@ -253,7 +253,7 @@ class _SubtreeReads:
         async with read_session(self.db) as session:
             found = await subtree(session, run_ids=keys, depth=depth, limit=limit)
         self.budget.spend(found.rows)
-        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        self.known.refinements.update(found.by_id)
         for parent, kids in found.children.items():
             # Only a refinement's list can be empty here (the walk started at the originals' children).
             mine = self.of_images if kids and kids[0].parent_image_id is not None else self.of_refinements
@@ -281,7 +281,7 @@ class _SubtreeReads:
                 limit=limit,
             )
         self.budget.spend(found.rows)
-        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        self.known.refinements.update(found.by_id)
         if images:
             self.of_images.update((key, found.children.pop(key)) for key in keys)
         self.of_refinements.update(found.children)
