@@ -58,7 +58,9 @@ def _entry_lines(i: int, kind: int) -> list[str]:
         return [
             "    kids = known_get(rid)",
             "    if kids is not None:",
-            f"        result[K{i}] = context.complete_list(G{i}, kids, (path, index, K{i}, TYPE), pending)",
+            # The child plan's completion called directly (what context.complete_list does): only a Refinement
+            # plan has CHILDREN entries, so `ids` and `known_children` are already the child plan's.
+            f"        result[K{i}] = G{i}.complete(context, G{i}, kids, (path, index, K{i}, TYPE), pending, 0, ids, known_children)",
             "    else:",
             *_delegated(i, "        "),
         ]
