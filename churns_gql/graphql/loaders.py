@@ -184,18 +184,16 @@ class SubtreeLoaders:
     """
 
     def __init__(self, db: async_sessionmaker[AsyncSession], budget: TreeBudget, known: KnownRows) -> None:
-        self.db = db
-        self.budget = budget
-        self.known = known
-        # Levels wanted below each key waiting in a batch: its field's `children` nesting.
-        self.depths: dict[uuid.UUID, int] = {}
-        # Complete children lists read so far, by parent: plain dicts, since a tree query looks up every node's
-        # (a DataLoader's cache holds a future per key, and priming it built one for each).
-        self.of_images: dict[uuid.UUID, list[Any]] = {}
-        self.of_refinements: dict[uuid.UUID, list[Any]] = {}
-        self.by_image: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._images)
-        self.by_run: DataLoader[uuid.UUID, None] = DataLoader(load_fn=self._runs)
-        self.by_refinement: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=self._refinements)
+        reads = _SubtreeReads(db, budget, known)
+        # The same dicts as the reads': the loaders' functions hold `reads`, not this object, so no reference
+        # cycle keeps a request's rows alive after it (a cycle waits for the garbage collector, and each of
+        # its passes over a thousand-node tree's leftovers cost more than the tree's completion; bench P3b).
+        self.depths = reads.depths
+        self.of_images = reads.of_images
+        self.of_refinements = reads.of_refinements
+        self.by_image: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=reads.images)
+        self.by_run: DataLoader[uuid.UUID, None] = DataLoader(load_fn=reads.runs)
+        self.by_refinement: DataLoader[uuid.UUID, list[Any]] = DataLoader(load_fn=reads.refinements)
 
     def cached(self, loader: DataLoader[uuid.UUID, list[Any]], key: uuid.UUID) -> list[Any] | None:
         """The children already read for a key, or None."""
@@ -233,23 +231,41 @@ class SubtreeLoaders:
         for image in images:
             self.of_images.setdefault(image.id, [])
 
-    async def _runs(self, keys: list[uuid.UUID]) -> list[None]:
+
+class _SubtreeReads:
+    """The subtree loaders' batch functions and what they have read: children lists by parent, depths wanted."""
+
+    def __init__(self, db: async_sessionmaker[AsyncSession], budget: TreeBudget, known: KnownRows) -> None:
+        self.db = db
+        self.budget = budget
+        self.known = known
+        # Levels wanted below each key waiting in a batch: its field's `children` nesting.
+        self.depths: dict[uuid.UUID, int] = {}
+        # Complete children lists read so far, by parent: plain dicts, since a tree query looks up every node's
+        # (a DataLoader's cache holds a future per key, and priming it built one for each).
+        self.of_images: dict[uuid.UUID, list[Any]] = {}
+        self.of_refinements: dict[uuid.UUID, list[Any]] = {}
+
+    async def runs(self, keys: list[uuid.UUID]) -> list[None]:
+        """Batch: the subtrees below the runs' originals."""
         depth = max(self.depths.pop(key, 1) for key in keys)
         limit = max(self.budget.left, 0) + 1
         async with read_session(self.db) as session:
             found = await subtree(session, run_ids=keys, depth=depth, limit=limit)
         self.budget.spend(found.rows)
-        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        self.known.refinements.update(found.by_id)
         for parent, kids in found.children.items():
             # Only a refinement's list can be empty here (the walk started at the originals' children).
             mine = self.of_images if kids and kids[0].parent_image_id is not None else self.of_refinements
             mine[parent] = kids
         return [None for _ in keys]
 
-    async def _images(self, keys: list[uuid.UUID]) -> list[list[Any]]:
+    async def images(self, keys: list[uuid.UUID]) -> list[list[Any]]:
+        """Batch: children of originals (and the levels below them)."""
         return await self._read(keys, images=True)
 
-    async def _refinements(self, keys: list[uuid.UUID]) -> list[list[Any]]:
+    async def refinements(self, keys: list[uuid.UUID]) -> list[list[Any]]:
+        """Batch: children of refinements (and the levels below them)."""
         return await self._read(keys, images=False)
 
     async def _read(self, keys: list[uuid.UUID], *, images: bool) -> list[list[Any]]:
@@ -265,7 +281,7 @@ class SubtreeLoaders:
                 limit=limit,
             )
         self.budget.spend(found.rows)
-        self.known.refinements.update((row.id, row) for kids in found.children.values() for row in kids)
+        self.known.refinements.update(found.by_id)
         if images:
             self.of_images.update((key, found.children.pop(key)) for key in keys)
         self.of_refinements.update(found.children)

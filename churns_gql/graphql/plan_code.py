@@ -9,18 +9,19 @@ request binds its plan's values to it. What each kind does is exactly what the l
 
 from __future__ import annotations
 
+from binascii import b2a_base64
 from collections.abc import Callable, Sequence
 from functools import lru_cache
 from typing import Any
 
 from graphql.pyutils import Undefined
 
-from churns_gql.graphql.ids import encode_id
-
 PLAIN, REQUIRED, ID, TYPENAME, CHILDREN, LINEAGE, DELEGATE = range(7)
 
-# complete(context, rows, path, pending, first, ids, known_children) -> list of result dicts
-Completion = Callable[[Any, list[Any], Any, list[Any], int, dict[Any, str], dict[Any, list[Any]]], list[dict[str, Any]]]
+# complete(context, plan, rows, path, pending, first, ids, known_children) -> list of result dicts
+Completion = Callable[
+    [Any, Any, list[Any], Any, list[Any], int, dict[Any, str], dict[Any, list[Any]]], list[dict[str, Any]]
+]
 
 
 def _delegated(i: int, indent: str) -> list[str]:
@@ -47,7 +48,8 @@ def _entry_lines(i: int, kind: int) -> list[str]:
         return [
             "    v = ids_get(rid)",
             "    if v is None:",
-            "        v = ids[rid] = encode_id(TYPE, rid)",
+            # encode_id's bytes (base64 of "Type:uuid"; both ASCII) without its three calls and NewType wrapper.
+            "        v = ids[rid] = b2a_base64((PREFIX + str(rid)).encode('ascii'), newline=False).decode('ascii')",
             f"    result[K{i}] = v",
         ]
     if kind == TYPENAME:
@@ -56,7 +58,9 @@ def _entry_lines(i: int, kind: int) -> list[str]:
         return [
             "    kids = known_get(rid)",
             "    if kids is not None:",
-            f"        result[K{i}] = context.complete_list(G{i}, kids, (path, index, K{i}, TYPE), pending)",
+            # The child plan's completion called directly (what context.complete_list does): only a Refinement
+            # plan has CHILDREN entries, so `ids` and `known_children` are already the child plan's.
+            f"        result[K{i}] = G{i}.complete(context, G{i}, kids, (path, index, K{i}, TYPE), pending, 0, ids, known_children)",
             "    else:",
             *_delegated(i, "        "),
         ]
@@ -78,8 +82,11 @@ def _factory(kinds: tuple[int, ...]) -> Callable[..., Completion]:
         body += _entry_lines(i, kind)
     source = "\n".join(
         [
-            f"def factory(plan, TYPE, OBJECT_TYPE, {names}):" if kinds else "def factory(plan, TYPE, OBJECT_TYPE):",
-            "  def complete(context, rows, path, pending, first, ids, known_children):",
+            f"def factory(TYPE, OBJECT_TYPE, {names}):" if kinds else "def factory(TYPE, OBJECT_TYPE):",
+            "  PREFIX = TYPE + ':'",
+            # The plan is an argument, not a closure variable: the plan holds its completion, and a reference
+            # cycle would live until the garbage collector's next pass.
+            "  def complete(context, plan, rows, path, pending, first, ids, known_children):",
             "   out = []",
             "   ids_get = ids.get",
             "   known_get = known_children.get",
@@ -94,15 +101,16 @@ def _factory(kinds: tuple[int, ...]) -> Callable[..., Completion]:
         ]
     )
     # Indentation: factory 2, complete 3, the loop's body (and each entry's first level) 4.
-    namespace: dict[str, Any] = {"Undefined": Undefined, "encode_id": encode_id}
+    namespace: dict[str, Any] = {"Undefined": Undefined, "b2a_base64": b2a_base64}
     exec(compile(source, f"<tree plan {kinds}>", "exec"), namespace)  # source built above from kinds only
     factory: Callable[..., Completion] = namespace["factory"]
     return factory
 
 
-def completion(plan: Any, object_type: Any, entries: Sequence[tuple[str, int, Any, Any, Any]]) -> Completion:
-    """The completion of a plan's entries (key, kind, getter, serializer, field details) on its object type."""
+def completion(object_type: Any, entries: Sequence[tuple[str, int, Any, Any, Any]]) -> Completion:
+    """The completion of a plan's entries (key, kind, getter, serializer, field details) on its object type;
+    it is called with the plan."""
     values: list[Any] = []
     for key, _kind, getter, serialize, details in entries:
         values += (key, getter, serialize, details)
-    return _factory(tuple(e[1] for e in entries))(plan, object_type.name, object_type, *values)
+    return _factory(tuple(e[1] for e in entries))(object_type.name, object_type, *values)

@@ -17,12 +17,14 @@ from typing import Any
 from graphql import (
     GRAPHQL_MAX_INT,
     GRAPHQL_MIN_INT,
+    ExecutionResult,
     GraphQLEnumType,
     GraphQLInt,
     GraphQLNonNull,
     GraphQLObjectType,
     GraphQLOutputType,
     GraphQLString,
+    OperationType,
     is_leaf_type,
     is_list_type,
     is_non_null_type,
@@ -90,6 +92,19 @@ class TreeExecutionContext(FanoutExecutionContext):
         self._plans: dict[tuple[str, int], tuple[Any, _Plan | None]] = {}
         # Global ids by type and raw id: every lineage repeats the ids of the ancestors it shares.
         self._ids: dict[str, dict[Any, str]] = {"Image": {}, "Refinement": {}}
+
+    def build_response(self, data: dict[str, Any] | None) -> Any:
+        """graphql-core's response; once an operation's one result is built, its executor lets go of itself.
+
+        graphql-core's executor refers to itself (its async helpers are its own bound methods), so it, the
+        request's context and every row its loaders read lived until the garbage collector's next pass, and
+        that pass (every few tree queries) cost more than a tree query's completion (bench P3b). A result
+        with more to come (@defer, @stream) or a subscription's executor keeps its helpers.
+        """
+        result = super().build_response(data)
+        if isinstance(result, ExecutionResult) and self.operation.operation is not OperationType.SUBSCRIPTION:
+            self.async_helpers = None  # type: ignore[assignment]  # nothing runs on this executor any more
+        return result
 
     def execute_field(
         self, parent_type: GraphQLObjectType, source: Any, field_details_list: Any, path: Path, position_context: Any
@@ -190,7 +205,7 @@ class TreeExecutionContext(FanoutExecutionContext):
         """Each row completed by the plan's generated code (graphql/plan_code.py)."""
         ids = self._ids[plan.object_type.name]
         known = self.context_value.loaders.children.of_refinements
-        completed: list[dict[str, Any]] = plan.complete(self, rows, path, pending, first, ids, known)
+        completed: list[dict[str, Any]] = plan.complete(self, plan, rows, path, pending, first, ids, known)
         return completed
 
     def delegate(
@@ -271,7 +286,7 @@ class TreeExecutionContext(FanoutExecutionContext):
             else:
                 entries.append(_plain_or_delegate(key, field_def, details, object_type.name, storage))
         plan = _Plan(object_type, entries, object_maker(object_type.name, storage))
-        plan.complete = completion(plan, object_type, entries)
+        plan.complete = completion(object_type, entries)
         return plan
 
 

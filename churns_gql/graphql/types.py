@@ -314,7 +314,9 @@ class Run(relay.Node):
 
         connection = run_refinements(self.raw.id)
         window = page_window(connection, first=first, after=after, last=last, before=before)
-        async with info.context.services.db() as session:
+        # Autocommit (no BEGIN/ROLLBACK round trips): under READ COMMITTED the page's two statements took
+        # a snapshot each inside a transaction too.
+        async with info.context.services.reader()() as session:
             page = await service.list_run_refinements(session, self.raw.id, window=window, type=type, status=status)
         edges = [
             relay.Edge(cursor=encode_cursor(connection, r.created_at, r.id), node=Refinement.from_row(r, info))

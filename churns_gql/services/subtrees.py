@@ -21,14 +21,17 @@ class Subtree:
 
     `children` holds a complete, oldest-first list for each requested parent and each refinement whose own
     children were read (levels 1 .. depth - 1), as named tuples of the table's columns (no ORM objects: building
-    them cost more than the query); `rows` is how many refinement rows the query returned.
+    them cost more than the query); `rows` is how many refinement rows the query returned; `by_id` holds each
+    row once, by id (a dict a caller can merge into its own without hashing every id again).
     """
 
     children: dict[uuid.UUID, list[Any]] = field(default_factory=dict)
     rows: int = 0
+    by_id: dict[uuid.UUID, Any] = field(default_factory=dict)
 
 
-_make = RefinementRow._make
+# RefinementRow._make without its length check: every row is sliced to the table's columns.
+_new = tuple.__new__
 _COLUMNS = Refinement.__table__.columns.keys()
 _ID, _PARENT_IMAGE, _PARENT_REFINEMENT = (_COLUMNS.index(c) for c in ("id", "parent_image_id", "parent_refinement_id"))
 _LEVEL = len(_COLUMNS)
@@ -90,7 +93,7 @@ async def subtree(
     children = out.children
     for key in (*image_ids, *refinement_ids):
         children[key] = []
-    placed: set[uuid.UUID] = set()
+    placed = out.by_id
     # By position: a Row's attribute lookup costs more than the rest of this loop (920 rows in bench P3).
     for refinement in rows:
         rid = refinement[_ID]
@@ -100,7 +103,6 @@ async def subtree(
             children[rid] = []
         if rid in placed:
             continue
-        placed.add(rid)
         key = refinement[_PARENT_IMAGE] or refinement[_PARENT_REFINEMENT]
         assert key is not None  # the table allows exactly one parent
         kids = children.get(key)
@@ -108,5 +110,6 @@ async def subtree(
             kids = children[key] = []
         # Rows come oldest first, so each list is in order as it is built. A named tuple reads its fields
         # by attribute ten times faster than a Row, and the tree completion reads several of each node.
-        kids.append(_make(refinement[:_LEVEL]))
+        kids.append(row := _new(RefinementRow, refinement[:_LEVEL]))
+        placed[rid] = row
     return out
