@@ -190,3 +190,29 @@ def test_only_cached_valid_allowed_documents_run_directly(query, name, allowed, 
     direct = build_schema().direct
     assert direct is not None
     assert (direct.document(query, name, allowed) is not None) is runs
+
+
+async def test_kept_verdicts_answer_as_the_first_time(services):
+    services.settings = services.settings.with_changes(
+        max_query_tokens=100, max_query_bytes=2000, max_aliases=2, max_query_depth=4
+    )
+    direct, plain = await _both(services, REQUESTS + REQUESTS)
+    assert direct[len(REQUESTS) :] == plain[: len(REQUESTS)] == plain[len(REQUESTS) :]
+
+
+def test_verdicts_are_kept_per_operation_name_and_allowed_types_and_bounded(monkeypatch):
+    from churns_gql.graphql import direct_path
+
+    direct = build_schema().direct
+    assert direct is not None
+    query, mutation = {OperationType.QUERY}, {OperationType.QUERY, OperationType.MUTATION}
+    assert direct.document(TWO, "A", query) is not None and direct.document(TWO, "C", query) is None
+    assert direct.document(TWO, "A", query)[1] == "A" and direct.document(TWO, "B", query)[1] == "B"  # type: ignore[index]
+    text = 'mutation { cancelRun(id: "x") { userErrors { code } } }'
+    assert direct.document(text, None, query) is None and direct.document(text, None, mutation) is not None
+    assert direct.document("{ __typename }", {"obj": 1}, query) is None  # type: ignore[arg-type]  # any JSON
+    assert direct.document("{ __typename }", ["A"], query) is None  # type: ignore[arg-type]
+    monkeypatch.setattr(direct_path, "PLANS", 3)
+    for n in range(5):
+        assert direct.document(f"query Q{n} {{ __typename }}", None, query) is not None
+    assert len(direct._plans) == 3

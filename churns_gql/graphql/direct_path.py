@@ -34,6 +34,10 @@ if TYPE_CHECKING:
     from strawberry import Schema
 
 
+# Operations whose verdict (document and operation, or Strawberry's path) is kept; the oldest goes first.
+PLANS = 512
+
+
 class DirectPath:
     """Runs HTTP operations straight through graphql-core when their document needs none of Strawberry's hooks."""
 
@@ -42,11 +46,34 @@ class DirectPath:
         self.rules = rules
         # The very tuple CachedDocuments hands to the validation cache, so both paths share its entries.
         self.validation_rules = tuple(specified_rules) + rules.rules
+        self._plans: dict[tuple[str, str | None, frozenset[OperationType]], Any] = {}
 
     def document(
         self, query: str | None, operation_name: str | None, allowed: Iterable[OperationType]
     ) -> tuple[DocumentNode, str | None] | None:
-        """The cached, valid document and the operation to run, or None when Strawberry's path must answer."""
+        """The cached, valid document and the operation to run, or None when Strawberry's path must answer.
+
+        Kept per query text, operation name and allowed types: the verdict depends on nothing else (the
+        schema, limits and rules are fixed), and finding it again cost a parse-cache lookup, a validation-cache
+        lookup that hashes the whole document tree, and a walk of its definitions on every request.
+        """
+        if not isinstance(query, str) or not isinstance(operation_name, str | None):
+            # Clients send any JSON as operationName; only what can be a key is kept.
+            return self._document(query, operation_name, allowed)
+        key = (query, operation_name, frozenset(allowed))
+        plans = self._plans
+        found = plans.get(key, plans)
+        if found is plans:
+            found = self._document(query, operation_name, allowed)
+            while len(plans) >= PLANS:
+                del plans[next(iter(plans))]
+            plans[key] = found
+        return found  # type: ignore[no-any-return]  # what _document returned
+
+    def _document(
+        self, query: str | None, operation_name: str | None, allowed: Iterable[OperationType]
+    ) -> tuple[DocumentNode, str | None] | None:
+        """document() without the kept verdicts."""
         rules = self.rules
         if not query or (rules.max_bytes > 0 and len(query) > rules.max_bytes):
             return None
