@@ -13,6 +13,7 @@ import asyncio
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -77,6 +78,14 @@ def _heaviest_accepted_query(limit: int) -> str:
     return "{ " + " ".join(f"a{i}: {one}" for i in range(aliases)) + " }"
 
 
+def _heavy_requests(url: str, token: str, query: str, count: int) -> list[httpx.Response]:
+    """The heavy tenant's requests, sent at once from threads: reading its 16 MB of answers is the client's CPU,
+    which on the server's own event loop thread would be counted as the server's stall."""
+    with httpx.Client(base_url=url, headers={"authorization": f"Bearer {token}"}, timeout=120) as http:
+        with ThreadPoolExecutor(count) as pool:
+            return list(pool.map(lambda _: http.post("/graphql", json={"query": query}), range(count)))
+
+
 async def _worst_latency(url: str, token: str, busy: asyncio.Event) -> tuple[float, float]:
     """Another tenant's small query, every 50 ms while `busy`; its slowest answer in loop CPU and wall seconds."""
     worst_cpu = worst_wall = 0.0
@@ -101,14 +110,13 @@ async def test_the_heaviest_accepted_query_does_not_stall_another_tenant(live_se
     busy, done = asyncio.Event(), asyncio.Event()
     probe = asyncio.create_task(_worst_latency(live_server, other, busy))
     monitor = LoopMonitor()
-    async with httpx.AsyncClient(base_url=live_server, headers={"authorization": f"Bearer {heavy}"}, timeout=120) as h:
-        ticking = asyncio.create_task(monitor.run(done))
-        busy.set()
-        started = time.monotonic()
-        answers = await asyncio.gather(*[h.post("/graphql", json={"query": query}) for _ in range(2)])
-        took = time.monotonic() - started
-        busy.clear()
-        done.set()
+    ticking = asyncio.create_task(monitor.run(done))
+    busy.set()
+    started = time.monotonic()
+    answers = await asyncio.to_thread(_heavy_requests, live_server, heavy, query, 2)
+    took = time.monotonic() - started
+    busy.clear()
+    done.set()
     (worst_cpu, worst_wall), _ = await asyncio.gather(probe, ticking)
     sizes = [len(a.content) for a in answers]
     print(
