@@ -192,15 +192,13 @@ class ResilientWorker(Worker):
         two jobs and ran both while the other worker idled. One per 50 ms poll fills a worker's slots just as well.
         Jobs already running (here or in another worker) stay in the queue until they finish; arq checks each with
         three round trips on every poll, so they are left out first: this worker's own from memory, the others'
-        with one EXISTS round trip for all. arq still checks the one it starts, atomically.
+        with one MGET of their in-progress keys (one command, where a pipeline of EXISTS cost a command to pack and
+        an answer to parse per queued job). arq still checks the one it starts, atomically.
         """
         candidates = [job_id for job_id in job_ids if job_id.decode() not in self.tasks]
         if len(candidates) > 1:
-            async with self.pool.pipeline(transaction=False) as pipe:
-                for job_id in candidates:
-                    pipe.exists(in_progress_key_prefix + job_id.decode())
-                running = await pipe.execute()
-            candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if not taken]
+            running = await self.pool.mget([in_progress_key_prefix + job_id.decode() for job_id in candidates])
+            candidates = [job_id for job_id, taken in zip(candidates, running, strict=True) if taken is None]
         before = self.job_counter
         for job_id in candidates:
             await super().start_jobs([job_id])
