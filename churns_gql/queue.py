@@ -29,12 +29,23 @@ QUEUE_UNAVAILABLE = "the job queue (Redis) did not accept the job; try again onc
 
 # arq's enqueue_job in one round trip: it WATCHes the job key, asks EXISTS, then MULTI/EXEC (three round
 # trips on a connection of its own); a script is atomic by itself. Same keys, payload and expiry as arq.
+# The PUBLISH wakes idle workers now instead of at their next poll, in the same round trip; a worker that misses
+# it (not subscribed yet, reconnecting) still finds the job by polling.
 _ENQUEUE_LUA = """
 if redis.call('exists', KEYS[1], KEYS[2]) > 0 then return 0 end
 redis.call('psetex', KEYS[1], ARGV[1], ARGV[2])
 redis.call('zadd', KEYS[3], ARGV[3], ARGV[4])
+redis.call('publish', ARGV[5], ARGV[4])
 return 1
 """
+
+
+def wake_channel(queue_name: str, database: int) -> str:
+    """The pub/sub channel that announces a job enqueued on `queue_name` in Redis db `database`.
+
+    Pub/sub ignores the db number, so it is part of the name: workers of another db are not woken for nothing.
+    """
+    return f"{queue_name}:wake:{database}"
 
 
 class QueueUnavailable(Exception):
@@ -66,6 +77,7 @@ class JobQueue:
         self._pool: ArqRedis | None = None
         self._enqueue_script: AsyncScript | None = None
         self._lock = asyncio.Lock()
+        self._database = redis_settings(redis_url).database
 
     async def _get_pool(self) -> ArqRedis:
         async with self._lock:
@@ -81,10 +93,12 @@ class JobQueue:
             assert self._enqueue_script is not None
             now = timestamp_ms()
             job = serialize_job(function, (str(job_id),), {}, None, now, serializer=pool.job_serializer)
-            keys = [job_key_prefix + str(job_id), result_key_prefix + str(job_id), pool.default_queue_name]
+            queue = pool.default_queue_name
+            keys = [job_key_prefix + str(job_id), result_key_prefix + str(job_id), queue]
+            wake = wake_channel(queue, self._database)
             # asyncio.timeout, not wait_for: no task of its own per enqueue.
             async with asyncio.timeout(5):
-                await self._enqueue_script(keys, [pool.expires_extra_ms, job, now, str(job_id)])
+                await self._enqueue_script(keys, [pool.expires_extra_ms, job, now, str(job_id), wake])
         except (TimeoutError, RedisError, OSError) as exc:
             await self._reset()
             raise QueueUnavailable(str(exc)) from exc

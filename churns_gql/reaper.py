@@ -54,10 +54,11 @@ async def heartbeat(redis: ArqRedis, job_id: uuid.UUID) -> AsyncIterator[None]:
     key = f"{HEARTBEAT_PREFIX}{job_id}"
 
     async def beat() -> None:
+        # The key was just set below: the first refresh is due a period from now, not at once.
         while True:
+            await asyncio.sleep(HEARTBEAT_EVERY_S)
             with contextlib.suppress(Exception):
                 await redis.set(key, b"1", ex=HEARTBEAT_TTL_S)
-            await asyncio.sleep(HEARTBEAT_EVERY_S)
 
     await redis.set(key, b"1", ex=HEARTBEAT_TTL_S)
     task = asyncio.create_task(beat())

@@ -43,10 +43,14 @@ async def _cleanup(ctx: PipelineContext) -> None:
     await ctx.files.discard()
 
 
-async def _execute(ctx: PipelineContext, mode: str, timeout_s: int) -> str:
+def _executor(services: WorkerServices, mode: str) -> PipelineExecutor:
+    """The stage runner of one pipeline mode ("refinement" or "generation")."""
+    return PipelineExecutor(mode, services.settings.configs_dir / "stage_order.yml")
+
+
+async def _execute(ctx: PipelineContext, executor: PipelineExecutor, timeout_s: int) -> str:
     """Run a started job's stages; every way it can end leaves one terminal state and no stray files."""
-    services = ctx.services
-    executor = PipelineExecutor(mode, services.settings.configs_dir / "stage_order.yml")
+    mode = executor.mode
     started = time.monotonic()
     outcome = "interrupted"
     try:
@@ -61,7 +65,8 @@ async def _run_stages(ctx: PipelineContext, executor: PipelineExecutor, started:
     """The stages of a started job, and the terminal status they leave."""
     services = ctx.services
     try:
-        await executor.run(ctx)
+        # The job's start wrote the first stage's RUNNING event.
+        await executor.run(ctx, opened=True)
         return JobStatus.COMPLETED.value
     except StageFailed as failure:
         await executor.fail(ctx, failure)
@@ -131,8 +136,16 @@ def job_kinds(settings: Settings) -> list[JobKind]:
 async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(refinement_id)
+    executor = _executor(services, "refinement")
+    run, parent = None, None
     async with unit_of_work(services.db) as uow:
-        row = await lifecycle.start_job(uow.session, Refinement, job_id)
+        row = await lifecycle.start_job(uow.session, Refinement, job_id, first_stage=executor.first_stage)
+        if row is not None and not row.status.is_terminal:
+            assert isinstance(row, Refinement)
+            # The run and the parent, read once for the whole job (the stages take them from the context), in the
+            # transaction that starts it.
+            run = await runs.run_by_id(uow.session, row.run_id)
+            parent = await parent_file(uow.session, row)
     if row is None:
         return "missing"
     if row.status.is_terminal:
@@ -140,16 +153,11 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
             # The index write may have been lost with a previous worker; recording is idempotent.
             await record_in_index(services.db, services.storage, job_id)
         return row.status.value
-    assert isinstance(row, Refinement)
-    async with services.db() as session:
-        # The run and the parent, read once for the whole job: the stages take them from the context.
-        run = await runs.run_by_id(session, row.run_id)
-        parent = await parent_file(session, row)
-    assert run is not None
+    assert isinstance(row, Refinement) and run is not None
     ctx = PipelineContext(services=services, job_id=job_id, run=run, refinement=row, parent=parent)
     status = None
     try:
-        status = await _execute(ctx, "refinement", services.settings.refinement_timeout_s)
+        status = await _execute(ctx, executor, services.settings.refinement_timeout_s)
         return status
     finally:
         if status != JobStatus.COMPLETED.value and (ctx.spent_usd or ctx.spend_unknown):
@@ -160,8 +168,9 @@ async def _refine(worker_ctx: dict[str, Any], refinement_id: str) -> str:
 async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
     services: WorkerServices = worker_ctx["services"]
     job_id = uuid.UUID(run_id)
+    executor = _executor(services, "generation")
     async with unit_of_work(services.db) as uow:
-        row = await lifecycle.start_job(uow.session, Run, job_id)
+        row = await lifecycle.start_job(uow.session, Run, job_id, first_stage=executor.first_stage)
     if row is None:
         return "missing"
     if row.status.is_terminal:
@@ -176,7 +185,7 @@ async def _generate(worker_ctx: dict[str, Any], run_id: str) -> str:
     ctx = PipelineContext(services=services, job_id=job_id, run=row, generation=state)
     status = None
     try:
-        status = await _execute(ctx, "generation", services.settings.generation_timeout_s)
+        status = await _execute(ctx, executor, services.settings.generation_timeout_s)
         return status
     finally:
         if status != JobStatus.COMPLETED.value:

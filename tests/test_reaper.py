@@ -100,3 +100,34 @@ async def test_a_job_claimed_by_a_worker_that_died_before_starting_it_is_freed(c
     await redis.set(in_progress_key_prefix + job_id, b"1", px=(60 + 10 - 30) * 1000)
     assert (await reap(services.db, redis, KINDS)).revived == 1
     assert not await redis.exists(in_progress_key_prefix + job_id)
+
+
+async def test_a_job_heartbeat_sets_its_key_once_at_the_start_then_every_period(monkeypatch):
+    """The heartbeat set its key, then its refresher set it again at once: one Redis round trip per job for nothing."""
+    import asyncio
+    import uuid
+
+    from churns_gql import reaper
+
+    class Recorder:
+        """Only what the heartbeat uses of arq's Redis client."""
+
+        def __init__(self) -> None:
+            self.calls: list[tuple[str, str]] = []
+
+        async def set(self, key: str, value: bytes, ex: int) -> None:
+            self.calls.append(("set", key))
+
+        async def delete(self, key: str) -> None:
+            self.calls.append(("delete", key))
+
+    monkeypatch.setattr(reaper, "HEARTBEAT_EVERY_S", 0.2)
+    redis = Recorder()
+    job_id = uuid.uuid4()
+    key = f"{HEARTBEAT_PREFIX}{job_id}"
+    async with reaper.heartbeat(redis, job_id):  # type: ignore[arg-type]
+        await asyncio.sleep(0.05)
+        assert redis.calls == [("set", key)]
+        await asyncio.sleep(0.3)
+        assert redis.calls == [("set", key), ("set", key)]
+    assert redis.calls[-1] == ("delete", key)

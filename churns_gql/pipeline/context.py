@@ -189,8 +189,17 @@ class PipelineContext:
         *,
         preview_path: str | None = None,
         cost_usd: float | None = None,
+        next_stage: str | None = None,
     ) -> None:
-        """Record an event of the current stage; raises JobCancelled if the job no longer runs."""
+        """Record an event of the current stage; raises JobCancelled if the job no longer runs.
+
+        With `next_stage`, that stage's RUNNING event follows in the same transaction: a stage boundary costs one.
+        """
+        then = []
+        if next_stage is not None:
+            then.append(
+                {"stage": next_stage, "status": StageStatus.RUNNING, "progress": self.progress, "message": "started"}
+            )
         async with unit_of_work(self.services.db) as uow:
             ok = await lifecycle.publish_if_running(
                 uow.session,
@@ -202,6 +211,7 @@ class PipelineContext:
                 message=message,
                 cost_usd=cost_usd,
                 preview_path=preview_path,
+                then=then,
             )
         if not ok:
             raise JobCancelled()

@@ -12,7 +12,7 @@ from types import ModuleType
 
 import yaml
 
-from churns_gql.models import JobStatus, StageStatus
+from churns_gql.models import JobStatus, Refinement, Run, StageStatus
 from churns_gql.pipeline.context import JobCancelled, PipelineContext, StageFailed
 from churns_gql.providers.base import ProviderError
 from churns_gql.services import lifecycle
@@ -51,23 +51,36 @@ class PipelineExecutor:
 
     def resolve(self, ctx: PipelineContext) -> list[str]:
         """The concrete stage names for this job: conditional_stage becomes the refinement type's stage."""
+        return self.stage_names(ctx.refinement)
+
+    def stage_names(self, refinement: Refinement | None) -> list[str]:
+        """The concrete stage names for a job (a refinement's, or a generation's with None)."""
         names = []
         for name in self.stages:
             if name == CONDITIONAL:
-                if ctx.refinement is None:
+                if refinement is None:
                     raise ValueError("conditional_stage needs a refinement")
-                name = ctx.refinement.type.stage
+                name = refinement.type.stage
             names.append(name)
         return names
 
-    async def run(self, ctx: PipelineContext) -> JobStatus | None:
-        """Run every stage, then complete the job; returns the final status, or None if it had ended."""
+    def first_stage(self, row: Refinement | Run) -> str:
+        """The name of a job's first stage, given its row (a refinement's type may choose it)."""
+        return self.stage_names(row if isinstance(row, Refinement) else None)[0]
+
+    async def run(self, ctx: PipelineContext, *, opened: bool = False) -> JobStatus | None:
+        """Run every stage, then complete the job; returns the final status, or None if it had ended.
+
+        `opened`: the first stage's RUNNING event was written with the job's start (`lifecycle.start_job`). Each
+        later stage's RUNNING event is written with the COMPLETED event of the stage before it.
+        """
         names = self.resolve(ctx)
         modules = [_stage_module(n) for n in names]
         total = len(names)
         for index, (name, module) in enumerate(zip(names, modules, strict=True)):
             ctx.current_stage, ctx.progress, ctx.stage_cost = name, index / total, None
-            await ctx.publish(StageStatus.RUNNING, "started")
+            if index == 0 and not opened:
+                await ctx.publish(StageStatus.RUNNING, "started")
             started = time.monotonic()
             try:
                 message = await module.run(ctx)
@@ -87,7 +100,7 @@ class PipelineExecutor:
             ctx.progress = (index + 1) / total
             log.info("job %s stage %s done in %.0f ms", ctx.job_id, name, (time.monotonic() - started) * 1000)
             if index + 1 < total:
-                await ctx.publish(StageStatus.COMPLETED, message, cost_usd=ctx.stage_cost)
+                await ctx.publish(StageStatus.COMPLETED, message, cost_usd=ctx.stage_cost, next_stage=names[index + 1])
             else:
                 return await self._complete(ctx, name, message)
         return None
