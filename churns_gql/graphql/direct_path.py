@@ -19,6 +19,7 @@ A schema with any other extension (tracing), directives or incremental delivery 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from functools import lru_cache
 from inspect import isawaitable
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
     from strawberry import Schema
 
 
-# Operations whose verdict (document and operation, or Strawberry's path) is kept; the oldest goes first.
+# Operations whose verdict (document and operation, or Strawberry's path) is kept; the least recently used goes first.
 PLANS = 512
 
 
@@ -46,7 +47,7 @@ class DirectPath:
         self.rules = rules
         # The very tuple CachedDocuments hands to the validation cache, so both paths share its entries.
         self.validation_rules = tuple(specified_rules) + rules.rules
-        self._plans: dict[tuple[str, str | None, frozenset[OperationType]], Any] = {}
+        self._verdicts = lru_cache(maxsize=PLANS)(self._document)
 
     def document(
         self, query: str | None, operation_name: str | None, allowed: Iterable[OperationType]
@@ -60,15 +61,7 @@ class DirectPath:
         if not isinstance(query, str) or not isinstance(operation_name, str | None):
             # Clients send any JSON as operationName; only what can be a key is kept.
             return self._document(query, operation_name, allowed)
-        key = (query, operation_name, frozenset(allowed))
-        plans = self._plans
-        found = plans.get(key, plans)
-        if found is plans:
-            found = self._document(query, operation_name, allowed)
-            while len(plans) >= PLANS:
-                del plans[next(iter(plans))]
-            plans[key] = found
-        return found  # type: ignore[no-any-return]  # what _document returned
+        return self._verdicts(query, operation_name, frozenset(allowed))
 
     def _document(
         self, query: str | None, operation_name: str | None, allowed: Iterable[OperationType]
